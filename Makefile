@@ -1,0 +1,50 @@
+# crm: PGXS build.  `make test` runs every test and `make demo` the demo on a
+# fresh machine (they install what is missing first); see README.md.
+
+EXTENSION = crm
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control)
+
+MODULE_big = crm
+KERNELS = src/summary_kernel.o
+OBJS = src/crm.o src/summary.o $(KERNELS)
+
+INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
+DATA_built = crm--$(EXTVERSION).sql
+DATA = $(wildcard sql/crm--*--*.sql)
+
+REGRESS = summary_io summary_functions
+REGRESS_OPTS = --inputdir=. --outputdir=test/results
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+
+EXTRA_CLEAN = test/results test/unit/*.bin
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
+include $(PGXS)
+else
+# Without postgresql-server-dev-15 only the set-up targets below work: they
+# install it first.
+all:
+	@echo "PGXS not found: run 'make test' or 'make demo' (they install postgresql-server-dev-15), or install it yourself." >&2; exit 1
+endif
+
+crm--$(EXTVERSION).sql: $(INSTALL_PIECES) crm.control
+	cat $(INSTALL_PIECES) > $@
+
+# C unit tests of the numeric kernels: no server needed.
+UNIT_TESTS = test/unit/summary_kernel_test
+KERNEL_SRCS = $(KERNELS:.o=.c)
+unit: $(addsuffix .bin,$(UNIT_TESTS))
+test/unit/%.bin: test/unit/%.c $(KERNEL_SRCS) src/*_kernel.h
+	$(CC) -std=gnu99 -O2 -Wall -Wextra -Wmissing-prototypes -Werror -I src -o $@ $< $(KERNEL_SRCS) -lm
+
+.PHONY: test demo bench unit
+test:
+	test/run.sh test
+demo:
+	test/run.sh demo
+bench:
+	test/run.sh bench

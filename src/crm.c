@@ -1,0 +1,192 @@
+/*-------------------------------------------------------------------------
+ *
+ * crm.c
+ *	  Module entry and the glue helpers every room shares.
+ *
+ * Money enters the extension as numeric or float8 and is kept as crm_money,
+ * an exact int64 count of 1/10000 of the currency unit (summary_kernel.h).
+ * Converting a numeric through the numeric operators would cost several
+ * pallocs per row in the summary aggregate's hot loop, so
+ * crm_numeric_to_money() reads the numeric's on-disk format directly.  That
+ * format (a varlena header, a 16-bit header word holding sign, display
+ * scale and weight, or in the long form a sign/scale word and a separate
+ * 16-bit weight, then base-10000 digits, most significant first) is the
+ * stored representation of every numeric column since PostgreSQL 9.1 and
+ * has only gained the NaN/infinity special values since (14); it cannot
+ * change without breaking pg_upgrade.  One base-10000 digit after the
+ * decimal point is exactly our 1/10000 unit, which is why the conversion is
+ * a few multiply-adds.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/int.h"
+#include "datatype/timestamp.h"
+#include "utils/date.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+#include "crm.h"
+
+PG_MODULE_MAGIC;
+
+/* the bits of the numeric header word (see the comment above) */
+#define CRM_NUMERIC_FORM_MASK		0xC000
+#define CRM_NUMERIC_NEG				0x4000
+#define CRM_NUMERIC_SHORT			0x8000
+#define CRM_NUMERIC_SPECIAL			0xC000
+#define CRM_NUMERIC_SHORT_NEG		0x2000
+#define CRM_NUMERIC_SHORT_WSIGN		0x0040
+#define CRM_NUMERIC_SHORT_WMASK		0x003F
+#define CRM_NUMERIC_NBASE			10000
+
+static void
+money_out_of_range(const char *argname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("%s is out of range for a crm amount", argname),
+			 errdetail("Amounts are kept to 1/10000 of the currency unit and must lie within +/-922337203685477.")));
+}
+
+/*
+ * numeric -> crm_money, rounding half away from zero at the fourth decimal.
+ * NaN and infinities are rejected: an amount must be a number.
+ */
+crm_money
+crm_numeric_to_money(Datum num, const char *argname)
+{
+	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(num));
+	const char *data = VARDATA_ANY(v);
+	int			len = VARSIZE_ANY_EXHDR(v);
+	uint16		head;
+	int			weight;
+	bool		neg;
+	const char *digits;
+	int			ndigits;
+	int			i;
+	int64		result = 0;
+
+	memcpy(&head, data, sizeof(uint16));
+	if ((head & CRM_NUMERIC_FORM_MASK) == CRM_NUMERIC_SPECIAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite number", argname)));
+	if ((head & CRM_NUMERIC_FORM_MASK) == CRM_NUMERIC_SHORT)
+	{
+		neg = (head & CRM_NUMERIC_SHORT_NEG) != 0;
+		/* a 7-bit two's complement weight */
+		weight = head & CRM_NUMERIC_SHORT_WMASK;
+		if (head & CRM_NUMERIC_SHORT_WSIGN)
+			weight -= CRM_NUMERIC_SHORT_WMASK + 1;
+		digits = data + sizeof(uint16);
+	}
+	else
+	{
+		int16		w;
+
+		neg = (head & CRM_NUMERIC_FORM_MASK) == CRM_NUMERIC_NEG;
+		memcpy(&w, data + sizeof(uint16), sizeof(int16));
+		weight = w;
+		digits = data + 2 * sizeof(uint16);
+	}
+	ndigits = (len - (digits - data)) / (int) sizeof(int16);
+
+	/* digit i has weight (weight - i); weight -1 is our unit */
+	for (i = 0; i < ndigits; i++)
+	{
+		int16		d;
+		int			w = weight - i;
+
+		memcpy(&d, digits + i * sizeof(int16), sizeof(int16));
+		if (w >= -1)
+		{
+			if (pg_mul_s64_overflow(result, CRM_NUMERIC_NBASE, &result) ||
+				pg_add_s64_overflow(result, d, &result))
+				money_out_of_range(argname);
+		}
+		else
+		{
+			/* first digit past our unit decides the rounding */
+			if (w == -2 && d >= CRM_NUMERIC_NBASE / 2)
+			{
+				if (pg_add_s64_overflow(result, 1, &result))
+					money_out_of_range(argname);
+			}
+			break;
+		}
+	}
+	/* digits that end above the unit position: scale up the missing places */
+	if (ndigits > 0)
+	{
+		for (i = weight - ndigits + 1; i > -1; i--)
+		{
+			if (pg_mul_s64_overflow(result, CRM_NUMERIC_NBASE, &result))
+				money_out_of_range(argname);
+		}
+	}
+	return neg ? -result : result;
+}
+
+crm_money
+crm_float8_to_money(double value, const char *argname)
+{
+	crm_money	result;
+
+	if (isnan(value) || isinf(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite number", argname)));
+	if (!crm_money_from_double(value, &result))
+		money_out_of_range(argname);
+	return result;
+}
+
+/*
+ * crm_money -> numeric with the fewest decimals that keep it exact, so that
+ * 29.33 reads 29.33, not 29.3300.
+ */
+Datum
+crm_money_to_numeric(crm_money value)
+{
+	int			scale = 4;
+
+	while (scale > 0 && value % 10 == 0)
+	{
+		value /= 10;
+		scale--;
+	}
+	return NumericGetDatum(int64_div_fast_to_numeric(value, scale));
+}
+
+/*
+ * The length of a time unit in days.  Months count as 30.4375 days (the
+ * average Gregorian month, as extract(epoch from interval) counts them).
+ */
+double
+crm_interval_days(Datum interval, const char *argname)
+{
+	Interval   *iv = DatumGetIntervalP(interval);
+	double		days;
+
+	days = iv->month * (DAYS_PER_YEAR / MONTHS_PER_YEAR) + iv->day +
+		(double) iv->time / USECS_PER_DAY;
+	if (!(days > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a positive interval", argname),
+				 errhint("Use a time unit such as '1 day' or '1 week'.")));
+	return days;
+}
+
+void
+crm_check_finite_date(int32 date, const char *argname)
+{
+	if (DATE_NOT_FINITE(date))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite date", argname)));
+}

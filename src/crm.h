@@ -1,0 +1,24 @@
+/*-------------------------------------------------------------------------
+ *
+ * crm.h
+ *	  Glue shared by every room of the crm extension: argument checks,
+ *	  money conversions and error helpers.  Only fmgr glue includes this;
+ *	  the numeric kernels (*_kernel.c) stay free of PostgreSQL headers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CRM_H
+#define CRM_H
+
+#include "postgres.h"
+#include "fmgr.h"
+
+#include "summary_kernel.h"
+
+extern crm_money crm_numeric_to_money(Datum num, const char *argname);
+extern crm_money crm_float8_to_money(double value, const char *argname);
+extern Datum crm_money_to_numeric(crm_money value);
+extern double crm_interval_days(Datum interval, const char *argname);
+extern void crm_check_finite_date(int32 date, const char *argname);
+
+#endif							/* CRM_H */

@@ -1,0 +1,925 @@
+/*-------------------------------------------------------------------------
+ *
+ * summary.c
+ *	  SQL interface of crm.summary: type I/O, the summarize() aggregates,
+ *	  maintenance functions (add, remove, merge) and accessors.
+ *
+ * The representation and its rules live in summary_kernel.c.  This file
+ * turns kernel status codes into errors and keeps memory where the
+ * executor expects it.
+ *
+ * The aggregate's transition state (SummaryState) is an appendable run of
+ * days in the aggregate context.  Rows of one customer usually arrive in
+ * date order, so a transaction either folds into the last day or is
+ * appended; an out-of-order row only clears the "normalized" flag, and the
+ * run is sorted and folded (summary_normalize) when it has to be read: on
+ * growth, at the final function and before a merge.  Partial states cross
+ * process boundaries serialized in exactly the on-disk layout of
+ * crm.summary, so serializing is one memcpy and a parallel plan reaches
+ * the same bytes as a serial one.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "datatype/timestamp.h"
+#include "funcapi.h"
+#include "libpq/pqformat.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+
+#include "summary.h"
+
+#define SUMMARY_INITIAL_CAPACITY	4
+
+typedef struct SummaryState
+{
+	int32		ndays;
+	int32		capacity;
+	bool		normalized;		/* days strictly increasing, none empty */
+	SummaryDay	days[FLEXIBLE_ARRAY_MEMBER];
+} SummaryState;
+
+#define STATE_SIZE(cap) (offsetof(SummaryState, days) + (cap) * sizeof(SummaryDay))
+
+/* the range of purchase dates the text form can spell: 0001-01-01 .. 9999-12-31 */
+#define SUMMARY_MIN_DAY (-730119)	/* date2j(1, 1, 1) - POSTGRES_EPOCH_JDATE */
+#define SUMMARY_MAX_DAY (2921939)	/* date2j(9999, 12, 31) - POSTGRES_EPOCH_JDATE */
+
+/*
+ * Raise the error matching a kernel status.  "what" names the argument or
+ * operation for the message.
+ */
+static void
+summary_check(SummaryStatus st, const char *what)
+{
+	switch (st)
+	{
+		case SUMMARY_OK:
+			return;
+		case SUMMARY_MONEY_OVERFLOW:
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("summary amount out of range in %s", what),
+					 errdetail("A day's or a customer's total must lie within +/-922337203685477.")));
+			break;
+		case SUMMARY_COUNT_OVERFLOW:
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("too many purchases on one day in %s", what)));
+			break;
+		case SUMMARY_NOT_PRESENT:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: the summary holds no such transaction", what),
+					 errhint("A transaction can only be removed from a summary it was added to.")));
+			break;
+		case SUMMARY_UNSORTED:
+		case SUMMARY_BAD_DAY:
+			elog(ERROR, "corrupt crm.summary in %s", what);
+			break;
+	}
+}
+
+static void
+check_purchase_day(int32 day, const char *argname)
+{
+	crm_check_finite_date(day, argname);
+	if (day < SUMMARY_MIN_DAY || day > SUMMARY_MAX_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is out of range for a crm.summary", argname),
+				 errdetail("Purchase dates must lie between 0001-01-01 and 9999-12-31.")));
+}
+
+/*
+ * Detoast a summary and check that this release can read it.  Small
+ * summaries are stored with a short varlena header; PG_DETOAST_DATUM copies
+ * those to an aligned buffer, which days[] needs.
+ */
+Summary *
+crm_summary_from_datum(Datum d)
+{
+	Summary    *s = (Summary *) PG_DETOAST_DATUM(d);
+
+	if (s->version != SUMMARY_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("unsupported crm.summary version %d", s->version),
+				 errhint("The value was written by another release of crm; run ALTER EXTENSION crm UPDATE.")));
+	return s;
+}
+
+Summary *
+crm_summary_build(const SummaryDay *days, int ndays)
+{
+	Summary    *s = palloc(SUMMARY_SIZE(ndays));
+
+	SET_VARSIZE(s, SUMMARY_SIZE(ndays));
+	s->version = SUMMARY_VERSION;
+	s->flags = 0;
+	s->reserved = 0;
+	s->ndays = ndays;
+	s->reserved2 = 0;
+	if (ndays > 0)
+		memcpy(s->days, days, ndays * sizeof(SummaryDay));
+	return s;
+}
+
+/* ---------------------------------------------------------------------
+ * Text and binary I/O
+ *
+ * Text form: {YYYY-MM-DD:amount[xN], ...} in increasing date order, where
+ * amount is the day's net amount and N the number of purchases that day
+ * (written only when it is not 1; x0 marks a refund-only day).  The empty
+ * summary is {}.
+ * ---------------------------------------------------------------------
+ */
+
+static void
+summary_syntax_error(const char *str, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid input syntax for type crm.summary: \"%s\"", str),
+			 errdetail("%s", detail),
+			 errhint("A summary reads like {2024-01-31:19.90,2024-02-14:5.50x2}.")));
+}
+
+static const char *
+skip_space(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+static bool
+parse_digits(const char **pp, int n, int *value)
+{
+	const char *p = *pp;
+	int			v = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		v = v * 10 + (p[i] - '0');
+	}
+	*pp = p + n;
+	*value = v;
+	return true;
+}
+
+/*
+ * Parse a strict ISO date YYYY-MM-DD into a DateADT; false if malformed or
+ * not a calendar day.
+ */
+static bool
+parse_iso_date(const char **pp, int32 *day)
+{
+	const char *p = *pp;
+	int			y,
+				m,
+				d,
+				yy,
+				mm,
+				dd;
+	int			jd;
+
+	if (!parse_digits(&p, 4, &y) || *p++ != '-' ||
+		!parse_digits(&p, 2, &m) || *p++ != '-' ||
+		!parse_digits(&p, 2, &d))
+		return false;
+	if (y < 1 || m < 1 || m > 12 || d < 1 || d > 31)
+		return false;
+	jd = date2j(y, m, d);
+	j2date(jd, &yy, &mm, &dd);
+	if (yy != y || mm != m || dd != d)
+		return false;
+	*day = jd - POSTGRES_EPOCH_JDATE;
+	*pp = p;
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(summary_in);
+Datum
+summary_in(PG_FUNCTION_ARGS)
+{
+	const char *str = PG_GETARG_CSTRING(0);
+	const char *p = skip_space(str);
+	SummaryDay *days;
+	int			ndays = 0;
+	int			capacity = 8;
+
+	days = palloc(capacity * sizeof(SummaryDay));
+	if (*p++ != '{')
+		summary_syntax_error(str, "A summary starts with \"{\".");
+	p = skip_space(p);
+	if (*p == '}')
+		p++;
+	else
+	{
+		for (;;)
+		{
+			SummaryDay	d;
+			long		count = 1;
+
+			p = skip_space(p);
+			if (!parse_iso_date(&p, &d.day))
+				summary_syntax_error(str, "Each day starts with a date written YYYY-MM-DD.");
+			if (*p++ != ':')
+				summary_syntax_error(str, "A date is followed by \":\" and the day's amount.");
+			if (!crm_money_parse(p, &p, &d.amount))
+				summary_syntax_error(str, "An amount is a decimal number with at most 4 decimals.");
+			if (*p == 'x')
+			{
+				char	   *end;
+
+				p++;
+				if (*p < '0' || *p > '9')
+					summary_syntax_error(str, "\"x\" is followed by the number of purchases.");
+				errno = 0;
+				count = strtol(p, &end, 10);
+				if (errno != 0 || count > PG_INT32_MAX)
+					summary_syntax_error(str, "The number of purchases is out of range.");
+				p = end;
+			}
+			d.purchases = (int32) count;
+			if (ndays > 0 && d.day <= days[ndays - 1].day)
+				summary_syntax_error(str, "Days must be in strictly increasing order.");
+			if (d.purchases == 0 && d.amount >= 0)
+				summary_syntax_error(str, "A day without purchases (x0) holds refunds only, so its amount must be negative.");
+			if (ndays == capacity)
+			{
+				capacity *= 2;
+				days = repalloc(days, capacity * sizeof(SummaryDay));
+			}
+			days[ndays++] = d;
+			p = skip_space(p);
+			if (*p == ',')
+			{
+				p++;
+				continue;
+			}
+			if (*p++ != '}')
+				summary_syntax_error(str, "Days are separated by \",\" and the list ends with \"}\".");
+			break;
+		}
+	}
+	p = skip_space(p);
+	if (*p != '\0')
+		summary_syntax_error(str, "Unexpected text after \"}\".");
+	PG_RETURN_SUMMARY_P(crm_summary_build(days, ndays));
+}
+
+PG_FUNCTION_INFO_V1(summary_out);
+Datum
+summary_out(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (i = 0; i < s->ndays; i++)
+	{
+		const SummaryDay *d = &s->days[i];
+		int			y,
+					m,
+					dd;
+		char		money[CRM_MONEY_MAXLEN];
+
+		j2date(d->day + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
+		crm_money_format(d->amount, money);
+		appendStringInfo(&buf, "%s%04d-%02d-%02d:%s", i > 0 ? "," : "",
+						 y, m, dd, money);
+		if (d->purchases != 1)
+			appendStringInfo(&buf, "x%d", d->purchases);
+	}
+	appendStringInfoChar(&buf, '}');
+	PG_RETURN_CSTRING(buf.data);
+}
+
+/*
+ * Binary form: version (1 byte), number of days (int4), then per day the
+ * date (int4, days since 2000-01-01), purchases (int4) and amount (int8, in
+ * 1/10000 units).
+ */
+PG_FUNCTION_INFO_V1(summary_recv);
+Datum
+summary_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int			version = pq_getmsgbyte(buf);
+	int			ndays = pq_getmsgint(buf, 4);
+	SummaryDay *days;
+	int			i;
+
+	if (version != SUMMARY_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("unsupported crm.summary binary version %d", version)));
+	if (ndays < 0 || ndays > (buf->len - buf->cursor) / 16)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid number of days in external crm.summary value: %d", ndays)));
+	days = palloc(Max(ndays, 1) * sizeof(SummaryDay));
+	for (i = 0; i < ndays; i++)
+	{
+		days[i].day = pq_getmsgint(buf, 4);
+		days[i].purchases = pq_getmsgint(buf, 4);
+		days[i].amount = pq_getmsgint64(buf);
+		if (days[i].day < SUMMARY_MIN_DAY || days[i].day > SUMMARY_MAX_DAY)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("date out of range in external crm.summary value")));
+	}
+	if (summary_validate(days, ndays) != SUMMARY_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid external crm.summary value"),
+				 errdetail("Days must be strictly increasing, and a day without purchases must have a negative amount.")));
+	PG_RETURN_SUMMARY_P(crm_summary_build(days, ndays));
+}
+
+PG_FUNCTION_INFO_V1(summary_send);
+Datum
+summary_send(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	StringInfoData buf;
+	int			i;
+
+	pq_begintypsend(&buf);
+	pq_sendbyte(&buf, SUMMARY_VERSION);
+	pq_sendint32(&buf, s->ndays);
+	for (i = 0; i < s->ndays; i++)
+	{
+		pq_sendint32(&buf, s->days[i].day);
+		pq_sendint32(&buf, s->days[i].purchases);
+		pq_sendint64(&buf, s->days[i].amount);
+	}
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/*
+ * Equal histories have equal bytes (summary_kernel.c, invariant 3).
+ */
+static bool
+summary_equal(Summary *a, Summary *b)
+{
+	return a->ndays == b->ndays &&
+		memcmp(a->days, b->days, a->ndays * sizeof(SummaryDay)) == 0;
+}
+
+PG_FUNCTION_INFO_V1(summary_eq);
+Datum
+summary_eq(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(summary_equal(PG_GETARG_SUMMARY_P(0), PG_GETARG_SUMMARY_P(1)));
+}
+
+PG_FUNCTION_INFO_V1(summary_ne);
+Datum
+summary_ne(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(!summary_equal(PG_GETARG_SUMMARY_P(0), PG_GETARG_SUMMARY_P(1)));
+}
+
+/* ---------------------------------------------------------------------
+ * Aggregate support
+ * ---------------------------------------------------------------------
+ */
+
+static SummaryState *
+state_create(MemoryContext cxt, int capacity)
+{
+	SummaryState *st;
+
+	capacity = Max(capacity, SUMMARY_INITIAL_CAPACITY);
+	st = MemoryContextAlloc(cxt, STATE_SIZE(capacity));
+	st->ndays = 0;
+	st->capacity = capacity;
+	st->normalized = true;
+	return st;
+}
+
+static void
+state_normalize(SummaryState *st)
+{
+	if (!st->normalized)
+	{
+		summary_check(summary_normalize(st->days, &st->ndays), "crm.summarize");
+		st->normalized = true;
+	}
+}
+
+/* make room for "extra" more days; the state keeps its memory context */
+static SummaryState *
+state_reserve(SummaryState *st, int extra)
+{
+	int			needed = st->ndays + extra;
+	int			capacity = st->capacity;
+
+	if (needed <= capacity)
+		return st;
+	while (capacity < needed)
+		capacity *= 2;
+	st = repalloc(st, STATE_SIZE(capacity));
+	st->capacity = capacity;
+	return st;
+}
+
+static SummaryState *
+state_add(SummaryState *st, MemoryContext aggcxt, int32 day, crm_money amount)
+{
+	if (st == NULL)
+		st = state_create(aggcxt, SUMMARY_INITIAL_CAPACITY);
+	else if (st->ndays == st->capacity)
+	{
+		/* folding repeated days may free room without growing */
+		state_normalize(st);
+		st = state_reserve(st, 1);
+	}
+	summary_check(summary_append(st->days, &st->ndays, &st->normalized,
+								 day, amount),
+				  "crm.summarize");
+	return st;
+}
+
+/* merge a normalized run of days into the state */
+static SummaryState *
+state_merge(SummaryState *st, const SummaryDay *days, int ndays)
+{
+	state_normalize(st);
+	st = state_reserve(st, ndays);
+	summary_check(summary_merge_into(st->days, &st->ndays, days, ndays),
+				  "crm.summarize");
+	return st;
+}
+
+static MemoryContext
+summary_aggcontext(FunctionCallInfo fcinfo, const char *fname)
+{
+	MemoryContext aggcxt;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "%s called in non-aggregate context", fname);
+	return aggcxt;
+}
+
+/*
+ * summary_accum_numeric(state, purchased_at date, amount numeric)
+ *
+ * Rows with a NULL date or amount are skipped, as sum() skips NULLs.
+ */
+PG_FUNCTION_INFO_V1(summary_accum_numeric);
+Datum
+summary_accum_numeric(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = summary_aggcontext(fcinfo, "summary_accum_numeric");
+	SummaryState *st = PG_ARGISNULL(0) ? NULL : (SummaryState *) PG_GETARG_POINTER(0);
+	int32		day;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (st == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(st);
+	}
+	day = PG_GETARG_DATEADT(1);
+	check_purchase_day(day, "purchased_at");
+	st = state_add(st, aggcxt, day,
+				   crm_numeric_to_money(PG_GETARG_DATUM(2), "amount"));
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(summary_accum_float8);
+Datum
+summary_accum_float8(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = summary_aggcontext(fcinfo, "summary_accum_float8");
+	SummaryState *st = PG_ARGISNULL(0) ? NULL : (SummaryState *) PG_GETARG_POINTER(0);
+	int32		day;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (st == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(st);
+	}
+	day = PG_GETARG_DATEADT(1);
+	check_purchase_day(day, "purchased_at");
+	st = state_add(st, aggcxt, day,
+				   crm_float8_to_money(PG_GETARG_FLOAT8(2), "amount"));
+	PG_RETURN_POINTER(st);
+}
+
+/* summarize(summary): merge stored summaries */
+PG_FUNCTION_INFO_V1(summary_accum_summary);
+Datum
+summary_accum_summary(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = summary_aggcontext(fcinfo, "summary_accum_summary");
+	SummaryState *st = PG_ARGISNULL(0) ? NULL : (SummaryState *) PG_GETARG_POINTER(0);
+	Summary    *s;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (st == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(st);
+	}
+	s = PG_GETARG_SUMMARY_P(1);
+	if (st == NULL)
+		st = state_create(aggcxt, s->ndays);
+	st = state_merge(st, s->days, s->ndays);
+	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(summary_combine);
+Datum
+summary_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = summary_aggcontext(fcinfo, "summary_combine");
+	SummaryState *st1 = PG_ARGISNULL(0) ? NULL : (SummaryState *) PG_GETARG_POINTER(0);
+	SummaryState *st2 = PG_ARGISNULL(1) ? NULL : (SummaryState *) PG_GETARG_POINTER(1);
+
+	if (st2 == NULL)
+	{
+		if (st1 == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(st1);
+	}
+	state_normalize(st2);
+	if (st1 == NULL)
+	{
+		/* st2 may live in a short-lived context: copy it */
+		st1 = state_create(aggcxt, st2->ndays);
+		memcpy(st1->days, st2->days, st2->ndays * sizeof(SummaryDay));
+		st1->ndays = st2->ndays;
+		PG_RETURN_POINTER(st1);
+	}
+	st1 = state_merge(st1, st2->days, st2->ndays);
+	PG_RETURN_POINTER(st1);
+}
+
+static Summary *
+state_to_summary(SummaryState *st)
+{
+	state_normalize(st);
+	return crm_summary_build(st->days, st->ndays);
+}
+
+PG_FUNCTION_INFO_V1(summary_final);
+Datum
+summary_final(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_SUMMARY_P(state_to_summary((SummaryState *) PG_GETARG_POINTER(0)));
+}
+
+/* the serialized state is a crm.summary in a bytea */
+PG_FUNCTION_INFO_V1(summary_serialize);
+Datum
+summary_serialize(PG_FUNCTION_ARGS)
+{
+	(void) summary_aggcontext(fcinfo, "summary_serialize");
+	PG_RETURN_BYTEA_P((bytea *) state_to_summary((SummaryState *) PG_GETARG_POINTER(0)));
+}
+
+/*
+ * The bytea usually arrives with a short varlena header straight from a
+ * gathered tuple; reading it packed saves the detoast copy, and the days are
+ * copied (unaligned) into the new state once.  The state lives in the
+ * current, short-lived context: summary_combine() copies what it keeps.
+ */
+PG_FUNCTION_INFO_V1(summary_deserialize);
+Datum
+summary_deserialize(PG_FUNCTION_ARGS)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	const char *data = VARDATA_ANY(b);
+	Summary		head;
+	SummaryState *st;
+	const int	hdr = offsetof(Summary, days) - VARHDRSZ;
+
+	(void) summary_aggcontext(fcinfo, "summary_deserialize");
+	if (VARSIZE_ANY_EXHDR(b) < hdr)
+		elog(ERROR, "invalid serialized crm.summary state");
+	memcpy((char *) &head + VARHDRSZ, data, hdr);
+	if (head.version != SUMMARY_VERSION ||
+		VARSIZE_ANY_EXHDR(b) != hdr + head.ndays * sizeof(SummaryDay))
+		elog(ERROR, "invalid serialized crm.summary state");
+	st = state_create(CurrentMemoryContext, head.ndays);
+	memcpy(st->days, data + hdr, head.ndays * sizeof(SummaryDay));
+	st->ndays = head.ndays;
+	PG_RETURN_POINTER(st);
+}
+
+/* ---------------------------------------------------------------------
+ * Maintenance: add, remove, merge, as_of
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Apply one transaction to a copy of s (NULL = empty summary): add it, or
+ * with "remove", take it back out.
+ */
+static Summary *
+summary_apply(Summary *s, int32 day, crm_money amount, bool remove,
+			  const char *fname)
+{
+	int			n = s ? s->ndays : 0;
+	SummaryDay *days = palloc((n + 1) * sizeof(SummaryDay));
+	bool		found;
+	int			idx;
+
+	if (n > 0)
+		memcpy(days, s->days, n * sizeof(SummaryDay));
+	idx = summary_find_day(days, n, day, &found);
+	if (remove)
+	{
+		if (!found)
+			summary_check(SUMMARY_NOT_PRESENT, fname);
+		summary_check(summary_day_remove(&days[idx], amount), fname);
+		if (summary_day_is_empty(&days[idx]))
+		{
+			memmove(&days[idx], &days[idx + 1], (n - idx - 1) * sizeof(SummaryDay));
+			n--;
+		}
+	}
+	else
+	{
+		if (!found)
+		{
+			memmove(&days[idx + 1], &days[idx], (n - idx) * sizeof(SummaryDay));
+			days[idx].day = day;
+			days[idx].purchases = 0;
+			days[idx].amount = 0;
+			n++;
+		}
+		summary_check(summary_day_add(&days[idx], amount), fname);
+	}
+	return crm_summary_build(days, n);
+}
+
+/*
+ * add_transaction(s, purchased_at, amount) and remove_transaction(...),
+ * with numeric or float8 amounts.  A NULL summary is the empty summary; a
+ * NULL date or amount leaves the summary as it is (the aggregate skips such
+ * rows too).
+ */
+static Datum
+summary_apply_fn(FunctionCallInfo fcinfo, bool remove, bool is_numeric,
+				 const char *fname)
+{
+	Summary    *s = PG_ARGISNULL(0) ? NULL : PG_GETARG_SUMMARY_P(0);
+	int32		day;
+	crm_money	amount;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (s == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_SUMMARY_P(s);
+	}
+	day = PG_GETARG_DATEADT(1);
+	check_purchase_day(day, "purchased_at");
+	amount = is_numeric ? crm_numeric_to_money(PG_GETARG_DATUM(2), "amount") :
+		crm_float8_to_money(PG_GETARG_FLOAT8(2), "amount");
+	PG_RETURN_SUMMARY_P(summary_apply(s, day, amount, remove, fname));
+}
+
+PG_FUNCTION_INFO_V1(summary_add_numeric);
+Datum
+summary_add_numeric(PG_FUNCTION_ARGS)
+{
+	return summary_apply_fn(fcinfo, false, true, "add_transaction");
+}
+
+PG_FUNCTION_INFO_V1(summary_add_float8);
+Datum
+summary_add_float8(PG_FUNCTION_ARGS)
+{
+	return summary_apply_fn(fcinfo, false, false, "add_transaction");
+}
+
+PG_FUNCTION_INFO_V1(summary_remove_numeric);
+Datum
+summary_remove_numeric(PG_FUNCTION_ARGS)
+{
+	return summary_apply_fn(fcinfo, true, true, "remove_transaction");
+}
+
+PG_FUNCTION_INFO_V1(summary_remove_float8);
+Datum
+summary_remove_float8(PG_FUNCTION_ARGS)
+{
+	return summary_apply_fn(fcinfo, true, false, "remove_transaction");
+}
+
+/* merge(a, b): the summary of both histories; NULL counts as empty */
+PG_FUNCTION_INFO_V1(summary_merge);
+Datum
+summary_merge(PG_FUNCTION_ARGS)
+{
+	Summary    *a;
+	Summary    *b;
+	SummaryDay *days;
+	int			n;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0) && PG_ARGISNULL(1))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(PG_ARGISNULL(0) ? 1 : 0));
+	}
+	a = PG_GETARG_SUMMARY_P(0);
+	b = PG_GETARG_SUMMARY_P(1);
+	n = a->ndays;
+	days = palloc((a->ndays + b->ndays + 1) * sizeof(SummaryDay));
+	memcpy(days, a->days, a->ndays * sizeof(SummaryDay));
+	summary_check(summary_merge_into(days, &n, b->days, b->ndays), "merge");
+	PG_RETURN_SUMMARY_P(crm_summary_build(days, n));
+}
+
+static int32
+as_of_arg(FunctionCallInfo fcinfo, int argno)
+{
+	int32		as_of = PG_GETARG_DATEADT(argno);
+
+	crm_check_finite_date(as_of, "as_of");
+	return as_of;
+}
+
+/* as_of(s, date): the summary of the transactions up to and on that date */
+PG_FUNCTION_INFO_V1(summary_as_of);
+Datum
+summary_as_of(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	int32		as_of = as_of_arg(fcinfo, 1);
+
+	PG_RETURN_SUMMARY_P(crm_summary_build(s->days,
+										  summary_cut(s->days, s->ndays, as_of)));
+}
+
+/* ---------------------------------------------------------------------
+ * Accessors
+ * ---------------------------------------------------------------------
+ */
+
+static void
+stats_of(Summary *s, int ndays, SummaryStats *stats)
+{
+	summary_check(summary_stats(s->days, ndays, stats), "summary");
+}
+
+PG_FUNCTION_INFO_V1(summary_first_purchase);
+Datum
+summary_first_purchase(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	int			i;
+
+	for (i = 0; i < s->ndays; i++)
+		if (s->days[i].purchases > 0)
+			PG_RETURN_DATEADT(s->days[i].day);
+	PG_RETURN_NULL();
+}
+
+PG_FUNCTION_INFO_V1(summary_last_purchase);
+Datum
+summary_last_purchase(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	int			i;
+
+	for (i = s->ndays - 1; i >= 0; i--)
+		if (s->days[i].purchases > 0)
+			PG_RETURN_DATEADT(s->days[i].day);
+	PG_RETURN_NULL();
+}
+
+PG_FUNCTION_INFO_V1(summary_purchase_days);
+Datum
+summary_purchase_days(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	SummaryStats st;
+
+	stats_of(s, s->ndays, &st);
+	PG_RETURN_INT32(st.purchase_days);
+}
+
+/* x: purchase days after the first; NULL before the first purchase */
+PG_FUNCTION_INFO_V1(summary_repeat_purchases);
+Datum
+summary_repeat_purchases(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	SummaryStats st;
+
+	stats_of(s, s->ndays, &st);
+	if (st.purchase_days == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(st.purchase_days - 1);
+}
+
+PG_FUNCTION_INFO_V1(summary_order_count);
+Datum
+summary_order_count(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	SummaryStats st;
+
+	stats_of(s, s->ndays, &st);
+	PG_RETURN_INT64(st.purchases);
+}
+
+PG_FUNCTION_INFO_V1(summary_total_spend);
+Datum
+summary_total_spend(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	SummaryStats st;
+
+	stats_of(s, s->ndays, &st);
+	PG_RETURN_DATUM(crm_money_to_numeric(st.total));
+}
+
+/* zbar: mean net amount of the repeat purchase days; NULL when x = 0 */
+PG_FUNCTION_INFO_V1(summary_mean_repeat_spend);
+Datum
+summary_mean_repeat_spend(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	SummaryStats st;
+
+	stats_of(s, s->ndays, &st);
+	if (st.purchase_days < 2)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(crm_money_to_double(st.repeat_total) / (st.purchase_days - 1));
+}
+
+PG_FUNCTION_INFO_V1(summary_days_since_last_purchase);
+Datum
+summary_days_since_last_purchase(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	int32		as_of = as_of_arg(fcinfo, 1);
+	int			n = summary_cut(s->days, s->ndays, as_of);
+
+	while (n > 0 && s->days[n - 1].purchases == 0)
+		n--;
+	if (n == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(as_of - s->days[n - 1].day);
+}
+
+/*
+ * btyd_triple(s, as_of, unit) -> (x, t_x, T): the input of the
+ * buy-till-you-die models for a calibration period ending on as_of,
+ * counting only purchases up to that date, with times in "unit":
+ * x = repeat purchase days, t_x = last - first purchase, T = as_of - first
+ * purchase.  NULL when the customer had not purchased by as_of.
+ */
+PG_FUNCTION_INFO_V1(summary_btyd_triple);
+Datum
+summary_btyd_triple(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	int32		as_of = as_of_arg(fcinfo, 1);
+	double		unit = crm_interval_days(PG_GETARG_DATUM(2), "unit");
+	TupleDesc	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
+	SummaryStats st;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	stats_of(s, summary_cut(s->days, s->ndays, as_of), &st);
+	if (st.purchase_days == 0)
+		PG_RETURN_NULL();
+
+	/* the result row type is looked up once per call site */
+	if (tupdesc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "btyd_triple must return a composite type");
+		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+		fcinfo->flinfo->fn_extra = tupdesc;
+		MemoryContextSwitchTo(old);
+	}
+	values[0] = Int32GetDatum(st.purchase_days - 1);
+	values[1] = Float8GetDatum((st.last_purchase - st.first_purchase) / unit);
+	values[2] = Float8GetDatum((as_of - st.first_purchase) / unit);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

@@ -1,0 +1,445 @@
+/*-------------------------------------------------------------------------
+ *
+ * summary_kernel.c
+ *	  Pure arithmetic of the per-customer transaction summary.
+ *
+ * A customer's summary is the list of the calendar days on which the
+ * customer transacted, in strictly increasing order, each day carrying the
+ * number of purchase transactions and the net amount of that day
+ * (SummaryDay).  Everything the CRM literature asks of a purchase history
+ * (first and last purchase, number of purchase periods, total and mean
+ * repeat spend, recency, the BTYD triple x, t_x, T) is a function of that
+ * list, and so is the list "as of" any earlier date: keep the days up to
+ * that date.  That is why the summary keeps the days themselves and not
+ * just counters: with counters alone, two partial summaries that share a day
+ * could not be merged without counting that day twice, and a calibration
+ * period ending before the last purchase could not be cut out.
+ *
+ * Rules, and the invariants every function here keeps:
+ *
+ * 1. Same-day transactions are one purchase period: the day's purchases and
+ *	  amounts are summed into one SummaryDay.
+ * 2. A transaction with amount >= 0 is a purchase (a zero amount is a free
+ *	  order and still a purchase).  One with amount < 0 is a refund: it
+ *	  lowers the net amount of its day and never makes a purchase period on
+ *	  its own.  A day that holds refunds only has purchases == 0 and a
+ *	  negative amount; it counts toward total spend and nothing else.
+ * 3. The list is strictly increasing in day and holds no empty day
+ *	  (purchases == 0 and amount == 0), so equal histories have equal bytes:
+ *	  merge is associative and commutative, and the order in which rows or
+ *	  partial summaries arrive cannot change the result.
+ * 4. Money is an exact int64 count of 1/10000 of the currency unit; every
+ *	  sum is checked for overflow.
+ *
+ * Removing a transaction is the exact inverse of adding it, which is what
+ * lets a trigger keep a stored summary equal to a full recompute after
+ * deletes and updates.  Removing a transaction that was never added is
+ * detected when it would leave a negative purchase count or a refund-only
+ * day with a positive amount; other such mistakes cannot be told apart from
+ * real histories.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "summary_kernel.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Add one transaction to a day.
+ */
+SummaryStatus
+summary_day_add(SummaryDay *d, crm_money amount)
+{
+	crm_money	sum;
+
+	if (__builtin_add_overflow(d->amount, amount, &sum))
+		return SUMMARY_MONEY_OVERFLOW;
+	if (amount >= 0)
+	{
+		if (d->purchases == INT32_MAX)
+			return SUMMARY_COUNT_OVERFLOW;
+		d->purchases++;
+	}
+	d->amount = sum;
+	return SUMMARY_OK;
+}
+
+/*
+ * Remove one transaction from a day; the inverse of summary_day_add().  The
+ * day is left unchanged when the transaction cannot have been there.
+ */
+SummaryStatus
+summary_day_remove(SummaryDay *d, crm_money amount)
+{
+	SummaryDay	r = *d;
+
+	if (__builtin_sub_overflow(r.amount, amount, &r.amount))
+		return SUMMARY_MONEY_OVERFLOW;
+	if (amount >= 0)
+	{
+		if (r.purchases <= 0)
+			return SUMMARY_NOT_PRESENT;
+		r.purchases--;
+	}
+	if (r.purchases == 0 && r.amount > 0)
+		return SUMMARY_NOT_PRESENT;
+	*d = r;
+	return SUMMARY_OK;
+}
+
+bool
+summary_day_is_empty(const SummaryDay *d)
+{
+	return d->purchases == 0 && d->amount == 0;
+}
+
+/*
+ * Append one transaction to a run that is being built (the aggregate's
+ * transition).  A transaction on the run's last day folds into it; any other
+ * is appended, and one that is not later than the last day clears
+ * *normalized, to be sorted out by summary_normalize().  The caller
+ * guarantees room for one more day.
+ */
+SummaryStatus
+summary_append(SummaryDay *days, int *ndays, bool *normalized,
+			   int32_t day, crm_money amount)
+{
+	SummaryDay *d;
+
+	if (*ndays > 0)
+	{
+		d = &days[*ndays - 1];
+		if (d->day == day)
+			return summary_day_add(d, amount);
+		if (day < d->day)
+			*normalized = false;
+	}
+	d = &days[*ndays];
+	d->day = day;
+	d->purchases = 0;
+	d->amount = 0;
+	(*ndays)++;
+	return summary_day_add(d, amount);
+}
+
+/*
+ * Binary search for "day".  Returns its index and sets *found, or returns
+ * the index where it would be inserted.
+ */
+int
+summary_find_day(const SummaryDay *days, int ndays, int32_t day, bool *found)
+{
+	int			lo = 0;
+	int			hi = ndays;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (days[mid].day < day)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = (lo < ndays && days[lo].day == day);
+	return lo;
+}
+
+static int
+day_cmp(const void *a, const void *b)
+{
+	int32_t		da = ((const SummaryDay *) a)->day;
+	int32_t		db = ((const SummaryDay *) b)->day;
+
+	return (da > db) - (da < db);
+}
+
+/*
+ * Combine entry "src" into "dst" (same day).
+ */
+static SummaryStatus
+day_combine(SummaryDay *dst, const SummaryDay *src)
+{
+	if (__builtin_add_overflow(dst->amount, src->amount, &dst->amount))
+		return SUMMARY_MONEY_OVERFLOW;
+	if (__builtin_add_overflow(dst->purchases, src->purchases, &dst->purchases))
+		return SUMMARY_COUNT_OVERFLOW;
+	return SUMMARY_OK;
+}
+
+/*
+ * Sort a run of days that may be out of order and hold repeated days, fold
+ * the repeats together and drop empty days, so that the run satisfies the
+ * invariants above.  Short runs (the usual customer) use insertion sort.
+ */
+SummaryStatus
+summary_normalize(SummaryDay *days, int *ndays)
+{
+	int			n = *ndays;
+	int			i;
+	int			out;
+
+	if (n > 16)
+		qsort(days, n, sizeof(SummaryDay), day_cmp);
+	else
+	{
+		for (i = 1; i < n; i++)
+		{
+			SummaryDay	key = days[i];
+			int			j = i - 1;
+
+			while (j >= 0 && days[j].day > key.day)
+			{
+				days[j + 1] = days[j];
+				j--;
+			}
+			days[j + 1] = key;
+		}
+	}
+
+	out = 0;
+	for (i = 0; i < n; i++)
+	{
+		if (out > 0 && days[out - 1].day == days[i].day)
+		{
+			SummaryStatus st = day_combine(&days[out - 1], &days[i]);
+
+			if (st != SUMMARY_OK)
+				return st;
+		}
+		else
+			days[out++] = days[i];
+		if (summary_day_is_empty(&days[out - 1]))
+			out--;
+	}
+	*ndays = out;
+	return SUMMARY_OK;
+}
+
+/*
+ * Merge normalized run "b" into normalized run "a", in place.  "a" must have
+ * room for *na + nb days.  The merge runs from the back so that no day of
+ * "a" is overwritten before it is read; days present in both are combined,
+ * which leaves a gap at the front that is closed at the end.
+ */
+SummaryStatus
+summary_merge_into(SummaryDay *a, int *na, const SummaryDay *b, int nb)
+{
+	int			i = *na - 1;
+	int			j = nb - 1;
+	int			k = *na + nb;	/* next write goes to k - 1 */
+
+	while (j >= 0)
+	{
+		if (i >= 0 && a[i].day > b[j].day)
+			a[--k] = a[i--];
+		else if (i >= 0 && a[i].day == b[j].day)
+		{
+			SummaryDay	d = a[i--];
+			SummaryStatus st = day_combine(&d, &b[j--]);
+
+			if (st != SUMMARY_OK)
+				return st;
+			if (!summary_day_is_empty(&d))
+				a[--k] = d;
+		}
+		else
+			a[--k] = b[j--];
+	}
+	/* a[0..i] are in place; a[k..] holds the merged tail */
+	if (k > i + 1)
+		memmove(&a[i + 1], &a[k], (*na + nb - k) * sizeof(SummaryDay));
+	*na = i + 1 + (*na + nb - k);
+	return SUMMARY_OK;
+}
+
+/*
+ * Check the invariants of a run read from outside (text or binary input).
+ */
+SummaryStatus
+summary_validate(const SummaryDay *days, int ndays)
+{
+	int			i;
+
+	for (i = 0; i < ndays; i++)
+	{
+		if (i > 0 && days[i].day <= days[i - 1].day)
+			return SUMMARY_UNSORTED;
+		if (days[i].purchases < 0 ||
+			(days[i].purchases == 0 && days[i].amount >= 0))
+			return SUMMARY_BAD_DAY;
+	}
+	return SUMMARY_OK;
+}
+
+/*
+ * Number of leading days on or before "as_of": the summary as of that date
+ * is the first summary_cut() days.
+ */
+int
+summary_cut(const SummaryDay *days, int ndays, int32_t as_of)
+{
+	bool		found;
+	int			idx;
+
+	if (ndays == 0 || days[ndays - 1].day <= as_of)
+		return ndays;
+	if (as_of == INT32_MAX)
+		return ndays;
+	idx = summary_find_day(days, ndays, as_of + 1, &found);
+	return idx;
+}
+
+/*
+ * The derived figures of a run of days, in one pass.  Each day's amount was
+ * built with checked sums, but different days are only summed here, so the
+ * totals are checked too.
+ */
+SummaryStatus
+summary_stats(const SummaryDay *days, int ndays, SummaryStats *stats)
+{
+	int			i;
+
+	memset(stats, 0, sizeof(*stats));
+	for (i = 0; i < ndays; i++)
+	{
+		const SummaryDay *d = &days[i];
+
+		if (__builtin_add_overflow(stats->total, d->amount, &stats->total))
+			return SUMMARY_MONEY_OVERFLOW;
+		if (d->purchases == 0)
+			continue;
+		if (stats->purchase_days == 0)
+			stats->first_purchase = d->day;
+		else if (__builtin_add_overflow(stats->repeat_total, d->amount,
+										&stats->repeat_total))
+			return SUMMARY_MONEY_OVERFLOW;
+		stats->last_purchase = d->day;
+		stats->purchase_days++;
+		stats->purchases += d->purchases;
+	}
+	return SUMMARY_OK;
+}
+
+/*
+ * Convert a double amount to crm_money, rounding half away from zero at the
+ * fourth decimal.  False for NaN, infinities and out-of-range values.
+ */
+bool
+crm_money_from_double(double value, crm_money *result)
+{
+	double		scaled;
+
+	if (!isfinite(value))
+		return false;
+	scaled = round(value * CRM_MONEY_SCALE);
+	/* 2^63 is exactly representable; anything at or beyond it is out */
+	if (!(scaled > -9223372036854775808.0 && scaled < 9223372036854775808.0))
+		return false;
+	*result = (crm_money) scaled;
+	return true;
+}
+
+double
+crm_money_to_double(crm_money value)
+{
+	return (double) value / CRM_MONEY_SCALE;
+}
+
+/*
+ * Parse [+-]digits[.d{1,4}] at "str".  On success stores the value, sets
+ * *endptr past the number and returns true.  No leading white space, no
+ * exponent, at most four decimals: the canonical text is strict.
+ */
+bool
+crm_money_parse(const char *str, const char **endptr, crm_money *result)
+{
+	const char *p = str;
+	bool		neg = false;
+	uint64_t	mag = 0;
+	int			ndec = 0;
+	int			ndig = 0;
+
+	if (*p == '-' || *p == '+')
+		neg = (*p++ == '-');
+	while (*p >= '0' && *p <= '9')
+	{
+		if (__builtin_mul_overflow(mag, 10, &mag) ||
+			__builtin_add_overflow(mag, (uint64_t) (*p - '0'), &mag))
+			return false;
+		p++;
+		ndig++;
+	}
+	if (ndig == 0)
+		return false;
+	if (*p == '.')
+	{
+		p++;
+		while (*p >= '0' && *p <= '9')
+		{
+			if (ndec == CRM_MONEY_DECIMALS)
+				return false;
+			if (__builtin_mul_overflow(mag, 10, &mag) ||
+				__builtin_add_overflow(mag, (uint64_t) (*p - '0'), &mag))
+				return false;
+			p++;
+			ndec++;
+		}
+		if (ndec == 0)
+			return false;
+	}
+	for (; ndec < CRM_MONEY_DECIMALS; ndec++)
+		if (__builtin_mul_overflow(mag, 10, &mag))
+			return false;
+	if (neg ? mag > (uint64_t) INT64_MAX + 1 : mag > (uint64_t) INT64_MAX)
+		return false;
+	*result = neg ? (crm_money) (0 - mag) : (crm_money) mag;
+	*endptr = p;
+	return true;
+}
+
+/*
+ * Write the shortest exact decimal text of "value" (no trailing zeros after
+ * the point, no point for whole amounts) into buf, which must hold
+ * CRM_MONEY_MAXLEN bytes.  Returns the length written.
+ */
+int
+crm_money_format(crm_money value, char *buf)
+{
+	uint64_t	mag = value < 0 ? 0 - (uint64_t) value : (uint64_t) value;
+	uint64_t	whole = mag / CRM_MONEY_SCALE;
+	unsigned	frac = (unsigned) (mag % CRM_MONEY_SCALE);
+	char		tmp[CRM_MONEY_MAXLEN];
+	int			n = 0;
+	int			len = 0;
+	int			ndec = CRM_MONEY_DECIMALS;
+
+	if (value < 0)
+		buf[len++] = '-';
+	do
+	{
+		tmp[n++] = (char) ('0' + whole % 10);
+		whole /= 10;
+	} while (whole > 0);
+	while (n > 0)
+		buf[len++] = tmp[--n];
+	if (frac != 0)
+	{
+		while (frac % 10 == 0)
+		{
+			frac /= 10;
+			ndec--;
+		}
+		buf[len++] = '.';
+		for (n = ndec - 1; n >= 0; n--)
+		{
+			buf[len + n] = (char) ('0' + frac % 10);
+			frac /= 10;
+		}
+		len += ndec;
+	}
+	buf[len] = '\0';
+	return len;
+}

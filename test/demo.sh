@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# test/demo.sh: the demo report, run by `make demo` (test/run.sh demo) once
+# the extension is installed and a throwaway cluster is up (PGHOST/PGPORT).
+#
+#   CUSTOMERS  size of the synthetic customer base (default 50000)
+#   SEED       generator seed (default 20240601); same seed, same data
+set -eu
+cd "$(dirname "$0")/.."
+CUSTOMERS=${CUSTOMERS:-50000}
+SEED=${SEED:-20240601}
+AS_OF=2025-12-31
+
+work=$(mktemp -d /tmp/crm-demo.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cc -std=gnu99 -O2 -o "$work/crm_gen" test/gen/crm_gen.c -lm
+"$work/crm_gen" -n "$CUSTOMERS" -s "$SEED" -e "$AS_OF" -o "$work"
+
+psql -X -q -v ON_ERROR_STOP=1 <<SQL
+CREATE EXTENSION crm;
+CREATE SCHEMA demo;
+CREATE TABLE demo.customers (customer_id int PRIMARY KEY, archetype text NOT NULL, acquired_on date NOT NULL);
+CREATE TABLE demo.orders (customer_id int NOT NULL, ordered_at date NOT NULL, amount numeric(12,2) NOT NULL);
+\copy demo.customers FROM '$work/customers.csv' WITH (FORMAT csv)
+\copy demo.orders FROM '$work/orders.csv' WITH (FORMAT csv)
+ANALYZE demo.customers, demo.orders;
+CREATE TABLE demo.customer_summary AS
+SELECT customer_id, crm.summarize(ordered_at, amount) AS summary
+FROM demo.orders GROUP BY customer_id;
+ALTER TABLE demo.customer_summary ADD PRIMARY KEY (customer_id);
+SQL
+
+psql -X -q -v ON_ERROR_STOP=1 -v as_of="$AS_OF" <<'SQL'
+\pset footer off
+\echo
+\echo '=== crm demo: a synthetic customer base, as of' :'as_of' '==='
+\echo
+\echo '--- the data'
+SELECT (SELECT count(*) FROM demo.customers) AS customers,
+       count(*) AS orders,
+       count(*) FILTER (WHERE amount < 0) AS refunds,
+       min(ordered_at) AS first_order, max(ordered_at) AS last_order,
+       sum(amount) AS revenue
+FROM demo.orders;
+
+\echo '--- customers by the generator''s archetype, seen through crm.summary'
+SELECT c.archetype,
+       count(*) AS customers,
+       round(avg(crm.purchase_days(s.summary)), 2) AS avg_purchase_days,
+       round(avg(crm.total_spend(s.summary)), 2) AS avg_spend,
+       round(avg(crm.mean_repeat_spend(s.summary))::numeric, 2) AS avg_repeat_spend,
+       percentile_disc(0.5) WITHIN GROUP (ORDER BY crm.days_since_last_purchase(s.summary, :'as_of')) AS median_days_since_last
+FROM demo.customers c JOIN demo.customer_summary s USING (customer_id)
+GROUP BY c.archetype ORDER BY customers DESC;
+
+\echo '--- how many purchase days customers have (same-day orders are one)'
+SELECT CASE WHEN d >= 10 THEN '10+' ELSE d::text END AS purchase_days, count(*) AS customers,
+       round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct
+FROM (SELECT crm.purchase_days(summary) AS d FROM demo.customer_summary) q
+GROUP BY 1 ORDER BY min(d);
+
+\echo '--- three customers: their summary and BTYD triple (weeks) for a calibration period ending 2025-06-30'
+SELECT s.customer_id, c.archetype, s.summary,
+       b.x, round(b.t_x::numeric, 2) AS t_x, round(b."T"::numeric, 2) AS "T"
+FROM demo.customer_summary s
+     CROSS JOIN LATERAL crm.btyd_triple(s.summary, '2025-06-30', '1 week') b JOIN demo.customers c USING (customer_id)
+WHERE s.customer_id IN (1, 2, 6) ORDER BY 1;
+SQL

@@ -1,0 +1,49 @@
+-- The extension as a DBA sees it: version and comment in \dx, every
+-- function parallel safe, every aggregate mergeable, and DROP EXTENSION
+-- leaves nothing behind.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+\pset format unaligned
+\pset tuples_only true
+\pset pager off
+BEGIN;
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS crm;
+CREATE EXTENSION crm;
+SELECT plan(10);
+
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'crm'), '0.1.0', 'version 0.1.0');
+SELECT isnt(obj_description((SELECT oid FROM pg_extension WHERE extname = 'crm'), 'pg_extension'), NULL,
+    '\dx shows a comment');
+SELECT is((SELECT count(*) FROM pg_depend WHERE classid = 'pg_namespace'::regclass
+             AND objid = 'crm'::regnamespace AND deptype = 'e'
+             AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'crm')), 1::bigint,
+    'schema crm belongs to the extension');
+
+CREATE TEMP VIEW crm_functions AS
+SELECT p.oid, p.oid::regprocedure AS fn, p.prokind, p.proparallel
+FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+  AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'crm');
+
+SELECT is_empty($$SELECT fn FROM crm_functions WHERE proparallel <> 's'$$,
+    'every function and aggregate is PARALLEL SAFE');
+SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_aggregate a ON a.aggfnoid = f.oid
+                  WHERE a.aggcombinefn = 0
+                     OR (a.aggtranstype = 'internal'::regtype AND (a.aggserialfn = 0 OR a.aggdeserialfn = 0))$$,
+    'every aggregate has a combine function, and serial/deserial where its state is internal');
+SELECT is_empty($$SELECT fn FROM crm_functions f
+                  WHERE f.prokind IN ('f', 'a') AND obj_description(f.oid, 'pg_proc') IS NULL
+                    AND f.fn::text NOT LIKE 'crm.summary\_%'$$,
+    'every user-facing function has a comment');
+
+-- drop and create again in the same database: nothing left, nothing clashes
+DROP EXTENSION crm;
+SELECT hasnt_schema('crm', 'DROP EXTENSION removes schema crm');
+SELECT is((SELECT count(*) FROM pg_type WHERE typname = 'summary'), 0::bigint, 'no type summary is left');
+CREATE EXTENSION crm;
+SELECT has_type('crm', 'summary', 'CREATE EXTENSION works again after DROP');
+SELECT is(crm.purchase_days('{2024-01-01:1,2024-01-02:2}'), 2, 'and it works');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,381 @@
+/*
+ * summary_kernel_test.c
+ *	  Unit tests of src/summary_kernel.c, without a server.  TAP output.
+ *
+ * The randomized cases compare the kernel with a deliberately naive
+ * reference (a day-indexed table filled transaction by transaction), so an
+ * error in sorting, folding or merging cannot hide behind itself.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "summary_kernel.h"
+
+static int	ntests = 0;
+static int	nfailed = 0;
+
+static void
+ok(int cond, const char *fmt, const char *detail)
+{
+	ntests++;
+	if (!cond)
+		nfailed++;
+	printf("%sok %d - %s%s%s\n", cond ? "" : "not ", ntests, fmt,
+		   detail ? ": " : "", detail ? detail : "");
+}
+
+/* xorshift64*: deterministic, good enough for test cases */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
+
+static uint64_t
+rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ULL;
+}
+
+static int
+rng_int(int n)
+{
+	return (int) (rng() % (uint64_t) n);
+}
+
+typedef struct Tx
+{
+	int32_t		day;
+	crm_money	amount;
+} Tx;
+
+/* naive reference: days 0..RANGE-1 in a table */
+#define RANGE 60
+
+static int
+reference(const Tx *tx, int n, SummaryDay *out)
+{
+	int32_t		purchases[RANGE] = {0};
+	crm_money	amount[RANGE] = {0};
+	int			seen[RANGE] = {0};
+	int			i,
+				k = 0;
+
+	for (i = 0; i < n; i++)
+	{
+		seen[tx[i].day] = 1;
+		amount[tx[i].day] += tx[i].amount;
+		if (tx[i].amount >= 0)
+			purchases[tx[i].day]++;
+	}
+	for (i = 0; i < RANGE; i++)
+	{
+		if (!seen[i] || (purchases[i] == 0 && amount[i] == 0))
+			continue;
+		out[k].day = i;
+		out[k].purchases = purchases[i];
+		out[k].amount = amount[i];
+		k++;
+	}
+	return k;
+}
+
+/*
+ * What the aggregate's transition does: append into a run that starts
+ * small, normalizing and doubling it when full (summary.c, state_add).
+ */
+static int
+accumulate(const Tx *tx, int n, SummaryDay *out)
+{
+	int			k = 0;
+	int			capacity = 2;
+	bool		normalized = true;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (k == capacity)
+		{
+			summary_normalize(out, &k);
+			normalized = true;
+			if (k == capacity)
+				capacity *= 2;
+		}
+		summary_append(out, &k, &normalized, tx[i].day, tx[i].amount);
+	}
+	if (!normalized)
+		summary_normalize(out, &k);
+	return k;
+}
+
+static int
+same(const SummaryDay *a, int na, const SummaryDay *b, int nb)
+{
+	return na == nb && memcmp(a, b, na * sizeof(SummaryDay)) == 0;
+}
+
+static void
+random_transactions(Tx *tx, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		tx[i].day = rng_int(RANGE);
+		/* one in five is a refund; some amounts are zero */
+		tx[i].amount = (crm_money) rng_int(200000) - (rng_int(5) == 0 ? 200000 : 0);
+		if (rng_int(20) == 0)
+			tx[i].amount = 0;
+	}
+}
+
+static void
+test_money(void)
+{
+	char		buf[CRM_MONEY_MAXLEN];
+	const char *end;
+	crm_money	m;
+	static const char *const good[] = {"0", "1", "-1", "29.33", "0.0001", "-0.5",
+	"922337203685477.5807", "-922337203685477.5808", "123456789.1234"};
+	static const char *const bad[] = {"", "-", ".5", "1.", "1.23456", "abc",
+	"922337203685477.5808", "-922337203685477.5809", "99999999999999999999"};
+	size_t		i;
+	int			all = 1;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+	{
+		if (!crm_money_parse(good[i], &end, &m) || *end != '\0')
+			all = 0;
+		crm_money_format(m, buf);
+		if (strcmp(buf, good[i]) != 0)
+			all = 0;
+	}
+	ok(all, "canonical money texts parse and format back unchanged", NULL);
+
+	all = 1;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (crm_money_parse(bad[i], &end, &m))
+			all = 0;
+	ok(all, "malformed or out-of-range money texts are rejected", NULL);
+
+	ok(crm_money_parse("29.30", &end, &m) && m == 293000 &&
+	   crm_money_format(m, buf) > 0 && strcmp(buf, "29.3") == 0,
+	   "29.30 is 293000 units and prints as 29.3", NULL);
+	ok(crm_money_parse("+7:", &end, &m) && m == 70000 && *end == ':',
+	   "parse stops at the first character after the number", NULL);
+
+	ok(crm_money_from_double(29.33, &m) && m == 293300,
+	   "29.33 as a double rounds to 293300 units", NULL);
+	ok(crm_money_from_double(0.00005, &m) && m == 1 &&
+	   crm_money_from_double(-0.00005, &m) && m == -1,
+	   "half a unit rounds away from zero", NULL);
+	ok(!crm_money_from_double(NAN, &m) && !crm_money_from_double(INFINITY, &m) &&
+	   !crm_money_from_double(1e15, &m),
+	   "NaN, infinity and 1e15 do not convert", NULL);
+}
+
+static void
+test_days(void)
+{
+	SummaryDay	d = {10, 0, 0};
+	SummaryDay	before;
+
+	summary_day_add(&d, 50000);
+	summary_day_add(&d, -20000);
+	ok(d.purchases == 1 && d.amount == 30000,
+	   "a purchase and a refund on one day: one purchase, net amount", NULL);
+	before = d;
+	/* taking out a free order would leave refunds only with +3.00 net */
+	ok(summary_day_remove(&d, 0) == SUMMARY_NOT_PRESENT &&
+	   d.purchases == 1 && d.amount == 30000,
+	   "a removal that leaves a refund-only day with a positive amount is refused, day unchanged", NULL);
+	d.purchases = 0;
+	d.amount = -20000;
+	ok(summary_day_remove(&d, 100) == SUMMARY_NOT_PRESENT &&
+	   d.purchases == 0 && d.amount == -20000,
+	   "removing a purchase from a refund-only day is refused, day unchanged", NULL);
+	d = before;
+	ok(summary_day_remove(&d, 50000) == SUMMARY_OK && d.purchases == 0 && d.amount == -20000 &&
+	   summary_day_remove(&d, -20000) == SUMMARY_OK && summary_day_is_empty(&d),
+	   "removing both transactions empties the day", NULL);
+
+	d.day = 1;
+	d.purchases = 0;
+	d.amount = INT64_MAX - 5;
+	ok(summary_day_add(&d, 10) == SUMMARY_MONEY_OVERFLOW && d.amount == INT64_MAX - 5,
+	   "an overflowing amount is reported and leaves the day unchanged", NULL);
+}
+
+static void
+test_random(void)
+{
+	Tx			tx[200];
+	SummaryDay	ref[RANGE],
+				a[400],
+				b[200];
+	int			trial,
+				all_norm = 1,
+				all_merge = 1,
+				all_remove = 1,
+				all_assoc = 1;
+
+	for (trial = 0; trial < 2000; trial++)
+	{
+		int			n = 1 + rng_int(200);
+		int			nref,
+					na,
+					nb,
+					split,
+					i;
+		Tx			shuffled[200];
+
+		random_transactions(tx, n);
+		nref = reference(tx, n, ref);
+
+		/* any order of rows gives the same summary */
+		memcpy(shuffled, tx, n * sizeof(Tx));
+		for (i = n - 1; i > 0; i--)
+		{
+			int			j = rng_int(i + 1);
+			Tx			t = shuffled[i];
+
+			shuffled[i] = shuffled[j];
+			shuffled[j] = t;
+		}
+		na = accumulate(shuffled, n, a);
+		if (!same(a, na, ref, nref) || summary_validate(a, na) != SUMMARY_OK)
+			all_norm = 0;
+
+		/* a random split of the rows, summarized apart and merged */
+		split = rng_int(n + 1);
+		for (i = 0; i < n; i++)
+			if (rng_int(2))
+			{
+				Tx			t = shuffled[i];
+
+				shuffled[i] = shuffled[0];
+				shuffled[0] = t;
+			}
+		na = accumulate(shuffled, split, a);
+		nb = accumulate(shuffled + split, n - split, b);
+		summary_merge_into(a, &na, b, nb);
+		if (!same(a, na, ref, nref))
+			all_merge = 0;
+
+		/* merge is commutative: b + a too */
+		na = accumulate(shuffled, split, a);
+		summary_merge_into(b, &nb, a, na);
+		if (!same(b, nb, ref, nref))
+			all_assoc = 0;
+
+		/* removing the first half's transactions leaves the second half */
+		na = nref;
+		memcpy(a, ref, nref * sizeof(SummaryDay));
+		for (i = 0; i < split; i++)
+		{
+			bool		found;
+			int			idx = summary_find_day(a, na, shuffled[i].day, &found);
+
+			if (!found || summary_day_remove(&a[idx], shuffled[i].amount) != SUMMARY_OK)
+			{
+				all_remove = 0;
+				break;
+			}
+			if (summary_day_is_empty(&a[idx]))
+			{
+				memmove(&a[idx], &a[idx + 1], (na - idx - 1) * sizeof(SummaryDay));
+				na--;
+			}
+		}
+		nb = reference(shuffled + split, n - split, b);
+		if (!same(a, na, b, nb))
+			all_remove = 0;
+	}
+	ok(all_norm, "2000 random histories: any row order gives the reference summary", NULL);
+	ok(all_merge, "2000 random splits: merging the halves gives the summary of all rows", NULL);
+	ok(all_assoc, "merge is commutative", NULL);
+	ok(all_remove, "removing transactions is the exact inverse of adding them", NULL);
+}
+
+/* date helpers for readable hand cases: days since 2000-01-01 */
+static int32_t
+ymd(int y, int m, int d)
+{
+	/* days from civil, proleptic Gregorian (H. Hinnant's algorithm) */
+	int			era,
+				yoe,
+				doy,
+				doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468 - 10957;
+}
+
+static void
+test_cdnow_customer_one(void)
+{
+	/* CDNOW sample customer 1 (master id 4): four purchase days */
+	SummaryDay	days[4] = {
+		{0, 1, 293300}, {0, 1, 297300}, {0, 1, 149600}, {0, 1, 264800}
+	};
+	SummaryStats st;
+	int			n;
+
+	days[0].day = ymd(1997, 1, 1);
+	days[1].day = ymd(1997, 1, 18);
+	days[2].day = ymd(1997, 8, 2);
+	days[3].day = ymd(1997, 12, 12);
+	ok(days[0].day == -1095, "1997-01-01 is day -1095 (checks the test's own calendar)", NULL);
+
+	n = summary_cut(days, 4, ymd(1997, 9, 30));
+	summary_stats(days, n, &st);
+	/* x = 3 days - 1 = 2; t_x = 1997-08-02 - 1997-01-01 = 213 days = 30.43 weeks */
+	ok(n == 3 && st.purchase_days == 3 &&
+	   st.last_purchase - st.first_purchase == 213 &&
+	   ymd(1997, 9, 30) - st.first_purchase == 272,
+	   "as of 1997-09-30: x = 2, t_x = 213 days, T = 272 days", NULL);
+	/* zbar = (29.73 + 14.96) / 2 = 22.345 */
+	ok(st.repeat_total == 446900 && st.total == 740200,
+	   "repeat spend 44.69 (zbar 22.345), total 74.02", NULL);
+	ok(summary_cut(days, 4, ymd(1996, 12, 31)) == 0 &&
+	   summary_cut(days, 4, ymd(1997, 1, 1)) == 1 &&
+	   summary_cut(days, 4, ymd(2030, 1, 1)) == 4,
+	   "cut counts the days on or before the date", NULL);
+}
+
+static void
+test_refund_day(void)
+{
+	SummaryDay	days[3] = {{5, 1, 100000}, {6, 0, -40000}, {9, 2, 50000}};
+	SummaryStats st;
+
+	summary_stats(days, 3, &st);
+	ok(st.purchase_days == 2 && st.purchases == 3 && st.total == 110000 &&
+	   st.repeat_total == 50000 && st.first_purchase == 5 && st.last_purchase == 9,
+	   "a refund-only day lowers total spend and is no purchase period", NULL);
+	ok(summary_validate(days, 3) == SUMMARY_OK, "that run is valid", NULL);
+	days[1].amount = 0;
+	ok(summary_validate(days, 3) == SUMMARY_BAD_DAY,
+	   "an empty day is invalid", NULL);
+	days[1].amount = -1;
+	days[2].day = 6;
+	ok(summary_validate(days, 3) == SUMMARY_UNSORTED,
+	   "repeated days are invalid", NULL);
+}
+
+int
+main(void)
+{
+	test_money();
+	test_days();
+	test_random();
+	test_cdnow_customer_one();
+	test_refund_day();
+	printf("1..%d\n", ntests);
+	return nfailed != 0;
+}
