@@ -14,12 +14,13 @@ export PATH="$PG_BINDIR:$PATH"
 say() { printf '%s\n' "$*"; }
 die() { printf 'crm: %s\n' "$*" >&2; exit 1; }
 
-# What is missing for build and tests: the server headers (PGXS), pgTAP and
-# pg_prove.  $1 = "test" also needs pgTAP; demo and bench need only PGXS.
+# What is missing for build and tests: the server headers, pgTAP and
+# pg_prove.  $1 = "test" also needs pgTAP; demo and bench need only the headers.
 missing_packages() {
-	local need=() pgxs
-	pgxs=$("$PG_BINDIR/pg_config" --pgxs 2>/dev/null)
-	[ -n "$pgxs" ] && [ -f "$pgxs" ] || need+=("postgresql-server-dev-$PG_MAJOR")
+	local need=() inc
+	# pgxs.mk ships with the client package; the server headers do not
+	inc=$("$PG_BINDIR/pg_config" --includedir-server 2>/dev/null)
+	[ -n "$inc" ] && [ -f "$inc/postgres.h" ] || need+=("postgresql-server-dev-$PG_MAJOR")
 	if [ "$1" = test ]; then
 		[ -f "/usr/share/postgresql/$PG_MAJOR/extension/pgtap.control" ] || need+=("postgresql-$PG_MAJOR-pgtap")
 		command -v pg_prove >/dev/null 2>&1 || need+=(libtap-parser-sourcehandler-pgtap-perl)
