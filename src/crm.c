@@ -24,6 +24,7 @@
 #include <math.h>
 
 #include "common/int.h"
+#include "funcapi.h"
 #include "datatype/timestamp.h"
 #include "utils/date.h"
 #include "utils/numeric.h"
@@ -189,4 +190,26 @@ crm_check_finite_date(int32 date, const char *argname)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be a finite date", argname)));
+}
+
+/*
+ * The blessed row type of a function returning a composite, looked up once
+ * per call site and kept in fn_extra.
+ */
+TupleDesc
+crm_result_tupdesc(FunctionCallInfo fcinfo)
+{
+	TupleDesc	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
+
+	if (tupdesc == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "function returning a row called in a context that cannot accept one");
+		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+		fcinfo->flinfo->fn_extra = tupdesc;
+		MemoryContextSwitchTo(old);
+	}
+	return tupdesc;
 }

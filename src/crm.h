@@ -12,6 +12,7 @@
 
 #include "postgres.h"
 #include "fmgr.h"
+#include "access/tupdesc.h"
 
 #include "summary_kernel.h"
 
@@ -20,5 +21,6 @@ extern crm_money crm_float8_to_money(double value, const char *argname);
 extern Datum crm_money_to_numeric(crm_money value);
 extern double crm_interval_days(Datum interval, const char *argname);
 extern void crm_check_finite_date(int32 date, const char *argname);
+extern TupleDesc crm_result_tupdesc(FunctionCallInfo fcinfo);
 
 #endif							/* CRM_H */

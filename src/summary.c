@@ -898,7 +898,6 @@ summary_btyd_triple(PG_FUNCTION_ARGS)
 	Summary    *s = PG_GETARG_SUMMARY_P(0);
 	int32		as_of = as_of_arg(fcinfo, 1);
 	double		unit = crm_interval_days(PG_GETARG_DATUM(2), "unit");
-	TupleDesc	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
 	SummaryStats st;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
@@ -907,19 +906,9 @@ summary_btyd_triple(PG_FUNCTION_ARGS)
 	if (st.purchase_days == 0)
 		PG_RETURN_NULL();
 
-	/* the result row type is looked up once per call site */
-	if (tupdesc == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-
-		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "btyd_triple must return a composite type");
-		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
-		fcinfo->flinfo->fn_extra = tupdesc;
-		MemoryContextSwitchTo(old);
-	}
 	values[0] = Int32GetDatum(st.purchase_days - 1);
 	values[1] = Float8GetDatum((st.last_purchase - st.first_purchase) / unit);
 	values[2] = Float8GetDatum((as_of - st.first_purchase) / unit);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(crm_result_tupdesc(fcinfo),
+												   values, nulls)));
 }

@@ -65,3 +65,41 @@ FROM demo.customer_summary s
      CROSS JOIN LATERAL crm.btyd_triple(s.summary, '2025-06-30', '1 week') b JOIN demo.customers c USING (customer_id)
 WHERE s.customer_id IN (1, 2, 6) ORDER BY 1;
 SQL
+
+psql -X -q -v ON_ERROR_STOP=1 -v as_of="$AS_OF" <<'SQL'
+\pset footer off
+CREATE TABLE demo.rfm_cutpoints AS
+SELECT crm.rfm_quantiles(summary, :'as_of') AS c FROM demo.customer_summary;
+CREATE TABLE demo.customer_rfm AS
+SELECT customer_id, crm.rfm_score(s.summary, q.c) AS rfm
+FROM demo.customer_summary s, demo.rfm_cutpoints q;
+
+\echo '--- RFM quintile cutpoints (recency in days, frequency in purchase days, monetary in spend)'
+SELECT crm.cutpoints(c, 'recency') AS recency, crm.cutpoints(c, 'frequency') AS frequency,
+       crm.cutpoints(c, 'monetary') AS monetary
+FROM demo.rfm_cutpoints;
+
+\echo '--- RFM grid: customers per recency score (rows) and frequency score (columns)'
+SELECT crm.recency_score(rfm) AS "R \ F",
+       count(*) FILTER (WHERE crm.frequency_score(rfm) = 1) AS "F=1",
+       count(*) FILTER (WHERE crm.frequency_score(rfm) = 2) AS "F=2",
+       count(*) FILTER (WHERE crm.frequency_score(rfm) = 3) AS "F=3",
+       count(*) FILTER (WHERE crm.frequency_score(rfm) = 4) AS "F=4",
+       count(*) FILTER (WHERE crm.frequency_score(rfm) = 5) AS "F=5"
+FROM demo.customer_rfm GROUP BY 1 ORDER BY 1 DESC;
+
+\echo '--- top 10 customers by textbook lifetime value'
+\echo '    (yearly margin = 30% of average yearly spend, retention 0.8, discount 10%, 5 years, no acquisition cost)'
+SELECT s.customer_id, c.archetype, r.rfm,
+       crm.total_spend(s.summary) AS spend,
+       round(m.margin::numeric, 2) AS yearly_margin,
+       round(crm.clv(m.margin, 0.8, 0.10, 5)::numeric, 2) AS clv,
+       round(crm.current_value(m.margin, 5, 0.10)::numeric, 2) AS current_value
+FROM demo.customer_summary s
+JOIN demo.customers c USING (customer_id)
+JOIN demo.customer_rfm r USING (customer_id)
+CROSS JOIN LATERAL (SELECT 0.30 * crm.total_spend(s.summary)::float8
+                           / greatest(1.0, (:'as_of'::date - crm.first_purchase(s.summary)) / 365.25) AS margin) m
+ORDER BY crm.clv(m.margin, 0.8, 0.10, 5) DESC, s.customer_id
+LIMIT 10;
+SQL

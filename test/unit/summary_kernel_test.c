@@ -12,19 +12,7 @@
 #include <string.h>
 
 #include "summary_kernel.h"
-
-static int	ntests = 0;
-static int	nfailed = 0;
-
-static void
-ok(int cond, const char *fmt, const char *detail)
-{
-	ntests++;
-	if (!cond)
-		nfailed++;
-	printf("%sok %d - %s%s%s\n", cond ? "" : "not ", ntests, fmt,
-		   detail ? ": " : "", detail ? detail : "");
-}
+#include "tap.h"
 
 /* xorshift64*: deterministic, good enough for test cases */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
@@ -151,28 +139,28 @@ test_money(void)
 		if (strcmp(buf, good[i]) != 0)
 			all = 0;
 	}
-	ok(all, "canonical money texts parse and format back unchanged", NULL);
+	ok(all, "canonical money texts parse and format back unchanged");
 
 	all = 1;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (crm_money_parse(bad[i], &end, &m))
 			all = 0;
-	ok(all, "malformed or out-of-range money texts are rejected", NULL);
+	ok(all, "malformed or out-of-range money texts are rejected");
 
 	ok(crm_money_parse("29.30", &end, &m) && m == 293000 &&
 	   crm_money_format(m, buf) > 0 && strcmp(buf, "29.3") == 0,
-	   "29.30 is 293000 units and prints as 29.3", NULL);
+	   "29.30 is 293000 units and prints as 29.3");
 	ok(crm_money_parse("+7:", &end, &m) && m == 70000 && *end == ':',
-	   "parse stops at the first character after the number", NULL);
+	   "parse stops at the first character after the number");
 
 	ok(crm_money_from_double(29.33, &m) && m == 293300,
-	   "29.33 as a double rounds to 293300 units", NULL);
+	   "29.33 as a double rounds to 293300 units");
 	ok(crm_money_from_double(0.00005, &m) && m == 1 &&
 	   crm_money_from_double(-0.00005, &m) && m == -1,
-	   "half a unit rounds away from zero", NULL);
+	   "half a unit rounds away from zero");
 	ok(!crm_money_from_double(NAN, &m) && !crm_money_from_double(INFINITY, &m) &&
 	   !crm_money_from_double(1e15, &m),
-	   "NaN, infinity and 1e15 do not convert", NULL);
+	   "NaN, infinity and 1e15 do not convert");
 }
 
 static void
@@ -184,27 +172,27 @@ test_days(void)
 	summary_day_add(&d, 50000);
 	summary_day_add(&d, -20000);
 	ok(d.purchases == 1 && d.amount == 30000,
-	   "a purchase and a refund on one day: one purchase, net amount", NULL);
+	   "a purchase and a refund on one day: one purchase, net amount");
 	before = d;
 	/* taking out a free order would leave refunds only with +3.00 net */
 	ok(summary_day_remove(&d, 0) == SUMMARY_NOT_PRESENT &&
 	   d.purchases == 1 && d.amount == 30000,
-	   "a removal that leaves a refund-only day with a positive amount is refused, day unchanged", NULL);
+	   "a removal that leaves a refund-only day with a positive amount is refused, day unchanged");
 	d.purchases = 0;
 	d.amount = -20000;
 	ok(summary_day_remove(&d, 100) == SUMMARY_NOT_PRESENT &&
 	   d.purchases == 0 && d.amount == -20000,
-	   "removing a purchase from a refund-only day is refused, day unchanged", NULL);
+	   "removing a purchase from a refund-only day is refused, day unchanged");
 	d = before;
 	ok(summary_day_remove(&d, 50000) == SUMMARY_OK && d.purchases == 0 && d.amount == -20000 &&
 	   summary_day_remove(&d, -20000) == SUMMARY_OK && summary_day_is_empty(&d),
-	   "removing both transactions empties the day", NULL);
+	   "removing both transactions empties the day");
 
 	d.day = 1;
 	d.purchases = 0;
 	d.amount = INT64_MAX - 5;
 	ok(summary_day_add(&d, 10) == SUMMARY_MONEY_OVERFLOW && d.amount == INT64_MAX - 5,
-	   "an overflowing amount is reported and leaves the day unchanged", NULL);
+	   "an overflowing amount is reported and leaves the day unchanged");
 }
 
 static void
@@ -292,10 +280,10 @@ test_random(void)
 		if (!same(a, na, b, nb))
 			all_remove = 0;
 	}
-	ok(all_norm, "2000 random histories: any row order gives the reference summary", NULL);
-	ok(all_merge, "2000 random splits: merging the halves gives the summary of all rows", NULL);
-	ok(all_assoc, "merge is commutative", NULL);
-	ok(all_remove, "removing transactions is the exact inverse of adding them", NULL);
+	ok(all_norm, "2000 random histories: any row order gives the reference summary");
+	ok(all_merge, "2000 random splits: merging the halves gives the summary of all rows");
+	ok(all_assoc, "merge is commutative");
+	ok(all_remove, "removing transactions is the exact inverse of adding them");
 }
 
 /* date helpers for readable hand cases: days since 2000-01-01 */
@@ -330,7 +318,7 @@ test_cdnow_customer_one(void)
 	days[1].day = ymd(1997, 1, 18);
 	days[2].day = ymd(1997, 8, 2);
 	days[3].day = ymd(1997, 12, 12);
-	ok(days[0].day == -1095, "1997-01-01 is day -1095 (checks the test's own calendar)", NULL);
+	ok(days[0].day == -1095, "1997-01-01 is day -1095 (checks the test's own calendar)");
 
 	n = summary_cut(days, 4, ymd(1997, 9, 30));
 	summary_stats(days, n, &st);
@@ -338,14 +326,14 @@ test_cdnow_customer_one(void)
 	ok(n == 3 && st.purchase_days == 3 &&
 	   st.last_purchase - st.first_purchase == 213 &&
 	   ymd(1997, 9, 30) - st.first_purchase == 272,
-	   "as of 1997-09-30: x = 2, t_x = 213 days, T = 272 days", NULL);
+	   "as of 1997-09-30: x = 2, t_x = 213 days, T = 272 days");
 	/* zbar = (29.73 + 14.96) / 2 = 22.345 */
 	ok(st.repeat_total == 446900 && st.total == 740200,
-	   "repeat spend 44.69 (zbar 22.345), total 74.02", NULL);
+	   "repeat spend 44.69 (zbar 22.345), total 74.02");
 	ok(summary_cut(days, 4, ymd(1996, 12, 31)) == 0 &&
 	   summary_cut(days, 4, ymd(1997, 1, 1)) == 1 &&
 	   summary_cut(days, 4, ymd(2030, 1, 1)) == 4,
-	   "cut counts the days on or before the date", NULL);
+	   "cut counts the days on or before the date");
 }
 
 static void
@@ -357,15 +345,15 @@ test_refund_day(void)
 	summary_stats(days, 3, &st);
 	ok(st.purchase_days == 2 && st.purchases == 3 && st.total == 110000 &&
 	   st.repeat_total == 50000 && st.first_purchase == 5 && st.last_purchase == 9,
-	   "a refund-only day lowers total spend and is no purchase period", NULL);
-	ok(summary_validate(days, 3) == SUMMARY_OK, "that run is valid", NULL);
+	   "a refund-only day lowers total spend and is no purchase period");
+	ok(summary_validate(days, 3) == SUMMARY_OK, "that run is valid");
 	days[1].amount = 0;
 	ok(summary_validate(days, 3) == SUMMARY_BAD_DAY,
-	   "an empty day is invalid", NULL);
+	   "an empty day is invalid");
 	days[1].amount = -1;
 	days[2].day = 6;
 	ok(summary_validate(days, 3) == SUMMARY_UNSORTED,
-	   "repeated days are invalid", NULL);
+	   "repeated days are invalid");
 }
 
 int
@@ -376,6 +364,5 @@ main(void)
 	test_random();
 	test_cdnow_customer_one();
 	test_refund_day();
-	printf("1..%d\n", ntests);
-	return nfailed != 0;
+	return tap_done();
 }
