@@ -32,7 +32,13 @@
 
 #include "summary.h"
 
-#define SUMMARY_INITIAL_CAPACITY	4
+/*
+ * State sizes are chosen so that header plus days fill a power-of-two
+ * allocation exactly (16 + 7 * 16 = 128 bytes, then 256, 512 ...): the
+ * allocator rounds requests up to a power of two anyway, and most customers
+ * then never need a second allocation.
+ */
+#define SUMMARY_INITIAL_CAPACITY	7
 
 typedef struct SummaryState
 {
@@ -43,6 +49,7 @@ typedef struct SummaryState
 } SummaryState;
 
 #define STATE_SIZE(cap) (offsetof(SummaryState, days) + (cap) * sizeof(SummaryDay))
+StaticAssertDecl(offsetof(SummaryState, days) == 16, "the state header is 16 bytes");
 
 /* the range of purchase dates the text form can spell: 0001-01-01 .. 9999-12-31 */
 #define SUMMARY_MIN_DAY (-730119)	/* date2j(1, 1, 1) - POSTGRES_EPOCH_JDATE */
@@ -401,7 +408,8 @@ state_create(MemoryContext cxt, int capacity)
 {
 	SummaryState *st;
 
-	capacity = Max(capacity, SUMMARY_INITIAL_CAPACITY);
+	if (capacity < SUMMARY_INITIAL_CAPACITY)
+		capacity = SUMMARY_INITIAL_CAPACITY;
 	st = MemoryContextAlloc(cxt, STATE_SIZE(capacity));
 	st->ndays = 0;
 	st->capacity = capacity;
@@ -429,7 +437,7 @@ state_reserve(SummaryState *st, int extra)
 	if (needed <= capacity)
 		return st;
 	while (capacity < needed)
-		capacity *= 2;
+		capacity = 2 * capacity + 1;
 	st = repalloc(st, STATE_SIZE(capacity));
 	st->capacity = capacity;
 	return st;
