@@ -481,16 +481,23 @@ summary_aggcontext(FunctionCallInfo fcinfo, const char *fname)
 	return aggcxt;
 }
 
-/*
- * summary_accum_numeric(state, purchased_at date, amount numeric)
- *
- * Rows with a NULL date or amount are skipped, as sum() skips NULLs.
- */
-PG_FUNCTION_INFO_V1(summary_accum_numeric);
-Datum
-summary_accum_numeric(PG_FUNCTION_ARGS)
+/* the amount argument, numeric or float8, as crm_money */
+static crm_money
+amount_arg(FunctionCallInfo fcinfo, int argno, bool is_numeric)
 {
-	MemoryContext aggcxt = summary_aggcontext(fcinfo, "summary_accum_numeric");
+	if (is_numeric)
+		return crm_numeric_to_money(PG_GETARG_DATUM(argno), "amount");
+	return crm_float8_to_money(PG_GETARG_FLOAT8(argno), "amount");
+}
+
+/*
+ * summarize(purchased_at date, amount numeric | float8): rows with a NULL
+ * date or amount are skipped, as sum() skips NULLs.
+ */
+static Datum
+summary_accum(FunctionCallInfo fcinfo, bool is_numeric)
+{
+	MemoryContext aggcxt = summary_aggcontext(fcinfo, "summary_accum");
 	SummaryState *st = PG_ARGISNULL(0) ? NULL : (SummaryState *) PG_GETARG_POINTER(0);
 	int32		day;
 
@@ -502,30 +509,22 @@ summary_accum_numeric(PG_FUNCTION_ARGS)
 	}
 	day = PG_GETARG_DATEADT(1);
 	check_purchase_day(day, "purchased_at");
-	st = state_add(st, aggcxt, day,
-				   crm_numeric_to_money(PG_GETARG_DATUM(2), "amount"));
+	st = state_add(st, aggcxt, day, amount_arg(fcinfo, 2, is_numeric));
 	PG_RETURN_POINTER(st);
+}
+
+PG_FUNCTION_INFO_V1(summary_accum_numeric);
+Datum
+summary_accum_numeric(PG_FUNCTION_ARGS)
+{
+	return summary_accum(fcinfo, true);
 }
 
 PG_FUNCTION_INFO_V1(summary_accum_float8);
 Datum
 summary_accum_float8(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt = summary_aggcontext(fcinfo, "summary_accum_float8");
-	SummaryState *st = PG_ARGISNULL(0) ? NULL : (SummaryState *) PG_GETARG_POINTER(0);
-	int32		day;
-
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		if (st == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(st);
-	}
-	day = PG_GETARG_DATEADT(1);
-	check_purchase_day(day, "purchased_at");
-	st = state_add(st, aggcxt, day,
-				   crm_float8_to_money(PG_GETARG_FLOAT8(2), "amount"));
-	PG_RETURN_POINTER(st);
+	return summary_accum(fcinfo, false);
 }
 
 /* summarize(summary): merge stored summaries */
@@ -690,7 +689,6 @@ summary_apply_fn(FunctionCallInfo fcinfo, bool remove, bool is_numeric,
 {
 	Summary    *s = PG_ARGISNULL(0) ? NULL : PG_GETARG_SUMMARY_P(0);
 	int32		day;
-	crm_money	amount;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
@@ -700,9 +698,8 @@ summary_apply_fn(FunctionCallInfo fcinfo, bool remove, bool is_numeric,
 	}
 	day = PG_GETARG_DATEADT(1);
 	check_purchase_day(day, "purchased_at");
-	amount = is_numeric ? crm_numeric_to_money(PG_GETARG_DATUM(2), "amount") :
-		crm_float8_to_money(PG_GETARG_FLOAT8(2), "amount");
-	PG_RETURN_SUMMARY_P(summary_apply(s, day, amount, remove, fname));
+	PG_RETURN_SUMMARY_P(summary_apply(s, day, amount_arg(fcinfo, 2, is_numeric),
+									  remove, fname));
 }
 
 PG_FUNCTION_INFO_V1(summary_add_numeric);

@@ -28,8 +28,9 @@ run_test() {
 
 	say "== C unit tests"
 	make -s unit >/dev/null || die "unit tests did not build"
+	# each kernel test gets the CDNOW calibration summary as its argument
 	for t in test/unit/*.bin; do
-		out=$("$t" "$CRM_SHARED" 2>&1)
+		out=$("$t" "$CRM_SHARED/data/cdnow/cdnow_customers_summary_with_transactions.csv" 2>&1)
 		printf '%s\n' "$out" | grep -E '^(not )?ok ' | sed "s|^|$(basename "$t" .bin): |" | grep -E ': not ok' || true
 		p=$(printf '%s\n' "$out" | grep -cE '^ok ' || true)
 		f=$(printf '%s\n' "$out" | grep -cE '^not ok ' || true)

@@ -1,14 +1,8 @@
 -- The extension as a DBA sees it: version and comment in \dx, every
 -- function parallel safe, every aggregate mergeable, and DROP EXTENSION
 -- leaves nothing behind.
-\set ON_ERROR_STOP 1
-\set QUIET 1
-\pset format unaligned
-\pset tuples_only true
-\pset pager off
-BEGIN;
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS crm;
+\ir setup.psql
+DROP EXTENSION crm;
 CREATE EXTENSION crm;
 SELECT plan(10);
 

@@ -2,22 +2,10 @@
 -- every customer scored, equal behaviour gives equal scores, quantile
 -- cutpoints equal percentile_disc computed in plain SQL, band counts follow
 -- the cutpoints, and parallel and serial aggregation agree.
-\set ON_ERROR_STOP 1
-\set QUIET 1
-\pset format unaligned
-\pset tuples_only true
-\pset pager off
-BEGIN;
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS crm;
-SET search_path = public, crm;
+\ir setup.psql
 SELECT plan(10);
 
-\set sample `cat "$CRM_SHARED/data/cdnow/CDNOW_sample.txt"`
-CREATE TABLE cdnow AS
-SELECT f[2]::int AS customer_id, to_date(f[3], 'YYYYMMDD') AS purchased_at, f[5]::numeric AS amount
-FROM (SELECT regexp_split_to_array(btrim(line), '\s+') AS f
-      FROM regexp_split_to_table(:'sample', '\r?\n') AS line WHERE btrim(line) <> '') s;
+\ir cdnow.psql
 CREATE TABLE summaries AS
 SELECT customer_id, summarize(purchased_at, amount) AS s FROM cdnow GROUP BY 1;
 ANALYZE summaries;
@@ -75,12 +63,6 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
-CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE line text; result text := '';
-BEGIN
-    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP result := result || line || E'\n'; END LOOP;
-    RETURN result;
-END $$;
 SELECT alike(pg_temp.plan_of($$SELECT rfm_quantiles(s, '1997-09-30') FROM summaries$$),
              '%Partial Aggregate%', 'rfm_quantiles runs as a partial aggregate in parallel');
 SELECT is((SELECT rfm_quantiles(s, '1997-09-30')::text FROM summaries), (SELECT c::text FROM cuts),

@@ -1,14 +1,6 @@
 -- crm.summary: bad input raises the documented SQLSTATE, and a failed
 -- statement leaves stored data as it was.
-\set ON_ERROR_STOP 1
-\set QUIET 1
-\pset format unaligned
-\pset tuples_only true
-\pset pager off
-BEGIN;
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS crm;
-SET search_path = public, crm;
+\ir setup.psql
 SELECT plan(16);
 
 SELECT throws_ok($$SELECT 'garbage'::summary$$, '22P02',

@@ -1,14 +1,6 @@
 -- crm.summarize: parallel and serial plans, and merges of random splits,
 -- give identical summaries.
-\set ON_ERROR_STOP 1
-\set QUIET 1
-\pset format unaligned
-\pset tuples_only true
-\pset pager off
-BEGIN;
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS crm;
-SET search_path = public, crm;
+\ir setup.psql
 SELECT plan(9);
 
 -- 300,000 rows of 20,000 customers in random order, so one customer's rows
@@ -21,20 +13,6 @@ SELECT (random() * 20000)::int AS customer_id,
        round((random() * 220 - 20)::numeric, 2) AS amount
 FROM generate_series(1, 300000);
 ANALYZE par_orders;
-
-CREATE FUNCTION pg_temp.plan_of(q text, with_analyze boolean DEFAULT false) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    line text;
-    result text := '';
-BEGIN
-    FOR line IN EXECUTE format('EXPLAIN (COSTS OFF%s) %s',
-                               CASE WHEN with_analyze THEN ', ANALYZE, TIMING OFF, SUMMARY OFF' ELSE '' END, q)
-    LOOP
-        result := result || line || E'\n';
-    END LOOP;
-    RETURN result;
-END $$;
 
 \set q 'SELECT customer_id, summarize(purchased_at, amount) AS s FROM par_orders GROUP BY customer_id'
 
