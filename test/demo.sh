@@ -103,3 +103,33 @@ CROSS JOIN LATERAL (SELECT 0.30 * crm.total_spend(s.summary)::float8
 ORDER BY crm.clv(m.margin, 0.8, 0.10, 5) DESC, s.customer_id
 LIMIT 10;
 SQL
+
+psql -X -q -v ON_ERROR_STOP=1 -v as_of="$AS_OF" <<'SQL'
+\pset footer off
+CREATE TABLE demo.models AS
+SELECT crm.fit_bgnbd(summary, :'as_of', '1 week') AS purchases,
+       crm.fit_gamma_gamma(summary, :'as_of') AS spend
+FROM demo.customer_summary;
+
+\echo '--- BG/NBD (purchases) and Gamma-Gamma (spend) fitted in the database, time in weeks'
+SELECT crm.model_kind(m) AS model, crm.customers(m) AS customers, round(crm.loglik(m)::numeric, 1) AS loglik,
+       crm.converged(m) AS converged,
+       string_agg(p || ' = ' || round(crm.param(m, p)::numeric, 4), ', ') AS parameters
+FROM demo.models, LATERAL (VALUES (purchases), (spend)) v(m),
+     LATERAL unnest(CASE crm.model_kind(m) WHEN 'gamma_gamma' THEN ARRAY['p', 'q', 'v']
+                                          ELSE ARRAY['r', 'alpha', 'a', 'b'] END) p
+GROUP BY 1, 2, 3, 4 ORDER BY 1;
+
+\echo '--- top spenders most likely to have churned: lowest P(alive) among the top 5% by spend'
+SELECT s.customer_id, c.archetype, crm.total_spend(s.summary) AS spend,
+       crm.days_since_last_purchase(s.summary, :'as_of') AS days_since_last,
+       round(crm.p_alive(m.purchases, s.summary, :'as_of')::numeric, 3) AS p_alive,
+       round(crm.expected_purchases(m.purchases, 26, s.summary, :'as_of')::numeric, 2) AS purchases_next_26_weeks,
+       round(crm.expected_clv(m.purchases, m.spend, s.summary, :'as_of', 52, 0.002)::numeric, 2) AS revenue_next_52_weeks
+FROM (SELECT *, percent_rank() OVER (ORDER BY crm.total_spend(summary) DESC) AS spend_rank
+      FROM demo.customer_summary) s
+JOIN demo.customers c USING (customer_id), demo.models m
+WHERE s.spend_rank < 0.05
+ORDER BY crm.p_alive(m.purchases, s.summary, :'as_of'), s.customer_id
+LIMIT 10;
+SQL
