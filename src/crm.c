@@ -194,22 +194,22 @@ crm_check_finite_date(int32 date, const char *argname)
 
 /*
  * The blessed row type of a function returning a composite, looked up once
- * per call site and kept in fn_extra.
+ * per call site and kept in *cache, which lives as long as the FmgrInfo:
+ * a function with nothing else to cache passes its fn_extra
+ * (CRM_RESULT_TUPDESC below).
  */
 TupleDesc
-crm_result_tupdesc(FunctionCallInfo fcinfo)
+crm_result_tupdesc(FunctionCallInfo fcinfo, TupleDesc *cache)
 {
-	TupleDesc	tupdesc = (TupleDesc) fcinfo->flinfo->fn_extra;
-
-	if (tupdesc == NULL)
+	if (*cache == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		TupleDesc	tupdesc;
 
 		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 			elog(ERROR, "function returning a row called in a context that cannot accept one");
-		tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
-		fcinfo->flinfo->fn_extra = tupdesc;
+		*cache = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
 		MemoryContextSwitchTo(old);
 	}
-	return tupdesc;
+	return *cache;
 }

@@ -914,6 +914,6 @@ summary_btyd_triple(PG_FUNCTION_ARGS)
 	values[0] = Int32GetDatum(st.purchase_days - 1);
 	values[1] = Float8GetDatum((st.last_purchase - st.first_purchase) / unit);
 	values[2] = Float8GetDatum((as_of - st.first_purchase) / unit);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(crm_result_tupdesc(fcinfo),
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(CRM_RESULT_TUPDESC(fcinfo),
 												   values, nulls)));
 }

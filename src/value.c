@@ -232,7 +232,7 @@ profitability(PG_FUNCTION_ARGS)
 	values[1] = Float8GetDatum(serve);
 	values[2] = Float8GetDatum(gross - serve);
 	values[3] = BoolGetDatum(gross - serve > 0.0);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(crm_result_tupdesc(fcinfo),
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(CRM_RESULT_TUPDESC(fcinfo),
 												   values, nulls)));
 }
 

@@ -1,0 +1,152 @@
+-- ---------------------------------------------------------------------
+-- Relationship stages and levels (src/stage.c over src/stage_kernel.c)
+-- ---------------------------------------------------------------------
+
+CREATE TYPE crm.stage;
+
+CREATE FUNCTION crm.stage_in(cstring) RETURNS crm.stage
+    AS 'MODULE_PATHNAME', 'stage_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION crm.stage_out(crm.stage) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'stage_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION crm.stage_recv(internal) RETURNS crm.stage
+    AS 'MODULE_PATHNAME', 'stage_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION crm.stage_send(crm.stage) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'stage_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE crm.stage (
+    INPUT = crm.stage_in,
+    OUTPUT = crm.stage_out,
+    RECEIVE = crm.stage_recv,
+    SEND = crm.stage_send,
+    INTERNALLENGTH = 1,
+    PASSEDBYVALUE,
+    ALIGNMENT = char,
+    STORAGE = plain
+);
+COMMENT ON TYPE crm.stage IS
+    'Relationship life-cycle stage: prospect < exploration < formation < stable < decline < terminated (one byte)';
+
+CREATE FUNCTION crm.stage_lt(crm.stage, crm.stage) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'stage_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION crm.stage_le(crm.stage, crm.stage) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'stage_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION crm.stage_eq(crm.stage, crm.stage) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'stage_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION crm.stage_ne(crm.stage, crm.stage) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'stage_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION crm.stage_ge(crm.stage, crm.stage) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'stage_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION crm.stage_gt(crm.stage, crm.stage) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'stage_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION crm.stage_cmp(crm.stage, crm.stage) RETURNS integer
+    AS 'MODULE_PATHNAME', 'stage_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+CREATE FUNCTION crm.stage_hash(crm.stage) RETURNS integer
+    AS 'MODULE_PATHNAME', 'stage_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+
+CREATE OPERATOR crm.< (LEFTARG = crm.stage, RIGHTARG = crm.stage, PROCEDURE = crm.stage_lt,
+    COMMUTATOR = OPERATOR(crm.>), NEGATOR = OPERATOR(crm.>=), RESTRICT = scalarltsel, JOIN = scalarltjoinsel);
+CREATE OPERATOR crm.<= (LEFTARG = crm.stage, RIGHTARG = crm.stage, PROCEDURE = crm.stage_le,
+    COMMUTATOR = OPERATOR(crm.>=), NEGATOR = OPERATOR(crm.>), RESTRICT = scalarlesel, JOIN = scalarlejoinsel);
+CREATE OPERATOR crm.= (LEFTARG = crm.stage, RIGHTARG = crm.stage, PROCEDURE = crm.stage_eq,
+    COMMUTATOR = OPERATOR(crm.=), NEGATOR = OPERATOR(crm.<>), RESTRICT = eqsel, JOIN = eqjoinsel,
+    HASHES, MERGES);
+CREATE OPERATOR crm.<> (LEFTARG = crm.stage, RIGHTARG = crm.stage, PROCEDURE = crm.stage_ne,
+    COMMUTATOR = OPERATOR(crm.<>), NEGATOR = OPERATOR(crm.=), RESTRICT = neqsel, JOIN = neqjoinsel);
+CREATE OPERATOR crm.>= (LEFTARG = crm.stage, RIGHTARG = crm.stage, PROCEDURE = crm.stage_ge,
+    COMMUTATOR = OPERATOR(crm.<=), NEGATOR = OPERATOR(crm.<), RESTRICT = scalargesel, JOIN = scalargejoinsel);
+CREATE OPERATOR crm.> (LEFTARG = crm.stage, RIGHTARG = crm.stage, PROCEDURE = crm.stage_gt,
+    COMMUTATOR = OPERATOR(crm.<), NEGATOR = OPERATOR(crm.<=), RESTRICT = scalargtsel, JOIN = scalargtjoinsel);
+CREATE OPERATOR CLASS crm.stage_ops DEFAULT FOR TYPE crm.stage USING btree AS
+    OPERATOR 1 crm.<, OPERATOR 2 crm.<=, OPERATOR 3 crm.=, OPERATOR 4 crm.>=, OPERATOR 5 crm.>,
+    FUNCTION 1 crm.stage_cmp(crm.stage, crm.stage);
+CREATE OPERATOR CLASS crm.stage_hash_ops DEFAULT FOR TYPE crm.stage USING hash AS
+    OPERATOR 1 crm.=,
+    FUNCTION 1 crm.stage_hash(crm.stage);
+
+CREATE FUNCTION crm.can_transition(from_stage crm.stage, to_stage crm.stage) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'stage_can_transition' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.can_transition(crm.stage, crm.stage) IS
+    'Whether the life cycle allows moving from from_stage to to_stage (a stage to itself always)';
+
+-- relationship levels, with a target per customer class
+CREATE TYPE crm.relationship_level AS ENUM ('transaction', 'trust', 'cooperation', 'loyalty', 'partnership');
+COMMENT ON TYPE crm.relationship_level IS
+    'Relationship level, in order: transaction < trust < cooperation < loyalty < partnership';
+
+CREATE TABLE crm.level_targets (
+    customer_class text PRIMARY KEY,
+    target_level crm.relationship_level NOT NULL
+);
+COMMENT ON TABLE crm.level_targets IS 'The relationship level each customer class should reach (configuration, dumped by pg_dump)';
+INSERT INTO crm.level_targets VALUES
+    ('residential', 'trust'), ('general', 'cooperation'), ('large', 'loyalty'), ('important', 'partnership');
+SELECT pg_catalog.pg_extension_config_dump('crm.level_targets', '');
+
+CREATE FUNCTION crm.level_gap(current_level crm.relationship_level, target_level crm.relationship_level)
+    RETURNS integer LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, crm
+    AS $$ SELECT array_position(enum_range(NULL::crm.relationship_level), target_level)
+               - array_position(enum_range(NULL::crm.relationship_level), current_level) $$;
+COMMENT ON FUNCTION crm.level_gap(crm.relationship_level, crm.relationship_level) IS
+    'Levels still to climb: target - current (positive when below target, 0 on target, negative above)';
+
+-- inference thresholds: (name, value) rows override the documented defaults
+CREATE TABLE crm.stage_thresholds (
+    name text PRIMARY KEY,
+    value double precision NOT NULL,
+    description text
+);
+COMMENT ON TABLE crm.stage_thresholds IS
+    'Stage inference thresholds; a missing row means the default (see README); checked when written';
+INSERT INTO crm.stage_thresholds VALUES
+    ('window_days', 90, 'length of the recent and the previous window, in days'),
+    ('formation_min_purchase_days', 2, 'purchase days needed to reach formation'),
+    ('stable_min_purchase_days', 4, 'purchase days needed to reach stable'),
+    ('stable_spend_floor', 0.8, 'stable: recent spend at least this share of previous spend'),
+    ('stable_rhythm_factor', 1.0, 'stable: bought within this many rhythms'),
+    ('decline_rhythm_factor', 1.5, 'decline: inactive longer than this many rhythms'),
+    ('decline_floor_days', 30, 'decline: and longer than this many days'),
+    ('decline_spend_ratio', 0.7, 'decline: recent spend below this share of previous spend'),
+    ('decline_min_complaints', 2, 'decline: recent complaints above previous and at least this many'),
+    ('decline_cost_ratio', 1.25, 'decline: cost to serve up by more than this factor while spend is not rising'),
+    ('winback_rhythm_factor', 1.0, 'win-back: bought again within this many rhythms'),
+    ('terminate_rhythm_factor', 4, 'terminated: inactive longer than this many rhythms'),
+    ('terminate_floor_days', 180, 'terminated: and longer than this many days'),
+    ('terminate_p_alive', 0.1, 'terminated: P(alive) below this, when a model gives it');
+SELECT pg_catalog.pg_extension_config_dump('crm.stage_thresholds', '');
+
+CREATE FUNCTION crm.check_stage_thresholds() RETURNS void
+    AS 'MODULE_PATHNAME', 'stage_thresholds_validate' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.check_stage_thresholds() IS
+    'Raise an error if crm.stage_thresholds holds an unknown name or an inconsistent set';
+CREATE FUNCTION crm.stage_thresholds_trigger() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, crm
+    AS $$ BEGIN PERFORM crm.check_stage_thresholds(); RETURN NULL; END $$;
+COMMENT ON FUNCTION crm.stage_thresholds_trigger() IS 'Statement trigger on crm.stage_thresholds: calls crm.check_stage_thresholds()';
+CREATE TRIGGER check_thresholds AFTER INSERT OR UPDATE OR DELETE ON crm.stage_thresholds
+    FOR EACH STATEMENT EXECUTE FUNCTION crm.stage_thresholds_trigger();
+
+CREATE FUNCTION crm.next_stage(current_stage crm.stage, s crm.summary, as_of date,
+                               complaints_recent integer DEFAULT NULL, complaints_previous integer DEFAULT NULL,
+                               cost_recent double precision DEFAULT NULL, cost_previous double precision DEFAULT NULL,
+                               p_alive double precision DEFAULT NULL,
+                               redevelopment_cost double precision DEFAULT NULL,
+                               long_term_value double precision DEFAULT NULL,
+                               stage_since date DEFAULT NULL)
+    RETURNS crm.stage
+    AS 'MODULE_PATHNAME', 'next_stage' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.next_stage(crm.stage, crm.summary, date, integer, integer, double precision, double precision, double precision, double precision, double precision, date) IS
+    'The stage inferred from behaviour as of as_of: always current_stage or a legal next stage; unknown signals (NULL) do not count';
+
+CREATE FUNCTION crm.infer_stage(current_stage crm.stage, s crm.summary, as_of date,
+                                complaints_recent integer DEFAULT NULL, complaints_previous integer DEFAULT NULL,
+                                cost_recent double precision DEFAULT NULL, cost_previous double precision DEFAULT NULL,
+                                p_alive double precision DEFAULT NULL,
+                                redevelopment_cost double precision DEFAULT NULL,
+                                long_term_value double precision DEFAULT NULL,
+                                stage_since date DEFAULT NULL,
+                                OUT stage crm.stage, OUT reason text, OUT detail text)
+    RETURNS record
+    AS 'MODULE_PATHNAME', 'infer_stage' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.infer_stage(crm.stage, crm.summary, date, integer, integer, double precision, double precision, double precision, double precision, double precision, date) IS
+    'next_stage with its reason code and the numbers that decided';

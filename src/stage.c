@@ -1,0 +1,452 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage.c
+ *	  The crm.stage type (relationship life cycle), its legal transitions,
+ *	  stage inference from behaviour (stage_kernel.c), and the trigger that
+ *	  refuses illegal transitions.
+ *
+ * crm.stage is one byte, passed by value, ordered along the life cycle
+ * (prospect < exploration < formation < stable < decline < terminated).
+ * Inference reads its thresholds from the table crm.stage_thresholds once
+ * per query (cached in fn_extra), so a changed threshold takes effect with
+ * the next statement, in every session, without a rebuild.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "libpq/pqformat.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/float.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+
+#include "stage_kernel.h"
+#include "summary.h"
+
+#define PG_GETARG_STAGE(n)	((CrmStage) DatumGetChar(PG_GETARG_DATUM(n)))
+#define PG_RETURN_STAGE(x)	return CharGetDatum((char) (x))
+
+static CrmStage
+stage_parse(const char *str)
+{
+	int			s = stage_from_name(str);
+
+	if (s < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type crm.stage: \"%s\"", str),
+				 errhint("The stages are prospect, exploration, formation, stable, decline and terminated.")));
+	return (CrmStage) s;
+}
+
+PG_FUNCTION_INFO_V1(stage_in);
+Datum
+stage_in(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_STAGE(stage_parse(PG_GETARG_CSTRING(0)));
+}
+
+PG_FUNCTION_INFO_V1(stage_out);
+Datum
+stage_out(PG_FUNCTION_ARGS)
+{
+	const char *name = stage_name(PG_GETARG_STAGE(0));
+
+	if (name == NULL)
+		elog(ERROR, "corrupt crm.stage value %d", (int) PG_GETARG_STAGE(0));
+	PG_RETURN_CSTRING(pstrdup(name));
+}
+
+PG_FUNCTION_INFO_V1(stage_recv);
+Datum
+stage_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
+	int			s = pq_getmsgbyte(buf);
+
+	if (s < 0 || s >= CRM_NSTAGES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid external crm.stage value %d", s)));
+	PG_RETURN_STAGE(s);
+}
+
+PG_FUNCTION_INFO_V1(stage_send);
+Datum
+stage_send(PG_FUNCTION_ARGS)
+{
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendbyte(&buf, PG_GETARG_STAGE(0));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+#define STAGE_CMP_FN(name, op) \
+PG_FUNCTION_INFO_V1(name); \
+Datum \
+name(PG_FUNCTION_ARGS) \
+{ \
+	PG_RETURN_BOOL(PG_GETARG_STAGE(0) op PG_GETARG_STAGE(1)); \
+}
+
+STAGE_CMP_FN(stage_lt, <)
+STAGE_CMP_FN(stage_le, <=)
+STAGE_CMP_FN(stage_eq, ==)
+STAGE_CMP_FN(stage_ne, !=)
+STAGE_CMP_FN(stage_ge, >=)
+STAGE_CMP_FN(stage_gt, >)
+
+PG_FUNCTION_INFO_V1(stage_cmp);
+Datum
+stage_cmp(PG_FUNCTION_ARGS)
+{
+	int			a = PG_GETARG_STAGE(0);
+	int			b = PG_GETARG_STAGE(1);
+
+	PG_RETURN_INT32((a > b) - (a < b));
+}
+
+PG_FUNCTION_INFO_V1(stage_hash);
+Datum
+stage_hash(PG_FUNCTION_ARGS)
+{
+	return hash_uint32((uint32) PG_GETARG_STAGE(0));
+}
+
+/* can_transition(from, to): the life cycle's legal moves */
+PG_FUNCTION_INFO_V1(stage_can_transition);
+Datum
+stage_can_transition(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(stage_transition_legal(PG_GETARG_STAGE(0), PG_GETARG_STAGE(1)));
+}
+
+/* the legal next stages of a stage, itself included, as text for hints */
+static char *
+legal_next(CrmStage from)
+{
+	StringInfoData buf;
+	int			to;
+
+	initStringInfo(&buf);
+	for (to = 0; to < CRM_NSTAGES; to++)
+		if (to != (int) from && stage_transition_legal(from, to))
+			appendStringInfo(&buf, "%s%s", buf.len > 0 ? " or " : "", stage_name(to));
+	return buf.data;
+}
+
+/* ---------------------------------------------------------------------
+ * Thresholds: crm.stage_thresholds (name, value), read once per query
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct ThresholdField
+{
+	const char *name;
+	size_t		offset;
+	bool		is_int;
+} ThresholdField;
+
+#define TF_INT(f) {#f, offsetof(StageThresholds, f), true}
+#define TF_DBL(f) {#f, offsetof(StageThresholds, f), false}
+
+static const ThresholdField threshold_fields[] = {
+	TF_INT(window_days),
+	TF_INT(formation_min_purchase_days),
+	TF_INT(stable_min_purchase_days),
+	TF_DBL(stable_spend_floor),
+	TF_DBL(stable_rhythm_factor),
+	TF_DBL(decline_rhythm_factor),
+	TF_INT(decline_floor_days),
+	TF_DBL(decline_spend_ratio),
+	TF_INT(decline_min_complaints),
+	TF_DBL(decline_cost_ratio),
+	TF_DBL(winback_rhythm_factor),
+	TF_DBL(terminate_rhythm_factor),
+	TF_INT(terminate_floor_days),
+	TF_DBL(terminate_p_alive),
+};
+
+/*
+ * The defaults overridden by the rows of crm.stage_thresholds.  Unknown
+ * names, non-integral values for integer thresholds and inconsistent sets
+ * are errors: the table's trigger calls this too, so such a row cannot be
+ * committed.
+ */
+static void
+load_thresholds(StageThresholds *t)
+{
+	uint64		i;
+	const char *problem;
+
+	stage_default_thresholds(t);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT name, value FROM crm.stage_thresholds", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read crm.stage_thresholds");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *name = SPI_getvalue(tup, desc, 1);
+		bool		isnull;
+		double		value = DatumGetFloat8(SPI_getbinval(tup, desc, 2, &isnull));
+		int			f;
+
+		for (f = 0; f < lengthof(threshold_fields); f++)
+			if (strcmp(name, threshold_fields[f].name) == 0)
+				break;
+		if (f == lengthof(threshold_fields))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown stage threshold \"%s\" in crm.stage_thresholds", name)));
+		if (isnull || isnan(value) || isinf(value))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("stage threshold \"%s\" must be a finite number", name)));
+		if (threshold_fields[f].is_int)
+		{
+			if (value != rint(value) || fabs(value) > PG_INT32_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("stage threshold \"%s\" must be a whole number of days or purchases", name),
+						 errdetail("It is %g.", value)));
+			*(int32_t *) ((char *) t + threshold_fields[f].offset) = (int32_t) value;
+		}
+		else
+			*(double *) ((char *) t + threshold_fields[f].offset) = value;
+	}
+	SPI_finish();
+	if ((problem = stage_thresholds_check(t)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid stage thresholds in crm.stage_thresholds"),
+				 errdetail("%s", problem)));
+}
+
+/* what next_stage() and infer_stage() keep in fn_extra for a query */
+typedef struct StageCache
+{
+	StageThresholds thresholds;
+	TupleDesc	tupdesc;		/* infer_stage's result row */
+} StageCache;
+
+static StageCache *
+stage_cache(FunctionCallInfo fcinfo)
+{
+	if (fcinfo->flinfo->fn_extra == NULL)
+	{
+		StageCache *c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(StageCache));
+
+		load_thresholds(&c->thresholds);
+		fcinfo->flinfo->fn_extra = c;
+	}
+	return (StageCache *) fcinfo->flinfo->fn_extra;
+}
+
+/* crm.check_stage_thresholds(): validate the table as it is now */
+PG_FUNCTION_INFO_V1(stage_thresholds_validate);
+Datum
+stage_thresholds_validate(PG_FUNCTION_ARGS)
+{
+	StageThresholds t;
+
+	load_thresholds(&t);
+	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------------
+ * Inference
+ *
+ * Arguments of next_stage() and infer_stage():
+ *	0 current stage, 1 summary (NULL: no purchase), 2 as_of,
+ *	3 recent complaints, 4 previous complaints, 5 recent cost to serve,
+ *	6 previous cost to serve, 7 P(alive), 8 redevelopment cost,
+ *	9 long-term value, 10 stage_since (date)
+ * Everything after as_of may be NULL (unknown: its rules do not fire).
+ * ---------------------------------------------------------------------
+ */
+
+static double
+optional_double(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	double		v;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return get_float8_nan();
+	v = PG_GETARG_FLOAT8(argno);
+	if (isnan(v) || isinf(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite number", argname)));
+	return v;
+}
+
+static int32
+optional_count(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	int32		v;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return -1;
+	v = PG_GETARG_INT32(argno);
+	if (v < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", argname)));
+	return v;
+}
+
+/* false when current or as_of is NULL (the result is then NULL) */
+static bool
+stage_propose(FunctionCallInfo fcinfo, StageProposal *out)
+{
+	const StageThresholds *t = &stage_cache(fcinfo)->thresholds;
+	StageSignals s;
+	CrmStage	current;
+	int32		as_of;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		return false;
+	current = PG_GETARG_STAGE(0);
+	as_of = PG_GETARG_DATEADT(2);
+	crm_check_finite_date(as_of, "as_of");
+	if (PG_ARGISNULL(1))
+	{
+		if (stage_signals_from_days(NULL, 0, as_of, t->window_days, &s) != SUMMARY_OK)
+			elog(ERROR, "stage signals of an empty history failed");
+	}
+	else
+	{
+		Summary    *sum = PG_GETARG_SUMMARY_P(1);
+
+		if (stage_signals_from_days(sum->days, sum->ndays, as_of, t->window_days, &s) != SUMMARY_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("spend of a crm.summary is out of range")));
+	}
+	s.recent_complaints = optional_count(fcinfo, 3, "complaints_recent");
+	s.previous_complaints = optional_count(fcinfo, 4, "complaints_previous");
+	s.recent_cost = optional_double(fcinfo, 5, "cost_recent");
+	s.previous_cost = optional_double(fcinfo, 6, "cost_previous");
+	s.p_alive = optional_double(fcinfo, 7, "p_alive");
+	if (!isnan(s.p_alive) && (s.p_alive < 0 || s.p_alive > 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("p_alive must be between 0 and 1")));
+	s.redevelopment_cost = optional_double(fcinfo, 8, "redevelopment_cost");
+	s.long_term_value = optional_double(fcinfo, 9, "long_term_value");
+	if (PG_NARGS() > 10 && !PG_ARGISNULL(10))
+	{
+		s.stage_since = PG_GETARG_DATEADT(10);
+		if (DATE_NOT_FINITE(s.stage_since))
+			s.stage_since = STAGE_SINCE_UNKNOWN;
+	}
+	stage_infer(current, &s, t, out);
+	return true;
+}
+
+/* next_stage(...): the proposed stage only, for bulk use */
+PG_FUNCTION_INFO_V1(next_stage);
+Datum
+next_stage(PG_FUNCTION_ARGS)
+{
+	StageProposal p;
+
+	if (!stage_propose(fcinfo, &p))
+		PG_RETURN_NULL();
+	PG_RETURN_STAGE(p.stage);
+}
+
+/* infer_stage(...) -> (stage, reason, detail) */
+PG_FUNCTION_INFO_V1(infer_stage);
+Datum
+infer_stage(PG_FUNCTION_ARGS)
+{
+	StageProposal p;
+	char		detail[STAGE_PROPOSAL_MAXLEN];
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (!stage_propose(fcinfo, &p))
+		PG_RETURN_NULL();
+	stage_proposal_format(&p, detail, sizeof(detail));
+	values[0] = CharGetDatum((char) p.stage);
+	values[1] = CStringGetTextDatum(stage_reason_code(p.reason));
+	values[2] = CStringGetTextDatum(detail);
+	tupdesc = crm_result_tupdesc(fcinfo, &stage_cache(fcinfo)->tupdesc);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* ---------------------------------------------------------------------
+ * The guard trigger
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * BEFORE UPDATE row trigger on a table with a crm.stage column (named by
+ * the trigger's first argument, default "stage") and a key column (second
+ * argument, default "customer_id"): an illegal transition raises
+ * check_violation (23514) and the statement changes nothing.  The one way
+ * around it is crm.override_stage(), which runs as the table's owner with
+ * crm.stage_override set for its transaction; a session that sets that
+ * variable itself is still refused unless it is the owner.
+ */
+PG_FUNCTION_INFO_V1(stage_guard);
+Datum
+stage_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Trigger    *trigger;
+	TupleDesc	desc;
+	const char *column;
+	const char *key;
+	int			attnum;
+	bool		oldnull,
+				newnull;
+	CrmStage	from,
+				to;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		elog(ERROR, "crm.stage_guard must be a BEFORE UPDATE FOR EACH ROW trigger");
+	trigger = trigdata->tg_trigger;
+	column = trigger->tgnargs > 0 ? trigger->tgargs[0] : "stage";
+	key = trigger->tgnargs > 1 ? trigger->tgargs[1] : "customer_id";
+	desc = RelationGetDescr(trigdata->tg_relation);
+	attnum = SPI_fnumber(desc, column);
+	if (attnum <= 0)
+		elog(ERROR, "crm.stage_guard: column \"%s\" not found", column);
+	from = DatumGetChar(heap_getattr(trigdata->tg_trigtuple, attnum, desc, &oldnull));
+	to = DatumGetChar(heap_getattr(trigdata->tg_newtuple, attnum, desc, &newnull));
+	if (!oldnull && !newnull && !stage_transition_legal(from, to))
+	{
+		const char *override = GetConfigOption("crm.stage_override", true, false);
+
+		if (!(override && strcmp(override, "on") == 0 &&
+			  GetUserId() == trigdata->tg_relation->rd_rel->relowner))
+		{
+			char	   *who = SPI_getvalue(trigdata->tg_trigtuple, desc, SPI_fnumber(desc, key));
+
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("illegal stage transition from %s to %s for %s %s",
+							stage_name(from), stage_name(to), key, who ? who : "NULL"),
+					 errdetail("From %s a customer can move to %s only.", stage_name(from), legal_next(from)),
+					 errhint("To correct data, use crm.override_stage(), which is recorded.")));
+		}
+	}
+	return PointerGetDatum(trigdata->tg_newtuple);
+}

@@ -1,0 +1,816 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage_kernel.c
+ *	  The customer-relationship life cycle: names, legal transitions,
+ *	  signals from a purchase history, and the inference of the next stage.
+ *
+ * The rules, their order and their thresholds are documented in
+ * stage_kernel.h.  Two properties hold by construction here:
+ *
+ * 1. stage_infer() evaluates, for each current stage, only the rules whose
+ *	  target is one of that stage's legal successors, and checks the result
+ *	  against the transition table once more before returning it: whatever
+ *	  the signals (NaN, negative, huge) and thresholds, the proposal is a
+ *	  legal transition.
+ * 2. A rule whose input is unknown (NaN, -1, no purchase day) never fires;
+ *	  every comparison is written so that NaN makes it false.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "stage_kernel.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const stage_names[CRM_NSTAGES] = {
+	"prospect", "exploration", "formation", "stable", "decline", "terminated"
+};
+
+static const char *const level_names[CRM_NLEVELS] = {
+	"transaction", "trust", "cooperation", "loyalty", "partnership"
+};
+
+static const char *const reason_codes[STAGE_NREASONS] = {
+	"no_change",
+	"first_purchase",
+	"repeat_rising_spend",
+	"sustained_peak",
+	"inactive_beyond_rhythm",
+	"spend_falling",
+	"complaints_rising",
+	"cost_rising",
+	"won_back",
+	"long_inactive",
+	"p_alive_low",
+	"abandon_cost_exceeds_value",
+	"reacquired"
+};
+
+/*
+ * legal_table[from][to]: the transitions of the life cycle (see the header
+ * comment of stage_kernel.h).  The diagonal is "no change".
+ */
+static const bool legal_table[CRM_NSTAGES][CRM_NSTAGES] = {
+	/* to: pros   expl   form   stab   decl   term */
+	{true, true, false, false, false, false},	/* from prospect */
+	{false, true, true, false, false, true},	/* from exploration */
+	{false, false, true, true, true, false},	/* from formation */
+	{false, false, false, true, true, false},	/* from stable */
+	{false, false, false, true, true, true},	/* from decline */
+	{false, true, false, false, false, true}	/* from terminated */
+};
+
+/* Default target level per customer class, in the order of the text. */
+static const struct
+{
+	const char *customer_class;
+	CrmLevel	target;
+}			class_targets[] = {
+	{"residential", CRM_LEVEL_TRUST},
+	{"general", CRM_LEVEL_COOPERATION},
+	{"large", CRM_LEVEL_LOYALTY},
+	{"important", CRM_LEVEL_PARTNERSHIP}
+};
+
+/*
+ * Index of "name" in "names" (exact, lower-case match), or -1.
+ */
+static int
+name_index(const char *const *names, int n, const char *name)
+{
+	int			i;
+
+	if (name == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Name of a stage, or NULL when "stage" is out of range.
+ */
+const char *
+stage_name(int stage)
+{
+	if (stage < 0 || stage >= CRM_NSTAGES)
+		return NULL;
+	return stage_names[stage];
+}
+
+/*
+ * Stage of a name ("prospect" .. "terminated", lower case), or -1.
+ */
+int
+stage_from_name(const char *name)
+{
+	return name_index(stage_names, CRM_NSTAGES, name);
+}
+
+/*
+ * Is from -> to a legal transition?  Out-of-range stages are never legal.
+ */
+bool
+stage_transition_legal(int from, int to)
+{
+	if (from < 0 || from >= CRM_NSTAGES || to < 0 || to >= CRM_NSTAGES)
+		return false;
+	return legal_table[from][to];
+}
+
+/*
+ * Name of a relationship level, or NULL when out of range.
+ */
+const char *
+level_name(int level)
+{
+	if (level < 0 || level >= CRM_NLEVELS)
+		return NULL;
+	return level_names[level];
+}
+
+/*
+ * Level of a name ("transaction" .. "partnership", lower case), or -1.
+ */
+int
+level_from_name(const char *name)
+{
+	return name_index(level_names, CRM_NLEVELS, name);
+}
+
+/*
+ * Gap between a target and the current level: target - current, positive
+ * when the customer is below target.  Both must be valid levels.
+ */
+int
+level_gap(CrmLevel current, CrmLevel target)
+{
+	return (int) target - (int) current;
+}
+
+/*
+ * Default target level of a customer class (residential, general, large,
+ * important; lower case), or -1 for an unknown class.
+ */
+int
+level_default_target(const char *customer_class)
+{
+	size_t		i;
+
+	if (customer_class == NULL)
+		return -1;
+	for (i = 0; i < sizeof(class_targets) / sizeof(class_targets[0]); i++)
+		if (strcmp(class_targets[i].customer_class, customer_class) == 0)
+			return (int) class_targets[i].target;
+	return -1;
+}
+
+/*
+ * Stable short code of a reason, or NULL when out of range.
+ */
+const char *
+stage_reason_code(int reason)
+{
+	if (reason < 0 || reason >= STAGE_NREASONS)
+		return NULL;
+	return reason_codes[reason];
+}
+
+/*
+ * The documented defaults (see stage_kernel.h for each rationale).
+ */
+void
+stage_default_thresholds(StageThresholds *t)
+{
+	t->window_days = 90;
+	t->formation_min_purchase_days = 2;
+	t->stable_min_purchase_days = 4;
+	t->stable_spend_floor = 0.8;
+	t->stable_rhythm_factor = 1.0;
+	t->decline_rhythm_factor = 1.5;
+	t->decline_floor_days = 30;
+	t->decline_spend_ratio = 0.7;
+	t->decline_min_complaints = 2;
+	t->decline_cost_ratio = 1.25;
+	t->winback_rhythm_factor = 1.0;
+	t->terminate_rhythm_factor = 4.0;
+	t->terminate_floor_days = 180;
+	t->terminate_p_alive = 0.1;
+}
+
+/* true for a finite double > 0 */
+static bool
+positive_finite(double x)
+{
+	return isfinite(x) && x > 0.0;
+}
+
+/*
+ * Check thresholds supplied by a user.  Returns NULL when they are usable,
+ * else the name of the first bad field and what it must be.  stage_infer()
+ * stays legal with bad thresholds, but its proposals then mean little.
+ */
+const char *
+stage_thresholds_check(const StageThresholds *t)
+{
+	if (t->window_days < 1)
+		return "window_days must be at least 1";
+	if (t->formation_min_purchase_days < 2)
+		return "formation_min_purchase_days must be at least 2";
+	if (t->stable_min_purchase_days < 2)
+		return "stable_min_purchase_days must be at least 2";
+	if (!positive_finite(t->stable_spend_floor))
+		return "stable_spend_floor must be a finite number > 0";
+	if (!positive_finite(t->stable_rhythm_factor))
+		return "stable_rhythm_factor must be a finite number > 0";
+	if (!positive_finite(t->decline_rhythm_factor))
+		return "decline_rhythm_factor must be a finite number > 0";
+	if (t->decline_floor_days < 0)
+		return "decline_floor_days must not be negative";
+	if (!positive_finite(t->decline_spend_ratio))
+		return "decline_spend_ratio must be a finite number > 0";
+	if (t->decline_min_complaints < 1)
+		return "decline_min_complaints must be at least 1";
+	if (!positive_finite(t->decline_cost_ratio))
+		return "decline_cost_ratio must be a finite number > 0";
+	if (!positive_finite(t->winback_rhythm_factor))
+		return "winback_rhythm_factor must be a finite number > 0";
+	if (!positive_finite(t->terminate_rhythm_factor))
+		return "terminate_rhythm_factor must be a finite number > 0";
+	if (t->terminate_floor_days < 0)
+		return "terminate_floor_days must not be negative";
+	if (!(t->terminate_p_alive >= 0.0 && t->terminate_p_alive <= 1.0))
+		return "terminate_p_alive must be between 0 and 1";
+	return NULL;
+}
+
+/*
+ * Set every signal to "nothing known": no purchases, unknown caller-supplied
+ * signals.
+ */
+void
+stage_signals_init(StageSignals *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->days_since_last = -1;
+	s->rhythm = NAN;
+	s->recent_complaints = -1;
+	s->previous_complaints = -1;
+	s->recent_cost = NAN;
+	s->previous_cost = NAN;
+	s->p_alive = NAN;
+	s->redevelopment_cost = NAN;
+	s->long_term_value = NAN;
+	s->stage_since = STAGE_SINCE_UNKNOWN;
+}
+
+/*
+ * Number of leading days on or before "bound", for a bound that may lie
+ * outside the int32 range.
+ */
+static int
+cut_at(const SummaryDay *days, int ndays, int64_t bound)
+{
+	if (bound < INT32_MIN)
+		return 0;
+	if (bound > INT32_MAX)
+		return ndays;
+	return summary_cut(days, ndays, (int32_t) bound);
+}
+
+/*
+ * summary_stats() of days[from .. to - 1]; no pointer arithmetic on an
+ * empty (possibly NULL) run.
+ */
+static SummaryStatus
+range_stats(const SummaryDay *days, int from, int to, SummaryStats *stats)
+{
+	if (to <= from)
+		return summary_stats(NULL, 0, stats);
+	return summary_stats(days + from, to - from, stats);
+}
+
+/*
+ * The signals of a purchase history as of "as_of", with windows of
+ * window_days (>= 1; the glue checks it with stage_thresholds_check()).
+ * "days" is a normalized run (strictly increasing, as summary_validate()
+ * checks).  The caller-supplied signals are set to unknown.  Fails only
+ * with SUMMARY_MONEY_OVERFLOW, when a window's net amount leaves the
+ * crm_money range.
+ */
+SummaryStatus
+stage_signals_from_days(const SummaryDay *days, int ndays, int32_t as_of,
+						int window_days, StageSignals *out)
+{
+	int64_t		w = window_days > 0 ? window_days : 0;
+	int			n_all;
+	int			n_prev_start;
+	int			n_recent_start;
+	SummaryStats all;
+	SummaryStats recent;
+	SummaryStats previous;
+	SummaryStatus st;
+
+	stage_signals_init(out);
+	out->as_of = as_of;
+	out->window_days = window_days;
+
+	/* the days up to as_of, and where each window starts among them */
+	n_all = summary_cut(days, ndays, as_of);
+	n_recent_start = cut_at(days, n_all, (int64_t) as_of - w);
+	n_prev_start = cut_at(days, n_recent_start, (int64_t) as_of - 2 * w);
+
+	st = range_stats(days, 0, n_all, &all);
+	if (st != SUMMARY_OK)
+		return st;
+	st = range_stats(days, n_recent_start, n_all, &recent);
+	if (st != SUMMARY_OK)
+		return st;
+	st = range_stats(days, n_prev_start, n_recent_start, &previous);
+	if (st != SUMMARY_OK)
+		return st;
+
+	out->purchase_days = all.purchase_days;
+	out->repeat_purchase_days = all.purchase_days > 0 ? all.purchase_days - 1 : 0;
+	out->purchases = all.purchases;
+	if (all.purchase_days > 0)
+	{
+		int64_t		since = (int64_t) as_of - all.last_purchase;
+
+		out->first_purchase = all.first_purchase;
+		out->last_purchase = all.last_purchase;
+		out->days_since_last = since > INT32_MAX ? INT32_MAX : (int32_t) since;
+	}
+	if (all.purchase_days >= 2)
+		out->rhythm = ((double) all.last_purchase - (double) all.first_purchase) /
+			(all.purchase_days - 1);
+
+	out->recent_spend = recent.total;
+	out->previous_spend = previous.total;
+	out->recent_purchase_days = recent.purchase_days;
+	out->previous_purchase_days = previous.purchase_days;
+	out->recent_purchases = recent.purchases;
+	out->previous_purchases = previous.purchases;
+	return SUMMARY_OK;
+}
+
+/* A detail with nothing in it. */
+static StageDetail
+no_detail(void)
+{
+	StageDetail d;
+
+	d.value = NAN;
+	d.factor = NAN;
+	d.reference = NAN;
+	d.limit = NAN;
+	d.adjustment = NAN;
+	return d;
+}
+
+/* A detail "value <op> factor x reference (= limit)". */
+static StageDetail
+make_detail(double value, double factor, double reference, double limit)
+{
+	StageDetail d;
+
+	d.value = value;
+	d.factor = factor;
+	d.reference = reference;
+	d.limit = limit;
+	d.adjustment = NAN;
+	return d;
+}
+
+/* Money as a double in currency units, for the details. */
+static double
+money(crm_money m)
+{
+	return crm_money_to_double(m);
+}
+
+/*
+ * Days since the last purchase beyond max(factor x rhythm, floor_days)?
+ * With no rhythm the floor alone; with no purchase day, never.  On true,
+ * fills *d.
+ */
+static bool
+inactive_beyond(const StageSignals *s, double factor, int32_t floor_days,
+				StageDetail *d)
+{
+	double		limit = floor_days;
+
+	if (s->purchase_days < 1 || s->days_since_last < 0)
+		return false;
+	if (!isnan(s->rhythm))
+	{
+		double		by_rhythm = factor * s->rhythm;
+
+		/* NaN factor: by_rhythm is NaN, and fmax() returns the floor */
+		limit = fmax(by_rhythm, limit);
+	}
+	if (!(s->days_since_last > limit))
+		return false;
+	*d = make_detail(s->days_since_last, factor, s->rhythm, limit);
+	return true;
+}
+
+/*
+ * Has the customer bought since entering the current stage, within the
+ * recent window?  (Win-back and re-acquisition.)
+ */
+static bool
+bought_again(const StageSignals *s)
+{
+	return s->purchase_days > 0 && s->recent_purchase_days > 0 &&
+		s->last_purchase > s->stage_since;
+}
+
+/*
+ * Is the customer still within their own rhythm (days since the last
+ * purchase <= factor x rhythm)?  False when either is unknown.
+ */
+static bool
+within_rhythm(const StageSignals *s, double factor)
+{
+	return s->purchase_days > 0 && s->days_since_last >= 0 &&
+		!isnan(s->rhythm) && s->days_since_last <= factor * s->rhythm;
+}
+
+/*
+ * The phase allowance of the spend trend, in currency units.  A window of
+ * w days holds one purchase day more or less depending on where the
+ * customer's rhythm falls (a monthly buyer has 3 or 2 purchase days in 90
+ * days), so when the recent window has fewer purchase days than the
+ * previous one, one purchase day is credited to it: at the recent window's
+ * mean spend per purchase day, or the previous window's when the recent one
+ * has none; never negative.  The rules that use it (spend_falling,
+ * sustained_peak) only run while the customer is not overdue by their own
+ * rhythm, so the missing purchase may simply not be due yet; a purchase that
+ * stays missing is the inactivity rule's business.
+ */
+static double
+phase_allowance(const StageSignals *s)
+{
+	double		mean;
+
+	if (s->recent_purchase_days < 0 ||
+		s->recent_purchase_days >= s->previous_purchase_days)
+		return 0.0;
+	if (s->recent_purchase_days > 0)
+		mean = money(s->recent_spend) / s->recent_purchase_days;
+	else
+		mean = money(s->previous_spend) / s->previous_purchase_days;
+	return mean > 0.0 ? mean : 0.0;
+}
+
+/*
+ * The decline rules (formation or stable -> decline), first that holds.
+ */
+static bool
+rule_decline(const StageSignals *s, const StageThresholds *t,
+			 StageProposal *out)
+{
+	double		recent = money(s->recent_spend);
+	double		previous = money(s->previous_spend);
+	double		allowance;
+
+	if (inactive_beyond(s, t->decline_rhythm_factor, t->decline_floor_days,
+						&out->detail))
+	{
+		out->reason = STAGE_REASON_INACTIVE_BEYOND_RHYTHM;
+		return true;
+	}
+
+	/*
+	 * Volume down.  The customer is not overdue here (the rule above did not
+	 * fire), so a purchase missing from the recent window may not be due
+	 * yet: it is credited (phase_allowance()).
+	 */
+	allowance = phase_allowance(s);
+	if (s->previous_spend > 0 &&
+		recent + allowance < t->decline_spend_ratio * previous)
+	{
+		out->reason = STAGE_REASON_SPEND_FALLING;
+		out->detail = make_detail(recent, t->decline_spend_ratio, previous,
+								  t->decline_spend_ratio * previous);
+		out->detail.adjustment = allowance;
+		return true;
+	}
+
+	if (s->recent_complaints >= 0 && s->previous_complaints >= 0 &&
+		s->recent_complaints > s->previous_complaints &&
+		s->recent_complaints >= t->decline_min_complaints)
+	{
+		out->reason = STAGE_REASON_COMPLAINTS_RISING;
+		out->detail = make_detail(s->recent_complaints, NAN,
+								  s->previous_complaints,
+								  t->decline_min_complaints);
+		return true;
+	}
+
+	if (isfinite(s->recent_cost) && isfinite(s->previous_cost) &&
+		s->previous_cost > 0.0 &&
+		s->recent_cost > t->decline_cost_ratio * s->previous_cost &&
+		s->recent_spend <= s->previous_spend)
+	{
+		out->reason = STAGE_REASON_COST_RISING;
+		out->detail = make_detail(s->recent_cost, t->decline_cost_ratio,
+								  s->previous_cost,
+								  t->decline_cost_ratio * s->previous_cost);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * The termination rules (exploration or decline -> terminated), first that
+ * holds.
+ */
+static bool
+rule_terminate(const StageSignals *s, const StageThresholds *t,
+			   StageProposal *out)
+{
+	if (inactive_beyond(s, t->terminate_rhythm_factor, t->terminate_floor_days,
+						&out->detail))
+	{
+		out->reason = STAGE_REASON_LONG_INACTIVE;
+		return true;
+	}
+	if (!isnan(s->p_alive) && s->p_alive < t->terminate_p_alive)
+	{
+		out->reason = STAGE_REASON_P_ALIVE_LOW;
+		out->detail = make_detail(s->p_alive, NAN, NAN, t->terminate_p_alive);
+		return true;
+	}
+	if (!isnan(s->redevelopment_cost) && !isnan(s->long_term_value) &&
+		s->redevelopment_cost > s->long_term_value)
+	{
+		out->reason = STAGE_REASON_ABANDON_COST_EXCEEDS_VALUE;
+		out->detail = make_detail(s->redevelopment_cost, NAN,
+								  s->long_term_value, s->long_term_value);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * exploration -> formation: repeat purchases, the latest window with spend,
+ * and spend not below the window before.
+ */
+static bool
+rule_formation(const StageSignals *s, const StageThresholds *t,
+			   StageProposal *out)
+{
+	if (s->purchase_days >= t->formation_min_purchase_days &&
+		s->recent_purchase_days > 0 &&
+		s->recent_spend >= s->previous_spend)
+	{
+		out->reason = STAGE_REASON_REPEAT_RISING_SPEND;
+		out->detail = make_detail(money(s->recent_spend), 1.0,
+								  money(s->previous_spend),
+								  money(s->previous_spend));
+		return true;
+	}
+	return false;
+}
+
+/*
+ * formation -> stable: enough history, spend in the band or rising, and
+ * buying to the customer's own rhythm.
+ */
+static bool
+rule_stable(const StageSignals *s, const StageThresholds *t,
+			StageProposal *out)
+{
+	double		recent = money(s->recent_spend);
+	double		previous = money(s->previous_spend);
+	double		limit = t->stable_spend_floor * previous;
+	double		allowance = phase_allowance(s);
+
+	if (s->purchase_days >= t->stable_min_purchase_days &&
+		s->recent_spend > 0 &&
+		recent + allowance >= limit &&
+		within_rhythm(s, t->stable_rhythm_factor))
+	{
+		out->reason = STAGE_REASON_SUSTAINED_PEAK;
+		out->detail = make_detail(recent, t->stable_spend_floor, previous,
+								  limit);
+		out->detail.adjustment = allowance;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * decline -> stable: bought again since the decline began, back within
+ * rhythm, and spend recovered (recent >= previous).
+ */
+static bool
+rule_won_back(const StageSignals *s, const StageThresholds *t,
+			  StageProposal *out)
+{
+	if (bought_again(s) &&
+		within_rhythm(s, t->winback_rhythm_factor) &&
+		s->recent_spend >= s->previous_spend)
+	{
+		out->reason = STAGE_REASON_WON_BACK;
+		out->detail = make_detail(s->days_since_last, t->winback_rhythm_factor,
+								  s->rhythm,
+								  t->winback_rhythm_factor * s->rhythm);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Propose the next stage of a customer in stage "current", given its
+ * signals and the thresholds.  Only the rules leading to a legal successor
+ * of "current" are evaluated, in the order documented in stage_kernel.h;
+ * when none holds, the proposal is "no change".  Fills *out and returns
+ * out->stage; returns -1 (out->stage = current, no change) when "current"
+ * is not a valid stage.
+ */
+int
+stage_infer(CrmStage current, const StageSignals *s,
+			const StageThresholds *t, StageProposal *out)
+{
+	CrmStage	next = current;
+	bool		fired = false;
+
+	out->stage = current;
+	out->reason = STAGE_REASON_NO_CHANGE;
+	out->detail = no_detail();
+
+	switch (current)
+	{
+		case CRM_STAGE_PROSPECT:
+			if (s->purchase_days >= 1)
+			{
+				out->reason = STAGE_REASON_FIRST_PURCHASE;
+				out->detail = make_detail(s->purchase_days, NAN, NAN, 1.0);
+				next = CRM_STAGE_EXPLORATION;
+				fired = true;
+			}
+			break;
+		case CRM_STAGE_EXPLORATION:
+			if ((fired = rule_formation(s, t, out)))
+				next = CRM_STAGE_FORMATION;
+			else if ((fired = rule_terminate(s, t, out)))
+				next = CRM_STAGE_TERMINATED;
+			break;
+		case CRM_STAGE_FORMATION:
+			if ((fired = rule_decline(s, t, out)))
+				next = CRM_STAGE_DECLINE;
+			else if ((fired = rule_stable(s, t, out)))
+				next = CRM_STAGE_STABLE;
+			break;
+		case CRM_STAGE_STABLE:
+			if ((fired = rule_decline(s, t, out)))
+				next = CRM_STAGE_DECLINE;
+			break;
+		case CRM_STAGE_DECLINE:
+			if ((fired = rule_won_back(s, t, out)))
+				next = CRM_STAGE_STABLE;
+			else if ((fired = rule_terminate(s, t, out)))
+				next = CRM_STAGE_TERMINATED;
+			break;
+		case CRM_STAGE_TERMINATED:
+			if (bought_again(s))
+			{
+				out->reason = STAGE_REASON_REACQUIRED;
+				out->detail = make_detail(s->days_since_last, NAN, NAN,
+										  s->window_days);
+				next = CRM_STAGE_EXPLORATION;
+				fired = true;
+			}
+			break;
+		default:
+			return -1;
+	}
+
+	/* belt and braces: never hand out an illegal transition */
+	if (!fired || !stage_transition_legal((int) current, (int) next))
+	{
+		out->reason = STAGE_REASON_NO_CHANGE;
+		out->detail = no_detail();
+		next = current;
+	}
+	out->stage = next;
+	return (int) next;
+}
+
+/*
+ * Short text of a number for the explanations: up to 4 decimals without
+ * trailing zeros, "unknown" for NaN.
+ */
+static void
+format_number(double x, char *buf, size_t len)
+{
+	char	   *p;
+
+	if (isnan(x))
+	{
+		snprintf(buf, len, "unknown");
+		return;
+	}
+	if (!(fabs(x) < 1e15))
+	{
+		snprintf(buf, len, "%.6g", x);
+		return;
+	}
+	snprintf(buf, len, "%.4f", x);
+	p = buf + strlen(buf) - 1;
+	while (*p == '0')
+		*p-- = '\0';
+	if (*p == '.')
+		*p = '\0';
+	if (strcmp(buf, "-0") == 0)
+		snprintf(buf, len, "0");
+}
+
+/*
+ * Why a proposal was made, in words, e.g. "recent spend 70 < 0.7 x previous
+ * spend 120".  Writes at most buflen bytes, terminator included
+ * (STAGE_PROPOSAL_MAXLEN is always enough); returns what snprintf()
+ * returns.
+ */
+int
+stage_proposal_format(const StageProposal *p, char *buf, size_t buflen)
+{
+	char		v[32];
+	char		f[32];
+	char		r[32];
+	char		l[32];
+	char		a[64];
+	const StageDetail *d = &p->detail;
+	bool		by_floor;
+
+	format_number(d->value, v, sizeof(v));
+	format_number(d->factor, f, sizeof(f));
+	format_number(d->reference, r, sizeof(r));
+	format_number(d->limit, l, sizeof(l));
+	a[0] = '\0';
+	if (d->adjustment > 0.0)
+	{
+		char		n[32];
+
+		format_number(d->adjustment, n, sizeof(n));
+		snprintf(a, sizeof(a), " + %s for a purchase not yet due", n);
+	}
+
+	/* for the inactivity rules: did the floor decide, not the rhythm? */
+	by_floor = isnan(d->reference) || isnan(d->factor) ||
+		d->limit > d->factor * d->reference;
+
+	switch (p->reason)
+	{
+		case STAGE_REASON_NO_CHANGE:
+			return snprintf(buf, buflen, "no rule fired");
+		case STAGE_REASON_FIRST_PURCHASE:
+			return snprintf(buf, buflen, "purchase days %s >= %s", v, l);
+		case STAGE_REASON_REPEAT_RISING_SPEND:
+			return snprintf(buf, buflen,
+							"repeat purchases, recent spend %s >= previous spend %s",
+							v, r);
+		case STAGE_REASON_SUSTAINED_PEAK:
+			return snprintf(buf, buflen,
+							"recent spend %s%s >= %s x previous spend %s, within rhythm",
+							v, a, f, r);
+		case STAGE_REASON_SPEND_FALLING:
+			return snprintf(buf, buflen,
+							"recent spend %s%s < %s x previous spend %s",
+							v, a, f, r);
+		case STAGE_REASON_COMPLAINTS_RISING:
+			return snprintf(buf, buflen,
+							"complaints %s > previous %s, and >= %s", v, r, l);
+		case STAGE_REASON_COST_RISING:
+			return snprintf(buf, buflen,
+							"cost to serve %s > %s x previous %s, spend not rising",
+							v, f, r);
+		case STAGE_REASON_INACTIVE_BEYOND_RHYTHM:
+		case STAGE_REASON_LONG_INACTIVE:
+			if (by_floor)
+				return snprintf(buf, buflen,
+								"days since last purchase %s > %s (floor)", v, l);
+			return snprintf(buf, buflen,
+							"days since last purchase %s > %s x rhythm %s",
+							v, f, r);
+		case STAGE_REASON_WON_BACK:
+			return snprintf(buf, buflen,
+							"bought again: days since last purchase %s <= %s x rhythm %s, spend recovered",
+							v, f, r);
+		case STAGE_REASON_P_ALIVE_LOW:
+			return snprintf(buf, buflen, "P(alive) %s < %s", v, l);
+		case STAGE_REASON_ABANDON_COST_EXCEEDS_VALUE:
+			return snprintf(buf, buflen,
+							"redevelopment cost %s > long-term value %s", v, r);
+		case STAGE_REASON_REACQUIRED:
+			return snprintf(buf, buflen,
+							"bought again %s days ago, within the %s-day window",
+							v, l);
+	}
+	return snprintf(buf, buflen, "unknown reason");
+}

@@ -1,0 +1,326 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage_kernel.h
+ *	  The customer-relationship life cycle as pure functions: stages and
+ *	  their legal transitions, the signals a purchase history gives as of
+ *	  a date, and the rules that propose the next stage.
+ *
+ * No PostgreSQL headers here: this layer is compiled into the extension
+ * and, on its own, into test/unit/stage_kernel_test.c.
+ *
+ * Contract for the caller (the fmgr glue):
+ *	- nothing here prints, exits, aborts, allocates, or keeps mutable global
+ *	  state;
+ *	- stage_signals_from_days() returns a SummaryStatus (money overflow is
+ *	  the only failure), which the caller turns into an ERROR;
+ *	- stage_thresholds_check() names the first bad threshold, or returns
+ *	  NULL; the caller checks user-supplied thresholds with it before
+ *	  calling stage_infer();
+ *	- stage_infer() only ever proposes a legal transition from the current
+ *	  stage (or no change), whatever the signals and thresholds hold.
+ *
+ *
+ * The life cycle (stages in order; the numbers are the enum values)
+ *
+ *	0 prospect		not yet a customer.
+ *	1 exploration	考察期: trial orders; either side may still abort.
+ *	2 formation		形成期: the customer commits, value is rising.
+ *	3 stable		稳定期: value, loyalty and volume at their peak.
+ *	4 decline		衰退期: complaints up, volume down, the cost of keeping
+ *					the customer up.
+ *	5 terminated	the relationship has ended.
+ *
+ * Legal transitions (any stage to itself is "no change" and also legal;
+ * the other 36 - 6 - 9 = 21 pairs are illegal):
+ *
+ *	prospect	-> exploration						first purchase
+ *	exploration -> formation | terminated			commits, or aborts
+ *	formation	-> stable | decline					peak reached, or falls back
+ *	stable		-> decline
+ *	decline		-> stable | terminated				win-back (二次开发), or abandon
+ *	terminated	-> exploration						re-acquired
+ *
+ * There are no overnight jumps: a prospect with a rich history becomes an
+ * exploration customer first, and only a later inference (the next time the
+ * glue runs it) can move it on.
+ *
+ *
+ * The signals (StageSignals), as of a date "as_of"
+ *
+ * Only the days on or before as_of count.  With w = window_days, the
+ * recent window is the days in (as_of - w, as_of] and the previous window
+ * the days in (as_of - 2w, as_of - w].  Spend is the net amount of the
+ * days (refunds included); purchase days are days with purchases > 0
+ * (refund-only days are not purchases).  The customer's own rhythm is the
+ * mean gap between purchase days, (last - first) / (purchase_days - 1),
+ * undefined (NaN) with fewer than 2 purchase days.  Every rule that looks
+ * at inactivity measures it against this rhythm, so a monthly buyer and a
+ * yearly buyer are judged each by their own clock.
+ *
+ * Some signals do not come from the purchase history; the glue fills them
+ * in (stage_signals_init() and stage_signals_from_days() set them to
+ * "unknown", and a rule whose input is unknown never fires):
+ *	complaints		count per window; -1 when unknown.
+ *	cost to serve	per window, in currency units; NaN when unknown.
+ *	p_alive			P(alive) as of as_of from a BTYD model; NaN when there
+ *					is no model.
+ *	redevelopment_cost, long_term_value
+ *					currency units; NaN when unknown.
+ *	stage_since		day the customer entered the current stage;
+ *					STAGE_SINCE_UNKNOWN (INT32_MIN, i.e. -infinity) when
+ *					unknown.  "Bought again" (win-back, re-acquisition)
+ *					means a purchase day after it.
+ *
+ *
+ * The rules and their thresholds (StageThresholds; defaults from
+ * stage_default_thresholds()).  Only the rules for the current stage's
+ * legal successors are evaluated; the first rule that holds, in the order
+ * below, decides; none holding means no change.
+ *
+ * prospect -> exploration
+ *	"first_purchase": purchase_days >= 1.  A prospect with no purchase stays
+ *	a prospect.
+ *
+ * exploration -> formation, then exploration -> terminated
+ *	"repeat_rising_spend": purchase_days >= formation_min_purchase_days
+ *	(default 2, i.e. at least one repeat purchase), at least one purchase
+ *	day in the recent window, and recent spend >= previous spend (rising,
+ *	or the first window with spend).  Rationale: formation is the customer
+ *	committing, so the text's sign is repeat business with value rising.
+ *	Then the termination rules below (the trial aborted).
+ *
+ * formation -> decline, then formation -> stable
+ *	The decline rules below come first: a warning sign outranks a peak.
+ *	"sustained_peak": purchase_days >= stable_min_purchase_days (default 4:
+ *	enough history for a rhythm of at least 3 gaps), recent spend > 0 and
+ *	recent spend + the phase allowance (see spend_falling) >=
+ *	stable_spend_floor (0.8) x previous spend (spend within the band or
+ *	rising: at its peak, neither dropping nor still small), and
+ *	days since the last purchase <= stable_rhythm_factor (1.0) x rhythm
+ *	(still buying to the customer's own clock).  No upper bound applies to
+ *	the spend ratio: a trend above 1.25 is "rising", which qualifies too.
+ *
+ * stable -> decline
+ *	The decline rules, in this order:
+ *	"inactive_beyond_rhythm": days since the last purchase >
+ *		max(decline_rhythm_factor (1.5) x rhythm, decline_floor_days (30));
+ *		with no rhythm (fewer than 2 purchase days) the floor alone.  The
+ *		floor keeps a very frequent buyer from "declining" over a few days.
+ *	"spend_falling": previous spend > 0 and recent spend + the phase
+ *		allowance < decline_spend_ratio (0.7) x previous spend (volume down).
+ *
+ *		The phase allowance: a window holds one purchase day more or less
+ *		depending on where the customer's rhythm falls (a perfectly regular
+ *		monthly buyer has 3 or 2 purchase days in 90 days, i.e. "spend
+ *		200 < 0.7 x 300" every other month).  So when the recent window has
+ *		fewer purchase days than the previous one, one purchase day is
+ *		credited to it, at the recent window's mean spend per purchase day
+ *		(the previous window's when the recent one has none).  The customer
+ *		is not overdue when this rule runs (inactive_beyond_rhythm comes
+ *		first), so that purchase may simply not be due yet; a purchase that
+ *		stays missing is caught by the inactivity rule.  What remains is
+ *		smaller orders, or more than one purchase missing.
+ *	"complaints_rising": both counts known, recent > previous and recent >=
+ *		decline_min_complaints (2) (complaints up; one complaint is noise).
+ *	"cost_rising": both costs known, previous > 0, recent cost >
+ *		decline_cost_ratio (1.25) x previous cost, while recent spend <=
+ *		previous spend (the cost of keeping the customer up, value not).
+ *
+ * decline -> stable, then decline -> terminated
+ *	"won_back": the customer bought again: a purchase day in the recent
+ *	window and after stage_since, days since the last purchase <=
+ *	winback_rhythm_factor (1.0) x rhythm (back to their own clock), and
+ *	recent spend >= previous spend.  A customer who came back on their own
+ *	needs no redevelopment, so this comes before the abandon rules.
+ *	Then the termination rules.
+ *
+ * Termination rules (from exploration and from decline), in this order:
+ *	"long_inactive": days since the last purchase > max(
+ *		terminate_rhythm_factor (4) x rhythm, terminate_floor_days (180));
+ *		with no rhythm the floor alone.
+ *	"p_alive_low": P(alive) known and < terminate_p_alive (0.1): the model
+ *		gives the customer less than a 10% chance of still being active.
+ *	"abandon_cost_exceeds_value": redevelopment cost and long-term value
+ *		both known and cost > value: winning the customer back costs more
+ *		than the customer's long-term value, so the text says abandon.
+ *	A customer with no purchase day at all gives no inactivity: only the
+ *	last two rules can terminate them.
+ *
+ * terminated -> exploration
+ *	"reacquired": a purchase day in the recent window and after stage_since
+ *	(a new trial after the end).
+ *
+ *
+ * Relationship levels (in order): transaction, trust, cooperation, loyalty,
+ * partnership.  level_gap(current, target) = target - current (positive:
+ * below target).  Default target per customer class: residential -> trust,
+ * general -> cooperation, large -> loyalty, important -> partnership.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CRM_STAGE_KERNEL_H
+#define CRM_STAGE_KERNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "summary_kernel.h"
+
+/* Life-cycle stages, in order. */
+typedef enum CrmStage
+{
+	CRM_STAGE_PROSPECT = 0,
+	CRM_STAGE_EXPLORATION = 1,
+	CRM_STAGE_FORMATION = 2,
+	CRM_STAGE_STABLE = 3,
+	CRM_STAGE_DECLINE = 4,
+	CRM_STAGE_TERMINATED = 5
+} CrmStage;
+
+#define CRM_NSTAGES 6
+
+/* Relationship levels, in order. */
+typedef enum CrmLevel
+{
+	CRM_LEVEL_TRANSACTION = 0,
+	CRM_LEVEL_TRUST = 1,
+	CRM_LEVEL_COOPERATION = 2,
+	CRM_LEVEL_LOYALTY = 3,
+	CRM_LEVEL_PARTNERSHIP = 4
+} CrmLevel;
+
+#define CRM_NLEVELS 5
+
+/* Why stage_infer() proposed what it did; codes by stage_reason_code(). */
+typedef enum StageReason
+{
+	STAGE_REASON_NO_CHANGE = 0, /* "no_change" */
+	STAGE_REASON_FIRST_PURCHASE,	/* "first_purchase" */
+	STAGE_REASON_REPEAT_RISING_SPEND,	/* "repeat_rising_spend" */
+	STAGE_REASON_SUSTAINED_PEAK,	/* "sustained_peak" */
+	STAGE_REASON_INACTIVE_BEYOND_RHYTHM,	/* "inactive_beyond_rhythm" */
+	STAGE_REASON_SPEND_FALLING, /* "spend_falling" */
+	STAGE_REASON_COMPLAINTS_RISING, /* "complaints_rising" */
+	STAGE_REASON_COST_RISING,	/* "cost_rising" */
+	STAGE_REASON_WON_BACK,		/* "won_back" */
+	STAGE_REASON_LONG_INACTIVE, /* "long_inactive" */
+	STAGE_REASON_P_ALIVE_LOW,	/* "p_alive_low" */
+	STAGE_REASON_ABANDON_COST_EXCEEDS_VALUE,	/* "abandon_cost_exceeds_value" */
+	STAGE_REASON_REACQUIRED		/* "reacquired" */
+} StageReason;
+
+#define STAGE_NREASONS 13
+
+/* stage_since when the day the current stage began is not known */
+#define STAGE_SINCE_UNKNOWN INT32_MIN
+
+/*
+ * What the rules look at.  The first block is computed from the purchase
+ * history by stage_signals_from_days(); the second is supplied by the
+ * caller ("unknown" as noted when not).
+ */
+typedef struct StageSignals
+{
+	/* from the purchase history, as of as_of */
+	int32_t		as_of;			/* the date (days since 2000-01-01) */
+	int32_t		window_days;	/* w: windows are (as_of-w, as_of] and
+								 * (as_of-2w, as_of-w] */
+	int32_t		purchase_days;	/* days with purchases > 0, <= as_of */
+	int32_t		repeat_purchase_days;	/* purchase days after the first */
+	int64_t		purchases;		/* purchase transactions, <= as_of */
+	int32_t		first_purchase; /* valid only if purchase_days > 0 */
+	int32_t		last_purchase;	/* likewise */
+	int32_t		days_since_last;	/* as_of - last_purchase; -1 if none */
+	double		rhythm;			/* mean days between purchase days; NaN if
+								 * purchase_days < 2 */
+	crm_money	recent_spend;	/* net amount in the recent window */
+	crm_money	previous_spend; /* net amount in the previous window */
+	int32_t		recent_purchase_days;	/* purchase days in each window */
+	int32_t		previous_purchase_days;
+	int64_t		recent_purchases;	/* purchase transactions in each window */
+	int64_t		previous_purchases;
+
+	/* supplied by the caller */
+	int32_t		recent_complaints;	/* -1 when unknown */
+	int32_t		previous_complaints;	/* -1 when unknown */
+	double		recent_cost;	/* cost to serve, currency units; NaN unknown */
+	double		previous_cost;	/* NaN when unknown */
+	double		p_alive;		/* in [0, 1]; NaN when there is no model */
+	double		redevelopment_cost; /* currency units; NaN when unknown */
+	double		long_term_value;	/* currency units; NaN when unknown */
+	int32_t		stage_since;	/* day the current stage began, or
+								 * STAGE_SINCE_UNKNOWN */
+} StageSignals;
+
+/* The thresholds of the rules; see the header comment for each one. */
+typedef struct StageThresholds
+{
+	int32_t		window_days;	/* 90: the window for the signals */
+	int32_t		formation_min_purchase_days;	/* 2 (at least 2: a repeat) */
+	int32_t		stable_min_purchase_days;	/* 4 (at least 2: a rhythm) */
+	double		stable_spend_floor; /* 0.8: recent >= 0.8 x previous */
+	double		stable_rhythm_factor;	/* 1.0: days since last <= 1 x rhythm */
+	double		decline_rhythm_factor;	/* 1.5: inactive > 1.5 x rhythm */
+	int32_t		decline_floor_days; /* 30: ... and > 30 days */
+	double		decline_spend_ratio;	/* 0.7: recent < 0.7 x previous */
+	int32_t		decline_min_complaints; /* 2: recent > previous, >= 2 */
+	double		decline_cost_ratio; /* 1.25: cost up by more than 25% */
+	double		winback_rhythm_factor;	/* 1.0: days since last <= 1 x rhythm */
+	double		terminate_rhythm_factor;	/* 4: inactive > 4 x rhythm */
+	int32_t		terminate_floor_days;	/* 180: ... and > 180 days */
+	double		terminate_p_alive;	/* 0.1: P(alive) < 0.1 */
+} StageThresholds;
+
+/*
+ * The numbers behind a proposal, so that the caller can say why, e.g.
+ * "recent spend 70 < 0.7 x previous spend 120": value = 70, factor = 0.7,
+ * reference = 120, limit = 84, adjustment = 0 (value + adjustment was
+ * compared with limit).  Fields that do not apply are NaN.
+ */
+typedef struct StageDetail
+{
+	double		value;			/* the measured value */
+	double		factor;			/* the threshold's multiplier */
+	double		reference;		/* what the factor multiplies */
+	double		limit;			/* the number value was compared with */
+	double		adjustment;		/* added to value before comparing: the
+								 * phase allowance of the spend rules */
+} StageDetail;
+
+typedef struct StageProposal
+{
+	CrmStage	stage;			/* proposed stage (== current: no change) */
+	StageReason reason;
+	StageDetail detail;
+} StageProposal;
+
+/* longest text stage_proposal_format() needs, terminator included */
+#define STAGE_PROPOSAL_MAXLEN 256
+
+extern const char *stage_name(int stage);
+extern int	stage_from_name(const char *name);
+extern bool stage_transition_legal(int from, int to);
+
+extern const char *level_name(int level);
+extern int	level_from_name(const char *name);
+extern int	level_gap(CrmLevel current, CrmLevel target);
+extern int	level_default_target(const char *customer_class);
+
+extern const char *stage_reason_code(int reason);
+
+extern void stage_default_thresholds(StageThresholds *t);
+extern const char *stage_thresholds_check(const StageThresholds *t);
+
+extern void stage_signals_init(StageSignals *s);
+extern SummaryStatus stage_signals_from_days(const SummaryDay *days,
+											 int ndays, int32_t as_of,
+											 int window_days,
+											 StageSignals *out);
+
+extern int	stage_infer(CrmStage current, const StageSignals *s,
+						const StageThresholds *t, StageProposal *out);
+extern int	stage_proposal_format(const StageProposal *p, char *buf,
+								  size_t buflen);
+
+#endif							/* CRM_STAGE_KERNEL_H */
