@@ -657,41 +657,89 @@ rfm_score(PG_FUNCTION_ARGS)
 							 cuts->k));
 }
 
+/*
+ * The aggregate keeps every measured customer's three values in a list of
+ * fixed-size blocks: appending never moves what is stored (growing one
+ * array by doubling cost more in copies and fresh pages than the whole
+ * selection), and the final function copies them once into the arrays it
+ * selects the quantiles from.
+ */
+#define RFM_BLOCK_ROWS 8192
+
+typedef struct RfmBlock
+{
+	struct RfmBlock *next;
+	int			n;
+	int64		v[3][RFM_BLOCK_ROWS];
+} RfmBlock;
+
 typedef struct RfmState
 {
 	int32		k;
 	int32		as_of;
 	int64		n;
-	int64		capacity;
-	int64	   *values[3];
+	MemoryContext cxt;
+	RfmBlock   *head;
+	RfmBlock   *tail;
 } RfmState;
 
 static RfmState *
-rfm_state_create(MemoryContext cxt, int k, int32 as_of, int64 capacity)
+rfm_state_create(MemoryContext cxt, int k, int32 as_of)
 {
-	RfmState   *st = MemoryContextAlloc(cxt, sizeof(RfmState));
-	int			d;
+	RfmState   *st = MemoryContextAllocZero(cxt, sizeof(RfmState));
 
 	st->k = k;
 	st->as_of = as_of;
-	st->n = 0;
-	st->capacity = Max(capacity, 64);
-	for (d = 0; d < 3; d++)
-		st->values[d] = MemoryContextAllocHuge(cxt, st->capacity * sizeof(int64));
+	st->cxt = cxt;
 	return st;
 }
 
+/* append n rows given as three columns (which need not be aligned) */
 static void
-rfm_state_reserve(RfmState *st, int64 extra)
+rfm_state_append(RfmState *st, const char *col[3], int64 n)
 {
-	int			d;
+	int64		done = 0;
 
-	if (st->n + extra <= st->capacity)
-		return;
-	while (st->capacity < st->n + extra)
-		st->capacity *= 2;
-	for (d = 0; d < 3; d++)
-		st->values[d] = repalloc_huge(st->values[d], st->capacity * sizeof(int64));
+	while (done < n)
+	{
+		int			room,
+					chunk,
+					d;
+
+		if (st->tail == NULL || st->tail->n == RFM_BLOCK_ROWS)
+		{
+			RfmBlock   *b = MemoryContextAlloc(st->cxt, sizeof(RfmBlock));
+
+			b->next = NULL;
+			b->n = 0;
+			if (st->tail)
+				st->tail->next = b;
+			else
+				st->head = b;
+			st->tail = b;
+		}
+		room = RFM_BLOCK_ROWS - st->tail->n;
+		chunk = (int) Min((int64) room, n - done);
+		for (d = 0; d < 3; d++)
+			memcpy(&st->tail->v[d][st->tail->n], col[d] + done * sizeof(int64),
+				   chunk * sizeof(int64));
+		st->tail->n += chunk;
+		done += chunk;
+	}
+	st->n += n;
+}
+
+/* copy dimension d of every row into dst */
+static void
+rfm_state_column(RfmState *st, int d, int64 *dst)
+{
+	RfmBlock   *b;
+
+	for (b = st->head; b; b = b->next)
+	{
+		memcpy(dst, b->v[d], b->n * sizeof(int64));
+		dst += b->n;
+	}
 }
 
 /* rfm_quantiles(s, as_of [, k]) */
@@ -719,7 +767,7 @@ rfm_quantiles_accum(PG_FUNCTION_ARGS)
 	{
 		check_scale(k, "k");
 		crm_check_finite_date(as_of, "as_of");
-		st = rfm_state_create(aggcxt, k, as_of, 0);
+		st = rfm_state_create(aggcxt, k, as_of);
 	}
 	else if (st->as_of != as_of || st->k != k)
 		ereport(ERROR,
@@ -727,10 +775,19 @@ rfm_quantiles_accum(PG_FUNCTION_ARGS)
 				 errmsg("as_of and k of rfm_quantiles must be the same for every row")));
 	if (PG_ARGISNULL(1) || !rfm_measure(PG_GETARG_SUMMARY_P(1), as_of, v))
 		PG_RETURN_POINTER(st);
-	rfm_state_reserve(st, 1);
-	for (d = 0; d < 3; d++)
-		st->values[d][st->n] = v[d];
-	st->n++;
+	if (st->tail == NULL || st->tail->n == RFM_BLOCK_ROWS)
+	{
+		const char *col[3] = {(char *) &v[0], (char *) &v[1], (char *) &v[2]};
+
+		rfm_state_append(st, col, 1);
+	}
+	else
+	{
+		for (d = 0; d < 3; d++)
+			st->tail->v[d][st->tail->n] = v[d];
+		st->tail->n++;
+		st->n++;
+	}
 	PG_RETURN_POINTER(st);
 }
 
@@ -741,7 +798,7 @@ rfm_quantiles_combine(PG_FUNCTION_ARGS)
 	MemoryContext aggcxt;
 	RfmState   *a = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
 	RfmState   *b = PG_ARGISNULL(1) ? NULL : (RfmState *) PG_GETARG_POINTER(1);
-	int			d;
+	RfmBlock   *blk;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "rfm_quantiles_combine called in non-aggregate context");
@@ -752,15 +809,18 @@ rfm_quantiles_combine(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(a);
 	}
 	if (a == NULL)
-		a = rfm_state_create(aggcxt, b->k, b->as_of, b->n);
+		a = rfm_state_create(aggcxt, b->k, b->as_of);
 	else if (a->as_of != b->as_of || a->k != b->k)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("as_of and k of rfm_quantiles must be the same for every row")));
-	rfm_state_reserve(a, b->n);
-	for (d = 0; d < 3; d++)
-		memcpy(a->values[d] + a->n, b->values[d], b->n * sizeof(int64));
-	a->n += b->n;
+	/* b may live in a short-lived context: copy its rows */
+	for (blk = b->head; blk; blk = blk->next)
+	{
+		const char *col[3] = {(char *) blk->v[0], (char *) blk->v[1], (char *) blk->v[2]};
+
+		rfm_state_append(a, col, blk->n);
+	}
 	PG_RETURN_POINTER(a);
 }
 
@@ -782,7 +842,11 @@ rfm_quantiles_serialize(PG_FUNCTION_ARGS)
 	p += 16;
 	for (d = 0; d < 3; d++)
 	{
-		memcpy(p, st->values[d], st->n * sizeof(int64));
+		int64	   *col = palloc_extended(Max(st->n, 1) * sizeof(int64), MCXT_ALLOC_HUGE);
+
+		rfm_state_column(st, d, col);
+		memcpy(p, col, st->n * sizeof(int64));
+		pfree(col);
 		p += st->n * sizeof(int64);
 	}
 	PG_RETURN_BYTEA_P(b);
@@ -798,21 +862,19 @@ rfm_quantiles_deserialize(PG_FUNCTION_ARGS)
 				as_of;
 	int64		n;
 	RfmState   *st;
-	int			d;
+	const char *col[3];
 
 	memcpy(&k, p, 4);
 	memcpy(&as_of, p + 4, 4);
 	memcpy(&n, p + 8, 8);
 	if (VARSIZE_ANY_EXHDR(b) != 16 + 3 * n * sizeof(int64))
 		elog(ERROR, "invalid serialized rfm_quantiles state");
-	st = rfm_state_create(CurrentMemoryContext, k, as_of, n);
+	st = rfm_state_create(CurrentMemoryContext, k, as_of);
 	p += 16;
-	for (d = 0; d < 3; d++)
-	{
-		memcpy(st->values[d], p, n * sizeof(int64));
-		p += n * sizeof(int64);
-	}
-	st->n = n;
+	col[0] = p;
+	col[1] = p + n * sizeof(int64);
+	col[2] = p + 2 * n * sizeof(int64);
+	rfm_state_append(st, col, n);
 	PG_RETURN_POINTER(st);
 }
 
@@ -823,6 +885,7 @@ rfm_quantiles_final(PG_FUNCTION_ARGS)
 {
 	RfmState   *st = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
 	RfmCutpoints *c;
+	int64	   *values;
 	int			d;
 
 	if (st == NULL || st->n == 0)
@@ -831,8 +894,12 @@ rfm_quantiles_final(PG_FUNCTION_ARGS)
 	c->cuts.k = st->k;
 	c->as_of = st->as_of;
 	c->n_customers = st->n;
-	/* sorting in place leaves the state an equally valid multiset */
+	values = palloc_extended(st->n * sizeof(int64), MCXT_ALLOC_HUGE);
 	for (d = 0; d < 3; d++)
-		rfm_quantile_cuts(st->values[d], st->n, st->k, c->cuts.cut[d]);
+	{
+		rfm_state_column(st, d, values);
+		rfm_quantile_cuts(values, st->n, st->k, c->cuts.cut[d]);
+	}
+	pfree(values);
 	PG_RETURN_POINTER(c);
 }

@@ -58,10 +58,62 @@ test_quantiles(void)
 	   "cutpoints must not decrease");
 }
 
+static int
+cmp64(const void *a, const void *b)
+{
+	int64_t		x = *(const int64_t *) a;
+	int64_t		y = *(const int64_t *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* quantiles by selection equal the quantiles of the sorted array */
+static void
+test_selection(void)
+{
+	static int64_t v[5000],
+				sorted[5000];
+	uint64_t	state = 12345;
+	int			trial,
+				all = 1;
+
+	for (trial = 0; trial < 300; trial++)
+	{
+		size_t		n = 1 + trial * 16 % 5000;
+		int			k = 2 + trial % 8;
+		int64_t		cut[8];
+		size_t		i;
+		int			j;
+
+		for (i = 0; i < n; i++)
+		{
+			state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+			/* few distinct values on odd trials: heavy ties */
+			v[i] = (int64_t) (state >> 33) % (trial % 2 ? 7 : 1000000) - 3;
+			if (trial % 5 == 0)
+				v[i] = (int64_t) i;	/* already sorted */
+			if (trial % 5 == 1)
+				v[i] = (int64_t) (n - i);	/* reversed */
+			sorted[i] = v[i];
+		}
+		qsort(sorted, n, sizeof(int64_t), cmp64);
+		rfm_quantile_cuts(v, n, k, cut);
+		for (j = 1; j < k; j++)
+		{
+			size_t		pos = ((size_t) j * n + k - 1) / k;
+
+			if (cut[j - 1] != sorted[pos > 0 ? pos - 1 : 0])
+				all = 0;
+		}
+	}
+	ok(all, "300 random arrays (ties, sorted, reversed): selected cutpoints equal the sorted array's quantiles");
+}
+
 int
 main(void)
 {
 	test_scores();
 	test_quantiles();
+	test_selection();
 	return tap_done();
 }
