@@ -41,6 +41,12 @@ CREATE TABLE bench.summaries AS
 SELECT customer_id, crm.summarize(ordered_at, amount) AS s FROM bench.orders GROUP BY customer_id;
 CREATE TABLE bench.cutpoints AS SELECT crm.rfm_quantiles(s, DATE '2025-12-31') AS c FROM bench.summaries;
 VACUUM ANALYZE bench.summaries, bench.cutpoints;
+-- 100,000 customers with stages, for the history trigger case, and the
+-- same rows in a table without triggers
+INSERT INTO crm.customers (customer_id, stage) SELECT g, 'stable' FROM generate_series(1, 100000) g;
+CREATE TABLE bench.customers_plain (LIKE crm.customers);
+INSERT INTO bench.customers_plain SELECT * FROM crm.customers;
+VACUUM ANALYZE crm.customers, bench.customers_plain;
 SQL
 
 # the CDNOW calibration summary, for the model-fitting cases
@@ -55,11 +61,19 @@ SQL
 rm -f "$work"/*.csv
 
 SERIAL="SET max_parallel_workers_per_gather = 0;"
-PARALLEL="SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;"
+SORTED="SET enable_hashagg = off;"
+# parallel_tuple_cost stays above 0 so that the planner aggregates in the
+# workers rather than gathering every row first
+PARALLEL="SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0.001;"
+LEADER_OFF="SET parallel_leader_participation = off;"
 
-# exec_ms SETTINGS QUERY: server execution time in ms
+# exec_ms SETTINGS QUERY: server execution time in ms.  WARM=1 runs the
+# query once in the same session first (for queries of a few milliseconds,
+# where loading the library and catalog caches would dominate).
 exec_ms() {
-	psql -X -At -v ON_ERROR_STOP=1 -c "SET search_path = bench, crm, public; $1" \
+	local warm=()
+	[ "${WARM:-0}" = 1 ] && warm=(-c "$2")
+	psql -X -At -v ON_ERROR_STOP=1 -c "SET search_path = bench, crm, public; $1" "${warm[@]}" \
 		-c "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) $2" |
 		sed -n 's/^Execution Time: \([0-9.]*\) ms$/\1/p'
 }
@@ -118,7 +132,13 @@ PARTITIONWISE="SET enable_partitionwise_aggregate = on;"
 RFM_PASS="WITH s AS MATERIALIZED (SELECT customer_id, crm.summarize(ordered_at, amount) AS s FROM orders GROUP BY customer_id),
      c AS MATERIALIZED (SELECT crm.rfm_quantiles(s, DATE '2025-12-31') AS c FROM s)
 SELECT customer_id, crm.rfm_score(s.s, c.c) FROM s, c"
-# what users write today: three NTILE(5) windows over a GROUP BY
+# what users write today: three NTILE(5) windows over a GROUP BY, with
+# count(*) (orders, not purchase days) or with the measures crm computes
+RFM_NTILE_DAYS="WITH g AS (SELECT customer_id, DATE '2025-12-31' - max(ordered_at) FILTER (WHERE amount >= 0) AS recency,
+                  count(DISTINCT ordered_at) FILTER (WHERE amount >= 0) AS frequency,
+                  sum(amount) AS monetary FROM orders GROUP BY customer_id)
+SELECT customer_id, ntile(5) OVER (ORDER BY recency DESC) AS r, ntile(5) OVER (ORDER BY frequency) AS f,
+       ntile(5) OVER (ORDER BY monetary) AS m FROM g"
 RFM_NTILE="WITH g AS (SELECT customer_id, DATE '2025-12-31' - max(ordered_at) AS recency, count(*) AS frequency,
                   sum(amount) AS monetary FROM orders GROUP BY customer_id)
 SELECT customer_id, ntile(5) OVER (ORDER BY recency DESC) AS r, ntile(5) OVER (ORDER BY frequency) AS f,
@@ -131,24 +151,40 @@ customers=$(psql -X -At -c "SELECT count(*) FROM bench.summaries")
 echo "crm bench: customers=$customers orders=$orders runs=$RUNS (medians, ms)"
 echo "plans timed:"
 
-bench_case "summaries vs bare GROUP BY, serial" 1.30 \
+bench_case "summaries vs bare GROUP BY, serial (hash plans)" 1.30 \
 	"$SERIAL" "$GROUP_SUMMARY" "$SERIAL" "$GROUP_BARE"
-bench_case "summaries, 2 workers vs serial (>= 1.5x)" 0.667 \
-	"$PARALLEL" "$GROUP_SUMMARY" "$SERIAL" "$GROUP_SUMMARY"
-bench_case "summaries, hash-partitioned, 2 workers vs serial" 0.667 \
-	"$PARALLEL $PARTITIONWISE" "$PART_SUMMARY" "$SERIAL $PARTITIONWISE" "$PART_SUMMARY"
-bench_case "RFM pass vs three NTILE(5) windows, serial (>= 2x)" 0.50 \
+bench_case "summaries vs bare GROUP BY, serial (sort plans)" 1.30 \
+	"$SERIAL $SORTED" "$GROUP_SUMMARY" "$SERIAL $SORTED" "$GROUP_BARE"
+bench_case "summaries: 2 workers (sort) vs serial (hash)" 0.667 \
+	"$PARALLEL $SORTED" "$GROUP_SUMMARY" "$SERIAL" "$GROUP_SUMMARY"
+bench_case "summaries: 2 workers vs serial, both sort plans" 0.667 \
+	"$PARALLEL $SORTED" "$GROUP_SUMMARY" "$SERIAL $SORTED" "$GROUP_SUMMARY"
+bench_case "summaries, hash-partitioned: 2 workers vs serial" 0.667 \
+	"$PARALLEL $LEADER_OFF $PARTITIONWISE" "$PART_SUMMARY" "$SERIAL $PARTITIONWISE" "$PART_SUMMARY"
+bench_case "RFM pass vs NTILE over count(*), serial (>= 2x)" 0.50 \
 	"$SERIAL" "$RFM_PASS" "$SERIAL" "$RFM_NTILE"
+bench_case "RFM pass vs NTILE over purchase days, serial (>= 2x)" 0.50 \
+	"$SERIAL" "$RFM_PASS" "$SERIAL" "$RFM_NTILE_DAYS"
+bench_case "RFM pass vs NTILE over purchase days, sort plans" 0.50 \
+	"$SERIAL $SORTED" "$RFM_PASS" "$SERIAL $SORTED" "$RFM_NTILE_DAYS"
 bench_case "RFM pass vs bare GROUP BY, serial" 1.30 \
 	"$SERIAL" "$RFM_PASS" "$SERIAL" "$GROUP_BARE"
 bench_case "rfm_score on stored summaries vs the scan alone" - \
 	"$SERIAL" "$SCORE_ONLY" "$SERIAL" "$SCAN_ONLY"
 score_rate=$(awk -v n="$customers" -v o="$LAST_OURS" -v b="$LAST_BASE" \
 	'BEGIN { printf "%.1f", (o > b) ? n / ((o - b) / 1000) / 1e6 : 0 }')
+bench_case "next_stage on stored summaries vs the scan alone" - \
+	"$SERIAL" "SELECT count(crm.next_stage('stable', s, DATE '2025-12-31')) FROM summaries" "$SERIAL" "$SCAN_ONLY"
+infer_rate=$(awk -v n="$customers" -v o="$LAST_OURS" -v b="$LAST_BASE" \
+	'BEGIN { printf "%.1f", (o > b) ? n / ((o - b) / 1000) / 1e6 : 0 }')
+# both directions are legal, so the same UPDATE can run again and again
+TOGGLE="SET stage = CASE WHEN stage = 'stable' THEN 'decline'::crm.stage ELSE 'stable'::crm.stage END"
+bench_case "UPDATE 100k stages: guard + history vs no triggers" 1.30 \
+	"$SERIAL" "UPDATE crm.customers $TOGGLE" "$SERIAL" "UPDATE bench.customers_plain $TOGGLE"
 
-bench_quoted "CDNOW BG/NBD fit (>= 20x faster than lifetimes)" 0.05 \
+WARM=1 bench_quoted "CDNOW BG/NBD fit (>= 20x faster than lifetimes)" 0.05 \
 	"$SERIAL" "SELECT crm.fit_bgnbd(x, t_x, \"T\") FROM cdnow" 55 "lifetimes BetaGeoFitter, 55 ms (issue 4)"
-bench_quoted "CDNOW Pareto/NBD fit (>= 20x faster than lifetimes)" 0.05 \
+WARM=1 bench_quoted "CDNOW Pareto/NBD fit (>= 20x faster than lifetimes)" 0.05 \
 	"$SERIAL" "SELECT crm.fit_pareto_nbd(x, t_x, \"T\") FROM cdnow" 356 "lifetimes ParetoNBDFitter, 356 ms (issue 4)"
 # 1M customers end to end, and its parts
 E2E_FIT="SELECT crm.fit_bgnbd(s, DATE '2025-12-31', '1 week') FROM summaries"
@@ -170,3 +206,4 @@ printf '%-52s %10s %10s %8s   %s\n' "case (against a quoted figure)" "ours" "quo
 printf '%s\n' "${QUOTED[@]}"
 echo
 echo "rfm_score: $score_rate million calls per second on one core (goal >= 5), net of the scan"
+echo "next_stage: $infer_rate million calls per second on one core (goal >= 3), net of the scan"

@@ -133,3 +133,55 @@ WHERE s.spend_rank < 0.05
 ORDER BY crm.p_alive(m.purchases, s.summary, :'as_of'), s.customer_id
 LIMIT 10;
 SQL
+
+psql -X -q -v ON_ERROR_STOP=1 -v as_of="$AS_OF" <<'SQL'
+\pset footer off
+-- crm's operators (on crm.stage here) are found through search_path
+SET search_path = public, crm;
+-- the customers, classed by spend (top 1% large, next 9% general), then
+-- their history replayed month by month through stage inference
+INSERT INTO crm.customers (customer_id, customer_class, summary)
+SELECT customer_id,
+       CASE WHEN r < 0.01 THEN 'large' WHEN r < 0.10 THEN 'general' ELSE 'residential' END,
+       summary
+FROM (SELECT customer_id, summary, percent_rank() OVER (ORDER BY crm.total_spend(summary) DESC) AS r
+      FROM demo.customer_summary) s;
+DO $$
+DECLARE
+    month_end date;
+BEGIN
+    PERFORM set_config('crm.change_source', 'inference', true);
+    FOR month_end IN SELECT (d + interval '1 month' - interval '1 day')::date
+                     FROM generate_series(date '2023-01-01', date '2025-12-01', interval '1 month') d
+    LOOP
+        PERFORM set_config('crm.change_time', month_end::text, true);
+        UPDATE crm.customers c SET stage = i.stage, stage_reason = i.reason, stage_since = month_end
+        FROM (SELECT customer_id, (crm.infer_stage(stage, summary, month_end, stage_since => stage_since)).*
+              FROM crm.customers) i
+        WHERE i.customer_id = c.customer_id AND i.stage <> c.stage;
+    END LOOP;
+END $$;
+
+\echo '--- life-cycle funnel after replaying 36 month ends of history through stage inference'
+SELECT stage, customers, share_of_customers AS "% customers", total_spend, average_spend
+FROM crm.lifecycle_funnel ORDER BY stage;
+
+\echo '--- stage transitions during 2025 (rows: from, columns: to)'
+SELECT from_stage AS "from \ to",
+       sum(transitions) FILTER (WHERE to_stage = 'exploration') AS exploration,
+       sum(transitions) FILTER (WHERE to_stage = 'formation') AS formation,
+       sum(transitions) FILTER (WHERE to_stage = 'stable') AS stable,
+       sum(transitions) FILTER (WHERE to_stage = 'decline') AS decline,
+       sum(transitions) FILTER (WHERE to_stage = 'terminated') AS terminated
+FROM crm.stage_transition_matrix('2025-01-01', '2026-01-01')
+GROUP BY from_stage ORDER BY from_stage;
+
+\echo '--- why: the latest reasons, by how often they moved a customer in 2025'
+SELECT reason, to_stage, count(*) AS changes
+FROM crm.stage_history WHERE changed_at >= '2025-01-01'
+GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 8;
+
+\echo '--- relationship levels below their class target'
+SELECT customer_class, target_level, count(*) AS customers
+FROM crm.customers_below_target_level GROUP BY 1, 2 ORDER BY 2;
+SQL

@@ -8,11 +8,13 @@ CREATE TABLE crm.customers (
     stage crm.stage NOT NULL DEFAULT 'prospect',
     level crm.relationship_level NOT NULL DEFAULT 'transaction',
     stage_reason text,
+    stage_since date,
     summary crm.summary
 );
 COMMENT ON TABLE crm.customers IS
     'One row per customer: class, relationship stage and level (changes kept in crm.stage_history), purchase summary';
 COMMENT ON COLUMN crm.customers.stage_reason IS 'Why the stage last changed (an inference reason code, or free text)';
+COMMENT ON COLUMN crm.customers.stage_since IS 'Business date the current stage began (set by crm.apply_inferred_stages; inference uses it to tell a purchase made since)';
 
 CREATE TABLE crm.stage_history (
     history_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -39,21 +41,24 @@ CREATE TRIGGER stage_guard BEFORE UPDATE OF stage ON crm.customers
     FOR EACH ROW EXECUTE FUNCTION crm.stage_guard('stage', 'customer_id');
 
 -- history is written once per statement from the transition tables; the
--- source comes from crm.change_source (default user), the reason from the row
+-- source comes from crm.change_source (default user), the reason from the
+-- row, the time from crm.change_time (for backfills and replays; default now())
 CREATE FUNCTION crm.record_stage_changes() RETURNS trigger LANGUAGE plpgsql
     SET search_path = pg_catalog, crm
     AS $$
 BEGIN
     IF TG_OP = 'UPDATE' THEN
-        INSERT INTO crm.stage_history (customer_id, from_stage, to_stage, from_level, to_level, source, reason)
+        INSERT INTO crm.stage_history (customer_id, from_stage, to_stage, from_level, to_level, source, reason, changed_at)
         SELECT n.customer_id, o.stage, n.stage, o.level, n.level,
-               coalesce(nullif(current_setting('crm.change_source', true), ''), 'user'), n.stage_reason
+               coalesce(nullif(current_setting('crm.change_source', true), ''), 'user'), n.stage_reason,
+               coalesce(nullif(current_setting('crm.change_time', true), '')::timestamptz, now())
         FROM old_rows o JOIN new_rows n USING (customer_id)
         WHERE o.stage IS DISTINCT FROM n.stage OR o.level IS DISTINCT FROM n.level;
     ELSE
-        INSERT INTO crm.stage_history (customer_id, from_stage, to_stage, from_level, to_level, source, reason)
+        INSERT INTO crm.stage_history (customer_id, from_stage, to_stage, from_level, to_level, source, reason, changed_at)
         SELECT n.customer_id, NULL, n.stage, NULL, n.level,
-               coalesce(nullif(current_setting('crm.change_source', true), ''), 'import'), n.stage_reason
+               coalesce(nullif(current_setting('crm.change_source', true), ''), 'import'), n.stage_reason,
+               coalesce(nullif(current_setting('crm.change_time', true), '')::timestamptz, now())
         FROM new_rows n
         WHERE n.stage <> 'prospect' OR n.level <> 'transaction';
     END IF;
@@ -99,8 +104,10 @@ DECLARE
     changed bigint;
 BEGIN
     PERFORM set_config('crm.change_source', 'inference', true);
-    UPDATE crm.customers c SET stage = i.stage, stage_reason = i.reason
-    FROM (SELECT customer_id, (crm.infer_stage(stage, summary, as_of)).* FROM crm.customers) i
+    UPDATE crm.customers c SET stage = i.stage, stage_reason = i.reason, stage_since = as_of
+    FROM (SELECT customer_id,
+                 (crm.infer_stage(stage, summary, as_of, stage_since => stage_since)).*
+          FROM crm.customers) i
     WHERE i.customer_id = c.customer_id AND i.stage <> c.stage;
     GET DIAGNOSTICS changed = ROW_COUNT;
     PERFORM set_config('crm.change_source', '', true);
