@@ -538,43 +538,6 @@ btyd_accum_triple(PG_FUNCTION_ARGS)
 }
 
 /*
- * The BTYD triple of a summary as of a date in a unit (summary.c's
- * btyd_triple); false if no purchase by then.
- */
-static bool
-summary_triple(Summary *s, int32 as_of, double unit_days, double *x,
-			   double *t_x, double *T, double *zbar)
-{
-	SummaryStats st;
-
-	if (summary_stats(s->days, summary_cut(s->days, s->ndays, as_of), &st) != SUMMARY_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("total spend of a crm.summary is out of range")));
-	if (st.purchase_days == 0)
-		return false;
-	*x = st.purchase_days - 1;
-	*t_x = (st.last_purchase - st.first_purchase) / unit_days;
-	*T = (as_of - st.first_purchase) / unit_days;
-	*zbar = *x > 0 ? crm_money_to_double(st.repeat_total) / *x : 0;
-	return true;
-}
-
-static int32
-as_of_arg(FunctionCallInfo fcinfo, int argno)
-{
-	int32		as_of;
-
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("as_of must not be NULL")));
-	as_of = PG_GETARG_DATEADT(argno);
-	crm_check_finite_date(as_of, "as_of");
-	return as_of;
-}
-
-/*
  * fit_*(s summary, as_of date, unit interval [, penalty float8]): each
  * customer's triple as of the calibration end; customers who had not
  * purchased by then, or whose first purchase is on as_of (T = 0), are
@@ -586,10 +549,10 @@ btyd_accum_summary(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	FitState   *st = fit_state_arg(fcinfo, &aggcxt);
-	int32		as_of = as_of_arg(fcinfo, 2);
+	int32		as_of = crm_as_of_arg(fcinfo, 2);
 	double		unit_days;
 	BtydRow		row;
-	double		zbar;
+	SummaryTriple t;
 
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -598,9 +561,12 @@ btyd_accum_summary(PG_FUNCTION_ARGS)
 	unit_days = crm_interval_days(PG_GETARG_DATUM(3), "unit");
 	fit_state_settings(st, optional_float8(fcinfo, 4, 0, "penalty"), unit_days);
 	if (PG_ARGISNULL(1) ||
-		!summary_triple(PG_GETARG_SUMMARY_P(1), as_of, unit_days, &row.x, &row.t_x, &row.T, &zbar) ||
-		row.T == 0)
+		!crm_summary_triple(PG_GETARG_SUMMARY_P(1), as_of, unit_days, &t) ||
+		t.T == 0)
 		PG_RETURN_POINTER(st);
+	row.x = t.x;
+	row.t_x = t.t_x;
+	row.T = t.T;
 	row.weight = 1;
 	if (row.x == 0)
 		row.t_x = 0;
@@ -653,16 +619,17 @@ btyd_accum_summary_spend(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	FitState   *st = fit_state_arg(fcinfo, &aggcxt);
-	int32		as_of = as_of_arg(fcinfo, 2);
+	int32		as_of = crm_as_of_arg(fcinfo, 2);
 	BtydRow		row;
-	double		t_x,
-				T;
+	SummaryTriple t;
 
 	fit_state_settings(st, optional_float8(fcinfo, 3, 0, "penalty"), 0);
 	if (PG_ARGISNULL(1) ||
-		!summary_triple(PG_GETARG_SUMMARY_P(1), as_of, 1.0, &row.x, &t_x, &T, &row.t_x) ||
-		row.x == 0 || !(row.t_x > 0))
+		!crm_summary_triple(PG_GETARG_SUMMARY_P(1), as_of, 1.0, &t) ||
+		t.x == 0 || !(t.zbar > 0))
 		PG_RETURN_POINTER(st);
+	row.x = t.x;
+	row.t_x = t.zbar;
 	row.T = 0;
 	row.weight = 1;
 	fit_state_add(st, &row);
@@ -871,10 +838,10 @@ triple_args(FunctionCallInfo fcinfo, int argno, double *x, double *t_x, double *
  */
 static bool
 summary_args(FunctionCallInfo fcinfo, BtydModelValue *m, int argno,
-			 double *x, double *t_x, double *T, double *zbar)
+			 SummaryTriple *triple)
 {
 	Summary    *s = PG_GETARG_SUMMARY_P(argno);
-	int32		as_of = as_of_arg(fcinfo, argno + 1);
+	int32		as_of = crm_as_of_arg(fcinfo, argno + 1);
 	double		unit = m->kind == BTYD_GAMMA_GAMMA ? 1.0 : m->unit_days;
 
 	if (!(unit > 0))
@@ -882,7 +849,7 @@ summary_args(FunctionCallInfo fcinfo, BtydModelValue *m, int argno,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the model was not fitted on summaries, so its time unit is unknown"),
 				 errhint("Pass the customer's x, t_x and T in the model's unit instead.")));
-	return summary_triple(s, as_of, unit, x, t_x, T, zbar);
+	return crm_summary_triple(s, as_of, unit, triple);
 }
 
 static double
@@ -918,14 +885,11 @@ Datum
 p_alive_summary(PG_FUNCTION_ARGS)
 {
 	BtydModelValue *m = count_model_arg(fcinfo, 0);
-	double		x,
-				t_x,
-				T,
-				zbar;
+	SummaryTriple t;
 
-	if (!summary_args(fcinfo, m, 1, &x, &t_x, &T, &zbar))
+	if (!summary_args(fcinfo, m, 1, &t))
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(btyd_p_alive(m->kind, m->params, x, t_x, T));
+	PG_RETURN_FLOAT8(btyd_p_alive(m->kind, m->params, t.x, t.t_x, t.T));
 }
 
 /* expected_purchases(model, t, x, t_x, T) */
@@ -949,15 +913,12 @@ Datum
 expected_purchases_summary(PG_FUNCTION_ARGS)
 {
 	BtydModelValue *m = count_model_arg(fcinfo, 0);
-	double		t = horizon_arg(fcinfo, 1);
-	double		x,
-				t_x,
-				T,
-				zbar;
+	double		horizon = horizon_arg(fcinfo, 1);
+	SummaryTriple t;
 
-	if (!summary_args(fcinfo, m, 2, &x, &t_x, &T, &zbar))
+	if (!summary_args(fcinfo, m, 2, &t))
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(btyd_expected_purchases(m->kind, m->params, t, x, t_x, T));
+	PG_RETURN_FLOAT8(btyd_expected_purchases(m->kind, m->params, horizon, t.x, t.t_x, t.T));
 }
 
 /* expected_purchases_new(model, t): E[X(t)] of a newly acquired customer */
@@ -1006,14 +967,11 @@ Datum
 expected_spend_summary(PG_FUNCTION_ARGS)
 {
 	BtydModelValue *m = spend_model_arg(fcinfo, 0);
-	double		x,
-				t_x,
-				T,
-				zbar;
+	SummaryTriple t;
 
-	if (!summary_args(fcinfo, m, 1, &x, &t_x, &T, &zbar))
+	if (!summary_args(fcinfo, m, 1, &t))
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(btyd_gg_expected_spend(m->params, x, Max(zbar, 0)));
+	PG_RETURN_FLOAT8(btyd_gg_expected_spend(m->params, t.x, Max(t.zbar, 0)));
 }
 
 /*
@@ -1035,11 +993,8 @@ expected_clv(PG_FUNCTION_ARGS)
 	BtydModelValue *gg = spend_model_arg(fcinfo, 1);
 	int32		periods = PG_GETARG_INT32(4);
 	double		rate = PG_GETARG_FLOAT8(5);
-	double		x,
-				t_x,
-				T,
-				zbar,
-				spend,
+	SummaryTriple t;
+	double		spend,
 				prev = 0,
 				value = 0,
 				discount = 1;
@@ -1050,12 +1005,12 @@ expected_clv(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("periods and discount_rate must not be negative")));
-	if (!summary_args(fcinfo, m, 2, &x, &t_x, &T, &zbar))
+	if (!summary_args(fcinfo, m, 2, &t))
 		PG_RETURN_NULL();
-	spend = btyd_gg_expected_spend(gg->params, x, Max(zbar, 0));
+	spend = btyd_gg_expected_spend(gg->params, t.x, Max(t.zbar, 0));
 	for (k = 1; k <= periods; k++)
 	{
-		double		cum = btyd_expected_purchases(m->kind, m->params, k, x, t_x, T);
+		double		cum = btyd_expected_purchases(m->kind, m->params, k, t.x, t.t_x, t.T);
 
 		discount *= 1 + rate;
 		value += (cum - prev) * spend / discount;

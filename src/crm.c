@@ -183,6 +183,23 @@ crm_interval_days(Datum interval, const char *argname)
 	return days;
 }
 
+/*
+ * An as_of date argument: not NULL (for non-strict callers) and finite.
+ */
+int32
+crm_as_of_arg(FunctionCallInfo fcinfo, int argno)
+{
+	int32		as_of;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("as_of must not be NULL")));
+	as_of = PG_GETARG_DATEADT(argno);
+	crm_check_finite_date(as_of, "as_of");
+	return as_of;
+}
+
 void
 crm_check_finite_date(int32 date, const char *argname)
 {

@@ -755,22 +755,13 @@ summary_merge(PG_FUNCTION_ARGS)
 	PG_RETURN_SUMMARY_P(crm_summary_build(days, n));
 }
 
-static int32
-as_of_arg(FunctionCallInfo fcinfo, int argno)
-{
-	int32		as_of = PG_GETARG_DATEADT(argno);
-
-	crm_check_finite_date(as_of, "as_of");
-	return as_of;
-}
-
 /* as_of(s, date): the summary of the transactions up to and on that date */
 PG_FUNCTION_INFO_V1(summary_as_of);
 Datum
 summary_as_of(PG_FUNCTION_ARGS)
 {
 	Summary    *s = PG_GETARG_SUMMARY_P(0);
-	int32		as_of = as_of_arg(fcinfo, 1);
+	int32		as_of = crm_as_of_arg(fcinfo, 1);
 
 	PG_RETURN_SUMMARY_P(crm_summary_build(s->days,
 										  summary_cut(s->days, s->ndays, as_of)));
@@ -879,7 +870,7 @@ Datum
 summary_days_since_last_purchase(PG_FUNCTION_ARGS)
 {
 	Summary    *s = PG_GETARG_SUMMARY_P(0);
-	int32		as_of = as_of_arg(fcinfo, 1);
+	int32		as_of = crm_as_of_arg(fcinfo, 1);
 	int			n = summary_cut(s->days, s->ndays, as_of);
 
 	while (n > 0 && s->days[n - 1].purchases == 0)
@@ -896,24 +887,42 @@ summary_days_since_last_purchase(PG_FUNCTION_ARGS)
  * x = repeat purchase days, t_x = last - first purchase, T = as_of - first
  * purchase.  NULL when the customer had not purchased by as_of.
  */
+/*
+ * The triple of s as of as_of in units of unit_days days; false if the
+ * customer had not purchased by then.  Shared with the model fits
+ * (btyd.c), which take the same view of a summary.
+ */
+bool
+crm_summary_triple(Summary *s, int32 as_of, double unit_days, SummaryTriple *out)
+{
+	SummaryStats st;
+
+	stats_of(s, summary_cut(s->days, s->ndays, as_of), &st);
+	if (st.purchase_days == 0)
+		return false;
+	out->x = st.purchase_days - 1;
+	out->t_x = (st.last_purchase - st.first_purchase) / unit_days;
+	out->T = (as_of - st.first_purchase) / unit_days;
+	out->zbar = out->x > 0 ? crm_money_to_double(st.repeat_total) / out->x : 0;
+	return true;
+}
+
 PG_FUNCTION_INFO_V1(summary_btyd_triple);
 Datum
 summary_btyd_triple(PG_FUNCTION_ARGS)
 {
 	Summary    *s = PG_GETARG_SUMMARY_P(0);
-	int32		as_of = as_of_arg(fcinfo, 1);
+	int32		as_of = crm_as_of_arg(fcinfo, 1);
 	double		unit = crm_interval_days(PG_GETARG_DATUM(2), "unit");
-	SummaryStats st;
+	SummaryTriple t;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 
-	stats_of(s, summary_cut(s->days, s->ndays, as_of), &st);
-	if (st.purchase_days == 0)
+	if (!crm_summary_triple(s, as_of, unit, &t))
 		PG_RETURN_NULL();
-
-	values[0] = Int32GetDatum(st.purchase_days - 1);
-	values[1] = Float8GetDatum((st.last_purchase - st.first_purchase) / unit);
-	values[2] = Float8GetDatum((as_of - st.first_purchase) / unit);
+	values[0] = Int32GetDatum((int32) t.x);
+	values[1] = Float8GetDatum(t.t_x);
+	values[2] = Float8GetDatum(t.T);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(CRM_RESULT_TUPDESC(fcinfo),
 												   values, nulls)));
 }

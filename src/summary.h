@@ -33,7 +33,18 @@ typedef struct Summary
 #define PG_GETARG_SUMMARY_P(n)	DatumGetSummaryP(PG_GETARG_DATUM(n))
 #define PG_RETURN_SUMMARY_P(x)	PG_RETURN_POINTER(x)
 
+/* the input of the buy-till-you-die models, in a time unit */
+typedef struct SummaryTriple
+{
+	double		x;				/* repeat purchase days */
+	double		t_x;			/* last - first purchase */
+	double		T;				/* as_of - first purchase */
+	double		zbar;			/* mean net amount of the repeat days; 0 if x = 0 */
+} SummaryTriple;
+
 extern Summary *crm_summary_from_datum(Datum d);
+extern bool crm_summary_triple(Summary *s, int32 as_of, double unit_days,
+							   SummaryTriple *out);
 extern Summary *crm_summary_build(const SummaryDay *days, int ndays);
 
 #endif							/* CRM_SUMMARY_H */
