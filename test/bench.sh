@@ -41,12 +41,9 @@ CREATE TABLE bench.summaries AS
 SELECT customer_id, crm.summarize(ordered_at, amount) AS s FROM bench.orders GROUP BY customer_id;
 CREATE TABLE bench.cutpoints AS SELECT crm.rfm_quantiles(s, DATE '2025-12-31') AS c FROM bench.summaries;
 VACUUM ANALYZE bench.summaries, bench.cutpoints;
--- 100,000 customers with stages, for the history trigger case, and the
--- same rows in a table without triggers
+-- 100,000 customers with stages, for the history trigger case
 INSERT INTO crm.customers (customer_id, stage) SELECT g, 'stable' FROM generate_series(1, 100000) g;
-CREATE TABLE bench.customers_plain (LIKE crm.customers);
-INSERT INTO bench.customers_plain SELECT * FROM crm.customers;
-VACUUM ANALYZE crm.customers, bench.customers_plain;
+VACUUM ANALYZE crm.customers;
 SQL
 
 # the CDNOW calibration summary, for the model-fitting cases
@@ -177,10 +174,12 @@ bench_case "next_stage on stored summaries vs the scan alone" - \
 	"$SERIAL" "SELECT count(crm.next_stage('stable', s, DATE '2025-12-31')) FROM summaries" "$SERIAL" "$SCAN_ONLY"
 infer_rate=$(awk -v n="$customers" -v o="$LAST_OURS" -v b="$LAST_BASE" \
 	'BEGIN { printf "%.1f", (o > b) ? n / ((o - b) / 1000) / 1e6 : 0 }')
-# both directions are legal, so the same UPDATE can run again and again
+# both directions are legal, so the same UPDATE can run again and again;
+# the baseline is the same UPDATE on the same table with its triggers off
+# (session_replication_role = replica skips ordinary triggers)
 TOGGLE="SET stage = CASE WHEN stage = 'stable' THEN 'decline'::crm.stage ELSE 'stable'::crm.stage END"
 bench_case "UPDATE 100k stages: guard + history vs no triggers" 1.30 \
-	"$SERIAL" "UPDATE crm.customers $TOGGLE" "$SERIAL" "UPDATE bench.customers_plain $TOGGLE"
+	"$SERIAL" "UPDATE crm.customers $TOGGLE" "$SERIAL SET session_replication_role = replica;" "UPDATE crm.customers $TOGGLE"
 
 WARM=1 bench_quoted "CDNOW BG/NBD fit (>= 20x faster than lifetimes)" 0.05 \
 	"$SERIAL" "SELECT crm.fit_bgnbd(x, t_x, \"T\") FROM cdnow" 55 "lifetimes BetaGeoFitter, 55 ms (issue 4)"

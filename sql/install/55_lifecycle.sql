@@ -46,19 +46,18 @@ CREATE TRIGGER stage_guard BEFORE UPDATE OF stage ON crm.customers
 CREATE FUNCTION crm.record_stage_changes() RETURNS trigger LANGUAGE plpgsql
     SET search_path = pg_catalog, crm
     AS $$
+DECLARE
+    change_source text := nullif(current_setting('crm.change_source', true), '');
+    change_time timestamptz := coalesce(nullif(current_setting('crm.change_time', true), '')::timestamptz, now());
 BEGIN
     IF TG_OP = 'UPDATE' THEN
         INSERT INTO crm.stage_history (customer_id, from_stage, to_stage, from_level, to_level, source, reason, changed_at)
-        SELECT n.customer_id, o.stage, n.stage, o.level, n.level,
-               coalesce(nullif(current_setting('crm.change_source', true), ''), 'user'), n.stage_reason,
-               coalesce(nullif(current_setting('crm.change_time', true), '')::timestamptz, now())
+        SELECT n.customer_id, o.stage, n.stage, o.level, n.level, coalesce(change_source, 'user'), n.stage_reason, change_time
         FROM old_rows o JOIN new_rows n USING (customer_id)
-        WHERE o.stage IS DISTINCT FROM n.stage OR o.level IS DISTINCT FROM n.level;
+        WHERE o.stage <> n.stage OR o.level <> n.level;
     ELSE
         INSERT INTO crm.stage_history (customer_id, from_stage, to_stage, from_level, to_level, source, reason, changed_at)
-        SELECT n.customer_id, NULL, n.stage, NULL, n.level,
-               coalesce(nullif(current_setting('crm.change_source', true), ''), 'import'), n.stage_reason,
-               coalesce(nullif(current_setting('crm.change_time', true), '')::timestamptz, now())
+        SELECT n.customer_id, NULL, n.stage, NULL, n.level, coalesce(change_source, 'import'), n.stage_reason, change_time
         FROM new_rows n
         WHERE n.stage <> 'prospect' OR n.level <> 'transaction';
     END IF;
