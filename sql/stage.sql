@@ -53,17 +53,17 @@ FROM (VALUES
 
 -- thresholds live in a table: a change takes effect with the next statement
 SELECT next_stage('formation', '{2024-07-10:50,2024-08-10:50,2024-09-10:50,2024-10-10:50,2024-11-10:50,2024-12-10:50}', '2024-12-31') AS with_4_days_needed;
-UPDATE stage_thresholds SET value = 8 WHERE name = 'stable_min_purchase_days';
+INSERT INTO stage_thresholds VALUES ('stable_min_purchase_days', 8);
 SELECT next_stage('formation', '{2024-07-10:50,2024-08-10:50,2024-09-10:50,2024-10-10:50,2024-11-10:50,2024-12-10:50}', '2024-12-31') AS with_8_days_needed;
 \set VERBOSITY default
-UPDATE stage_thresholds SET value = -1 WHERE name = 'window_days';
+INSERT INTO stage_thresholds VALUES ('window_days', -1);
 INSERT INTO stage_thresholds VALUES ('loyalty_bonus', 3);
-UPDATE stage_thresholds SET value = 2.5 WHERE name = 'decline_floor_days';
+INSERT INTO stage_thresholds VALUES ('decline_floor_days', 2.5);
 SELECT next_stage('prospect', NULL, '2024-12-31', complaints_recent => -1);
 SELECT next_stage('prospect', NULL, '2024-12-31', p_alive => 1.5);
 SELECT next_stage('prospect', NULL, 'infinity');
 \set VERBOSITY terse
-SELECT value FROM stage_thresholds WHERE name IN ('window_days', 'decline_floor_days') ORDER BY name;
+SELECT name, value, overridden FROM stage_thresholds_in_effect ORDER BY name;
 
 -- levels
 SELECT level_gap('transaction', 'trust') AS below, level_gap('loyalty', 'loyalty') AS on_target,

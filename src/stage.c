@@ -156,27 +156,60 @@ typedef struct ThresholdField
 	const char *name;
 	size_t		offset;
 	bool		is_int;
+	const char *description;
 } ThresholdField;
 
-#define TF_INT(f) {#f, offsetof(StageThresholds, f), true}
-#define TF_DBL(f) {#f, offsetof(StageThresholds, f), false}
+#define TF_INT(f, d) {#f, offsetof(StageThresholds, f), true, d}
+#define TF_DBL(f, d) {#f, offsetof(StageThresholds, f), false, d}
 
 static const ThresholdField threshold_fields[] = {
-	TF_INT(window_days),
-	TF_INT(formation_min_purchase_days),
-	TF_INT(stable_min_purchase_days),
-	TF_DBL(stable_spend_floor),
-	TF_DBL(stable_rhythm_factor),
-	TF_DBL(decline_rhythm_factor),
-	TF_INT(decline_floor_days),
-	TF_DBL(decline_spend_ratio),
-	TF_INT(decline_min_complaints),
-	TF_DBL(decline_cost_ratio),
-	TF_DBL(winback_rhythm_factor),
-	TF_DBL(terminate_rhythm_factor),
-	TF_INT(terminate_floor_days),
-	TF_DBL(terminate_p_alive),
+	TF_INT(window_days, "length of the recent and the previous window, in days"),
+	TF_INT(formation_min_purchase_days, "purchase days needed to reach formation"),
+	TF_INT(stable_min_purchase_days, "purchase days needed to reach stable"),
+	TF_DBL(stable_spend_floor, "stable: recent spend at least this share of previous spend"),
+	TF_DBL(stable_rhythm_factor, "stable: bought within this many rhythms"),
+	TF_DBL(decline_rhythm_factor, "decline: inactive longer than this many rhythms"),
+	TF_INT(decline_floor_days, "decline: and longer than this many days"),
+	TF_DBL(decline_spend_ratio, "decline: recent spend below this share of previous spend"),
+	TF_INT(decline_min_complaints, "decline: recent complaints above previous and at least this many"),
+	TF_DBL(decline_cost_ratio, "decline: cost to serve up by more than this factor while spend is not rising"),
+	TF_DBL(winback_rhythm_factor, "win-back: bought again within this many rhythms"),
+	TF_DBL(terminate_rhythm_factor, "terminated: inactive longer than this many rhythms"),
+	TF_INT(terminate_floor_days, "terminated: and longer than this many days"),
+	TF_DBL(terminate_p_alive, "terminated: P(alive) below this, when a model gives it"),
 };
+
+/*
+ * stage_threshold_defaults() -> (name, default_value, description): the
+ * thresholds and their built-in defaults.  crm.stage_thresholds holds only
+ * the values a site overrides, so pg_dump can dump it whole and a restore
+ * never collides with rows the extension script created.
+ */
+PG_FUNCTION_INFO_V1(stage_threshold_defaults);
+Datum
+stage_threshold_defaults(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	StageThresholds d;
+	int			f;
+
+	InitMaterializedSRF(fcinfo, 0);
+	stage_default_thresholds(&d);
+	for (f = 0; f < lengthof(threshold_fields); f++)
+	{
+		const ThresholdField *tf = &threshold_fields[f];
+		const char *field = (const char *) &d + tf->offset;
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = CStringGetTextDatum(tf->name);
+		values[1] = Float8GetDatum(tf->is_int ? (double) *(const int32_t *) field :
+								   *(const double *) field);
+		values[2] = CStringGetTextDatum(tf->description);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
 
 /*
  * The defaults overridden by the rows of crm.stage_thresholds.  Unknown

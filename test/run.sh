@@ -62,9 +62,47 @@ run_test() {
 	fi
 	passed=$((passed + p)); failed=$((failed + f))
 
+	say "== pg_dump and restore"
+	if dump_restore_check; then
+		say "ok - pg_dump of a database using crm restores into a new database, configuration and data included"
+		passed=$((passed + 1))
+	else
+		say "not ok - pg_dump / restore of a database using crm"
+		failed=$((failed + 1))
+	fi
+
 	cluster_stop
 	say "$passed passed, $failed failed"
 	[ "$failed" = 0 ]
+}
+
+# A database with crm, site configuration and data survives pg_dump and
+# restore: configuration tables are dumped without colliding with the rows
+# CREATE EXTENSION makes, and everything reads back the same.
+dump_restore_check() {
+	local dump
+	dump=$(mktemp)
+	psql_q -c "CREATE DATABASE crm_dump" &&
+		psql_q -d crm_dump <<-'SQL' &&
+			CREATE EXTENSION crm;
+			INSERT INTO crm.stage_thresholds VALUES ('window_days', 60);
+			INSERT INTO crm.level_targets VALUES ('hospital', 'partnership');
+			INSERT INTO crm.customers (customer_id, customer_class, stage, summary)
+			VALUES (1, 'hospital', 'exploration', '{2024-01-01:10,2024-02-01:20}');
+			UPDATE crm.customers SET stage = 'formation' WHERE customer_id = 1;
+			CREATE TABLE public.scores AS SELECT 1 AS id, '5-4-3'::crm.rfm AS r, 'stable'::crm.stage AS s,
+			    'bgnbd(r=1,alpha=2,a=3,b=4)'::crm.btyd_model AS m;
+		SQL
+		pg_dump -Fc -d crm_dump -f "$dump" &&
+		psql_q -c "CREATE DATABASE crm_restored" &&
+		pg_restore --exit-on-error -d crm_restored "$dump" &&
+		[ "$(psql -X -At -d crm_restored -c "SELECT (SELECT value FROM crm.stage_thresholds_in_effect WHERE name = 'window_days')
+			|| ' ' || (SELECT count(*) FROM crm.level_targets) || ' ' || (SELECT stage::text FROM crm.customers)
+			|| ' ' || (SELECT count(*) FROM crm.stage_history) || ' ' || (SELECT r::text || s::text FROM public.scores)")" = \
+			"60 5 formation 1 5-4-3stable" ]
+	local rc=$?
+	rm -f "$dump"
+	return $rc
 }
 
 run_demo() {

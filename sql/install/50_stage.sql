@@ -80,7 +80,10 @@ CREATE TABLE crm.level_targets (
 COMMENT ON TABLE crm.level_targets IS 'The relationship level each customer class should reach (configuration, dumped by pg_dump)';
 INSERT INTO crm.level_targets VALUES
     ('residential', 'trust'), ('general', 'cooperation'), ('large', 'loyalty'), ('important', 'partnership');
-SELECT pg_catalog.pg_extension_config_dump('crm.level_targets', '');
+-- pg_dump keeps the classes a site adds; the four above come with the
+-- extension (a changed target of one of them is not dumped: see README)
+SELECT pg_catalog.pg_extension_config_dump('crm.level_targets',
+    $$WHERE customer_class NOT IN ('residential', 'general', 'large', 'important')$$);
 
 CREATE FUNCTION crm.level_gap(current_level crm.relationship_level, target_level crm.relationship_level)
     RETURNS integer LANGUAGE sql STABLE STRICT PARALLEL SAFE
@@ -90,30 +93,32 @@ CREATE FUNCTION crm.level_gap(current_level crm.relationship_level, target_level
 COMMENT ON FUNCTION crm.level_gap(crm.relationship_level, crm.relationship_level) IS
     'Levels still to climb: target - current (positive when below target, 0 on target, negative above)';
 
--- inference thresholds: (name, value) rows override the documented defaults
+-- inference thresholds: built-in defaults, overridden by rows of
+-- crm.stage_thresholds (which the extension leaves empty, so pg_dump can
+-- dump it whole and a restore never collides with rows of its own)
+CREATE FUNCTION crm.stage_threshold_defaults(OUT name text, OUT default_value double precision, OUT description text)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'stage_threshold_defaults' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.stage_threshold_defaults() IS 'The stage inference thresholds and their built-in defaults';
+
 CREATE TABLE crm.stage_thresholds (
     name text PRIMARY KEY,
-    value double precision NOT NULL,
-    description text
+    value double precision NOT NULL
 );
 COMMENT ON TABLE crm.stage_thresholds IS
-    'Stage inference thresholds; a missing row means the default (see README); checked when written';
-INSERT INTO crm.stage_thresholds VALUES
-    ('window_days', 90, 'length of the recent and the previous window, in days'),
-    ('formation_min_purchase_days', 2, 'purchase days needed to reach formation'),
-    ('stable_min_purchase_days', 4, 'purchase days needed to reach stable'),
-    ('stable_spend_floor', 0.8, 'stable: recent spend at least this share of previous spend'),
-    ('stable_rhythm_factor', 1.0, 'stable: bought within this many rhythms'),
-    ('decline_rhythm_factor', 1.5, 'decline: inactive longer than this many rhythms'),
-    ('decline_floor_days', 30, 'decline: and longer than this many days'),
-    ('decline_spend_ratio', 0.7, 'decline: recent spend below this share of previous spend'),
-    ('decline_min_complaints', 2, 'decline: recent complaints above previous and at least this many'),
-    ('decline_cost_ratio', 1.25, 'decline: cost to serve up by more than this factor while spend is not rising'),
-    ('winback_rhythm_factor', 1.0, 'win-back: bought again within this many rhythms'),
-    ('terminate_rhythm_factor', 4, 'terminated: inactive longer than this many rhythms'),
-    ('terminate_floor_days', 180, 'terminated: and longer than this many days'),
-    ('terminate_p_alive', 0.1, 'terminated: P(alive) below this, when a model gives it');
+    'Site overrides of the stage inference thresholds (see crm.stage_thresholds_in_effect); checked when written';
 SELECT pg_catalog.pg_extension_config_dump('crm.stage_thresholds', '');
+
+CREATE VIEW crm.stage_thresholds_in_effect AS
+SELECT d.name, coalesce(t.value, d.default_value) AS value, d.default_value, t.value IS NOT NULL AS overridden,
+       d.description
+FROM crm.stage_threshold_defaults() d LEFT JOIN crm.stage_thresholds t USING (name);
+COMMENT ON VIEW crm.stage_thresholds_in_effect IS 'Every stage inference threshold with the value in effect';
+COMMENT ON COLUMN crm.stage_thresholds_in_effect.name IS 'Threshold name';
+COMMENT ON COLUMN crm.stage_thresholds_in_effect.value IS 'Value in effect: the override, else the default';
+COMMENT ON COLUMN crm.stage_thresholds_in_effect.default_value IS 'Built-in default';
+COMMENT ON COLUMN crm.stage_thresholds_in_effect.overridden IS 'Whether crm.stage_thresholds overrides it';
+COMMENT ON COLUMN crm.stage_thresholds_in_effect.description IS 'What it decides';
 
 CREATE FUNCTION crm.check_stage_thresholds() RETURNS void
     AS 'MODULE_PATHNAME', 'stage_thresholds_validate' LANGUAGE C STABLE PARALLEL SAFE;

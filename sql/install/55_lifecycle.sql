@@ -29,6 +29,11 @@ CREATE TABLE crm.stage_history (
     changed_by name NOT NULL DEFAULT current_user
 );
 CREATE INDEX ON crm.stage_history (customer_id, changed_at);
+-- the extension owns these tables, but their rows are the site's: pg_dump
+-- must dump them
+SELECT pg_catalog.pg_extension_config_dump('crm.customers', '');
+SELECT pg_catalog.pg_extension_config_dump('crm.stage_history', '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('crm.stage_history', 'history_id'), '');
 COMMENT ON TABLE crm.stage_history IS
     'Every change of a customer''s stage or level: from, to, when, why, and who (inference, user, import, override)';
 
@@ -42,34 +47,25 @@ CREATE TRIGGER stage_guard BEFORE UPDATE OF stage ON crm.customers
 
 -- history is written once per statement from the transition tables; the
 -- source comes from crm.change_source (default user), the reason from the
--- row, the time from crm.change_time (for backfills and replays; default now())
+-- row, the time from crm.change_time (for backfills and replays; default
+-- now()).  Inserting a customer records nothing: the stage it is inserted
+-- with is where its history starts (and pg_restore writes no history twice).
 CREATE FUNCTION crm.record_stage_changes() RETURNS trigger LANGUAGE plpgsql
     SET search_path = pg_catalog, crm
     AS $$
-DECLARE
-    change_source text := nullif(current_setting('crm.change_source', true), '');
-    change_time timestamptz := coalesce(nullif(current_setting('crm.change_time', true), '')::timestamptz, now());
 BEGIN
-    IF TG_OP = 'UPDATE' THEN
-        INSERT INTO crm.stage_history (customer_id, from_stage, to_stage, from_level, to_level, source, reason, changed_at)
-        SELECT n.customer_id, o.stage, n.stage, o.level, n.level, coalesce(change_source, 'user'), n.stage_reason, change_time
-        FROM old_rows o JOIN new_rows n USING (customer_id)
-        WHERE o.stage <> n.stage OR o.level <> n.level;
-    ELSE
-        INSERT INTO crm.stage_history (customer_id, from_stage, to_stage, from_level, to_level, source, reason, changed_at)
-        SELECT n.customer_id, NULL, n.stage, NULL, n.level, coalesce(change_source, 'import'), n.stage_reason, change_time
-        FROM new_rows n
-        WHERE n.stage <> 'prospect' OR n.level <> 'transaction';
-    END IF;
+    INSERT INTO crm.stage_history (customer_id, from_stage, to_stage, from_level, to_level, source, reason, changed_at)
+    SELECT n.customer_id, o.stage, n.stage, o.level, n.level,
+           coalesce(nullif(current_setting('crm.change_source', true), ''), 'user'), n.stage_reason,
+           coalesce(nullif(current_setting('crm.change_time', true), '')::timestamptz, now())
+    FROM old_rows o JOIN new_rows n USING (customer_id)
+    WHERE o.stage <> n.stage OR o.level <> n.level;
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION crm.record_stage_changes() IS
-    'AFTER INSERT/UPDATE statement trigger with transition tables: writes changed stages and levels of crm.customers to crm.stage_history';
+    'AFTER UPDATE statement trigger with transition tables: writes changed stages and levels of crm.customers to crm.stage_history';
 CREATE TRIGGER record_stage_updates AFTER UPDATE ON crm.customers
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION crm.record_stage_changes();
-CREATE TRIGGER record_stage_inserts AFTER INSERT ON crm.customers
-    REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION crm.record_stage_changes();
 
 -- the recorded way around the guard, for data corrections

@@ -4,11 +4,15 @@
 \ir setup.psql
 SELECT plan(16);
 
-INSERT INTO crm.customers (customer_id, stage) VALUES (1, 'prospect'), (2, 'stable'), (3, 'exploration');
-SELECT is((SELECT count(*) FROM crm.stage_history), 2::bigint,
-          'inserting customers beyond prospect records them as imported (2 of 3)');
-SELECT is((SELECT array_agg(source ORDER BY customer_id) FROM crm.stage_history), ARRAY['import', 'import'],
-          'with source import');
+INSERT INTO crm.customers (customer_id, stage) VALUES (1, 'prospect'), (2, 'stable'), (3, 'exploration'), (4, 'prospect');
+SELECT is((SELECT count(*) FROM crm.stage_history), 0::bigint,
+          'inserting customers records nothing: history starts from the stage inserted');
+SET crm.change_source = 'import';
+UPDATE crm.customers SET stage = 'exploration' WHERE customer_id = 4;
+RESET crm.change_source;
+SELECT results_eq($$SELECT customer_id::int, from_stage::text, to_stage::text, source FROM crm.stage_history$$,
+                  $$VALUES (4, 'prospect', 'exploration', 'import')$$,
+                  'a change made with crm.change_source = import is recorded as an import');
 
 -- illegal: prospect -> stable
 SELECT throws_ok($$UPDATE crm.customers SET stage = 'stable' WHERE customer_id = 1$$, '23514',
@@ -19,7 +23,7 @@ SELECT is((SELECT count(*) FROM crm.stage_history WHERE customer_id = 1), 0::big
 -- a multi-row update with one illegal row changes nothing at all
 SELECT throws_ok($$UPDATE crm.customers SET stage = 'decline'$$, '23514', NULL,
                  'a bulk update with one illegal row fails');
-SELECT is((SELECT string_agg(stage::text, ',' ORDER BY customer_id) FROM crm.customers), 'prospect,stable,exploration',
+SELECT is((SELECT string_agg(stage::text, ',' ORDER BY customer_id) FROM crm.customers), 'prospect,stable,exploration,exploration',
           'and leaves every row as it was');
 
 -- legal: stable -> decline, with a reason, by a user
