@@ -5,14 +5,14 @@ EXTENSION = crm
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control)
 
 MODULE_big = crm
-KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/stage_kernel.o
-OBJS = src/crm.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o $(KERNELS)
+KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/stage_kernel.o src/segment_kernel.o
+OBJS = src/crm.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/segment.o $(KERNELS)
 
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 DATA_built = crm--$(EXTVERSION).sql
 DATA = $(wildcard sql/crm--*--*.sql)
 
-REGRESS = summary_io summary_functions rfm value btyd stage
+REGRESS = summary_io summary_functions rfm value btyd stage segment
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
 
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -37,7 +37,7 @@ crm--$(EXTVERSION).sql: $(INSTALL_PIECES) crm.control
 # C unit tests of the numeric kernels: no server needed.
 UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/stage_kernel_test test/unit/segment_kernel_test
 # kernels whose SQL layer is not written yet: unit-tested, not linked into crm.so
-PENDING_KERNEL_SRCS = src/segment_kernel.c
+PENDING_KERNEL_SRCS =
 KERNEL_SRCS = $(KERNELS:.o=.c) $(PENDING_KERNEL_SRCS)
 unit: $(addsuffix .bin,$(UNIT_TESTS))
 test/unit/%.bin: test/unit/%.c test/unit/tap.h $(KERNEL_SRCS) src/*_kernel.h

@@ -41,6 +41,12 @@ CREATE TABLE bench.summaries AS
 SELECT customer_id, crm.summarize(ordered_at, amount) AS s FROM bench.orders GROUP BY customer_id;
 CREATE TABLE bench.cutpoints AS SELECT crm.rfm_quantiles(s, DATE '2025-12-31') AS c FROM bench.summaries;
 VACUUM ANALYZE bench.summaries, bench.cutpoints;
+-- every customer's RFM segment features (recency score, rounded FM score)
+CREATE TABLE bench.rfm_features AS
+SELECT customer_id, crm.recency_score(r)::float8 AS r,
+       round((crm.frequency_score(r) + crm.monetary_score(r)) / 2.0)::float8 AS fm
+FROM (SELECT customer_id, crm.rfm_score(s, c) AS r FROM bench.summaries, bench.cutpoints) q WHERE r IS NOT NULL;
+VACUUM ANALYZE bench.rfm_features;
 -- 100,000 customers with stages, for the history trigger case
 INSERT INTO crm.customers (customer_id, stage) SELECT g, 'stable' FROM generate_series(1, 100000) g;
 VACUUM ANALYZE crm.customers;
@@ -170,6 +176,22 @@ bench_case "rfm_score on stored summaries vs the scan alone" - \
 	"$SERIAL" "$SCORE_ONLY" "$SERIAL" "$SCAN_ONLY"
 score_rate=$(awk -v n="$customers" -v o="$LAST_OURS" -v b="$LAST_BASE" \
 	'BEGIN { printf "%.1f", (o > b) ? n / ((o - b) / 1000) / 1e6 : 0 }')
+# the rfm_segments preset against the CASE expression a user would write for it
+SEGMENT_CASE="SELECT count(CASE WHEN r >= 4 AND fm >= 4 THEN 'Champions' WHEN r = 3 AND fm >= 4 THEN 'Loyal Customers'
+    WHEN r >= 4 AND fm >= 2 THEN 'Potential Loyalists' WHEN r = 5 THEN 'New Customers' WHEN r = 4 THEN 'Promising'
+    WHEN r = 3 AND fm = 3 THEN 'Need Attention' WHEN r = 3 THEN 'About to Sleep' WHEN r = 2 AND fm >= 3 THEN 'At Risk'
+    WHEN r = 1 AND fm = 3 THEN 'At Risk' WHEN r = 1 AND fm >= 4 THEN 'Can''t Lose Them' WHEN r = 2 THEN 'Hibernating'
+    ELSE 'Lost' END) FROM rfm_features"
+SEGMENT_LABEL="SELECT count(crm.segment('rfm_segments', ARRAY[r, fm])) FROM rfm_features"
+SEGMENT_REASON="SELECT count((crm.explain_segment('rfm_segments', ARRAY[r, fm])).reason) FROM rfm_features"
+bench_case "rfm_segments label vs a hand-written CASE" 1.20 \
+	"$SERIAL" "$SEGMENT_LABEL" "$SERIAL" "$SEGMENT_CASE"
+bench_case "rfm_segments with reason vs label only" 3.00 \
+	"$SERIAL" "$SEGMENT_REASON" "$SERIAL" "$SEGMENT_LABEL"
+bench_case "rfm_segments label vs the scan alone" - \
+	"$SERIAL" "$SEGMENT_LABEL" "$SERIAL" "SELECT count(ARRAY[r, fm]) FROM rfm_features"
+segment_rate=$(awk -v n="$customers" -v o="$LAST_OURS" -v b="$LAST_BASE" \
+	'BEGIN { printf "%.1f", (o > b) ? n / ((o - b) / 1000) / 1e6 : 0 }')
 bench_case "next_stage on stored summaries vs the scan alone" - \
 	"$SERIAL" "SELECT count(crm.next_stage('stable', s, DATE '2025-12-31')) FROM summaries" "$SERIAL" "$SCAN_ONLY"
 infer_rate=$(awk -v n="$customers" -v o="$LAST_OURS" -v b="$LAST_BASE" \
@@ -206,3 +228,4 @@ printf '%s\n' "${QUOTED[@]}"
 echo
 echo "rfm_score: $score_rate million calls per second on one core (goal >= 5), net of the scan"
 echo "next_stage: $infer_rate million calls per second on one core (goal >= 3), net of the scan"
+echo "segment: $segment_rate million classifications per second on one core (goal >= 5), net of the scan"

@@ -185,3 +185,42 @@ GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 8;
 SELECT customer_class, target_level, count(*) AS customers
 FROM crm.customers_below_target_level GROUP BY 1, 2 ORDER BY 2;
 SQL
+
+psql -X -q -v ON_ERROR_STOP=1 -v as_of="$AS_OF" <<'SQL'
+\pset footer off
+SET search_path = public, crm;
+-- RFM segments from the RFM scores; value tiers from profit (30% margin
+-- less 4 per order to serve), the spend rank and the BG/NBD potential rank
+INSERT INTO crm.customer_segments (customer_id, scheme, label)
+SELECT customer_id, 'rfm_segments', crm.rfm_segment(rfm) FROM demo.customer_rfm;
+INSERT INTO crm.customer_segments (customer_id, scheme, label, reason)
+SELECT customer_id, 'value_tiers', (e).label, (e).reason
+FROM (SELECT s.customer_id,
+             crm.explain_segment('value_tiers', ARRAY[
+                 0.30 * crm.total_spend(s.summary)::float8 - 4 * crm.order_count(s.summary),
+                 (rank() OVER (ORDER BY crm.total_spend(s.summary) DESC))::float8 / count(*) OVER (),
+                 (rank() OVER (ORDER BY crm.expected_clv(m.purchases, m.spend, s.summary, :'as_of', 52, 0.002) DESC NULLS LAST))::float8
+                     / count(*) OVER ()]) AS e
+      FROM demo.customer_summary s, demo.models m) q;
+
+\echo '--- segment summary: RFM segments'
+SELECT label, customers, share_of_customers AS "% customers", revenue, share_of_revenue AS "% revenue", average_value
+FROM crm.segment_summary WHERE scheme = 'rfm_segments' ORDER BY revenue DESC;
+
+\echo '--- segment summary: value tiers'
+SELECT label, customers, share_of_customers AS "% customers", revenue, share_of_revenue AS "% revenue", average_value
+FROM crm.segment_summary WHERE scheme = 'value_tiers' ORDER BY revenue DESC;
+
+\echo '--- the 2/8 rule on this customer base'
+SELECT DISTINCT top_5pct_share AS "% revenue of top 5%", top_20pct_share AS "% revenue of top 20%" FROM crm.pareto;
+
+\echo '--- three customers and why they are where they are'
+SELECT cs.customer_id, cs.label, cs.reason
+FROM crm.customer_segments cs
+WHERE cs.scheme = 'value_tiers' AND cs.customer_id IN (538, 2, 26474) ORDER BY cs.customer_id;
+SELECT r.customer_id, r.rfm, e.label, e.reason
+FROM demo.customer_rfm r,
+     LATERAL crm.explain_segment('rfm_segments', ARRAY[crm.recency_score(r.rfm),
+             round((crm.frequency_score(r.rfm) + crm.monetary_score(r.rfm)) / 2.0)]::float8[]) e
+WHERE r.customer_id IN (538, 2, 26474) ORDER BY r.customer_id;
+SQL

@@ -24,8 +24,8 @@ WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
 SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
                   WHERE p.proparallel <> 's'
                     AND NOT (p.prorettype = 'trigger'::regtype
-                             OR p.proname IN ('override_stage', 'apply_inferred_stages'))$$,
-    'every function and aggregate is PARALLEL SAFE but the triggers and the two that write');
+                             OR p.proname IN ('override_stage', 'apply_inferred_stages', 'copy_segment_scheme'))$$,
+    'every function and aggregate is PARALLEL SAFE but the triggers and the three that write');
 SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_aggregate a ON a.aggfnoid = f.oid
                   WHERE a.aggcombinefn = 0
                      OR (a.aggtranstype = 'internal'::regtype AND (a.aggserialfn = 0 OR a.aggdeserialfn = 0))$$,
