@@ -5,7 +5,7 @@ EXTENSION = crm
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control)
 
 MODULE_big = crm
-KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/stage_kernel.o src/segment_kernel.o
+KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/stage_kernel.o src/segment_kernel.o src/select_kernel.o
 OBJS = src/crm.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/segment.o $(KERNELS)
 
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
@@ -40,7 +40,7 @@ UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/v
 PENDING_KERNEL_SRCS =
 KERNEL_SRCS = $(KERNELS:.o=.c) $(PENDING_KERNEL_SRCS)
 unit: $(addsuffix .bin,$(UNIT_TESTS))
-test/unit/%.bin: test/unit/%.c test/unit/tap.h $(KERNEL_SRCS) src/*_kernel.h
+test/unit/%.bin: test/unit/%.c test/unit/tap.h $(KERNEL_SRCS) src/*_kernel.h src/select_template.h
 	$(CC) -std=gnu99 -O2 -Wall -Wextra -Wmissing-prototypes -Werror -I src -o $@ $< $(KERNEL_SRCS) -lm
 
 .PHONY: test demo bench unit

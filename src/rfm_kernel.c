@@ -37,6 +37,7 @@
  *-------------------------------------------------------------------------
  */
 #include "rfm_kernel.h"
+#include "select_kernel.h"
 
 #include <stdlib.h>
 
@@ -73,87 +74,6 @@ rfm_cuts_ordered(const int64_t *cut, int ncut)
 	return true;
 }
 
-static int
-int64_cmp(const void *a, const void *b)
-{
-	int64_t		x = *(const int64_t *) a;
-	int64_t		y = *(const int64_t *) b;
-
-	return (x > y) - (x < y);
-}
-
-static void
-swap64(int64_t *a, int64_t *b)
-{
-	int64_t		t = *a;
-
-	*a = *b;
-	*b = t;
-}
-
-/*
- * Rearrange v[lo..hi] so that v[kth] holds the value it would hold if the
- * range were sorted, with nothing greater before it and nothing smaller
- * after it (Hoare's selection with a median-of-three pivot).  Selection is
- * O(n) on average where sorting a million values costs a hundred
- * milliseconds; after 2 log2(n) rounds without converging (adversarial
- * input) the rest of the range is simply sorted.
- */
-static void
-select_kth(int64_t *v, size_t lo, size_t hi, size_t kth)
-{
-	int			budget = 2;
-	size_t		n;
-
-	for (n = hi - lo + 1; n > 1; n >>= 1)
-		budget += 2;
-	while (hi > lo)
-	{
-		size_t		mid = lo + (hi - lo) / 2;
-		size_t		i,
-					j;
-		int64_t		pivot;
-
-		if (--budget < 0)
-		{
-			qsort(v + lo, hi - lo + 1, sizeof(int64_t), int64_cmp);
-			return;
-		}
-		/* median of three to v[mid] */
-		if (v[mid] < v[lo])
-			swap64(&v[mid], &v[lo]);
-		if (v[hi] < v[lo])
-			swap64(&v[hi], &v[lo]);
-		if (v[hi] < v[mid])
-			swap64(&v[hi], &v[mid]);
-		pivot = v[mid];
-		i = lo;
-		j = hi;
-		while (i <= j)
-		{
-			while (v[i] < pivot)
-				i++;
-			while (v[j] > pivot)
-				j--;
-			if (i <= j)
-			{
-				swap64(&v[i], &v[j]);
-				i++;
-				if (j == 0)
-					break;
-				j--;
-			}
-		}
-		/* now v[lo..j] <= pivot <= v[i..hi], and lo..j < i */
-		if (kth <= j)
-			hi = j;
-		else if (kth >= i)
-			lo = i;
-		else
-			return;				/* v[j+1..i-1] all equal the pivot */
-	}
-}
-
 /*
  * The k - 1 lower quantile cutpoints of values[0..n-1] (n > 0), which are
  * rearranged in place.  Cutpoint j is the ceil(j n / k)-th smallest value;
@@ -173,7 +93,7 @@ rfm_quantile_cuts(int64_t *values, size_t n, int k, int64_t *cut)
 
 		if (idx >= from)
 		{
-			select_kth(values, from, n - 1, idx);
+			crm_select_int64(values, from, n - 1, idx);
 			from = idx;
 		}
 		cut[j - 1] = values[idx];

@@ -23,6 +23,7 @@
  *-------------------------------------------------------------------------
  */
 #include "segment_kernel.h"
+#include "select_kernel.h"
 
 #include <float.h>
 #include <math.h>
@@ -1291,67 +1292,6 @@ drop_nans(double *v, size_t n)
 }
 
 /*
- * Rearrange v[lo..hi] (no NaN) so that v[kth] holds the value it would
- * hold if the range were sorted, with nothing greater before it and
- * nothing smaller after it: Hoare's selection with a median-of-three
- * pivot, as in rfm_kernel.c, falling back to sorting the rest of the range
- * after 2 log2(n) rounds without converging.
- */
-static void
-select_kth(double *v, size_t lo, size_t hi, size_t kth)
-{
-	int			budget = 2;
-	size_t		n;
-
-	for (n = hi - lo + 1; n > 1; n >>= 1)
-		budget += 2;
-	while (hi > lo)
-	{
-		size_t		mid = lo + (hi - lo) / 2;
-		size_t		i,
-					j;
-		double		pivot;
-
-		if (--budget < 0)
-		{
-			qsort(v + lo, hi - lo + 1, sizeof(double), double_cmp);
-			return;
-		}
-		if (v[mid] < v[lo])
-			swap_double(&v[mid], &v[lo]);
-		if (v[hi] < v[lo])
-			swap_double(&v[hi], &v[lo]);
-		if (v[hi] < v[mid])
-			swap_double(&v[hi], &v[mid]);
-		pivot = v[mid];
-		i = lo;
-		j = hi;
-		while (i <= j)
-		{
-			while (v[i] < pivot)
-				i++;
-			while (v[j] > pivot)
-				j--;
-			if (i <= j)
-			{
-				swap_double(&v[i], &v[j]);
-				i++;
-				if (j == 0)
-					break;
-				j--;
-			}
-		}
-		/* now v[lo..j] <= pivot <= v[i..hi], and lo..j < i */
-		if (kth <= j)
-			hi = j;
-		else if (kth >= i)
-			lo = i;
-		else
-			return;				/* v[j+1..i-1] all equal the pivot */
-	}
-}
-
-/*
  * Number of customers in the top "share" of n: ceil(share x n), at least
  * 1 and at most n.  A product that is whole up to rounding (0.05 x 20 =
  * 1.0000000000000002) counts as whole.
@@ -1421,7 +1361,7 @@ seg_rank_cutoffs(double *values, size_t n, const double *shares,
 				hi = q - 1;
 		}
 		if (!done)
-			select_kth(values, lo, hi, pos);
+			crm_select_double(values, lo, hi, pos);
 		thresholds[i] = values[pos];
 	}
 	return (int64_t) m;
@@ -1452,7 +1392,7 @@ seg_pareto_share(double *values, size_t n, double top)
 	if (m == 0)
 		return NAN;
 	pos = m - top_count(top, m);
-	select_kth(values, 0, m - 1, pos);
+	crm_select_double(values, 0, m - 1, pos);
 	for (i = 0; i < m; i++)
 	{
 		double		x = values[i];
