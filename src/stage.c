@@ -437,16 +437,21 @@ infer_stage(PG_FUNCTION_ARGS)
  * crm.stage_override set for its transaction; a session that sets that
  * variable itself is still refused unless it is the owner.
  */
+/* the guarded table's column numbers, found once per trigger call site */
+typedef struct GuardCache
+{
+	Oid			relid;
+	int			stage_attnum;
+	int			key_attnum;
+} GuardCache;
+
 PG_FUNCTION_INFO_V1(stage_guard);
 Datum
 stage_guard(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	Trigger    *trigger;
+	GuardCache *cache;
 	TupleDesc	desc;
-	const char *column;
-	const char *key;
-	int			attnum;
 	bool		oldnull,
 				newnull;
 	CrmStage	from,
@@ -455,15 +460,24 @@ stage_guard(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		elog(ERROR, "crm.stage_guard must be a BEFORE UPDATE FOR EACH ROW trigger");
-	trigger = trigdata->tg_trigger;
-	column = trigger->tgnargs > 0 ? trigger->tgargs[0] : "stage";
-	key = trigger->tgnargs > 1 ? trigger->tgargs[1] : "customer_id";
 	desc = RelationGetDescr(trigdata->tg_relation);
-	attnum = SPI_fnumber(desc, column);
-	if (attnum <= 0)
-		elog(ERROR, "crm.stage_guard: column \"%s\" not found", column);
-	from = DatumGetChar(heap_getattr(trigdata->tg_trigtuple, attnum, desc, &oldnull));
-	to = DatumGetChar(heap_getattr(trigdata->tg_newtuple, attnum, desc, &newnull));
+	cache = (GuardCache *) fcinfo->flinfo->fn_extra;
+	if (cache == NULL || cache->relid != RelationGetRelid(trigdata->tg_relation))
+	{
+		Trigger    *trigger = trigdata->tg_trigger;
+		const char *column = trigger->tgnargs > 0 ? trigger->tgargs[0] : "stage";
+		const char *key = trigger->tgnargs > 1 ? trigger->tgargs[1] : "customer_id";
+
+		cache = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(GuardCache));
+		cache->relid = RelationGetRelid(trigdata->tg_relation);
+		cache->stage_attnum = SPI_fnumber(desc, column);
+		cache->key_attnum = SPI_fnumber(desc, key);
+		if (cache->stage_attnum <= 0 || cache->key_attnum <= 0)
+			elog(ERROR, "crm.stage_guard: column \"%s\" or \"%s\" not found", column, key);
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	from = DatumGetChar(heap_getattr(trigdata->tg_trigtuple, cache->stage_attnum, desc, &oldnull));
+	to = DatumGetChar(heap_getattr(trigdata->tg_newtuple, cache->stage_attnum, desc, &newnull));
 	if (!oldnull && !newnull && !stage_transition_legal(from, to))
 	{
 		const char *override = GetConfigOption("crm.stage_override", true, false);
@@ -471,12 +485,14 @@ stage_guard(PG_FUNCTION_ARGS)
 		if (!(override && strcmp(override, "on") == 0 &&
 			  GetUserId() == trigdata->tg_relation->rd_rel->relowner))
 		{
-			char	   *who = SPI_getvalue(trigdata->tg_trigtuple, desc, SPI_fnumber(desc, key));
+			char	   *who = SPI_getvalue(trigdata->tg_trigtuple, desc, cache->key_attnum);
 
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),
 					 errmsg("illegal stage transition from %s to %s for %s %s",
-							stage_name(from), stage_name(to), key, who ? who : "NULL"),
+							stage_name(from), stage_name(to),
+							NameStr(TupleDescAttr(desc, cache->key_attnum - 1)->attname),
+							who ? who : "NULL"),
 					 errdetail("From %s a customer can move to %s only.", stage_name(from), legal_next(from)),
 					 errhint("To correct data, use crm.override_stage(), which is recorded.")));
 		}
