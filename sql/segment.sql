@@ -57,6 +57,7 @@ UPDATE segment_cells SET lo[1] = 0.4 WHERE scheme = 'my_matrix' AND label = 'Gol
 UPDATE segment_cells SET lo[1] = 0.7 WHERE scheme = 'my_matrix' AND label = 'Golden';
 UPDATE segment_cells SET hi[2] = 0.2 WHERE scheme = 'my_matrix' AND label = 'Marginal';
 UPDATE segment_cells SET label = 'Platinum' WHERE scheme = 'my_matrix' AND label = 'Golden';
+UPDATE segment_schemes SET default_label = 'Platinum' WHERE scheme = 'my_matrix';
 INSERT INTO segment_rules VALUES ('service_priority', 3, 'VIP', '{"is_gold = 1"}');
 INSERT INTO segment_rules VALUES ('service_priority', 0, 'ordinary', '{}');
 UPDATE segment_rules SET conditions = '{"is_vip ~ 1"}' WHERE scheme = 'service_priority' AND rule = 1;

@@ -29,8 +29,9 @@ CREATE TABLE crm.segment_labels (
     PRIMARY KEY (scheme, label)
 );
 COMMENT ON TABLE crm.segment_labels IS 'The labels of each scheme, in display order, with the action the texts attach to them';
-ALTER TABLE crm.segment_schemes ADD CONSTRAINT scheme_default_label FOREIGN KEY (scheme, default_label)
-    REFERENCES crm.segment_labels (scheme, label) DEFERRABLE INITIALLY DEFERRED;
+-- (default_label is checked with the rest of the scheme at commit: a
+-- foreign key back to segment_labels would make the two tables a cycle,
+-- which pg_dump warns about on every dump)
 
 CREATE TABLE crm.segment_cells (
     scheme text NOT NULL,
@@ -237,8 +238,8 @@ INSERT INTO crm.segment_rules (scheme, rule, label, conditions) VALUES
 -- check the presets now rather than at commit, so that nothing is pending
 -- when CREATE EXTENSION returns (a DROP EXTENSION in the same transaction
 -- would otherwise fail); the checks stay deferred for the caller's edits
-SET CONSTRAINTS crm.scheme_valid, crm.scheme_default_label IMMEDIATE;
-SET CONSTRAINTS crm.scheme_valid, crm.scheme_default_label DEFERRED;
+SET CONSTRAINTS crm.scheme_valid IMMEDIATE;
+SET CONSTRAINTS crm.scheme_valid DEFERRED;
 
 -- pg_dump keeps the schemes a site adds; the presets come with the extension
 SELECT pg_catalog.pg_extension_config_dump('crm.segment_schemes', $$WHERE scheme NOT IN ('rfm_segments', 'value_loyalty', 'price_cost', 'margin_cost', 'value_tiers', 'key_customers', 'utility_classes', 'service_priority')$$);
