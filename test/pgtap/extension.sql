@@ -5,7 +5,7 @@
 DROP EXTENSION crm;
 CREATE EXTENSION crm;
 SET search_path = public, crm;
-SELECT plan(10);
+SELECT plan(11);
 
 SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'crm'), '0.1.0', 'version 0.1.0');
 SELECT isnt(obj_description((SELECT oid FROM pg_extension WHERE extname = 'crm'), 'pg_extension'), NULL,
@@ -42,6 +42,12 @@ SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
                     AND NOT EXISTS (SELECT FROM pg_cast c WHERE c.castfunc = f.oid)
                     AND p.prorettype <> 'bytea'::regtype$$,
     'every user-facing function and aggregate has a comment');
+
+SELECT is_empty($$SELECT c.relname, a.attname FROM pg_class c
+                  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+                  WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'v'
+                    AND (obj_description(c.oid, 'pg_class') IS NULL OR col_description(c.oid, a.attnum) IS NULL)$$,
+    'every view a BI tool reads has a comment on itself and on every column');
 
 -- drop and create again in the same database: nothing left, nothing clashes
 DROP EXTENSION crm;
