@@ -465,23 +465,14 @@ optional_float8(FunctionCallInfo fcinfo, int argno, double dflt, const char *arg
 	return PG_GETARG_FLOAT8(argno);
 }
 
-static void
-check_finite(double v, const char *argname)
-{
-	if (isnan(v) || isinf(v))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a finite number", argname)));
-}
-
 /*
  * Check a count-model input row and say which argument is wrong.
  */
 static void
 check_triple(double x, double t_x, double T)
 {
-	check_finite(t_x, "t_x");
-	check_finite(T, "T");
+	crm_check_finite(t_x, "t_x");
+	crm_check_finite(T, "T");
 	if (x < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -593,7 +584,7 @@ btyd_accum_spend(PG_FUNCTION_ARGS)
 	row.t_x = PG_GETARG_FLOAT8(2);
 	row.T = 0;
 	row.weight = optional_float8(fcinfo, 3, 1, "weight");
-	check_finite(row.t_x, "mean_spend");
+	crm_check_finite(row.t_x, "mean_spend");
 	check_weight(row.weight);
 	if (row.x < 0)
 		ereport(ERROR,
@@ -817,8 +808,8 @@ triple_args(FunctionCallInfo fcinfo, int argno, double *x, double *t_x, double *
 	*x = PG_GETARG_INT32(argno);
 	*t_x = PG_GETARG_FLOAT8(argno + 1);
 	*T = PG_GETARG_FLOAT8(argno + 2);
-	check_finite(*t_x, "t_x");
-	check_finite(*T, "T");
+	crm_check_finite(*t_x, "t_x");
+	crm_check_finite(*T, "T");
 	if (*x < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -857,7 +848,7 @@ horizon_arg(FunctionCallInfo fcinfo, int argno)
 {
 	double		t = PG_GETARG_FLOAT8(argno);
 
-	check_finite(t, "t");
+	crm_check_finite(t, "t");
 	if (t < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -953,7 +944,7 @@ expected_spend(PG_FUNCTION_ARGS)
 	int32		x = PG_GETARG_INT32(1);
 	double		zbar = PG_GETARG_FLOAT8(2);
 
-	check_finite(zbar, "mean_spend");
+	crm_check_finite(zbar, "mean_spend");
 	if (x < 0 || zbar < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1000,7 +991,7 @@ expected_clv(PG_FUNCTION_ARGS)
 				discount = 1;
 	int			k;
 
-	check_finite(rate, "discount_rate");
+	crm_check_finite(rate, "discount_rate");
 	if (rate < 0 || periods < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

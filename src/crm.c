@@ -132,15 +132,25 @@ crm_numeric_to_money(Datum num, const char *argname)
 	return neg ? -result : result;
 }
 
+/*
+ * A number argument must be finite: 22023 naming it otherwise.
+ */
+double
+crm_check_finite(double value, const char *argname)
+{
+	if (isnan(value) || isinf(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite number", argname)));
+	return value;
+}
+
 crm_money
 crm_float8_to_money(double value, const char *argname)
 {
 	crm_money	result;
 
-	if (isnan(value) || isinf(value))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a finite number", argname)));
+	crm_check_finite(value, argname);
 	if (!crm_money_from_double(value, &result))
 		money_out_of_range(argname);
 	return result;

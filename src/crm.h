@@ -17,6 +17,7 @@
 #include "summary_kernel.h"
 
 extern crm_money crm_numeric_to_money(Datum num, const char *argname);
+extern double crm_check_finite(double value, const char *argname);
 extern crm_money crm_float8_to_money(double value, const char *argname);
 extern Datum crm_money_to_numeric(crm_money value);
 extern double crm_interval_days(Datum interval, const char *argname);

@@ -729,16 +729,16 @@ rfm_state_append(RfmState *st, const char *col[3], int64 n)
 	st->n += n;
 }
 
-/* copy dimension d of every row into dst */
+/* copy dimension d of every row to dst (which need not be aligned) */
 static void
-rfm_state_column(RfmState *st, int d, int64 *dst)
+rfm_state_column(RfmState *st, int d, char *dst)
 {
 	RfmBlock   *b;
 
 	for (b = st->head; b; b = b->next)
 	{
 		memcpy(dst, b->v[d], b->n * sizeof(int64));
-		dst += b->n;
+		dst += b->n * sizeof(int64);
 	}
 }
 
@@ -842,11 +842,7 @@ rfm_quantiles_serialize(PG_FUNCTION_ARGS)
 	p += 16;
 	for (d = 0; d < 3; d++)
 	{
-		int64	   *col = palloc_extended(Max(st->n, 1) * sizeof(int64), MCXT_ALLOC_HUGE);
-
-		rfm_state_column(st, d, col);
-		memcpy(p, col, st->n * sizeof(int64));
-		pfree(col);
+		rfm_state_column(st, d, p);
 		p += st->n * sizeof(int64);
 	}
 	PG_RETURN_BYTEA_P(b);
@@ -897,7 +893,7 @@ rfm_quantiles_final(PG_FUNCTION_ARGS)
 	values = palloc_extended(st->n * sizeof(int64), MCXT_ALLOC_HUGE);
 	for (d = 0; d < 3; d++)
 	{
-		rfm_state_column(st, d, values);
+		rfm_state_column(st, d, (char *) values);
 		rfm_quantile_cuts(values, st->n, st->k, c->cuts.cut[d]);
 	}
 	pfree(values);

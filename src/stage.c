@@ -314,16 +314,9 @@ stage_thresholds_validate(PG_FUNCTION_ARGS)
 static double
 optional_double(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
-	double		v;
-
 	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
 		return get_float8_nan();
-	v = PG_GETARG_FLOAT8(argno);
-	if (isnan(v) || isinf(v))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a finite number", argname)));
-	return v;
+	return crm_check_finite(PG_GETARG_FLOAT8(argno), argname);
 }
 
 static int32

@@ -27,13 +27,7 @@
 static double
 finite_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
-	double		v = PG_GETARG_FLOAT8(argno);
-
-	if (isnan(v) || isinf(v))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a finite number", argname)));
-	return v;
+	return crm_check_finite(PG_GETARG_FLOAT8(argno), argname);
 }
 
 static void
