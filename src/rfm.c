@@ -567,6 +567,24 @@ rfm_cutpoints_as_of(PG_FUNCTION_ARGS)
 	PG_RETURN_DATEADT(((RfmCutpoints *) PG_GETARG_POINTER(0))->as_of);
 }
 
+/*
+ * rebase(c, as_of): the same cutpoints measured from another date.  Recency
+ * cutpoints are day counts, so the population's thresholds stay as they
+ * were; only the date recency is counted to moves (the maintained scores of
+ * crm.customers use the last refresh's cutpoints on the business date).
+ */
+PG_FUNCTION_INFO_V1(rfm_cutpoints_rebase);
+Datum
+rfm_cutpoints_rebase(PG_FUNCTION_ARGS)
+{
+	RfmCutpoints *c = palloc(sizeof(RfmCutpoints));
+
+	memcpy(c, PG_GETARG_POINTER(0), sizeof(RfmCutpoints));
+	c->as_of = PG_GETARG_DATEADT(1);
+	crm_check_finite_date(c->as_of, "as_of");
+	PG_RETURN_POINTER(c);
+}
+
 PG_FUNCTION_INFO_V1(rfm_cutpoints_k);
 Datum
 rfm_cutpoints_k(PG_FUNCTION_ARGS)

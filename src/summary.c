@@ -29,6 +29,7 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
+#include "utils/tuplestore.h"
 
 #include "summary.h"
 
@@ -755,6 +756,37 @@ summary_merge(PG_FUNCTION_ARGS)
 	PG_RETURN_SUMMARY_P(crm_summary_build(days, n));
 }
 
+/* subtract(a, b): a without b's transactions; NULL b takes nothing out */
+PG_FUNCTION_INFO_V1(summary_subtract);
+Datum
+summary_subtract(PG_FUNCTION_ARGS)
+{
+	Summary    *a;
+	Summary    *b;
+	SummaryDay *days;
+	int			n;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	b = PG_GETARG_SUMMARY_P(1);
+	if (PG_ARGISNULL(0))
+	{
+		if (b->ndays == 0)
+			PG_RETURN_NULL();
+		summary_check(SUMMARY_NOT_PRESENT, "subtract");
+	}
+	a = PG_GETARG_SUMMARY_P(0);
+	n = a->ndays;
+	days = palloc((a->ndays + 1) * sizeof(SummaryDay));
+	memcpy(days, a->days, a->ndays * sizeof(SummaryDay));
+	summary_check(summary_subtract_into(days, &n, b->days, b->ndays), "subtract");
+	PG_RETURN_SUMMARY_P(crm_summary_build(days, n));
+}
+
 /* as_of(s, date): the summary of the transactions up to and on that date */
 PG_FUNCTION_INFO_V1(summary_as_of);
 Datum
@@ -925,4 +957,30 @@ summary_btyd_triple(PG_FUNCTION_ARGS)
 	values[2] = Float8GetDatum(t.T);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(CRM_RESULT_TUPDESC(fcinfo),
 												   values, nulls)));
+}
+
+/*
+ * purchase_history(s): the summary's days as rows (day, purchases, net
+ * amount), oldest first; refund-only days have purchases = 0.
+ */
+PG_FUNCTION_INFO_V1(summary_days);
+Datum
+summary_days(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < s->ndays; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = DateADTGetDatum(s->days[i].day);
+		values[1] = Int32GetDatum(s->days[i].purchases);
+		values[2] = crm_money_to_numeric(s->days[i].amount);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_NULL();
 }

@@ -219,6 +219,96 @@ summary_normalize(SummaryDay *days, int *ndays)
 }
 
 /*
+ * Apply a batch of changes to a normalized run: every addition first, then
+ * every removal, so that the result does not depend on the order of the
+ * batch (an order inserted and corrected in one statement is added before
+ * its old version is taken out).  "days" must have room for *ndays plus the
+ * number of additions.  A removal of a transaction the run cannot hold
+ * returns SUMMARY_NOT_PRESENT; on any error the run is left in an
+ * unspecified state, so callers work on a copy.
+ */
+SummaryStatus
+summary_apply_changes(SummaryDay *days, int *ndays,
+					  const SummaryChange *changes, int nchanges)
+{
+	bool		normalized = true;
+	SummaryStatus st;
+	int			i;
+	int			out;
+
+	for (i = 0; i < nchanges; i++)
+	{
+		if (changes[i].remove)
+			continue;
+		st = summary_append(days, ndays, &normalized, changes[i].day,
+							changes[i].amount);
+		if (st != SUMMARY_OK)
+			return st;
+	}
+	if (!normalized)
+	{
+		st = summary_normalize(days, ndays);
+		if (st != SUMMARY_OK)
+			return st;
+	}
+	for (i = 0; i < nchanges; i++)
+	{
+		bool		found;
+		int			idx;
+
+		if (!changes[i].remove)
+			continue;
+		idx = summary_find_day(days, *ndays, changes[i].day, &found);
+		if (!found)
+			return SUMMARY_NOT_PRESENT;
+		st = summary_day_remove(&days[idx], changes[i].amount);
+		if (st != SUMMARY_OK)
+			return st;
+	}
+	/* days emptied by removals stay in place until here */
+	out = 0;
+	for (i = 0; i < *ndays; i++)
+		if (!summary_day_is_empty(&days[i]))
+			days[out++] = days[i];
+	*ndays = out;
+	return SUMMARY_OK;
+}
+
+/*
+ * Take normalized run "b" out of normalized run "a", in place: the inverse
+ * of summary_merge_into().  SUMMARY_NOT_PRESENT when "a" cannot hold "b".
+ */
+SummaryStatus
+summary_subtract_into(SummaryDay *a, int *na, const SummaryDay *b, int nb)
+{
+	int			i;
+	int			out;
+
+	for (i = 0; i < nb; i++)
+	{
+		bool		found;
+		int			idx = summary_find_day(a, *na, b[i].day, &found);
+		SummaryDay	r;
+
+		if (!found)
+			return SUMMARY_NOT_PRESENT;
+		r = a[idx];
+		if (__builtin_sub_overflow(r.amount, b[i].amount, &r.amount))
+			return SUMMARY_MONEY_OVERFLOW;
+		r.purchases -= b[i].purchases;
+		if (r.purchases < 0 || (r.purchases == 0 && r.amount > 0))
+			return SUMMARY_NOT_PRESENT;
+		a[idx] = r;
+	}
+	out = 0;
+	for (i = 0; i < *na; i++)
+		if (!summary_day_is_empty(&a[i]))
+			a[out++] = a[i];
+	*na = out;
+	return SUMMARY_OK;
+}
+
+/*
  * Merge normalized run "b" into normalized run "a", in place.  "a" must have
  * room for *na + nb days.  The merge runs from the back so that no day of
  * "a" is overwritten before it is read; days present in both are combined,

@@ -75,10 +75,27 @@ extern int	summary_find_day(const SummaryDay *days, int ndays, int32_t day,
 extern SummaryStatus summary_normalize(SummaryDay *days, int *ndays);
 extern SummaryStatus summary_merge_into(SummaryDay *a, int *na,
 										const SummaryDay *b, int nb);
+extern SummaryStatus summary_subtract_into(SummaryDay *a, int *na,
+										   const SummaryDay *b, int nb);
 extern SummaryStatus summary_validate(const SummaryDay *days, int ndays);
 extern int	summary_cut(const SummaryDay *days, int ndays, int32_t as_of);
 extern SummaryStatus summary_stats(const SummaryDay *days, int ndays,
 								   SummaryStats *stats);
+
+/*
+ * One order's effect on a summary: add a transaction, or take one back out
+ * (a deleted order, or the old version of an updated one).
+ */
+typedef struct SummaryChange
+{
+	int32_t		day;
+	bool		remove;
+	crm_money	amount;
+} SummaryChange;
+
+extern SummaryStatus summary_apply_changes(SummaryDay *days, int *ndays,
+										   const SummaryChange *changes,
+										   int nchanges);
 
 extern bool crm_money_from_double(double value, crm_money *result);
 extern double crm_money_to_double(crm_money value);

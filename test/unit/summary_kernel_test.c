@@ -286,6 +286,97 @@ test_random(void)
 	ok(all_remove, "removing transactions is the exact inverse of adding them");
 }
 
+/*
+ * A batch of order changes (the trigger path): from the summary of rows
+ * [0, keep + drop), remove rows [keep, keep + drop) and add fresh rows, all
+ * in one shuffled batch; the result must be the summary of the kept rows
+ * plus the fresh ones.  Also: removing a transaction that is not there.
+ */
+static void
+test_apply_changes(void)
+{
+	Tx			tx[300];
+	SummaryDay	ref[RANGE],
+				a[RANGE + 300];
+	SummaryChange changes[300];
+	SummaryDay	dropped[RANGE],
+				whole[RANGE];
+	int			trial,
+				all_ok = 1,
+				all_subtract = 1;
+
+	for (trial = 0; trial < 2000; trial++)
+	{
+		int			keep = rng_int(100);
+		int			drop = rng_int(100);
+		int			fresh = rng_int(100);
+		int			n = keep + drop + fresh;
+		int			na,
+					nref,
+					i;
+
+		random_transactions(tx, n);
+		na = reference(tx, keep + drop, a);
+		{
+			/* subtracting the dropped rows' summary leaves the kept rows' */
+			int			nw = na,
+						nd = reference(tx + keep, drop, dropped),
+						nk = reference(tx, keep, ref);
+
+			memcpy(whole, a, na * sizeof(SummaryDay));
+			if (summary_subtract_into(whole, &nw, dropped, nd) != SUMMARY_OK ||
+				!same(whole, nw, ref, nk))
+				all_subtract = 0;
+		}
+		for (i = 0; i < drop + fresh; i++)
+		{
+			const Tx   *t = &tx[keep + i];
+
+			changes[i].day = t->day;
+			changes[i].amount = t->amount;
+			changes[i].remove = i < drop;
+		}
+		for (i = drop + fresh - 1; i > 0; i--)
+		{
+			int			j = rng_int(i + 1);
+			SummaryChange c = changes[i];
+
+			changes[i] = changes[j];
+			changes[j] = c;
+		}
+		/* the reference: kept rows and fresh rows, without the dropped */
+		memmove(&tx[keep], &tx[keep + drop], fresh * sizeof(Tx));
+		nref = reference(tx, keep + fresh, ref);
+		if (summary_apply_changes(a, &na, changes, drop + fresh) != SUMMARY_OK ||
+			!same(a, na, ref, nref) || summary_validate(a, na) != SUMMARY_OK)
+			all_ok = 0;
+	}
+	ok(all_ok, "2000 random batches of additions and removals give the summary of the rows that remain");
+	ok(all_subtract, "subtracting a part's summary from the whole gives the rest's");
+
+	{
+		SummaryDay	days[4] = {{5, 1, 100000}, {9, 2, 50000}};
+		int			n = 2;
+		SummaryChange bad[2] = {{9, true, 50000}, {7, true, 10000}};
+		SummaryChange refund[1] = {{6, true, -50000}};
+		SummaryChange both[2] = {{5, true, 100000}, {5, false, 100000}};
+
+		ok(summary_apply_changes(days, &n, bad, 2) == SUMMARY_NOT_PRESENT,
+		   "removing an order from a day without purchases is refused");
+		n = 2;
+		days[0] = (SummaryDay) {5, 1, 100000};
+		days[1] = (SummaryDay) {6, 0, -40000};
+		ok(summary_apply_changes(days, &n, refund, 1) == SUMMARY_NOT_PRESENT,
+		   "removing a larger refund than a refund-only day holds is refused");
+		n = 2;
+		days[0] = (SummaryDay) {5, 1, 100000};
+		days[1] = (SummaryDay) {9, 2, 50000};
+		ok(summary_apply_changes(days, &n, both, 2) == SUMMARY_OK && n == 2 &&
+		   days[0].purchases == 1 && days[0].amount == 100000,
+		   "an order removed and added back in one batch leaves the day as it was");
+	}
+}
+
 /* date helpers for readable hand cases: days since 2000-01-01 */
 static int32_t
 ymd(int y, int m, int d)
@@ -364,5 +455,6 @@ main(void)
 	test_random();
 	test_cdnow_customer_one();
 	test_refund_day();
+	test_apply_changes();
 	return tap_done();
 }

@@ -1,0 +1,226 @@
+-- ---------------------------------------------------------------------
+-- The CRM in the database, part 4: views for BI, roles, row-level
+-- security
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION crm.purchase_history(s crm.summary, OUT day date, OUT purchases integer, OUT amount numeric)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'summary_days' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 8;
+COMMENT ON FUNCTION crm.purchase_history(crm.summary) IS
+    'The summary''s days as rows, oldest first: day, purchases (0 on a refund-only day) and net amount';
+
+CREATE VIEW crm.customer_360 AS
+SELECT c.customer_id, c.name, c.kind, c.customer_class, c.service_level, c.account_manager, c.marketing_opt_out,
+       crm.first_purchase(c.summary) AS first_purchase,
+       crm.last_purchase(c.summary) AS last_purchase,
+       coalesce(crm.purchase_days(c.summary), 0) AS purchase_days,
+       coalesce(crm.total_spend(c.summary), 0) AS total_spend,
+       c.rfm, c.segment, c.scored_on, c.stage, c.stage_since, c.stage_reason, c.level, t.target_level,
+       CASE WHEN crm.first_purchase(c.summary) <= crm.business_date()
+            THEN round(crm.p_alive(sc.model, c.summary, crm.business_date())::numeric, 4) END AS p_alive,
+       li.occurred_at AS last_interaction_at, li.channel AS last_interaction_channel,
+       coalesce(oc.open_complaints, 0) AS open_complaints,
+       cs.last_score AS last_satisfaction_score, coalesce(cs.loyal, false) AS loyal,
+       c.churn_reason
+FROM crm.customers c
+LEFT JOIN crm.level_targets t USING (customer_class)
+LEFT JOIN crm.scoring sc ON true
+LEFT JOIN LATERAL (SELECT i.occurred_at, i.channel FROM crm.interactions i
+                   WHERE i.customer_id = c.customer_id ORDER BY i.occurred_at DESC LIMIT 1) li ON true
+LEFT JOIN LATERAL (SELECT count(*) AS open_complaints FROM crm.complaints k
+                   WHERE k.customer_id = c.customer_id AND k.resolved_at IS NULL) oc ON true
+LEFT JOIN crm.customer_satisfaction cs USING (customer_id);
+COMMENT ON VIEW crm.customer_360 IS 'One row per customer: identity, purchases, scores, segment, stage, level, last interaction, open complaints, satisfaction';
+COMMENT ON COLUMN crm.customer_360.customer_id IS 'Customer';
+COMMENT ON COLUMN crm.customer_360.name IS 'Name';
+COMMENT ON COLUMN crm.customer_360.kind IS 'consumer, intermediary, internal or public';
+COMMENT ON COLUMN crm.customer_360.customer_class IS 'Class for level targets (residential, general, large, important)';
+COMMENT ON COLUMN crm.customer_360.service_level IS 'vip, professional or ordinary';
+COMMENT ON COLUMN crm.customer_360.account_manager IS 'Account manager role';
+COMMENT ON COLUMN crm.customer_360.marketing_opt_out IS 'No marketing';
+COMMENT ON COLUMN crm.customer_360.first_purchase IS 'First purchase day';
+COMMENT ON COLUMN crm.customer_360.last_purchase IS 'Last purchase day';
+COMMENT ON COLUMN crm.customer_360.purchase_days IS 'Days with purchases';
+COMMENT ON COLUMN crm.customer_360.total_spend IS 'Net spend, refunds deducted';
+COMMENT ON COLUMN crm.customer_360.rfm IS 'RFM score (last order or refresh)';
+COMMENT ON COLUMN crm.customer_360.segment IS 'RFM segment';
+COMMENT ON COLUMN crm.customer_360.scored_on IS 'Business date of the scores';
+COMMENT ON COLUMN crm.customer_360.stage IS 'Life-cycle stage';
+COMMENT ON COLUMN crm.customer_360.stage_since IS 'Since when';
+COMMENT ON COLUMN crm.customer_360.stage_reason IS 'Why the stage last changed';
+COMMENT ON COLUMN crm.customer_360.level IS 'Relationship level';
+COMMENT ON COLUMN crm.customer_360.target_level IS 'Target level of the customer''s class';
+COMMENT ON COLUMN crm.customer_360.p_alive IS 'Probability the customer is still active (the model of the last crm.refresh(fit_model => true)); NULL without a model';
+COMMENT ON COLUMN crm.customer_360.last_interaction_at IS 'Latest interaction';
+COMMENT ON COLUMN crm.customer_360.last_interaction_channel IS 'Its channel';
+COMMENT ON COLUMN crm.customer_360.open_complaints IS 'Complaints not resolved yet';
+COMMENT ON COLUMN crm.customer_360.last_satisfaction_score IS 'Perceived / expected in the latest survey';
+COMMENT ON COLUMN crm.customer_360.loyal IS 'Satisfied in loyal_after_surveys consecutive latest surveys';
+COMMENT ON COLUMN crm.customer_360.churn_reason IS 'Why the customer left, if recorded';
+
+-- KPIs per calendar month.  A customer is active in a month with a purchase
+-- day in it; retention is the share of last month's active customers active
+-- again this month, churn its complement.
+CREATE VIEW crm.kpis AS
+WITH days AS (
+    SELECT c.customer_id, h.day, h.purchases, h.amount, crm.first_purchase(c.summary) AS first_day
+    FROM crm.customers c CROSS JOIN LATERAL crm.purchase_history(c.summary) h
+),
+active AS (
+    SELECT d.customer_id, date_trunc('month', d.day)::date AS month,
+           bool_or(d.first_day < date_trunc('month', d.day)::date) AS bought_before
+    FROM days d WHERE d.purchases > 0 GROUP BY 1, 2
+),
+sales AS (
+    SELECT date_trunc('month', d.day)::date AS month, sum(d.amount) AS revenue, sum(d.purchases) AS orders
+    FROM days d GROUP BY 1
+),
+monthly AS (
+    SELECT a.month, count(*) AS active_customers,
+           count(*) FILTER (WHERE a.bought_before) AS returning_customers,
+           count(p.customer_id) AS retained_customers
+    FROM active a LEFT JOIN active p ON p.customer_id = a.customer_id AND p.month = (a.month - interval '1 month')::date
+    GROUP BY a.month
+),
+complaints AS (
+    SELECT date_trunc('month', k.opened_at)::date AS month, count(*) AS opened,
+           count(*) FILTER (WHERE k.first_response_at - k.opened_at <= crm.setting('sla_first_response')::interval) AS answered_in_time
+    FROM crm.complaints k GROUP BY 1
+),
+surveys AS (
+    SELECT date_trunc('month', s.surveyed_at)::date AS month, avg(s.score) AS score
+    FROM crm.survey_scores s GROUP BY 1
+)
+SELECT m.month, m.active_customers,
+       round(m.retained_customers::numeric / nullif(prev.active_customers, 0), 4) AS retention_rate,
+       round(1 - m.retained_customers::numeric / nullif(prev.active_customers, 0), 4) AS churn_rate,
+       round(m.returning_customers::numeric / m.active_customers, 4) AS repeat_purchase_rate,
+       round(s.revenue / nullif(s.orders, 0), 2) AS average_order_value,
+       s.revenue,
+       coalesce(k.opened, 0) AS complaints,
+       round(k.answered_in_time::numeric / nullif(k.opened, 0), 4) AS complaints_within_sla,
+       round((100 * v.score)::numeric, 1) AS satisfaction_index
+FROM monthly m
+LEFT JOIN monthly prev ON prev.month = (m.month - interval '1 month')::date
+LEFT JOIN sales s ON s.month = m.month
+LEFT JOIN complaints k ON k.month = m.month
+LEFT JOIN surveys v ON v.month = m.month;
+COMMENT ON VIEW crm.kpis IS 'KPIs per calendar month, from the maintained summaries, complaints and surveys (filter on month)';
+COMMENT ON COLUMN crm.kpis.month IS 'First day of the month';
+COMMENT ON COLUMN crm.kpis.active_customers IS 'Customers with a purchase day in the month';
+COMMENT ON COLUMN crm.kpis.retention_rate IS 'Share of the previous month''s active customers active again this month';
+COMMENT ON COLUMN crm.kpis.churn_rate IS '1 - retention_rate';
+COMMENT ON COLUMN crm.kpis.repeat_purchase_rate IS 'Share of the month''s active customers who had bought before the month';
+COMMENT ON COLUMN crm.kpis.average_order_value IS 'Net revenue / purchase transactions in the month';
+COMMENT ON COLUMN crm.kpis.revenue IS 'Net revenue of the month (refunds deducted)';
+COMMENT ON COLUMN crm.kpis.complaints IS 'Complaints opened in the month';
+COMMENT ON COLUMN crm.kpis.complaints_within_sla IS 'Share of them answered within sla_first_response';
+COMMENT ON COLUMN crm.kpis.satisfaction_index IS '100 x mean survey score (perceived / expected) of the month';
+
+CREATE VIEW crm.churn_watch AS
+SELECT c.customer_id, c.name, c.account_manager, c.stage, c.stage_reason, c.segment,
+       crm.days_since_last_purchase(c.summary, crm.business_date()) AS days_since_last_purchase,
+       coalesce(crm.total_spend(c.summary), 0) AS total_spend,
+       CASE WHEN crm.first_purchase(c.summary) <= crm.business_date()
+            THEN round(crm.p_alive(sc.model, c.summary, crm.business_date())::numeric, 4) END AS p_alive,
+       (SELECT count(*) FROM crm.complaints k
+        WHERE k.customer_id = c.customer_id
+          AND k.opened_at >= crm.business_date() - crm.setting('complaint_trend_days')::integer) AS recent_complaints
+FROM crm.customers c LEFT JOIN crm.scoring sc ON true
+WHERE c.stage OPERATOR(crm.=) 'decline'
+   OR ((c.stage OPERATOR(crm.=) 'formation' OR c.stage OPERATOR(crm.=) 'stable') AND crm.first_purchase(c.summary) <= crm.business_date()
+       AND crm.p_alive(sc.model, c.summary, crm.business_date()) < 0.5);
+COMMENT ON VIEW crm.churn_watch IS 'Customers at risk: in decline, or formation/stable with P(alive) < 0.5 under the stored model';
+COMMENT ON COLUMN crm.churn_watch.customer_id IS 'Customer';
+COMMENT ON COLUMN crm.churn_watch.name IS 'Name';
+COMMENT ON COLUMN crm.churn_watch.account_manager IS 'Account manager role';
+COMMENT ON COLUMN crm.churn_watch.stage IS 'Life-cycle stage';
+COMMENT ON COLUMN crm.churn_watch.stage_reason IS 'Why the stage last changed (the decline signal)';
+COMMENT ON COLUMN crm.churn_watch.segment IS 'RFM segment';
+COMMENT ON COLUMN crm.churn_watch.days_since_last_purchase IS 'Days since the last purchase, on the business date';
+COMMENT ON COLUMN crm.churn_watch.total_spend IS 'Net spend';
+COMMENT ON COLUMN crm.churn_watch.p_alive IS 'P(alive) under the stored model; NULL without one';
+COMMENT ON COLUMN crm.churn_watch.recent_complaints IS 'Complaints in the last complaint_trend_days days';
+
+-- ---------------------------------------------------------------------
+-- Roles.  Roles are cluster-wide: they are created if missing and kept by
+-- DROP EXTENSION (other databases may use them); drop them by hand.
+-- ---------------------------------------------------------------------
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['crm_reader', 'crm_writer', 'crm_admin'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END $$;
+GRANT crm_reader TO crm_writer;
+GRANT crm_writer TO crm_admin;
+
+-- readers: everything in crm, read-only
+GRANT SELECT ON ALL TABLES IN SCHEMA crm TO crm_reader;
+-- writers: orders, interactions, complaints, surveys; customers' record
+GRANT INSERT, UPDATE, DELETE ON crm.orders, crm.interactions, crm.complaints, crm.surveys, crm.survey_answers TO crm_writer;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO crm_writer;
+GRANT INSERT (customer_id, name, kind, customer_class, service_level, account_manager, marketing_opt_out, stage, level)
+    ON crm.customers TO crm_writer;
+GRANT UPDATE (name, kind, service_level, marketing_opt_out, churn_reason, stage, stage_reason, level)
+    ON crm.customers TO crm_writer;
+-- admins: configuration, attaching tables, refresh, overrides
+GRANT INSERT, UPDATE, DELETE ON crm.settings, crm.stage_thresholds, crm.level_targets,
+    crm.segment_schemes, crm.segment_labels, crm.segment_cells, crm.segment_rules,
+    crm.complaint_categories, crm.churn_reasons, crm.customer_segments TO crm_admin;
+GRANT UPDATE, DELETE ON crm.customers TO crm_admin;
+GRANT INSERT, UPDATE, DELETE ON crm.tracked_tables, crm.scoring, crm.stage_history TO crm_admin;
+GRANT EXECUTE ON FUNCTION crm.track_orders_trigger(), crm.install_tracking(regclass, name, name, name, text, text),
+    crm.rescore(bigint[], text, integer), crm.score_customers(bigint[], date),
+    crm.override_stage(bigint, crm.stage, text) TO crm_admin;
+GRANT EXECUTE ON PROCEDURE crm.rebuild_summaries() TO crm_admin;
+-- crm.refresh writes every customer: admins only
+REVOKE ALL ON PROCEDURE crm.refresh(date, integer, boolean) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE crm.refresh(date, integer, boolean) TO crm_admin;
+
+-- ---------------------------------------------------------------------
+-- Row-level security: a role named as some customer's account manager
+-- sees, and writes, only its own customers; every other role sees all.
+-- ---------------------------------------------------------------------
+CREATE FUNCTION crm.is_account_manager() RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path = pg_catalog, crm
+    AS $$ SELECT EXISTS (SELECT FROM crm.customers c WHERE c.account_manager = current_user) $$;
+COMMENT ON FUNCTION crm.is_account_manager() IS
+    'Whether the current role is some customer''s account manager (row-level security then limits it to those customers)';
+
+CREATE FUNCTION crm.my_customers() RETURNS SETOF bigint
+    LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path = pg_catalog, crm
+    AS $$ SELECT c.customer_id FROM crm.customers c WHERE c.account_manager = current_user $$;
+COMMENT ON FUNCTION crm.my_customers() IS 'The customers the current role manages';
+
+ALTER TABLE crm.customers ENABLE ROW LEVEL SECURITY;
+CREATE POLICY account_manager ON crm.customers
+    USING (NOT (SELECT crm.is_account_manager()) OR account_manager = current_user);
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['orders', 'interactions', 'complaints', 'surveys'] LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE crm.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY account_manager ON crm.%I USING (NOT (SELECT crm.is_account_manager()) '
+            'OR customer_id IN (SELECT crm.my_customers()))', t);
+    END LOOP;
+END $$;
+
+-- views check the reader's own privileges and policies, not the owner's
+DO $$
+DECLARE
+    v regclass;
+BEGIN
+    FOR v IN SELECT c.oid FROM pg_catalog.pg_class c
+             WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'v' LOOP
+        EXECUTE pg_catalog.format('ALTER VIEW %s SET (security_invoker = true)', v);
+    END LOOP;
+END $$;

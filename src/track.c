@@ -1,0 +1,580 @@
+/*-------------------------------------------------------------------------
+ *
+ * track.c
+ *	  Keeping crm.customers in step with an order table: the trigger that
+ *	  crm.track_orders() installs.
+ *
+ * One function serves both trigger modes:
+ *
+ *	- statement level, AFTER INSERT/UPDATE/DELETE with transition tables
+ *	  (the bulk path: one pass per statement, whatever its row count);
+ *	- row level, AFTER INSERT/UPDATE/DELETE (the single-write path).
+ *
+ * Either way the rows' effects are collected as SummaryChanges per customer
+ * (a deleted row, or the old version of an updated one, is a removal), and
+ * applied in three queries, whatever the number of customers:
+ *
+ *	1. (unknown customers => 'create') insert the customers not there yet;
+ *	2. lock the customers' rows in customer_id order and read their
+ *	   summaries (a fixed order, so concurrent loads cannot deadlock);
+ *	3. write the new summaries and everything derived from them (RFM score
+ *	   against the stored cutpoints, RFM segment, inferred stage) with one
+ *	   UPDATE joined to two arrays.
+ *
+ * Trigger arguments: customer column, date column, amount column, and what
+ * to do about an unknown customer ('create' or 'error').  Columns are found
+ * by name on every call (a few string compares), so a partition with
+ * another column order and a dropped-and-re-added column both work.
+ *
+ * The function is SECURITY DEFINER with a pinned search_path (see the SQL
+ * declaration): writers of orders need no privilege on crm.customers, and
+ * row-level security on crm.customers never hides a row from maintenance.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "summary.h"
+
+typedef struct OrderChange
+{
+	int64		customer;
+	SummaryChange change;
+} OrderChange;
+
+/* where the tracked columns are in one call's tuple descriptor */
+typedef struct TrackedColumns
+{
+	const char *names[3];
+	int			attnum[3];		/* customer, date, amount */
+	Oid			type[3];
+	bool		create_customers;
+} TrackedColumns;
+
+enum
+{
+	COL_CUSTOMER,
+	COL_DATE,
+	COL_AMOUNT
+};
+
+/* saved plans, prepared once per backend (the plan cache replans them) */
+static SPIPlanPtr create_plan = NULL;
+static SPIPlanPtr lock_plan = NULL;
+static SPIPlanPtr update_plan = NULL;
+
+static void
+resolve_columns(TriggerData *trigdata, TupleDesc desc, TrackedColumns *cols)
+{
+	Trigger    *trigger = trigdata->tg_trigger;
+	const char *relname = RelationGetRelationName(trigdata->tg_relation);
+	int			i;
+
+	if (trigger->tgnargs != 4)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on \"%s\" needs 4 arguments: customer, date and amount columns, and 'create' or 'error'",
+						trigger->tgname, relname),
+				 errhint("Install it with crm.track_orders().")));
+	for (i = 0; i < 3; i++)
+	{
+		cols->names[i] = trigger->tgargs[i];
+		cols->attnum[i] = SPI_fnumber(desc, trigger->tgargs[i]);
+		if (cols->attnum[i] <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of \"%s\" tracked by crm does not exist",
+							trigger->tgargs[i], relname),
+					 errhint("Detach with crm.untrack_orders() and attach again with the new column names.")));
+		cols->type[i] = TupleDescAttr(desc, cols->attnum[i] - 1)->atttypid;
+	}
+	if (strcmp(trigger->tgargs[3], "create") == 0)
+		cols->create_customers = true;
+	else if (strcmp(trigger->tgargs[3], "error") == 0)
+		cols->create_customers = false;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("unknown customer policy \"%s\" on trigger \"%s\"", trigger->tgargs[3], trigger->tgname),
+				 errhint("The policy is 'create' or 'error'.")));
+}
+
+/*
+ * Read one row's customer, day and amount.  Returns false for a row the
+ * summaries ignore (a NULL in any of the three, as crm.summarize skips
+ * them).
+ */
+static bool
+read_order(TupleTableSlot *slot, const TrackedColumns *cols, OrderChange *out)
+{
+	Datum		v[3];
+	bool		isnull;
+	int			i;
+
+	for (i = 0; i < 3; i++)
+	{
+		v[i] = slot_getattr(slot, cols->attnum[i], &isnull);
+		if (isnull)
+			return false;
+	}
+
+	switch (cols->type[COL_CUSTOMER])
+	{
+		case INT8OID:
+			out->customer = DatumGetInt64(v[COL_CUSTOMER]);
+			break;
+		case INT4OID:
+			out->customer = DatumGetInt32(v[COL_CUSTOMER]);
+			break;
+		case INT2OID:
+			out->customer = DatumGetInt16(v[COL_CUSTOMER]);
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("customer column \"%s\" has type %s", cols->names[COL_CUSTOMER],
+							format_type_be(cols->type[COL_CUSTOMER])),
+					 errhint("crm tracks customers by smallint, integer or bigint.")));
+	}
+
+	switch (cols->type[COL_DATE])
+	{
+		case DATEOID:
+			out->change.day = DatumGetDateADT(v[COL_DATE]);
+			break;
+		case TIMESTAMPOID:
+			out->change.day = DatumGetDateADT(DirectFunctionCall1(timestamp_date, v[COL_DATE]));
+			break;
+		case TIMESTAMPTZOID:
+			out->change.day = DatumGetDateADT(DirectFunctionCall1(timestamptz_date, v[COL_DATE]));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("date column \"%s\" has type %s", cols->names[COL_DATE],
+							format_type_be(cols->type[COL_DATE])),
+					 errhint("crm reads order dates from date, timestamp or timestamptz columns.")));
+	}
+	crm_check_finite_date(out->change.day, cols->names[COL_DATE]);
+
+	switch (cols->type[COL_AMOUNT])
+	{
+		case NUMERICOID:
+			out->change.amount = crm_numeric_to_money(v[COL_AMOUNT], cols->names[COL_AMOUNT]);
+			break;
+		case FLOAT8OID:
+			out->change.amount = crm_float8_to_money(DatumGetFloat8(v[COL_AMOUNT]), cols->names[COL_AMOUNT]);
+			break;
+		case FLOAT4OID:
+			out->change.amount = crm_float8_to_money(DatumGetFloat4(v[COL_AMOUNT]), cols->names[COL_AMOUNT]);
+			break;
+		case INT8OID:
+		case INT4OID:
+		case INT2OID:
+			{
+				int64		units = cols->type[COL_AMOUNT] == INT8OID ? DatumGetInt64(v[COL_AMOUNT]) :
+					cols->type[COL_AMOUNT] == INT4OID ? DatumGetInt32(v[COL_AMOUNT]) :
+					DatumGetInt16(v[COL_AMOUNT]);
+
+				if (__builtin_mul_overflow(units, (int64) CRM_MONEY_SCALE, &out->change.amount))
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("%s is out of range for a crm.summary amount", cols->names[COL_AMOUNT])));
+				break;
+			}
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("amount column \"%s\" has type %s", cols->names[COL_AMOUNT],
+							format_type_be(cols->type[COL_AMOUNT])),
+					 errhint("crm reads amounts from numeric, double precision, real or integer columns.")));
+	}
+	return true;
+}
+
+typedef struct ChangeList
+{
+	OrderChange *items;
+	int			n;
+	int			cap;
+} ChangeList;
+
+static void
+push_change(ChangeList *list, const OrderChange *c, bool remove)
+{
+	if (list->n == list->cap)
+	{
+		list->cap = list->cap ? list->cap * 2 : 64;
+		if ((Size) list->cap * sizeof(OrderChange) > MaxAllocSize)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many order rows in one statement for crm"),
+					 errhint("Load at most %d rows per statement.", (int) (MaxAllocSize / sizeof(OrderChange) / 2))));
+		list->items = list->items ? repalloc(list->items, list->cap * sizeof(OrderChange)) :
+			palloc(list->cap * sizeof(OrderChange));
+	}
+	list->items[list->n] = *c;
+	list->items[list->n].change.remove = remove;
+	list->n++;
+}
+
+/* the rows of a transition table, added or removed */
+static void
+collect_table(Tuplestorestate *ts, TupleDesc desc, const TrackedColumns *cols,
+			  bool remove, ChangeList *list)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	int			readptr;
+	OrderChange c;
+
+	/* our own read pointer: other triggers read the same tuplestore */
+	readptr = tuplestore_alloc_read_pointer(ts, 0);
+	tuplestore_select_read_pointer(ts, readptr);
+	tuplestore_rescan(ts);
+	while (tuplestore_gettupleslot(ts, true, false, slot))
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (read_order(slot, cols, &c))
+			push_change(list, &c, remove);
+	}
+	tuplestore_select_read_pointer(ts, 0);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+static void
+collect_tuple(HeapTuple tuple, TupleDesc desc, const TrackedColumns *cols,
+			  bool remove, ChangeList *list)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	OrderChange c;
+
+	ExecStoreHeapTuple(tuple, slot, false);
+	if (read_order(slot, cols, &c))
+		push_change(list, &c, remove);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
+ * An UPDATE statement: the old and new transition tables hold the rows in
+ * the same order, so they are read in step, and an update that changes
+ * none of the three tracked columns (the usual case: a status or a note)
+ * costs no summary work.
+ */
+static void
+collect_update_tables(Tuplestorestate *old_ts, Tuplestorestate *new_ts, TupleDesc desc,
+					  const TrackedColumns *cols, ChangeList *list)
+{
+	TupleTableSlot *old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	TupleTableSlot *new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	int			old_ptr = tuplestore_alloc_read_pointer(old_ts, 0);
+	int			new_ptr = tuplestore_alloc_read_pointer(new_ts, 0);
+
+	tuplestore_select_read_pointer(old_ts, old_ptr);
+	tuplestore_rescan(old_ts);
+	tuplestore_select_read_pointer(new_ts, new_ptr);
+	tuplestore_rescan(new_ts);
+	for (;;)
+	{
+		bool		have_old = tuplestore_gettupleslot(old_ts, true, false, old_slot);
+		bool		have_new = tuplestore_gettupleslot(new_ts, true, false, new_slot);
+		OrderChange o,
+					n;
+		bool		old_valid,
+					new_valid;
+
+		if (have_old != have_new)
+			elog(ERROR, "transition tables of an UPDATE differ in length");
+		if (!have_old)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		old_valid = read_order(old_slot, cols, &o);
+		new_valid = read_order(new_slot, cols, &n);
+		if (old_valid && new_valid && o.customer == n.customer &&
+			o.change.day == n.change.day && o.change.amount == n.change.amount)
+			continue;
+		if (old_valid)
+			push_change(list, &o, true);
+		if (new_valid)
+			push_change(list, &n, false);
+	}
+	tuplestore_select_read_pointer(old_ts, 0);
+	tuplestore_select_read_pointer(new_ts, 0);
+	ExecDropSingleTupleTableSlot(old_slot);
+	ExecDropSingleTupleTableSlot(new_slot);
+}
+
+static int
+change_cmp(const void *a, const void *b)
+{
+	const OrderChange *x = a;
+	const OrderChange *y = b;
+
+	if (x->customer != y->customer)
+		return x->customer < y->customer ? -1 : 1;
+	return 0;
+}
+
+/* the business date: setting crm.as_of if set, else current_date */
+static DateADT
+business_date(void)
+{
+	const char *s = GetConfigOption("crm.as_of", true, false);
+
+	if (s != NULL && s[0] != '\0')
+		return DatumGetDateADT(DirectFunctionCall1(date_in, CStringGetDatum(s)));
+	return GetSQLCurrentDate();
+}
+
+static SPIPlanPtr
+keep_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+static void
+prepare_plans(void)
+{
+	Oid			ids_type[1] = {INT8ARRAYOID};
+	Oid			update_types[3];
+
+	if (create_plan == NULL)
+		create_plan = keep_plan("INSERT INTO crm.customers (customer_id) "
+								"SELECT u.id FROM pg_catalog.unnest($1) u(id) ORDER BY u.id "
+								"ON CONFLICT (customer_id) DO NOTHING",
+								1, ids_type);
+	if (lock_plan == NULL)
+		lock_plan = keep_plan("SELECT c.customer_id, c.summary FROM crm.customers c "
+							  "WHERE c.customer_id OPERATOR(pg_catalog.=) ANY ($1) "
+							  "ORDER BY c.customer_id FOR NO KEY UPDATE OF c",
+							  1, ids_type);
+	if (update_plan == NULL)
+	{
+		update_types[0] = INT8ARRAYOID;
+		update_types[1] = DatumGetObjectId(DirectFunctionCall1(regtypein,
+															   CStringGetDatum("crm.summary[]")));
+		update_types[2] = DATEOID;
+		update_plan = keep_plan(
+								"UPDATE crm.customers c SET "
+								"  summary = n.s, rfm = n.r, scored_on = $3, "
+								"  segment = CASE WHEN n.r IS NOT NULL AND crm.rfm_scale(n.cp) = 5 THEN "
+								"    crm.segment('rfm_segments', ARRAY[crm.recency_score(n.r), "
+								"      pg_catalog.round((crm.frequency_score(n.r) + crm.monetary_score(n.r)) / 2.0)]::float8[]) END, "
+								"  stage = (crm.infer_stage(c.stage, n.s, $3, stage_since => c.stage_since)).stage, "
+								"  stage_reason = CASE WHEN (crm.infer_stage(c.stage, n.s, $3, stage_since => c.stage_since)).stage OPERATOR(crm.<>) c.stage "
+								"    THEN (crm.infer_stage(c.stage, n.s, $3, stage_since => c.stage_since)).reason ELSE c.stage_reason END, "
+								"  stage_since = CASE WHEN (crm.infer_stage(c.stage, n.s, $3, stage_since => c.stage_since)).stage OPERATOR(crm.<>) c.stage "
+								"    THEN $3 ELSE c.stage_since END "
+								"FROM (SELECT u.id, u.s, sc.cp, crm.rfm_score(u.s, sc.cp) AS r "
+								"      FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(id, s) "
+								"      LEFT JOIN (SELECT crm.rebase(s.cutpoints, $3) AS cp FROM crm.scoring s) sc ON true "
+								"      OFFSET 0) n "
+								"WHERE c.customer_id OPERATOR(pg_catalog.=) n.id",
+								3, update_types);
+	}
+}
+
+/*
+ * Apply the collected changes: create or check the customers, lock them in
+ * order, compute their new summaries, write them back with what derives
+ * from them.
+ */
+static void
+apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
+{
+	Datum	   *ids;
+	int			nids = 0;
+	int			i;
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	Datum	   *summaries;
+	bool	   *summary_nulls;
+	uint64		nrows;
+	int			next;
+	int			lower,
+				upper;
+	int			dims[1];
+	int			lbs[1] = {1};
+	Oid			summary_type;
+
+	qsort(list->items, list->n, sizeof(OrderChange), change_cmp);
+	ids = palloc(list->n * sizeof(Datum));
+	for (i = 0; i < list->n; i++)
+		if (nids == 0 || DatumGetInt64(ids[nids - 1]) != list->items[i].customer)
+			ids[nids++] = Int64GetDatum(list->items[i].customer);
+
+	prepare_plans();
+	args[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+
+	if (cols->create_customers &&
+		SPI_execute_plan(create_plan, args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "crm: could not create customers");
+
+	if (SPI_execute_plan(lock_plan, args, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "crm: could not lock customers");
+	nrows = SPI_processed;
+
+	if (nrows < (uint64) nids)
+	{
+		/* find the first customer that is not there, for the message */
+		int64		missing = DatumGetInt64(ids[0]);
+
+		for (i = 0; i < nids; i++)
+		{
+			bool		isnull;
+
+			if ((uint64) i >= nrows ||
+				DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)) !=
+				DatumGetInt64(ids[i]))
+			{
+				missing = DatumGetInt64(ids[i]);
+				break;
+			}
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("customer " INT64_FORMAT " of an order in \"%s\" is not in crm.customers", missing, relname),
+				 errdetail("Table \"%s\" is tracked with unknown_customers => 'error'.", relname),
+				 errhint("Insert the customer into crm.customers first, or attach the table with unknown_customers => 'create'.")));
+	}
+
+	/* the new summaries: rows come back in customer order, as ids are */
+	summaries = palloc(nids * sizeof(Datum));
+	summary_nulls = palloc(nids * sizeof(bool));
+	next = 0;
+	for (i = 0; i < nids; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		Summary    *old = isnull ? NULL : DatumGetSummaryP(d);
+		int			nold = old ? old->ndays : 0;
+		int			nadd = 0;
+		int			n = nold;
+		SummaryDay *days;
+		SummaryChange *changes;
+		SummaryStatus st;
+		int			j;
+
+		lower = next;
+		while (next < list->n && list->items[next].customer == DatumGetInt64(ids[i]))
+			next++;
+		upper = next;
+		for (j = lower; j < upper; j++)
+			if (!list->items[j].change.remove)
+				nadd++;
+		days = palloc((nold + nadd + 1) * sizeof(SummaryDay));
+		if (nold > 0)
+			memcpy(days, old->days, nold * sizeof(SummaryDay));
+		changes = palloc((upper - lower) * sizeof(SummaryChange));
+		for (j = lower; j < upper; j++)
+			changes[j - lower] = list->items[j].change;
+		st = summary_apply_changes(days, &n, changes, upper - lower);
+		if (st == SUMMARY_NOT_PRESENT)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("the summary of customer " INT64_FORMAT " does not hold an order removed from \"%s\"",
+							DatumGetInt64(ids[i]), relname),
+					 errdetail("The customer's state was changed outside crm, or the table was tracked after these orders were written."),
+					 errhint("Recompute with CALL crm.rebuild_summaries().")));
+		else if (st != SUMMARY_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the summary of customer " INT64_FORMAT " is out of range", DatumGetInt64(ids[i]))));
+		summary_nulls[i] = (n == 0);
+		summaries[i] = n == 0 ? (Datum) 0 : PointerGetDatum(crm_summary_build(days, n));
+		pfree(days);
+		pfree(changes);
+	}
+
+	summary_type = SPI_gettypeid(SPI_tuptable->tupdesc, 2);
+	dims[0] = nids;
+	args[1] = PointerGetDatum(construct_md_array(summaries, summary_nulls, 1, dims, lbs,
+												 summary_type, -1, false, TYPALIGN_DOUBLE));
+	args[2] = DateADTGetDatum(business_date());
+	SPI_freetuptable(SPI_tuptable);
+
+	if (SPI_execute_plan(update_plan, args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "crm: could not update customers");
+}
+
+PG_FUNCTION_INFO_V1(track_orders_trigger);
+Datum
+track_orders_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	TrackedColumns cols;
+	ChangeList	list = {NULL, 0, 0};
+	TriggerEvent ev;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("crm.track_orders_trigger() must be fired AFTER a change"),
+				 errhint("Install it with crm.track_orders().")));
+	ev = trigdata->tg_event;
+	desc = RelationGetDescr(trigdata->tg_relation);
+	resolve_columns(trigdata, desc, &cols);
+
+	if (TRIGGER_FIRED_FOR_ROW(ev))
+	{
+		if (TRIGGER_FIRED_BY_INSERT(ev))
+			collect_tuple(trigdata->tg_trigtuple, desc, &cols, false, &list);
+		else if (TRIGGER_FIRED_BY_DELETE(ev))
+			collect_tuple(trigdata->tg_trigtuple, desc, &cols, true, &list);
+		else if (TRIGGER_FIRED_BY_UPDATE(ev))
+		{
+			collect_tuple(trigdata->tg_trigtuple, desc, &cols, true, &list);
+			collect_tuple(trigdata->tg_newtuple, desc, &cols, false, &list);
+			/* the tracked columns unchanged: nothing to do */
+			if (list.n == 2 && list.items[0].customer == list.items[1].customer &&
+				list.items[0].change.day == list.items[1].change.day &&
+				list.items[0].change.amount == list.items[1].change.amount)
+				list.n = 0;
+		}
+	}
+	else
+	{
+		if (trigdata->tg_oldtable == NULL && trigdata->tg_newtable == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("statement trigger \"%s\" needs transition tables", trigdata->tg_trigger->tgname),
+					 errhint("Install it with crm.track_orders().")));
+		if (trigdata->tg_oldtable && trigdata->tg_newtable)
+			collect_update_tables(trigdata->tg_oldtable, trigdata->tg_newtable, desc, &cols, &list);
+		else if (trigdata->tg_oldtable)
+			collect_table(trigdata->tg_oldtable, desc, &cols, true, &list);
+		else
+			collect_table(trigdata->tg_newtable, desc, &cols, false, &list);
+	}
+
+	if (list.n > 0)
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		apply_changes(&list, &cols, RelationGetRelationName(trigdata->tg_relation));
+		SPI_finish();
+	}
+	return PointerGetDatum(NULL);
+}
