@@ -80,26 +80,48 @@ run_test() {
 # restore: configuration tables are dumped without colliding with the rows
 # CREATE EXTENSION makes, and everything reads back the same.
 dump_restore_check() {
-	local dump
+	local dump before after
+	local fingerprint="SELECT (SELECT value FROM crm.stage_thresholds_in_effect WHERE name = 'window_days')
+		|| ' ' || (SELECT count(*) FROM crm.level_targets) || ' ' || (SELECT stage::text FROM crm.customers WHERE customer_id = 1)
+		|| ' ' || (SELECT count(*) FROM crm.stage_history) || ' ' || (SELECT r::text || s::text FROM public.scores)
+		|| ' ' || (SELECT value FROM crm.settings_in_effect WHERE name = 'loyal_after_surveys')
+		|| ' ' || (SELECT string_agg(table_name::text, ',' ORDER BY table_name::text) FROM crm.tracked_tables)
+		|| ' ' || (SELECT count(*) FROM crm.complaints) || ' ' || (SELECT count(*) FROM crm.orders)
+		|| ' ' || (SELECT string_agg(customer_id || '=' || coalesce(summary::text, '-') || '/' || stage::text, ' ' ORDER BY customer_id)
+		           FROM crm.customers)"
 	dump=$(mktemp)
 	psql_q -c "CREATE DATABASE crm_dump" &&
 		psql_q -d crm_dump <<-'SQL' &&
 			CREATE EXTENSION crm;
 			INSERT INTO crm.stage_thresholds VALUES ('window_days', 60);
 			INSERT INTO crm.level_targets VALUES ('hospital', 'partnership');
+			INSERT INTO crm.settings VALUES ('loyal_after_surveys', '5');
 			INSERT INTO crm.customers (customer_id, customer_class, stage, summary)
 			VALUES (1, 'hospital', 'exploration', '{2024-01-01:10,2024-02-01:20}');
 			UPDATE crm.customers SET stage = 'formation' WHERE customer_id = 1;
 			CREATE TABLE public.scores AS SELECT 1 AS id, '5-4-3'::crm.rfm AS r, 'stable'::crm.stage AS s,
 			    'bgnbd(r=1,alpha=2,a=3,b=4)'::crm.btyd_model AS m;
+			SET crm.as_of = '2024-06-30';
+			INSERT INTO crm.customers (customer_id) VALUES (2), (3);
+			INSERT INTO crm.orders (customer_id, ordered_on, amount)
+			VALUES (2, '2024-03-01', 10), (3, '2024-03-02', 5), (2, '2024-04-01', 7);
+			INSERT INTO crm.complaints (customer_id, category) VALUES (2, 'billing');
+			CREATE TABLE public.shop (id int, cust int, at timestamptz, total numeric);
+			INSERT INTO public.shop VALUES (1, 3, '2024-05-01', 9), (2, 4, '2024-05-02', 1);
+			SELECT crm.track_orders('public.shop', 'cust', 'at', 'total') AS backfilled \gset
+			INSERT INTO public.shop VALUES (3, 3, '2024-06-01', 2);
 		SQL
+		before=$(psql -X -At -d crm_dump -c "$fingerprint") &&
 		pg_dump -Fc -d crm_dump -f "$dump" &&
 		psql_q -c "CREATE DATABASE crm_restored" &&
 		pg_restore --exit-on-error -d crm_restored "$dump" &&
-		[ "$(psql -X -At -d crm_restored -c "SELECT (SELECT value FROM crm.stage_thresholds_in_effect WHERE name = 'window_days')
-			|| ' ' || (SELECT count(*) FROM crm.level_targets) || ' ' || (SELECT stage::text FROM crm.customers)
-			|| ' ' || (SELECT count(*) FROM crm.stage_history) || ' ' || (SELECT r::text || s::text FROM public.scores)")" = \
-			"60 5 formation 1 5-4-3stable" ]
+		after=$(psql -X -At -d crm_restored -c "$fingerprint") &&
+		echo "# before:   $before" && echo "# restored: $after" &&
+		[ "$before" = "$after" ] &&
+		case "$before" in "60 5 formation 4 5-4-3stable 5 crm.orders,shop 1 3 "*) ;; *) false ;; esac &&
+		# the restored triggers keep tracking
+		[ "$(psql -X -At -q -d crm_restored -c "INSERT INTO public.shop VALUES (4, 4, '2024-06-02', 3);
+			SELECT summary FROM crm.customers WHERE customer_id = 4")" = "{2024-05-02:1,2024-06-02:3}" ]
 	local rc=$?
 	rm -f "$dump"
 	return $rc

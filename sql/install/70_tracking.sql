@@ -153,7 +153,8 @@ SELECT pg_catalog.pg_extension_config_dump('crm.scoring', '');
 
 CREATE FUNCTION crm.track_orders_trigger() RETURNS trigger
     AS 'MODULE_PATHNAME', 'track_orders_trigger' LANGUAGE C SECURITY DEFINER
-    SET search_path = pg_catalog, crm
+    -- no search_path here: it reads the caller's to tell a pg_dump restore;
+    -- its queries schema-qualify every name and operator
     SET crm.change_source = 'inference';
 REVOKE ALL ON FUNCTION crm.track_orders_trigger() FROM PUBLIC;
 COMMENT ON FUNCTION crm.track_orders_trigger() IS
@@ -228,7 +229,7 @@ COMMENT ON FUNCTION crm.refuse_truncate() IS 'BEFORE TRUNCATE trigger on tracked
 -- the summaries of one table's orders, per customer
 CREATE FUNCTION crm.table_summaries(tbl regclass)
     RETURNS TABLE (customer_id bigint, summary crm.summary)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, crm
     AS $$
 DECLARE

@@ -55,7 +55,7 @@ CREATE TABLE crm.complaints (
     follow_up_result text CHECK (follow_up_result IN ('satisfied', 'unsatisfied')),
     escalated boolean NOT NULL DEFAULT false,
     escalation_reason text,
-    repeat_of bigint REFERENCES crm.complaints ON DELETE SET NULL,
+    repeat_of bigint,
     CHECK (first_response_at IS NULL OR first_response_at >= opened_at),
     CHECK (onsite_at IS NULL OR onsite_at >= opened_at),
     CHECK (resolved_at IS NULL OR resolved_at >= opened_at),
@@ -68,7 +68,7 @@ COMMENT ON COLUMN crm.complaints.first_contact_owner IS 'Who took the complaint 
 COMMENT ON COLUMN crm.complaints.onsite_required IS 'Whether a visit on site is due (checked against sla_onsite, sla_onsite_vip)';
 COMMENT ON COLUMN crm.complaints.follow_up_result IS 'Result of the follow-up visit or call after resolution; unsatisfied escalates';
 COMMENT ON COLUMN crm.complaints.escalated IS 'Set by the escalation trigger (repeat complaint, unsatisfied follow-up) or by hand';
-COMMENT ON COLUMN crm.complaints.repeat_of IS 'The earlier complaint of the same customer and category within repeat_complaint_window';
+COMMENT ON COLUMN crm.complaints.repeat_of IS 'complaint_id of the earlier complaint of the same customer and category within repeat_complaint_window (no foreign key, so that the table has no dump-order cycle)';
 SELECT pg_catalog.pg_extension_config_dump('crm.complaints', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('crm.complaints', 'complaint_id'), '');
 

@@ -50,7 +50,7 @@ REVOKE ALL ON FUNCTION crm.score_customers(bigint[], date) FROM PUBLIC;
 -- ---------------------------------------------------------------------
 
 CREATE PROCEDURE crm.refresh(as_of date DEFAULT NULL, batch_size integer DEFAULT 10000,
-                             fit_model boolean DEFAULT false)
+                             fit_model boolean DEFAULT false, commit_batches boolean DEFAULT true)
     LANGUAGE plpgsql
     -- no SET clause: a procedure with one cannot COMMIT; the body pins
     -- search_path itself after every COMMIT
@@ -61,6 +61,7 @@ DECLARE
     m crm.btyd_model;
     last_id bigint := NULL;
     ids bigint[];
+    caller_path text := pg_catalog.current_setting('search_path');
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, crm', true);
     IF batch_size IS NULL OR batch_size < 1 THEN
@@ -80,8 +81,10 @@ BEGIN
         ON CONFLICT (singleton) DO UPDATE SET cutpoints = excluded.cutpoints, model = excluded.model,
                                               refreshed_at = excluded.refreshed_at;
     END IF;
-    COMMIT;
-    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, crm', true);
+    IF commit_batches THEN
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, crm', true);
+    END IF;
     -- customers in batches, each its own transaction: locks are held on
     -- one batch at a time, taken in customer order like the triggers'
     LOOP
@@ -93,9 +96,12 @@ BEGIN
         PERFORM pg_catalog.set_config('crm.change_source', 'inference', true);
         PERFORM crm.score_customers(ids, day);
         last_id := ids[cardinality(ids)];
-        COMMIT;
-        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, crm', true);
+        IF commit_batches THEN
+            COMMIT;
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, crm', true);
+        END IF;
     END LOOP;
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END $$;
-COMMENT ON PROCEDURE crm.refresh(date, integer, boolean) IS
-    'Recompute everything time-dependent as of a date (default the business date): RFM cutpoints, then every customer''s RFM score, segment and inferred stage in batches of batch_size, committing after each; fit_model => true also refits the P(alive) model';
+COMMENT ON PROCEDURE crm.refresh(date, integer, boolean, boolean) IS
+    'Recompute everything time-dependent as of a date (default the business date): RFM cutpoints, then every customer''s RFM score, segment and inferred stage in batches of batch_size, committing after each (call it outside a transaction block, or with commit_batches => false); fit_model => true also refits the P(alive) model';

@@ -179,8 +179,8 @@ GRANT EXECUTE ON FUNCTION crm.track_orders_trigger(), crm.install_tracking(regcl
     crm.override_stage(bigint, crm.stage, text) TO crm_admin;
 GRANT EXECUTE ON PROCEDURE crm.rebuild_summaries() TO crm_admin;
 -- crm.refresh writes every customer: admins only
-REVOKE ALL ON PROCEDURE crm.refresh(date, integer, boolean) FROM PUBLIC;
-GRANT EXECUTE ON PROCEDURE crm.refresh(date, integer, boolean) TO crm_admin;
+REVOKE ALL ON PROCEDURE crm.refresh(date, integer, boolean, boolean) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE crm.refresh(date, integer, boolean, boolean) TO crm_admin;
 
 -- ---------------------------------------------------------------------
 -- Row-level security: a role named as some customer's account manager

@@ -5,7 +5,7 @@
 DROP EXTENSION crm;
 CREATE EXTENSION crm;
 SET search_path = public, crm;
-SELECT plan(11);
+SELECT plan(13);
 
 SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'crm'), '0.1.0', 'version 0.1.0');
 SELECT isnt(obj_description((SELECT oid FROM pg_extension WHERE extname = 'crm'), 'pg_extension'), NULL,
@@ -23,9 +23,21 @@ WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
 
 SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
                   WHERE p.proparallel <> 's'
-                    AND NOT (p.prorettype = 'trigger'::regtype
-                             OR p.proname IN ('override_stage', 'apply_inferred_stages', 'copy_segment_scheme'))$$,
-    'every function and aggregate is PARALLEL SAFE but the triggers and the three that write');
+                    AND NOT (p.prorettype = 'trigger'::regtype OR p.prokind = 'p'
+                             OR p.proname IN ('override_stage', 'apply_inferred_stages', 'copy_segment_scheme',
+                                              'track_orders', 'untrack_orders', 'install_tracking', 'rescore',
+                                              'score_customers'))$$,
+    'every function and aggregate is PARALLEL SAFE but the triggers, the procedures and those that write');
+SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
+                  JOIN pg_language l ON l.oid = p.prolang
+                  WHERE l.lanname IN ('sql', 'plpgsql')
+                    AND NOT coalesce('search_path=pg_catalog, crm' = ANY (p.proconfig), false)
+                    AND p.oid <> 'crm.refresh(date, integer, boolean, boolean)'::regprocedure$$,
+    'every SQL and PL/pgSQL function pins search_path (crm.refresh, which commits, pins it in its body)');
+SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
+                  WHERE p.prosecdef AND NOT EXISTS (SELECT FROM unnest(p.proconfig) s WHERE s LIKE 'search_path=%')
+                    AND p.oid <> 'crm.track_orders_trigger()'::regprocedure$$,
+    'every SECURITY DEFINER function pins search_path but the order trigger, whose queries are fully qualified');
 SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_aggregate a ON a.aggfnoid = f.oid
                   WHERE a.aggcombinefn = 0
                      OR (a.aggtranstype = 'internal'::regtype AND (a.aggserialfn = 0 OR a.aggdeserialfn = 0))$$,

@@ -1,0 +1,192 @@
+-- Order tables and the state crm maintains from them: after a long random
+-- mix of inserts, updates, deletes and COPY, every customer's maintained
+-- summary, RFM score and segment equal a recompute from the orders; a
+-- failing statement changes nothing; attaching and detaching user tables,
+-- plain and partitioned.
+\ir setup.psql
+SELECT plan(30);
+
+SET crm.as_of = '2025-12-31';
+SELECT setseed(0.4242);
+
+-- 400 customers; crm.orders (statement triggers, customers must exist) and
+-- a user table tracked row by row that creates its customers
+INSERT INTO crm.customers (customer_id) SELECT g FROM generate_series(1, 400) g;
+CREATE TABLE public.shop_orders (
+    id serial PRIMARY KEY,
+    buyer integer,
+    placed_at timestamptz NOT NULL,
+    total double precision,
+    status text DEFAULT 'new'
+);
+SELECT is(crm.track_orders('public.shop_orders', 'buyer', 'placed_at', 'total', mode => 'row'), 0::bigint,
+    'attaching an empty table backfills nobody');
+
+-- the reference: every tracked table summarized afresh
+CREATE FUNCTION pg_temp.recomputed() RETURNS TABLE (customer_id bigint, summary crm.summary)
+LANGUAGE sql AS $$
+    SELECT s.customer_id, crm.summarize(s.summary)
+    FROM crm.tracked_tables t CROSS JOIN LATERAL crm.table_summaries(t.table_name) s
+    GROUP BY 1 $$;
+CREATE FUNCTION pg_temp.mismatches() RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM crm.customers c FULL JOIN pg_temp.recomputed() r USING (customer_id)
+    WHERE c.summary IS DISTINCT FROM r.summary $$;
+
+-- 10,000 random operations, each its own statement
+DO $$
+DECLARE
+    i integer;
+    op double precision;
+    k integer;
+    target bigint;
+BEGIN
+    FOR i IN 1..10000 LOOP
+        op := random();
+        IF op < 0.35 THEN
+            INSERT INTO crm.orders (customer_id, ordered_on, amount)
+            VALUES (1 + floor(random() * 400), date '2024-01-01' + floor(random() * 700)::integer,
+                    round((random() * 200 - 20)::numeric, 2));
+        ELSIF op < 0.45 THEN
+            k := 2 + floor(random() * 30);
+            INSERT INTO crm.orders (customer_id, ordered_on, amount)
+            SELECT 1 + floor(random() * 400), date '2024-01-01' + floor(random() * 700)::integer,
+                   round((random() * 100)::numeric, 2)
+            FROM generate_series(1, k);
+        ELSIF op < 0.55 THEN
+            SELECT order_id INTO target FROM crm.orders ORDER BY random() LIMIT 1;
+            UPDATE crm.orders SET amount = round((random() * 300)::numeric, 2),
+                                  ordered_on = ordered_on + floor(random() * 5)::integer
+            WHERE order_id = target;
+        ELSIF op < 0.60 THEN
+            SELECT order_id INTO target FROM crm.orders ORDER BY random() LIMIT 1;
+            UPDATE crm.orders SET customer_id = 1 + floor(random() * 400) WHERE order_id = target;
+        ELSIF op < 0.65 THEN
+            -- a bulk update of another column: no summary changes
+            UPDATE crm.orders SET note = 'seen ' || i WHERE customer_id = 1 + floor(random() * 400);
+        ELSIF op < 0.72 THEN
+            SELECT order_id INTO target FROM crm.orders ORDER BY random() LIMIT 1;
+            DELETE FROM crm.orders WHERE order_id = target;
+        ELSIF op < 0.74 THEN
+            DELETE FROM crm.orders WHERE customer_id = 1 + floor(random() * 400) AND ordered_on < date '2024-03-01';
+        ELSIF op < 0.88 THEN
+            INSERT INTO public.shop_orders (buyer, placed_at, total)
+            VALUES (1 + floor(random() * 450), timestamptz '2024-01-01 12:00+00' + random() * interval '700 days',
+                    CASE WHEN random() < 0.05 THEN NULL ELSE round((random() * 150)::numeric, 2) END);
+        ELSIF op < 0.95 THEN
+            SELECT id INTO target FROM public.shop_orders ORDER BY random() LIMIT 1;
+            UPDATE public.shop_orders SET total = round((random() * 80)::numeric, 2), status = 'changed' WHERE id = target;
+        ELSE
+            SELECT id INTO target FROM public.shop_orders ORDER BY random() LIMIT 1;
+            DELETE FROM public.shop_orders WHERE id = target;
+        END IF;
+    END LOOP;
+END $$;
+
+-- COPY through the statement path: 5,000 rows in one statement
+CREATE TEMP TABLE copy_src AS
+SELECT 1 + floor(random() * 400)::bigint AS customer_id, date '2024-01-01' + floor(random() * 700)::integer AS ordered_on,
+       round((random() * 100)::numeric, 2) AS amount
+FROM generate_series(1, 5000);
+COPY copy_src TO '/tmp/crm_tap_copy.csv' (FORMAT csv);
+COPY crm.orders (customer_id, ordered_on, amount) FROM '/tmp/crm_tap_copy.csv' (FORMAT csv);
+-- and one UPDATE and one DELETE touching thousands of rows
+UPDATE crm.orders SET amount = amount + 1 WHERE order_id % 3 = 0;
+DELETE FROM crm.orders WHERE order_id % 7 = 0;
+
+SELECT cmp_ok((SELECT count(*) FROM crm.orders), '>', 8000::bigint, 'thousands of orders remain');
+SELECT is(pg_temp.mismatches(), 0::bigint,
+    'after 10,000 random statements, COPY, bulk UPDATE and DELETE: every summary equals a recompute from the orders');
+SELECT ok((SELECT count(*) FROM crm.customers WHERE customer_id > 400) > 0
+          AND NOT EXISTS (SELECT FROM public.shop_orders WHERE total IS NOT NULL
+                          AND buyer NOT IN (SELECT customer_id FROM crm.customers)),
+    'the row-mode table created its unknown customers');
+
+-- scores: a refresh, then more writes scored against its cutpoints
+CALL crm.refresh(batch_size => 97, commit_batches => false);
+SELECT is((SELECT count(*) FROM crm.customers c, crm.scoring s
+           WHERE c.rfm IS DISTINCT FROM crm.rfm_score(c.summary, s.cutpoints)), 0::bigint,
+    'refresh in batches scores every customer against the new cutpoints');
+INSERT INTO crm.orders (customer_id, ordered_on, amount)
+SELECT 1 + floor(random() * 400), date '2025-12-01' + floor(random() * 30)::integer, round((random() * 500)::numeric, 2)
+FROM generate_series(1, 300);
+SELECT is((SELECT count(*) FROM crm.customers c, crm.scoring s
+           WHERE c.rfm IS DISTINCT FROM crm.rfm_score(c.summary, crm.rebase(s.cutpoints, '2025-12-31'))), 0::bigint,
+    'orders written after the refresh rescore their customers against the stored cutpoints');
+SELECT is((SELECT count(*) FROM crm.customers c
+           WHERE c.rfm IS NOT NULL AND c.segment IS DISTINCT FROM crm.rfm_segment(c.rfm)), 0::bigint,
+    'the maintained segment is the rfm_segments label of the maintained score');
+SELECT is((SELECT count(*) FROM crm.customers WHERE summary IS NOT NULL AND stage = 'prospect'), 0::bigint,
+    'every customer with purchases has left prospect (inferred on write)');
+SELECT is((SELECT count(*) FROM crm.stage_history WHERE source = 'inference' AND from_stage = 'prospect'),
+          (SELECT count(*) FROM crm.customers WHERE summary IS NOT NULL OR stage <> 'prospect'),
+    'each first purchase is in the history, from prospect, with source inference');
+
+-- a failing statement changes nothing
+CREATE TEMP TABLE before_state AS SELECT customer_id, summary, rfm, stage FROM crm.customers;
+CREATE FUNCTION pg_temp.unchanged() RETURNS boolean LANGUAGE sql AS $$
+    SELECT NOT EXISTS (SELECT FROM crm.customers c FULL JOIN before_state b USING (customer_id)
+                       WHERE c.summary IS DISTINCT FROM b.summary OR c.rfm IS DISTINCT FROM b.rfm
+                          OR c.stage IS DISTINCT FROM b.stage) $$;
+SELECT throws_ok($$INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-01-01', 5), (99999, '2025-01-01', 5)$$,
+    '23503', NULL, 'an order of an unknown customer is refused (23503)');
+SELECT throws_ok($$INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-01-01', 'NaN')$$,
+    '23514', NULL, 'a NaN amount is refused by crm.orders (23514)');
+SELECT throws_ok($$INSERT INTO public.shop_orders (buyer, placed_at, total) VALUES (2, now(), 'Infinity')$$,
+    '22023', NULL, 'an infinite amount in a tracked user table is refused (22023)');
+SELECT throws_ok($$INSERT INTO public.shop_orders (buyer, placed_at, total) VALUES (2, 'infinity', 10)$$,
+    '22023', NULL, 'an infinite date is refused (22023)');
+SELECT throws_ok($$UPDATE crm.customers SET stage = 'stable' WHERE stage = 'exploration'$$,
+    '23514', NULL, 'an illegal stage change is refused (23514)');
+SELECT throws_ok($$TRUNCATE crm.orders$$, '55000', NULL, 'TRUNCATE of a tracked table is refused (55000)');
+SELECT ok(pg_temp.unchanged(), 'and none of those failed statements changed any customer');
+SELECT is(pg_temp.mismatches(), 0::bigint, 'nor broke the match with the orders');
+
+-- attach: plain and partitioned tables, backfill equals recompute
+CREATE TABLE public.legacy (ref text, cust bigint, day date, value numeric(12, 2), extra jsonb);
+INSERT INTO public.legacy
+SELECT 'L' || g, 1 + (g * 7919) % 500, date '2023-01-01' + (g * 31) % 900, round(((g * 37) % 1000) / 7.0, 2), '{}'
+FROM generate_series(1, 3000) g;
+CREATE TABLE public.parted (cust integer, at timestamp, amount numeric) PARTITION BY RANGE (at);
+CREATE TABLE public.parted_2023 PARTITION OF public.parted FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+CREATE TABLE public.parted_2024 PARTITION OF public.parted FOR VALUES FROM ('2024-01-01') TO ('2026-01-01');
+INSERT INTO public.parted
+SELECT 1 + (g * 104729) % 300, timestamp '2023-01-01' + ((g * 13) % 1000) * interval '1 day', (g % 50) + 0.5
+FROM generate_series(1, 2000) g;
+
+CREATE TEMP TABLE legacy_before AS
+SELECT (SELECT md5(string_agg(l::text, ',' ORDER BY ref)) FROM public.legacy l) AS data,
+       (SELECT string_agg(pg_get_triggerdef(t.oid), ';') FROM pg_trigger t WHERE t.tgrelid = 'public.legacy'::regclass) AS triggers,
+       (SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), ',' ORDER BY attnum)
+        FROM pg_attribute WHERE attrelid = 'public.legacy'::regclass AND attnum > 0) AS columns;
+
+SELECT is(crm.track_orders('public.legacy', 'cust', 'day', 'value'), 500::bigint, 'attaching a plain table backfills its 500 customers');
+SELECT is(crm.track_orders('public.parted', 'cust', 'at', 'amount'), 300::bigint, 'attaching a partitioned table backfills its 300 customers');
+SELECT is(pg_temp.mismatches(), 0::bigint, 'after both backfills every summary equals a recompute from the four tables');
+INSERT INTO public.parted SELECT 7, timestamp '2025-03-01' + g * interval '1 day', 10 FROM generate_series(1, 20) g;
+UPDATE public.parted SET at = at + interval '400 days' WHERE cust = 8 AND at < '2024-01-01';  -- moves rows across partitions
+DELETE FROM public.legacy WHERE cust = 9;
+SELECT is(pg_temp.mismatches(), 0::bigint, 'writes to the partitioned table (including rows moving between partitions) stay exact');
+SELECT throws_ok($$SELECT crm.track_orders('public.legacy', 'cust', 'day', 'value')$$, '42710', NULL,
+    'attaching a table twice is refused (42710)');
+SELECT throws_ok($$SELECT crm.track_orders('public.parted_2023', 'cust', 'at', 'amount')$$, '42809', NULL,
+    'attaching a partition is refused (42809)');
+CREATE TABLE public.texty (cust bigint, day date, value text);
+SELECT throws_ok($$SELECT crm.track_orders('public.texty', 'cust', 'day', 'value')$$, '42804', NULL,
+    'a text amount column is refused (42804)');
+SELECT throws_ok($$SELECT crm.track_orders('public.texty', 'cust', 'day', 'nope')$$, '42703', NULL,
+    'a missing column is refused (42703)');
+
+-- detach: the user's table exactly as before; forget => true takes its orders out
+CREATE TEMP TABLE legacy_data AS SELECT md5(string_agg(l::text, ',' ORDER BY ref)) AS data FROM public.legacy l;
+SELECT lives_ok($$SELECT crm.untrack_orders('public.legacy', forget => true)$$, 'detaching with forget');
+SELECT is((SELECT md5(string_agg(l::text, ',' ORDER BY ref)) FROM public.legacy l), (SELECT data FROM legacy_data),
+    'detaching leaves the user''s rows as they were');
+SELECT is((SELECT string_agg(pg_get_triggerdef(t.oid), ';') FROM pg_trigger t WHERE t.tgrelid = 'public.legacy'::regclass),
+          (SELECT triggers FROM legacy_before), 'and its triggers as before attaching (none)');
+SELECT is((SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), ',' ORDER BY attnum)
+           FROM pg_attribute WHERE attrelid = 'public.legacy'::regclass AND attnum > 0),
+          (SELECT columns FROM legacy_before), 'and its columns as before');
+SELECT is(pg_temp.mismatches(), 0::bigint, 'forget took exactly its orders out of the summaries');
+
+SELECT * FROM finish();
+ROLLBACK;
