@@ -186,22 +186,28 @@ GRANT EXECUTE ON PROCEDURE crm.refresh(date, integer, boolean, boolean) TO crm_a
 -- Row-level security: a role named as some customer's account manager
 -- sees, and writes, only its own customers; every other role sees all.
 -- ---------------------------------------------------------------------
-CREATE FUNCTION crm.is_account_manager() RETURNS boolean
+-- SECURITY DEFINER so that they read crm.customers past its own policy
+-- (a policy querying its own table would recurse); the role is passed in
+-- because inside them current_user is the owner.  They answer only for
+-- roles the session's login role belongs to.
+CREATE FUNCTION crm.is_account_manager(role name) RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
     SET search_path = pg_catalog, crm
-    AS $$ SELECT EXISTS (SELECT FROM crm.customers c WHERE c.account_manager = current_user) $$;
-COMMENT ON FUNCTION crm.is_account_manager() IS
-    'Whether the current role is some customer''s account manager (row-level security then limits it to those customers)';
+    AS $$ SELECT pg_has_role(session_user, role, 'MEMBER')
+                 AND EXISTS (SELECT FROM crm.customers c WHERE c.account_manager = role) $$;
+COMMENT ON FUNCTION crm.is_account_manager(name) IS
+    'Whether the role (one the session''s login role belongs to) is some customer''s account manager; row-level security then limits it to those customers';
 
-CREATE FUNCTION crm.my_customers() RETURNS SETOF bigint
+CREATE FUNCTION crm.managed_customers(role name) RETURNS SETOF bigint
     LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
     SET search_path = pg_catalog, crm
-    AS $$ SELECT c.customer_id FROM crm.customers c WHERE c.account_manager = current_user $$;
-COMMENT ON FUNCTION crm.my_customers() IS 'The customers the current role manages';
+    AS $$ SELECT c.customer_id FROM crm.customers c
+          WHERE c.account_manager = role AND pg_has_role(session_user, role, 'MEMBER') $$;
+COMMENT ON FUNCTION crm.managed_customers(name) IS 'The customers the role (one the session''s login role belongs to) manages';
 
 ALTER TABLE crm.customers ENABLE ROW LEVEL SECURITY;
 CREATE POLICY account_manager ON crm.customers
-    USING (NOT (SELECT crm.is_account_manager()) OR account_manager = current_user);
+    USING (NOT (SELECT crm.is_account_manager(current_user)) OR account_manager = current_user);
 DO $$
 DECLARE
     t text;
@@ -209,8 +215,8 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['orders', 'interactions', 'complaints', 'surveys'] LOOP
         EXECUTE pg_catalog.format('ALTER TABLE crm.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE pg_catalog.format(
-            'CREATE POLICY account_manager ON crm.%I USING (NOT (SELECT crm.is_account_manager()) '
-            'OR customer_id IN (SELECT crm.my_customers()))', t);
+            'CREATE POLICY account_manager ON crm.%I USING (NOT (SELECT crm.is_account_manager(current_user)) '
+            'OR customer_id IN (SELECT crm.managed_customers(current_user)))', t);
     END LOOP;
 END $$;
 
