@@ -24,11 +24,15 @@
 #include <math.h>
 
 #include "common/int.h"
+#include "miscadmin.h"
 #include "funcapi.h"
 #include "datatype/timestamp.h"
 #include "utils/date.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
+
+#include "executor/tuptable.h"
+#include "utils/tuplestore.h"
 
 #include "crm.h"
 
@@ -239,4 +243,30 @@ crm_result_tupdesc(FunctionCallInfo fcinfo, TupleDesc *cache)
 		MemoryContextSwitchTo(old);
 	}
 	return *cache;
+}
+
+void
+crm_transition_open(CrmTransitionReader *r, Tuplestorestate *store, TupleDesc desc)
+{
+	r->store = store;
+	r->slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	r->readptr = tuplestore_alloc_read_pointer(store, 0);
+	tuplestore_select_read_pointer(store, r->readptr);
+	tuplestore_rescan(store);
+}
+
+/* the next row into r->slot; false at the end */
+bool
+crm_transition_next(CrmTransitionReader *r)
+{
+	CHECK_FOR_INTERRUPTS();
+	tuplestore_select_read_pointer(r->store, r->readptr);
+	return tuplestore_gettupleslot(r->store, true, false, r->slot);
+}
+
+void
+crm_transition_close(CrmTransitionReader *r)
+{
+	tuplestore_select_read_pointer(r->store, 0);
+	ExecDropSingleTupleTableSlot(r->slot);
 }

@@ -25,6 +25,22 @@ extern void crm_check_finite_date(int32 date, const char *argname);
 extern int32 crm_as_of_arg(FunctionCallInfo fcinfo, int argno);
 extern TupleDesc crm_result_tupdesc(FunctionCallInfo fcinfo, TupleDesc *cache);
 
+/*
+ * Reading a trigger's transition table with a read pointer of our own, so
+ * that other triggers reading the same tuplestore are not disturbed.
+ */
+typedef struct CrmTransitionReader
+{
+	struct Tuplestorestate *store;
+	int			readptr;
+	struct TupleTableSlot *slot;
+} CrmTransitionReader;
+
+extern void crm_transition_open(CrmTransitionReader *r, struct Tuplestorestate *store,
+								TupleDesc desc);
+extern bool crm_transition_next(CrmTransitionReader *r);
+extern void crm_transition_close(CrmTransitionReader *r);
+
 #define CRM_RESULT_TUPDESC(fcinfo) \
 	crm_result_tupdesc((fcinfo), (TupleDesc *) &(fcinfo)->flinfo->fn_extra)
 

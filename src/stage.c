@@ -27,7 +27,11 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/float.h"
+#include "utils/array.h"
 #include "utils/guc.h"
+#include "catalog/namespace.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 #include "stage_kernel.h"
@@ -268,6 +272,51 @@ load_thresholds(StageThresholds *t)
 				 errdetail("%s", problem)));
 }
 
+/*
+ * The thresholds in effect, read once per backend and kept until
+ * crm.stage_thresholds changes: its statement trigger (through
+ * crm.check_stage_thresholds()) sends a relcache invalidation of the table,
+ * which every backend receives at its next command once the change commits
+ * (and this one at once).  So a single-row write pays no query for them.
+ */
+static StageThresholds cached_thresholds;
+static bool thresholds_valid = false;
+static bool thresholds_callback = false;
+static Oid	thresholds_relid = InvalidOid;
+
+static void
+thresholds_invalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == thresholds_relid)
+		thresholds_valid = false;
+}
+
+static Oid
+thresholds_table(void)
+{
+	return get_relname_relid("stage_thresholds", get_namespace_oid("crm", false));
+}
+
+static const StageThresholds *
+current_thresholds(void)
+{
+	if (!thresholds_callback)
+	{
+		CacheRegisterRelcacheCallback(thresholds_invalidate, (Datum) 0);
+		thresholds_callback = true;
+	}
+	if (!thresholds_valid)
+	{
+		StageThresholds t;
+
+		thresholds_relid = thresholds_table();
+		load_thresholds(&t);
+		cached_thresholds = t;
+		thresholds_valid = true;
+	}
+	return &cached_thresholds;
+}
+
 /* what next_stage() and infer_stage() keep in fn_extra for a query */
 typedef struct StageCache
 {
@@ -282,13 +331,16 @@ stage_cache(FunctionCallInfo fcinfo)
 	{
 		StageCache *c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(StageCache));
 
-		load_thresholds(&c->thresholds);
+		c->thresholds = *current_thresholds();
 		fcinfo->flinfo->fn_extra = c;
 	}
 	return (StageCache *) fcinfo->flinfo->fn_extra;
 }
 
-/* crm.check_stage_thresholds(): validate the table as it is now */
+/*
+ * crm.check_stage_thresholds(): validate the table as it is now, and tell
+ * every backend to read it again (see current_thresholds()).
+ */
 PG_FUNCTION_INFO_V1(stage_thresholds_validate);
 Datum
 stage_thresholds_validate(PG_FUNCTION_ARGS)
@@ -296,6 +348,7 @@ stage_thresholds_validate(PG_FUNCTION_ARGS)
 	StageThresholds t;
 
 	load_thresholds(&t);
+	CacheInvalidateRelcacheByRelid(thresholds_table());
 	PG_RETURN_VOID();
 }
 
@@ -491,4 +544,160 @@ stage_guard(PG_FUNCTION_ARGS)
 		}
 	}
 	return PointerGetDatum(trigdata->tg_newtuple);
+}
+
+/* ---------------------------------------------------------------------
+ * The history trigger
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * AFTER UPDATE statement trigger with transition tables OLD TABLE and NEW
+ * TABLE on crm.customers: every row whose stage or level changed becomes a
+ * row of crm.stage_history, all in one INSERT.  The old and new transition
+ * tables hold the updated rows in the same order, so they are read in
+ * step.  The source is the setting crm.change_source (default user), the
+ * time crm.change_time (default now()), the reason the new stage_reason,
+ * and who the session's login role.
+ */
+typedef struct HistoryPlan
+{
+	SPIPlanPtr	plan;
+	Oid			level_type;
+} HistoryPlan;
+
+static HistoryPlan history_plan = {NULL, InvalidOid};
+
+static void
+history_prepare(void)
+{
+	Oid			types[6];
+	SPIPlanPtr	plan;
+
+	if (history_plan.plan != NULL)
+		return;
+	types[0] = INT8ARRAYOID;
+	types[1] = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("crm.stage[]")));
+	types[2] = types[1];
+	types[3] = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("crm.relationship_level[]")));
+	types[4] = types[3];
+	types[5] = TEXTARRAYOID;
+	plan = SPI_prepare_cursor("INSERT INTO crm.stage_history "
+							  "(customer_id, from_stage, to_stage, from_level, to_level, source, reason, changed_at, changed_by) "
+							  "SELECT u.c, u.fs, u.ts, u.fl, u.tl, "
+							  "  COALESCE(NULLIF(pg_catalog.current_setting('crm.change_source', true), ''), 'user'), "
+							  "  u.r, COALESCE(NULLIF(pg_catalog.current_setting('crm.change_time', true), '')::pg_catalog.timestamptz, pg_catalog.now()), "
+							  "  SESSION_USER "
+							  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+							  "                pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) u(c, fs, ts, fl, tl, r)",
+							  6, types, CURSOR_OPT_GENERIC_PLAN);
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not prepare the stage history insert: %s", SPI_result_code_string(SPI_result));
+	history_plan.level_type = get_element_type(types[3]);
+	history_plan.plan = plan;
+}
+
+PG_FUNCTION_INFO_V1(record_stage_changes);
+Datum
+record_stage_changes(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	int			key_att,
+				stage_att,
+				level_att,
+				reason_att;
+	CrmTransitionReader old_r,
+				new_r;
+	int			n = 0,
+				cap = 64;
+	Datum	   *cols[6];
+	bool	   *reason_nulls;
+	int			i;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
+		trigdata->tg_oldtable == NULL || trigdata->tg_newtable == NULL)
+		elog(ERROR, "crm.record_stage_changes must be an AFTER UPDATE FOR EACH STATEMENT trigger with OLD TABLE and NEW TABLE");
+	desc = RelationGetDescr(trigdata->tg_relation);
+	key_att = SPI_fnumber(desc, "customer_id");
+	stage_att = SPI_fnumber(desc, "stage");
+	level_att = SPI_fnumber(desc, "level");
+	reason_att = SPI_fnumber(desc, "stage_reason");
+	if (key_att <= 0 || stage_att <= 0 || level_att <= 0 || reason_att <= 0)
+		elog(ERROR, "crm.record_stage_changes needs columns customer_id, stage, level and stage_reason");
+
+	for (i = 0; i < 6; i++)
+		cols[i] = palloc(cap * sizeof(Datum));
+	reason_nulls = palloc(cap * sizeof(bool));
+	crm_transition_open(&old_r, trigdata->tg_oldtable, desc);
+	crm_transition_open(&new_r, trigdata->tg_newtable, desc);
+	for (;;)
+	{
+		bool		have_old = crm_transition_next(&old_r);
+		bool		have_new = crm_transition_next(&new_r);
+		bool		isnull;
+		Datum		old_stage,
+					new_stage,
+					old_level,
+					new_level;
+
+		if (have_old != have_new)
+			elog(ERROR, "transition tables of an UPDATE differ in length");
+		if (!have_old)
+			break;
+		old_stage = slot_getattr(old_r.slot, stage_att, &isnull);
+		new_stage = slot_getattr(new_r.slot, stage_att, &isnull);
+		old_level = slot_getattr(old_r.slot, level_att, &isnull);
+		new_level = slot_getattr(new_r.slot, level_att, &isnull);
+		if (DatumGetChar(old_stage) == DatumGetChar(new_stage) &&
+			DatumGetObjectId(old_level) == DatumGetObjectId(new_level))
+			continue;
+		if (n == cap)
+		{
+			cap *= 2;
+			for (i = 0; i < 6; i++)
+				cols[i] = repalloc_huge(cols[i], cap * sizeof(Datum));
+			reason_nulls = repalloc_huge(reason_nulls, cap * sizeof(bool));
+		}
+		cols[0][n] = slot_getattr(new_r.slot, key_att, &isnull);
+		cols[1][n] = old_stage;
+		cols[2][n] = new_stage;
+		cols[3][n] = old_level;
+		cols[4][n] = new_level;
+		cols[5][n] = slot_getattr(new_r.slot, reason_att, &reason_nulls[n]);
+		if (!reason_nulls[n])
+			cols[5][n] = PointerGetDatum(PG_DETOAST_DATUM_COPY(cols[5][n]));
+		n++;
+	}
+	crm_transition_close(&old_r);
+	crm_transition_close(&new_r);
+
+	if (n > 0)
+	{
+		Datum		args[6];
+		int			dims[1] = {n};
+		int			lbs[1] = {1};
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		Oid			stage_type;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		history_prepare();
+		stage_type = TupleDescAttr(desc, stage_att - 1)->atttypid;
+		args[0] = PointerGetDatum(construct_array(cols[0], n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		get_typlenbyvalalign(stage_type, &typlen, &typbyval, &typalign);
+		args[1] = PointerGetDatum(construct_array(cols[1], n, stage_type, typlen, typbyval, typalign));
+		args[2] = PointerGetDatum(construct_array(cols[2], n, stage_type, typlen, typbyval, typalign));
+		get_typlenbyvalalign(history_plan.level_type, &typlen, &typbyval, &typalign);
+		args[3] = PointerGetDatum(construct_array(cols[3], n, history_plan.level_type, typlen, typbyval, typalign));
+		args[4] = PointerGetDatum(construct_array(cols[4], n, history_plan.level_type, typlen, typbyval, typalign));
+		args[5] = PointerGetDatum(construct_md_array(cols[5], reason_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+		if (SPI_execute_plan(history_plan.plan, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not write crm.stage_history");
+		SPI_finish();
+	}
+	return PointerGetDatum(NULL);
 }

@@ -247,22 +247,14 @@ static void
 collect_table(Tuplestorestate *ts, TupleDesc desc, const TrackedColumns *cols,
 			  bool remove, ChangeList *list)
 {
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	int			readptr;
+	CrmTransitionReader r;
 	OrderChange c;
 
-	/* our own read pointer: other triggers read the same tuplestore */
-	readptr = tuplestore_alloc_read_pointer(ts, 0);
-	tuplestore_select_read_pointer(ts, readptr);
-	tuplestore_rescan(ts);
-	while (tuplestore_gettupleslot(ts, true, false, slot))
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (read_order(slot, cols, &c))
+	crm_transition_open(&r, ts, desc);
+	while (crm_transition_next(&r))
+		if (read_order(r.slot, cols, &c))
 			push_change(list, &c, remove);
-	}
-	tuplestore_select_read_pointer(ts, 0);
-	ExecDropSingleTupleTableSlot(slot);
+	crm_transition_close(&r);
 }
 
 static void
@@ -288,19 +280,15 @@ static void
 collect_update_tables(Tuplestorestate *old_ts, Tuplestorestate *new_ts, TupleDesc desc,
 					  const TrackedColumns *cols, ChangeList *list)
 {
-	TupleTableSlot *old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	TupleTableSlot *new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	int			old_ptr = tuplestore_alloc_read_pointer(old_ts, 0);
-	int			new_ptr = tuplestore_alloc_read_pointer(new_ts, 0);
+	CrmTransitionReader old_r,
+				new_r;
 
-	tuplestore_select_read_pointer(old_ts, old_ptr);
-	tuplestore_rescan(old_ts);
-	tuplestore_select_read_pointer(new_ts, new_ptr);
-	tuplestore_rescan(new_ts);
+	crm_transition_open(&old_r, old_ts, desc);
+	crm_transition_open(&new_r, new_ts, desc);
 	for (;;)
 	{
-		bool		have_old = tuplestore_gettupleslot(old_ts, true, false, old_slot);
-		bool		have_new = tuplestore_gettupleslot(new_ts, true, false, new_slot);
+		bool		have_old = crm_transition_next(&old_r);
+		bool		have_new = crm_transition_next(&new_r);
 		OrderChange o,
 					n;
 		bool		old_valid,
@@ -310,9 +298,8 @@ collect_update_tables(Tuplestorestate *old_ts, Tuplestorestate *new_ts, TupleDes
 			elog(ERROR, "transition tables of an UPDATE differ in length");
 		if (!have_old)
 			break;
-		CHECK_FOR_INTERRUPTS();
-		old_valid = read_order(old_slot, cols, &o);
-		new_valid = read_order(new_slot, cols, &n);
+		old_valid = read_order(old_r.slot, cols, &o);
+		new_valid = read_order(new_r.slot, cols, &n);
 		if (old_valid && new_valid && o.customer == n.customer &&
 			o.change.day == n.change.day && o.change.amount == n.change.amount)
 			continue;
@@ -321,10 +308,8 @@ collect_update_tables(Tuplestorestate *old_ts, Tuplestorestate *new_ts, TupleDes
 		if (new_valid)
 			push_change(list, &n, false);
 	}
-	tuplestore_select_read_pointer(old_ts, 0);
-	tuplestore_select_read_pointer(new_ts, 0);
-	ExecDropSingleTupleTableSlot(old_slot);
-	ExecDropSingleTupleTableSlot(new_slot);
+	crm_transition_close(&old_r);
+	crm_transition_close(&new_r);
 }
 
 static int
@@ -363,7 +348,11 @@ business_date(void)
 static SPIPlanPtr
 keep_plan(const char *sql, int nargs, Oid *argtypes)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	/*
+	 * Generic plans: the arrays' lengths vary from 1 to millions, and a
+	 * custom plan per call would cost more than the single-row write.
+	 */
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
@@ -407,8 +396,8 @@ prepare_plans(void)
 								"  stage_since = CASE WHEN (crm.infer_stage(c.stage, n.s, $3, stage_since => c.stage_since)).stage OPERATOR(crm.<>) c.stage "
 								"    THEN $3 ELSE c.stage_since END "
 								"FROM (SELECT u.id, u.s, sc.cp, crm.rfm_score(u.s, sc.cp) AS r "
-								"      FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(id, s) "
-								"      LEFT JOIN (SELECT crm.rebase(s.cutpoints, $3) AS cp FROM crm.scoring s) sc ON true "
+								"      FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(id, s), "
+								"           (SELECT (SELECT crm.rebase(s.cutpoints, $3) FROM crm.scoring s) AS cp) sc "
 								"      OFFSET 0) n "
 								"WHERE c.customer_id OPERATOR(pg_catalog.=) n.id",
 								3, update_types);
