@@ -9,8 +9,10 @@ KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kern
 OBJS = src/crm.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/segment.o src/track.o $(KERNELS)
 
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
-DATA_built = crm--$(EXTVERSION).sql
-DATA = $(wildcard sql/crm--*--*.sql)
+# the upgrade from 0.1.0: its own changes, then the pieces new in 0.2.0
+UPGRADE_0_2_PIECES = sql/upgrade/0.2.0.sql sql/install/70_tracking.sql sql/install/75_service.sql \
+	sql/install/78_refresh.sql sql/install/80_access.sql
+DATA_built = crm--$(EXTVERSION).sql crm--0.1.0--0.2.0.sql
 
 REGRESS = summary_io summary_functions rfm value btyd stage segment
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
@@ -34,6 +36,9 @@ endif
 crm--$(EXTVERSION).sql: $(INSTALL_PIECES) crm.control
 	cat $(INSTALL_PIECES) > $@
 
+crm--0.1.0--0.2.0.sql: $(UPGRADE_0_2_PIECES)
+	cat $(UPGRADE_0_2_PIECES) > $@
+
 # C unit tests of the numeric kernels: no server needed.
 UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/stage_kernel_test test/unit/segment_kernel_test
 # kernels whose SQL layer is not written yet: unit-tested, not linked into crm.so
@@ -43,10 +48,12 @@ unit: $(addsuffix .bin,$(UNIT_TESTS))
 test/unit/%.bin: test/unit/%.c test/unit/tap.h $(KERNEL_SRCS) src/*_kernel.h src/select_template.h
 	$(CC) -std=gnu99 -O2 -Wall -Wextra -Wmissing-prototypes -Werror -I src -o $@ $< $(KERNEL_SRCS) -lm
 
-.PHONY: test demo bench unit
+.PHONY: test demo bench bench-tracking unit
 test:
 	test/run.sh test
 demo:
 	test/run.sh demo
 bench:
 	test/run.sh bench
+bench-tracking:
+	test/run.sh bench-tracking

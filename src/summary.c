@@ -787,6 +787,32 @@ summary_subtract(PG_FUNCTION_ARGS)
 	PG_RETURN_SUMMARY_P(crm_summary_build(days, n));
 }
 
+/*
+ * apply_changes(s, added, removed): s with the transactions of "added" put
+ * in and those of "removed" taken out (the single-customer path of the
+ * order trigger); NULL arguments are empty, and so is an empty result.
+ */
+PG_FUNCTION_INFO_V1(summary_apply_changes_fn);
+Datum
+summary_apply_changes_fn(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_ARGISNULL(0) ? NULL : PG_GETARG_SUMMARY_P(0);
+	Summary    *added = PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1);
+	Summary    *removed = PG_ARGISNULL(2) ? NULL : PG_GETARG_SUMMARY_P(2);
+	int			n = s ? s->ndays : 0;
+	SummaryDay *days = palloc((n + (added ? added->ndays : 0) + 1) * sizeof(SummaryDay));
+
+	if (n > 0)
+		memcpy(days, s->days, n * sizeof(SummaryDay));
+	if (added)
+		summary_check(summary_merge_into(days, &n, added->days, added->ndays), "apply_changes");
+	if (removed)
+		summary_check(summary_subtract_into(days, &n, removed->days, removed->ndays), "apply_changes");
+	if (n == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_SUMMARY_P(crm_summary_build(days, n));
+}
+
 /* as_of(s, date): the summary of the transactions up to and on that date */
 PG_FUNCTION_INFO_V1(summary_as_of);
 Datum

@@ -86,6 +86,14 @@ enum
 static SPIPlanPtr create_plan = NULL;
 static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr update_plan = NULL;
+static SPIPlanPtr single_plan = NULL;
+
+/* what the order trigger writes, after the new summary: one expression */
+#define DERIVED_SEGMENT(r, cp) \
+	"CASE WHEN " r " IS NOT NULL AND crm.rfm_scale(" cp ") OPERATOR(pg_catalog.=) 5 THEN " \
+	"  crm.segment('rfm_segments', ARRAY[crm.recency_score(" r "), " \
+	"    pg_catalog.round((crm.frequency_score(" r ") OPERATOR(pg_catalog.+) crm.monetary_score(" r ")) " \
+	"      OPERATOR(pg_catalog./) 2.0)]::pg_catalog.float8[]) END"
 
 static void
 resolve_columns(TriggerData *trigdata, TupleDesc desc, TrackedColumns *cols)
@@ -386,10 +394,7 @@ prepare_plans(void)
 		update_plan = keep_plan(
 								"UPDATE crm.customers c SET "
 								"  summary = n.s, rfm = n.r, scored_on = $3, "
-								"  segment = CASE WHEN n.r IS NOT NULL AND crm.rfm_scale(n.cp) OPERATOR(pg_catalog.=) 5 THEN "
-								"    crm.segment('rfm_segments', ARRAY[crm.recency_score(n.r), "
-								"      pg_catalog.round((crm.frequency_score(n.r) OPERATOR(pg_catalog.+) crm.monetary_score(n.r)) "
-								"        OPERATOR(pg_catalog./) 2.0)]::pg_catalog.float8[]) END, "
+								"  segment = " DERIVED_SEGMENT("n.r", "n.cp") ", "
 								"  stage = (crm.infer_stage(c.stage, n.s, $3, stage_since => c.stage_since)).stage, "
 								"  stage_reason = CASE WHEN (crm.infer_stage(c.stage, n.s, $3, stage_since => c.stage_since)).stage OPERATOR(crm.<>) c.stage "
 								"    THEN (crm.infer_stage(c.stage, n.s, $3, stage_since => c.stage_since)).reason ELSE c.stage_reason END, "
@@ -402,6 +407,93 @@ prepare_plans(void)
 								"WHERE c.customer_id OPERATOR(pg_catalog.=) n.id",
 								3, update_types);
 	}
+	if (single_plan == NULL)
+	{
+		/*
+		 * One customer: read, change and write its row in one statement
+		 * (locking a single row cannot deadlock with the ordered bulk path).
+		 */
+		Oid			single_types[4];
+
+		single_types[0] = INT8OID;
+		single_types[1] = get_element_type(update_types[1]);
+		single_types[2] = single_types[1];
+		single_types[3] = DATEOID;
+		single_plan = keep_plan(
+								"UPDATE crm.customers c SET (summary, rfm, segment, scored_on, stage, stage_reason, stage_since) = ("
+								"  SELECT y.s, y.r, " DERIVED_SEGMENT("y.r", "y.cp") ", $4, i.stage, "
+								"    CASE WHEN i.stage OPERATOR(crm.<>) c.stage THEN i.reason ELSE c.stage_reason END, "
+								"    CASE WHEN i.stage OPERATOR(crm.<>) c.stage THEN $4 ELSE c.stage_since END "
+								"  FROM (SELECT x.s, x.cp, crm.rfm_score(x.s, x.cp) AS r "
+								"        FROM (SELECT crm.apply_changes(c.summary, $2, $3) AS s, "
+								"                     (SELECT crm.rebase(sc.cutpoints, $4) FROM crm.scoring sc) AS cp OFFSET 0) x "
+								"        OFFSET 0) y, "
+								"       crm.infer_stage(c.stage, y.s, $4, stage_since => c.stage_since) i) "
+								"WHERE c.customer_id OPERATOR(pg_catalog.=) $1",
+								4, single_types);
+	}
+}
+
+/* the changes [lower, upper) as a summary of their additions or removals */
+static Datum
+changes_summary(const OrderChange *items, int lower, int upper, bool removals, bool *isnull)
+{
+	SummaryDay *days = palloc((upper - lower + 1) * sizeof(SummaryDay));
+	int			n = 0;
+	bool		normalized = true;
+	int			j;
+
+	for (j = lower; j < upper; j++)
+		if (items[j].change.remove == removals &&
+			summary_append(days, &n, &normalized, items[j].change.day, items[j].change.amount) != SUMMARY_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the orders of customer " INT64_FORMAT " in one statement are out of range",
+							items[j].customer)));
+	if (!normalized && summary_normalize(days, &n) != SUMMARY_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the orders of customer " INT64_FORMAT " in one statement are out of range",
+						items[lower].customer)));
+	*isnull = (n == 0);
+	return n == 0 ? (Datum) 0 : PointerGetDatum(crm_summary_build(days, n));
+}
+
+static void
+missing_customer(int64 customer, const char *relname)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("customer " INT64_FORMAT " of an order in \"%s\" is not in crm.customers", customer, relname),
+			 errdetail("Table \"%s\" is tracked with unknown_customers => 'error'.", relname),
+			 errhint("Insert the customer into crm.customers first, or attach the table with unknown_customers => 'create'.")));
+}
+
+/* all the changes are one customer's: one UPDATE does it all */
+static void
+apply_single(ChangeList *list, const TrackedColumns *cols, const char *relname)
+{
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	bool		isnull;
+
+	args[0] = Int64GetDatum(list->items[0].customer);
+	args[1] = changes_summary(list->items, 0, list->n, false, &isnull);
+	nulls[1] = isnull ? 'n' : ' ';
+	args[2] = changes_summary(list->items, 0, list->n, true, &isnull);
+	nulls[2] = isnull ? 'n' : ' ';
+	args[3] = DateADTGetDatum(business_date());
+	if (SPI_execute_plan(single_plan, args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "crm: could not update customers");
+	if (SPI_processed == 1)
+		return;
+	if (!cols->create_customers)
+		missing_customer(list->items[0].customer, relname);
+	if (SPI_execute_plan(create_plan,
+						 (Datum[]) {PointerGetDatum(construct_array(args, 1, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))},
+						 NULL, false, 0) != SPI_OK_INSERT ||
+		SPI_execute_plan(single_plan, args, nulls, false, 0) != SPI_OK_UPDATE || SPI_processed != 1)
+		elog(ERROR, "crm: could not create customer " INT64_FORMAT, list->items[0].customer);
 }
 
 /*
@@ -428,12 +520,17 @@ apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 	Oid			summary_type;
 
 	qsort(list->items, list->n, sizeof(OrderChange), change_cmp);
+	prepare_plans();
+	if (list->items[0].customer == list->items[list->n - 1].customer)
+	{
+		apply_single(list, cols, relname);
+		return;
+	}
 	ids = palloc(list->n * sizeof(Datum));
 	for (i = 0; i < list->n; i++)
 		if (nids == 0 || DatumGetInt64(ids[nids - 1]) != list->items[i].customer)
 			ids[nids++] = Int64GetDatum(list->items[i].customer);
 
-	prepare_plans();
 	args[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 
 	if (cols->create_customers &&
@@ -461,11 +558,7 @@ apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 				break;
 			}
 		}
-		ereport(ERROR,
-				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-				 errmsg("customer " INT64_FORMAT " of an order in \"%s\" is not in crm.customers", missing, relname),
-				 errdetail("Table \"%s\" is tracked with unknown_customers => 'error'.", relname),
-				 errhint("Insert the customer into crm.customers first, or attach the table with unknown_customers => 'create'.")));
+		missing_customer(missing, relname);
 	}
 
 	/* the new summaries: rows come back in customer order, as ids are */

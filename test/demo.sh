@@ -224,3 +224,58 @@ FROM demo.customer_rfm r,
              round((crm.frequency_score(r.rfm) + crm.monetary_score(r.rfm)) / 2.0)]::float8[]) e
 WHERE r.customer_id IN (538, 2, 26474) ORDER BY r.customer_id;
 SQL
+
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+\pset footer off
+SET search_path = public, crm;
+-- January 2026 arrives through crm.orders: one COPY-sized INSERT through
+-- the statement trigger (every customer's summary, score, segment and
+-- stage current when it commits), a few single orders through the same
+-- trigger, complaints, interactions and surveys; then the nightly refresh
+SET crm.as_of = '2026-01-31';
+SELECT setseed(0.2026);
+CALL crm.refresh(as_of => '2025-12-31', fit_model => true);
+UPDATE crm.customers SET service_level = 'vip', account_manager = 'crm_admin'
+WHERE customer_class = 'large';
+INSERT INTO crm.orders (customer_id, ordered_on, amount)
+SELECT c.customer_id, DATE '2026-01-01' + floor(random() * 31)::integer, round((20 + random() * 180)::numeric, 2)
+FROM crm.customers c
+WHERE random() < CASE c.stage WHEN 'stable' THEN 0.6 WHEN 'formation' THEN 0.4 WHEN 'exploration' THEN 0.2 ELSE 0.05 END;
+INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (2, '2026-01-30', 75.00), (538, '2026-01-31', 240.00);
+INSERT INTO crm.interactions (customer_id, occurred_at, channel, direction, topic, wait_time)
+SELECT 1 + floor(random() * 50000), TIMESTAMPTZ '2026-01-01' + random() * interval '30 days',
+       (ARRAY['phone', 'call_centre', 'email', 'web', 'counter'])[1 + floor(random() * 5)], 'inbound', 'question',
+       random() * interval '40 seconds'
+FROM generate_series(1, 5000);
+INSERT INTO crm.complaints (customer_id, category, opened_at, first_response_at, resolved_at, follow_up_result)
+SELECT c, (ARRAY['billing', 'supply_reliability', 'service_attitude'])[1 + floor(random() * 3)], t,
+       t + random() * interval '36 hours', t + interval '3 days', CASE WHEN random() < 0.8 THEN 'satisfied' ELSE 'unsatisfied' END
+FROM (SELECT 1 + floor(random() * 2000)::bigint AS c, TIMESTAMPTZ '2025-10-01' + random() * interval '120 days' AS t
+      FROM generate_series(1, 1500)) x
+ORDER BY t;
+INSERT INTO crm.surveys (customer_id, surveyed_at)
+SELECT 1 + floor(random() * 3000), TIMESTAMPTZ '2025-07-01' + random() * interval '210 days' FROM generate_series(1, 6000);
+INSERT INTO crm.survey_answers
+SELECT s.survey_id, d, 7, least(10, greatest(0, round((7 + random() * 3 - 1)::numeric, 0)))
+FROM crm.surveys s, unnest(ARRAY['reliability', 'responsiveness', 'price']) d;
+CALL crm.refresh(as_of => '2026-01-31');
+
+\echo
+\echo '=== the CRM in the database: January 2026 written through crm.orders, refreshed as of 2026-01-31'
+\echo '--- customer 360 of three customers'
+\x on
+SELECT customer_id, customer_class, service_level, first_purchase, last_purchase, purchase_days, total_spend,
+       rfm, segment, stage, stage_reason, level, target_level, p_alive, last_interaction_at, open_complaints,
+       last_satisfaction_score, loyal
+FROM crm.customer_360 WHERE customer_id IN (2, 538, 26474) ORDER BY customer_id;
+\x off
+\echo '--- KPIs, last six months'
+SELECT month, active_customers, retention_rate, churn_rate, repeat_purchase_rate, average_order_value,
+       complaints, complaints_within_sla, satisfaction_index
+FROM crm.kpis WHERE month >= '2025-08-01' ORDER BY month;
+\echo '--- time limits missed, by kind'
+SELECT target_name, target, count(*) AS breaches, max(late_by) AS worst FROM crm.complaint_sla_breaches GROUP BY 1, 2 ORDER BY 1;
+\echo '--- churn watch: customers at risk, by stage and segment (top 8)'
+SELECT stage, segment, count(*) AS customers, round(avg(p_alive), 3) AS avg_p_alive, sum(total_spend) AS spend_at_risk
+FROM crm.churn_watch GROUP BY 1, 2 ORDER BY 5 DESC LIMIT 8;
+SQL

@@ -71,6 +71,15 @@ run_test() {
 		failed=$((failed + 1))
 	fi
 
+	say "== upgrade from 0.1.0"
+	if upgrade_check; then
+		say "ok - ALTER EXTENSION crm UPDATE from 0.1.0 gives the objects of a fresh install and keeps the data"
+		passed=$((passed + 1))
+	else
+		say "not ok - upgrade from 0.1.0"
+		failed=$((failed + 1))
+	fi
+
 	cluster_stop
 	say "$passed passed, $failed failed"
 	[ "$failed" = 0 ]
@@ -127,6 +136,59 @@ dump_restore_check() {
 	return $rc
 }
 
+# Every object's definition, grant and comment, one per line: what must be
+# the same after an upgrade as after a fresh install.
+catalog_of() {
+	psql -X -At -d "$1" <<-'SQL'
+		WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'crm'),
+		members AS (SELECT d.classid, d.objid, d.objsubid FROM pg_depend d, ext
+		            WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e')
+		SELECT x FROM (
+		    SELECT 'member ' || pg_describe_object(classid, objid, objsubid)
+		           || coalesce(' -- ' || obj_description(objid, classid::regclass::name), '') AS x FROM members
+		    UNION ALL SELECT 'function ' || pg_get_functiondef(p.oid) || coalesce(p.proacl::text, '')
+		    FROM pg_proc p WHERE p.pronamespace = 'crm'::regnamespace AND p.prokind IN ('f', 'p')
+		    UNION ALL SELECT 'relation ' || c.relname || ' ' || c.relkind || coalesce(c.reloptions::text, '') || coalesce(c.relacl::text, '')
+		           || c.relrowsecurity || coalesce(' ' || pg_get_viewdef(c.oid), '')
+		    FROM pg_class c WHERE c.relnamespace = 'crm'::regnamespace
+		    UNION ALL SELECT 'column ' || a.attrelid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+		           || a.attnotnull || coalesce(' ' || pg_get_expr(d.adbin, d.adrelid), '') || coalesce(a.attacl::text, '')
+		           || coalesce(' -- ' || col_description(a.attrelid, a.attnum), '')
+		    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		    WHERE c.relnamespace = 'crm'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+		    UNION ALL SELECT 'constraint ' || conrelid::regclass || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = 'crm'::regnamespace
+		    UNION ALL SELECT 'trigger ' || pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+		    WHERE c.relnamespace = 'crm'::regnamespace AND NOT t.tgisinternal
+		    UNION ALL SELECT 'index ' || pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+		    WHERE c.relnamespace = 'crm'::regnamespace
+		    UNION ALL SELECT 'policy ' || polrelid::regclass || ' ' || polname || ' ' || pg_get_expr(polqual, polrelid) FROM pg_policy
+		    UNION ALL SELECT 'config ' || unnest(extconfig)::regclass || ' ' || array_to_string(extcondition, ';') FROM pg_extension WHERE extname = 'crm'
+		) s ORDER BY x;
+	SQL
+}
+
+# ALTER EXTENSION crm UPDATE from 0.1.0 (its install script is kept in
+# test/upgrade/) gives the same objects as a fresh install, and keeps data.
+upgrade_check() {
+	local dir=$CLUSTER_DIR/upgrade
+	mkdir -p "$dir"
+	cp test/upgrade/crm--0.1.0.sql "$(pg_config --sharedir)/extension/" &&
+		psql_q -c "CREATE DATABASE crm_upgraded" -c "CREATE DATABASE crm_fresh" &&
+		psql_q -d crm_upgraded <<-'SQL' &&
+			CREATE EXTENSION crm VERSION '0.1.0';
+			INSERT INTO crm.customers (customer_id, stage) VALUES (1, 'exploration');
+			ALTER EXTENSION crm UPDATE;
+		SQL
+		psql_q -d crm_fresh -c "CREATE EXTENSION crm" &&
+		catalog_of crm_fresh >"$dir/fresh.txt" && catalog_of crm_upgraded >"$dir/upgraded.txt" &&
+		{ diff "$dir/fresh.txt" "$dir/upgraded.txt" | head -20 | sed 's/^/# /'; cmp -s "$dir/fresh.txt" "$dir/upgraded.txt"; } &&
+		[ "$(wc -l <"$dir/fresh.txt")" -gt 500 ] &&
+		[ "$(psql -X -At -q -d crm_upgraded -c "UPDATE crm.customers SET stage = 'formation' WHERE customer_id = 1;
+			SELECT extversion FROM pg_extension WHERE extname = 'crm';
+			SELECT count(*) || ' ' || max(to_stage::text) FROM crm.stage_history")" = "0.2.0
+1 formation" ]
+}
+
 run_demo() {
 	ensure_packages demo
 	build_install
@@ -139,12 +201,15 @@ run_bench() {
 	build_install
 	cluster_start "shared_buffers=4GB" "work_mem=2GB" "maintenance_work_mem=1GB" \
 		"max_parallel_workers_per_gather=2" "jit=off" "max_wal_size=8GB"
-	test/bench.sh
+	[ "$1" = tracking ] || test/bench.sh
+	echo
+	test/bench_tracking.sh
 }
 
 case "$mode" in
 test) run_test ;;
 demo) run_demo ;;
-bench) run_bench ;;
-*) die "usage: test/run.sh test|demo|bench" ;;
+bench) run_bench all ;;
+bench-tracking) run_bench tracking ;;
+*) die "usage: test/run.sh test|demo|bench|bench-tracking" ;;
 esac

@@ -377,6 +377,11 @@ CREATE FUNCTION crm.subtract(a crm.summary, b crm.summary) RETURNS crm.summary
 COMMENT ON FUNCTION crm.subtract(crm.summary, crm.summary) IS
     'Take the transactions of b out of a (the inverse of merge); an error if a does not hold them';
 
+CREATE FUNCTION crm.apply_changes(s crm.summary, added crm.summary, removed crm.summary) RETURNS crm.summary
+    AS 'MODULE_PATHNAME', 'summary_apply_changes_fn' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.apply_changes(crm.summary, crm.summary, crm.summary) IS
+    'subtract(merge(s, added), removed), NULL when nothing is left: one customer''s orders written in one statement';
+
 -- crm.orders is tracked from the start: the customer must exist
 SELECT crm.install_tracking('crm.orders', 'customer_id', 'ordered_on', 'amount', 'statement', 'error');
 INSERT INTO crm.tracked_tables VALUES ('crm.orders', 'customer_id', 'ordered_on', 'amount', 'statement', 'error');

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# test/bench_tracking.sh: the cost of keeping crm.customers current from an
+# order table, run by `make bench` (after test/bench.sh) or on its own by
+# `make bench-tracking`, once the extension is installed and a throwaway
+# cluster is up.
+#
+#   COPY: about 1,000,000 orders of 200,000 customers loaded by one COPY
+#   into a tracked table, through the statement-level path, against the
+#   same COPY into the same table with its triggers off
+#   (session_replication_role = replica), and against the row-trigger path.
+#   Before each run the table is emptied and the customers reset, untimed.
+#
+#   pgbench: 8 clients inserting single orders into the tracked table (full
+#   maintenance), against the same inserts with the triggers off, rounds
+#   interleaved; the customers already hold the COPY's history.
+#
+#   CUSTOMERS  customers to generate (default 200000, about 5.3 orders each)
+#   RUNS       timed COPY runs per side (default 5); the row path runs once
+#   ROUNDS     pgbench rounds per side (default 5), ROUND_SECONDS long (default 10)
+set -eu
+cd "$(dirname "$0")/.."
+CUSTOMERS=${CUSTOMERS:-200000}
+RUNS=${RUNS:-5}
+ROUNDS=${ROUNDS:-5}
+SECONDS_PER_ROUND=${ROUND_SECONDS:-10}
+SEED=${SEED:-20240602}
+DB=crm_tracking
+
+work=$(mktemp -d /tmp/crm-bench-tracking.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+chmod 755 "$work"
+cc -std=gnu99 -O2 -o "$work/crm_gen" test/gen/crm_gen.c -lm
+"$work/crm_gen" -n "$CUSTOMERS" -s "$SEED" -o "$work" 2>/dev/null
+chmod 644 "$work"/*.csv
+orders=$(wc -l <"$work/orders.csv")
+
+q() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+q <<SQL
+CREATE EXTENSION crm;
+CREATE SCHEMA bench;
+CREATE TABLE bench.shop (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer_id bigint NOT NULL,
+                         ordered_on date NOT NULL, amount numeric(12,2) NOT NULL);
+CREATE TABLE bench.shop_row (LIKE bench.shop INCLUDING ALL);
+SELECT crm.track_orders('bench.shop', 'customer_id', 'ordered_on', 'amount', unknown_customers => 'error') \gset
+SELECT crm.track_orders('bench.shop_row', 'customer_id', 'ordered_on', 'amount', mode => 'row', unknown_customers => 'error') \gset
+INSERT INTO crm.customers (customer_id) SELECT g FROM generate_series(1, $CUSTOMERS) g;
+VACUUM ANALYZE crm.customers;
+SQL
+
+# reset: the order table empty, every customer a prospect with no history
+reset_state() {
+	q <<-SQL
+		SET session_replication_role = replica;
+		TRUNCATE bench.shop, bench.shop_row, crm.stage_history;
+		UPDATE crm.customers SET summary = NULL, rfm = NULL, segment = NULL, scored_on = NULL,
+		    stage = 'prospect', stage_reason = NULL, stage_since = NULL;
+		RESET session_replication_role;
+		VACUUM crm.customers, bench.shop, bench.shop_row;
+	SQL
+}
+
+# copy_ms TABLE SETTINGS: client-side time of the COPY, in ms
+copy_ms() {
+	psql -X -At -v ON_ERROR_STOP=1 -d "$DB" -c "SET crm.as_of = '2025-12-31'; $2" -c '\timing on' \
+		-c "COPY $1 (customer_id, ordered_on, amount) FROM '$work/orders.csv' (FORMAT csv)" |
+		sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "crm tracking bench: customers=$CUSTOMERS orders=$orders copy runs=$RUNS pgbench rounds=$ROUNDS x ${SECONDS_PER_ROUND}s (medians)"
+stmt=() base=()
+for ((i = 0; i < RUNS; i++)); do
+	reset_state
+	stmt+=("$(copy_ms bench.shop "")")
+	reset_state
+	base+=("$(copy_ms bench.shop "SET session_replication_role = replica;")")
+done
+sm=$(printf '%s\n' "${stmt[@]}" | median)
+bm=$(printf '%s\n' "${base[@]}" | median)
+reset_state
+rm_=$(copy_ms bench.shop_row "")
+echo "  COPY runs, ms: statement path ${stmt[*]}; no triggers ${base[*]}; row path $rm_"
+check=$(q -At -c "SET search_path = crm, public" -c "SELECT count(*) FROM crm.customers c FULL JOIN crm.table_summaries('bench.shop_row') r USING (customer_id)
+                  WHERE c.summary IS DISTINCT FROM r.summary")
+echo "  after the row-path COPY, customers whose summary differs from a recompute: $check"
+
+# the customers' state as after a day's load; pgbench adds orders of the
+# last day
+reset_state
+copy_ms bench.shop "" >/dev/null
+q -c "VACUUM ANALYZE crm.customers, bench.shop, crm.stage_history"
+cat >"$work/insert.sql" <<EOF
+\set c random(1, $CUSTOMERS)
+INSERT INTO bench.shop (customer_id, ordered_on, amount) VALUES (:c, DATE '2025-12-31', 10.5);
+EOF
+sed 's/bench.shop /bench.shop_row /' "$work/insert.sql" >"$work/insert_row.sql"
+tps() {
+	PGOPTIONS="-c crm.as_of=2025-12-31 $2" pgbench -n -c 8 -j 2 -T "$SECONDS_PER_ROUND" -f "$1" "$DB" 2>/dev/null |
+		sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+}
+pb_stmt=() pb_row=() pb_base=()
+for ((i = 0; i < ROUNDS; i++)); do
+	pb_base+=("$(tps "$work/insert.sql" "-c session_replication_role=replica")")
+	pb_stmt+=("$(tps "$work/insert.sql" "")")
+	pb_row+=("$(tps "$work/insert_row.sql" "")")
+done
+ps_=$(printf '%s\n' "${pb_stmt[@]}" | median)
+pr=$(printf '%s\n' "${pb_row[@]}" | median)
+pbm=$(printf '%s\n' "${pb_base[@]}" | median)
+echo "  pgbench tps: statement path ${pb_stmt[*]}; row path ${pb_row[*]}; no triggers ${pb_base[*]}"
+check=$(q -At -c "SET search_path = crm, public" -c "SELECT count(*) FROM crm.customers c FULL JOIN
+                  (SELECT customer_id, crm.summarize(summary) AS summary FROM
+                     (SELECT * FROM crm.table_summaries('bench.shop') UNION ALL SELECT * FROM crm.table_summaries('bench.shop_row')) u
+                   GROUP BY 1) r USING (customer_id)
+                  WHERE c.summary IS DISTINCT FROM r.summary")
+echo "  after pgbench, customers whose summary differs from a recompute: $check"
+
+echo
+verdict() { awk -v r="$1" -v g="$2" -v dir="$3" 'BEGIN { print ((dir == "max") ? (r <= g) : (r >= g)) ? "met" : "MISSED" }'; }
+r1=$(awk -v a="$sm" -v b="$bm" 'BEGIN { printf "%.3f", a / b }')
+r2=$(awk -v a="$rm_" -v b="$sm" 'BEGIN { printf "%.1f", a / b }')
+r3=$(awk -v a="$ps_" -v b="$pbm" 'BEGIN { printf "%.3f", a / b }')
+r4=$(awk -v a="$pr" -v b="$pbm" 'BEGIN { printf "%.3f", a / b }')
+printf '%-60s %10s %10s %8s   %s\n' "case" "ours" "baseline" "ratio" "goal"
+printf '%-60s %10.0f %10.0f %8s   <= 2    %s\n' "COPY ${orders} orders, statement path vs no triggers (ms)" "$sm" "$bm" "$r1" "$(verdict "$r1" 2 max)"
+printf '%-60s %10.0f %10.0f %8s   >= 10   %s\n' "COPY, row path / statement path (ms)" "$rm_" "$sm" "$r2" "$(verdict "$r2" 10 min)"
+printf '%-60s %10.0f %10.0f %8s   >= 0.6  %s\n' "pgbench 8 clients, statement path vs no triggers (tps)" "$ps_" "$pbm" "$r3" "$(verdict "$r3" 0.6 min)"
+printf '%-60s %10.0f %10.0f %8s   >= 0.6  %s\n' "pgbench 8 clients, row path vs no triggers (tps)" "$pr" "$pbm" "$r4" "$(verdict "$r4" 0.6 min)"
+psql -X -q -c "DROP DATABASE $DB"
