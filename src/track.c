@@ -84,9 +84,18 @@ enum
 
 /* saved plans, prepared once per backend (the plan cache replans them) */
 static SPIPlanPtr create_plan = NULL;
-static SPIPlanPtr lock_plan = NULL;
-static SPIPlanPtr update_plan = NULL;
 static SPIPlanPtr single_plan = NULL;
+/* [0]: generic plans, for a few customers; [1]: planned per call, for many */
+static SPIPlanPtr lock_plan[2] = {NULL, NULL};
+static SPIPlanPtr update_plan[2] = {NULL, NULL};
+
+/*
+ * From this many customers on, a statement's bulk queries are planned with
+ * the arrays' real lengths (a hash join over a sequential scan of
+ * crm.customers beats that many index probes, and planning is cheap next
+ * to the work); below it, generic plans probe the primary key.
+ */
+#define BULK_CUSTOM_PLAN_MIN 2000
 
 /* what the order trigger writes, after the new summary: one expression */
 #define DERIVED_SEGMENT(r, cp) \
@@ -94,6 +103,12 @@ static SPIPlanPtr single_plan = NULL;
 	"  crm.segment('rfm_segments', ARRAY[crm.recency_score(" r "), " \
 	"    pg_catalog.round((crm.frequency_score(" r ") OPERATOR(pg_catalog.+) crm.monetary_score(" r ")) " \
 	"      OPERATOR(pg_catalog./) 2.0)]::pg_catalog.float8[]) END"
+
+/* stage, stage_reason, stage_since from the inferred (stage, reason) "i" */
+#define DERIVED_STAGE(as_of) \
+	"(i).stage, " \
+	"CASE WHEN (i).stage OPERATOR(crm.<>) c.stage THEN (i).reason ELSE c.stage_reason END, " \
+	"CASE WHEN (i).stage OPERATOR(crm.<>) c.stage THEN " as_of " ELSE c.stage_since END"
 
 static void
 resolve_columns(TriggerData *trigdata, TupleDesc desc, TrackedColumns *cols)
@@ -354,13 +369,10 @@ business_date(void)
 }
 
 static SPIPlanPtr
-keep_plan(const char *sql, int nargs, Oid *argtypes)
+keep_plan(const char *sql, int nargs, Oid *argtypes, bool custom)
 {
-	/*
-	 * Generic plans: the arrays' lengths vary from 1 to millions, and a
-	 * custom plan per call would cost more than the single-row write.
-	 */
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+										  custom ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
@@ -374,64 +386,57 @@ prepare_plans(void)
 {
 	Oid			ids_type[1] = {INT8ARRAYOID};
 	Oid			update_types[3];
+	Oid			single_types[4];
+	int			custom;
+
+	update_types[0] = INT8ARRAYOID;
+	update_types[1] = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("crm.summary[]")));
+	update_types[2] = DATEOID;
+	single_types[0] = INT8OID;
+	single_types[1] = get_element_type(update_types[1]);
+	single_types[2] = single_types[1];
+	single_types[3] = DATEOID;
 
 	if (create_plan == NULL)
 		create_plan = keep_plan("INSERT INTO crm.customers (customer_id) "
 								"SELECT u.id FROM pg_catalog.unnest($1) u(id) ORDER BY u.id "
 								"ON CONFLICT (customer_id) DO NOTHING",
-								1, ids_type);
-	if (lock_plan == NULL)
-		lock_plan = keep_plan("SELECT c.customer_id, c.summary FROM crm.customers c "
-							  "WHERE c.customer_id OPERATOR(pg_catalog.=) ANY ($1) "
-							  "ORDER BY c.customer_id FOR NO KEY UPDATE OF c",
-							  1, ids_type);
-	if (update_plan == NULL)
+								1, ids_type, false);
+	for (custom = 0; custom < 2; custom++)
 	{
-		update_types[0] = INT8ARRAYOID;
-		update_types[1] = DatumGetObjectId(DirectFunctionCall1(regtypein,
-															   CStringGetDatum("crm.summary[]")));
-		update_types[2] = DATEOID;
-		update_plan = keep_plan(
-								"UPDATE crm.customers c SET "
-								"  summary = n.s, rfm = n.r, scored_on = $3, "
-								"  segment = " DERIVED_SEGMENT("n.r", "n.cp") ", "
-								"  stage = (crm.infer_stage(c.stage, n.s, $3, stage_since => c.stage_since)).stage, "
-								"  stage_reason = CASE WHEN (crm.infer_stage(c.stage, n.s, $3, stage_since => c.stage_since)).stage OPERATOR(crm.<>) c.stage "
-								"    THEN (crm.infer_stage(c.stage, n.s, $3, stage_since => c.stage_since)).reason ELSE c.stage_reason END, "
-								"  stage_since = CASE WHEN (crm.infer_stage(c.stage, n.s, $3, stage_since => c.stage_since)).stage OPERATOR(crm.<>) c.stage "
-								"    THEN $3 ELSE c.stage_since END "
-								"FROM (SELECT u.id, u.s, sc.cp, crm.rfm_score(u.s, sc.cp) AS r "
-								"      FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(id, s), "
-								"           (SELECT (SELECT crm.rebase(s.cutpoints, $3) FROM crm.scoring s) AS cp) sc "
-								"      OFFSET 0) n "
-								"WHERE c.customer_id OPERATOR(pg_catalog.=) n.id",
-								3, update_types);
+		if (lock_plan[custom] == NULL)
+			lock_plan[custom] = keep_plan("SELECT c.customer_id, c.summary "
+										  "FROM crm.customers c JOIN pg_catalog.unnest($1) u(id) "
+										  "  ON c.customer_id OPERATOR(pg_catalog.=) u.id "
+										  "ORDER BY c.customer_id FOR NO KEY UPDATE OF c",
+										  1, ids_type, custom);
+		if (update_plan[custom] == NULL)
+			update_plan[custom] = keep_plan(
+											"UPDATE crm.customers c SET (summary, rfm, segment, scored_on, stage, stage_reason, stage_since) = ("
+											"  SELECT n.s, n.r, " DERIVED_SEGMENT("n.r", "n.cp") ", $3, " DERIVED_STAGE("$3") " "
+											"  FROM (SELECT crm.infer_stage(c.stage, n.s, $3, stage_since => c.stage_since) AS i OFFSET 0) x) "
+											"FROM (SELECT u.id, u.s, sc.cp, crm.rfm_score(u.s, sc.cp) AS r "
+											"      FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(id, s), "
+											"           (SELECT (SELECT crm.rebase(s.cutpoints, $3) FROM crm.scoring s) AS cp) sc "
+											"      OFFSET 0) n "
+											"WHERE c.customer_id OPERATOR(pg_catalog.=) n.id",
+											3, update_types, custom);
 	}
 	if (single_plan == NULL)
-	{
 		/*
 		 * One customer: read, change and write its row in one statement
 		 * (locking a single row cannot deadlock with the ordered bulk path).
 		 */
-		Oid			single_types[4];
-
-		single_types[0] = INT8OID;
-		single_types[1] = get_element_type(update_types[1]);
-		single_types[2] = single_types[1];
-		single_types[3] = DATEOID;
 		single_plan = keep_plan(
 								"UPDATE crm.customers c SET (summary, rfm, segment, scored_on, stage, stage_reason, stage_since) = ("
-								"  SELECT y.s, y.r, " DERIVED_SEGMENT("y.r", "y.cp") ", $4, i.stage, "
-								"    CASE WHEN i.stage OPERATOR(crm.<>) c.stage THEN i.reason ELSE c.stage_reason END, "
-								"    CASE WHEN i.stage OPERATOR(crm.<>) c.stage THEN $4 ELSE c.stage_since END "
-								"  FROM (SELECT x.s, x.cp, crm.rfm_score(x.s, x.cp) AS r "
+								"  SELECT y.s, y.r, " DERIVED_SEGMENT("y.r", "y.cp") ", $4, " DERIVED_STAGE("$4") " "
+								"  FROM (SELECT x.s, x.cp, crm.rfm_score(x.s, x.cp) AS r, "
+								"               crm.infer_stage(c.stage, x.s, $4, stage_since => c.stage_since) AS i "
 								"        FROM (SELECT crm.apply_changes(c.summary, $2, $3) AS s, "
 								"                     (SELECT crm.rebase(sc.cutpoints, $4) FROM crm.scoring sc) AS cp OFFSET 0) x "
-								"        OFFSET 0) y, "
-								"       crm.infer_stage(c.stage, y.s, $4, stage_since => c.stage_since) i) "
+								"        OFFSET 0) y) "
 								"WHERE c.customer_id OPERATOR(pg_catalog.=) $1",
-								4, single_types);
-	}
+								4, single_types, false);
 }
 
 /* the changes [lower, upper) as a summary of their additions or removals */
@@ -518,6 +523,7 @@ apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 	int			dims[1];
 	int			lbs[1] = {1};
 	Oid			summary_type;
+	int			custom;
 
 	qsort(list->items, list->n, sizeof(OrderChange), change_cmp);
 	prepare_plans();
@@ -537,7 +543,8 @@ apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 		SPI_execute_plan(create_plan, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "crm: could not create customers");
 
-	if (SPI_execute_plan(lock_plan, args, nulls, false, 0) != SPI_OK_SELECT)
+	custom = nids >= BULK_CUSTOM_PLAN_MIN;
+	if (SPI_execute_plan(lock_plan[custom], args, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "crm: could not lock customers");
 	nrows = SPI_processed;
 
@@ -616,7 +623,7 @@ apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 	args[2] = DateADTGetDatum(business_date());
 	SPI_freetuptable(SPI_tuptable);
 
-	if (SPI_execute_plan(update_plan, args, nulls, false, 0) != SPI_OK_UPDATE)
+	if (SPI_execute_plan(update_plan[custom], args, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "crm: could not update customers");
 }
 

@@ -4,7 +4,7 @@
 -- failing statement changes nothing; attaching and detaching user tables,
 -- plain and partitioned.
 \ir setup.psql
-SELECT plan(30);
+SELECT plan(31);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.4242);
@@ -93,6 +93,14 @@ COPY crm.orders (customer_id, ordered_on, amount) FROM '/tmp/crm_tap_copy.csv' (
 UPDATE crm.orders SET amount = amount + 1 WHERE order_id % 3 = 0;
 DELETE FROM crm.orders WHERE order_id % 7 = 0;
 
+-- statements touching thousands of customers take the bulk plans planned
+-- per call (from 2,000 customers on)
+INSERT INTO crm.customers (customer_id) SELECT g FROM generate_series(1001, 4000) g;
+INSERT INTO crm.orders (customer_id, ordered_on, amount)
+SELECT 1001 + g % 3000, date '2024-06-01' + g % 300, (g % 97) + 0.25 FROM generate_series(1, 9000) g;
+UPDATE crm.orders SET amount = amount * 2 WHERE customer_id > 1000 AND order_id % 2 = 0;
+DELETE FROM crm.orders WHERE customer_id > 1000 AND order_id % 5 = 0;
+
 SELECT cmp_ok((SELECT count(*) FROM crm.orders), '>', 8000::bigint, 'thousands of orders remain');
 SELECT is(pg_temp.mismatches(), 0::bigint,
     'after 10,000 random statements, COPY, bulk UPDATE and DELETE: every summary equals a recompute from the orders');
@@ -129,6 +137,8 @@ CREATE FUNCTION pg_temp.unchanged() RETURNS boolean LANGUAGE sql AS $$
                           OR c.stage IS DISTINCT FROM b.stage) $$;
 SELECT throws_ok($$INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-01-01', 5), (99999, '2025-01-01', 5)$$,
     '23503', NULL, 'an order of an unknown customer is refused (23503)');
+SELECT throws_ok($$INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (99999, '2025-01-01', 5)$$,
+    '23503', 'customer 99999 of an order in "orders" is not in crm.customers', 'so is a single order of an unknown customer');
 SELECT throws_ok($$INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-01-01', 'NaN')$$,
     '23514', NULL, 'a NaN amount is refused by crm.orders (23514)');
 SELECT throws_ok($$INSERT INTO public.shop_orders (buyer, placed_at, total) VALUES (2, now(), 'Infinity')$$,
