@@ -148,11 +148,11 @@ catalog_of() {
 		           || coalesce(' -- ' || obj_description(objid, classid::regclass::name), '') AS x FROM members
 		    UNION ALL SELECT 'function ' || pg_get_functiondef(p.oid) || coalesce(p.proacl::text, '')
 		    FROM pg_proc p WHERE p.pronamespace = 'crm'::regnamespace AND p.prokind IN ('f', 'p')
-		    UNION ALL SELECT 'relation ' || c.relname || ' ' || c.relkind || coalesce(c.reloptions::text, '') || coalesce(c.relacl::text, '')
-		           || c.relrowsecurity || coalesce(' ' || pg_get_viewdef(c.oid), '')
+		    UNION ALL SELECT 'relation ' || c.relname || ' ' || c.relkind::text || coalesce(c.reloptions::text, '') || coalesce(c.relacl::text, '')
+		           || c.relrowsecurity::text || coalesce(' ' || pg_get_viewdef(c.oid), '')
 		    FROM pg_class c WHERE c.relnamespace = 'crm'::regnamespace
 		    UNION ALL SELECT 'column ' || a.attrelid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-		           || a.attnotnull || coalesce(' ' || pg_get_expr(d.adbin, d.adrelid), '') || coalesce(a.attacl::text, '')
+		           || a.attnotnull::text || coalesce(' ' || pg_get_expr(d.adbin, d.adrelid), '') || coalesce(a.attacl::text, '')
 		           || coalesce(' -- ' || col_description(a.attrelid, a.attnum), '')
 		    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 		    WHERE c.relnamespace = 'crm'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
