@@ -731,60 +731,57 @@ summary_remove_float8(PG_FUNCTION_ARGS)
 	return summary_apply_fn(fcinfo, true, false, "remove_transaction");
 }
 
+/*
+ * s with the transactions of "added" put in and those of "removed" taken
+ * out; NULL summaries are empty.  merge, subtract and apply_changes.
+ */
+static Summary *
+summary_change(Summary *s, Summary *added, Summary *removed, const char *fname)
+{
+	int			n = s ? s->ndays : 0;
+	SummaryDay *days = palloc((n + (added ? added->ndays : 0) + 1) * sizeof(SummaryDay));
+
+	if (n > 0)
+		memcpy(days, s->days, n * sizeof(SummaryDay));
+	if (added)
+		summary_check(summary_merge_into(days, &n, added->days, added->ndays), fname);
+	if (removed)
+		summary_check(summary_subtract_into(days, &n, removed->days, removed->ndays), fname);
+	return crm_summary_build(days, n);
+}
+
 /* merge(a, b): the summary of both histories; NULL counts as empty */
 PG_FUNCTION_INFO_V1(summary_merge);
 Datum
 summary_merge(PG_FUNCTION_ARGS)
 {
-	Summary    *a;
-	Summary    *b;
-	SummaryDay *days;
-	int			n;
-
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0) && PG_ARGISNULL(1))
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(PG_ARGISNULL(0) ? 1 : 0));
 	}
-	a = PG_GETARG_SUMMARY_P(0);
-	b = PG_GETARG_SUMMARY_P(1);
-	n = a->ndays;
-	days = palloc((a->ndays + b->ndays + 1) * sizeof(SummaryDay));
-	memcpy(days, a->days, a->ndays * sizeof(SummaryDay));
-	summary_check(summary_merge_into(days, &n, b->days, b->ndays), "merge");
-	PG_RETURN_SUMMARY_P(crm_summary_build(days, n));
+	PG_RETURN_SUMMARY_P(summary_change(PG_GETARG_SUMMARY_P(0), PG_GETARG_SUMMARY_P(1), NULL, "merge"));
 }
 
-/* subtract(a, b): a without b's transactions; NULL b takes nothing out */
+/*
+ * subtract(a, b): a without b's transactions (an error if a does not hold
+ * them); NULL b takes nothing out, NULL a is empty
+ */
 PG_FUNCTION_INFO_V1(summary_subtract);
 Datum
 summary_subtract(PG_FUNCTION_ARGS)
 {
-	Summary    *a;
-	Summary    *b;
-	SummaryDay *days;
-	int			n;
-
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	b = PG_GETARG_SUMMARY_P(1);
-	if (PG_ARGISNULL(0))
-	{
-		if (b->ndays == 0)
-			PG_RETURN_NULL();
-		summary_check(SUMMARY_NOT_PRESENT, "subtract");
-	}
-	a = PG_GETARG_SUMMARY_P(0);
-	n = a->ndays;
-	days = palloc((a->ndays + 1) * sizeof(SummaryDay));
-	memcpy(days, a->days, a->ndays * sizeof(SummaryDay));
-	summary_check(summary_subtract_into(days, &n, b->days, b->ndays), "subtract");
-	PG_RETURN_SUMMARY_P(crm_summary_build(days, n));
+	if (PG_ARGISNULL(0) && PG_GETARG_SUMMARY_P(1)->ndays == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_SUMMARY_P(summary_change(PG_ARGISNULL(0) ? NULL : PG_GETARG_SUMMARY_P(0), NULL,
+									   PG_GETARG_SUMMARY_P(1), "subtract"));
 }
 
 /*
@@ -796,21 +793,14 @@ PG_FUNCTION_INFO_V1(summary_apply_changes_fn);
 Datum
 summary_apply_changes_fn(PG_FUNCTION_ARGS)
 {
-	Summary    *s = PG_ARGISNULL(0) ? NULL : PG_GETARG_SUMMARY_P(0);
-	Summary    *added = PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1);
-	Summary    *removed = PG_ARGISNULL(2) ? NULL : PG_GETARG_SUMMARY_P(2);
-	int			n = s ? s->ndays : 0;
-	SummaryDay *days = palloc((n + (added ? added->ndays : 0) + 1) * sizeof(SummaryDay));
+	Summary    *result = summary_change(PG_ARGISNULL(0) ? NULL : PG_GETARG_SUMMARY_P(0),
+										PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1),
+										PG_ARGISNULL(2) ? NULL : PG_GETARG_SUMMARY_P(2),
+										"apply_changes");
 
-	if (n > 0)
-		memcpy(days, s->days, n * sizeof(SummaryDay));
-	if (added)
-		summary_check(summary_merge_into(days, &n, added->days, added->ndays), "apply_changes");
-	if (removed)
-		summary_check(summary_subtract_into(days, &n, removed->days, removed->ndays), "apply_changes");
-	if (n == 0)
+	if (result->ndays == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_SUMMARY_P(crm_summary_build(days, n));
+	PG_RETURN_SUMMARY_P(result);
 }
 
 /* as_of(s, date): the summary of the transactions up to and on that date */

@@ -11,8 +11,11 @@
  *	- row level, AFTER INSERT/UPDATE/DELETE (the single-write path).
  *
  * Either way the rows' effects are collected as SummaryChanges per customer
- * (a deleted row, or the old version of an updated one, is a removal), and
- * applied in three queries, whatever the number of customers:
+ * (a deleted row, or the old version of an updated one, is a removal).
+ * When they are all one customer's (every single-row write), one UPDATE
+ * reads, changes and writes that customer (crm.apply_changes() in SQL).
+ * Otherwise they are applied in three queries, whatever the number of
+ * customers:
  *
  *	1. (unknown customers => 'create') insert the customers not there yet;
  *	2. lock the customers' rows in customer_id order and read their
@@ -20,6 +23,11 @@
  *	3. write the new summaries and everything derived from them (RFM score
  *	   against the stored cutpoints, RFM segment, inferred stage) with one
  *	   UPDATE joined to two arrays.
+ *
+ * A statement that locks one customer takes no other lock in between, so
+ * the single-customer UPDATE needs no separate, ordered lock step.  (Across
+ * the statements of one transaction, rows are locked in statement order,
+ * as with any updates.)
  *
  * Trigger arguments: customer column, date column, amount column, and what
  * to do about an unknown customer ('create' or 'error').  Columns are found

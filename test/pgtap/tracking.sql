@@ -4,7 +4,7 @@
 -- failing statement changes nothing; attaching and detaching user tables,
 -- plain and partitioned.
 \ir setup.psql
-SELECT plan(31);
+SELECT plan(36);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.4242);
@@ -110,6 +110,8 @@ SELECT ok((SELECT count(*) FROM crm.customers WHERE customer_id > 400) > 0
     'the row-mode table created its unknown customers');
 
 -- scores: a refresh, then more writes scored against its cutpoints
+SELECT throws_ok($$CALL crm.refresh(batch_size => 0, commit_batches => false)$$, '22023', 'batch_size must be at least 1',
+    'a refresh in batches of 0 is refused');
 CALL crm.refresh(batch_size => 97, commit_batches => false);
 SELECT is((SELECT count(*) FROM crm.customers c, crm.scoring s
            WHERE c.rfm IS DISTINCT FROM crm.rfm_score(c.summary, s.cutpoints)), 0::bigint,
@@ -150,6 +152,16 @@ SELECT throws_ok($$UPDATE crm.customers SET stage = 'stable' WHERE stage = 'expl
 SELECT throws_ok($$TRUNCATE crm.orders$$, '55000', NULL, 'TRUNCATE of a tracked table is refused (55000)');
 SELECT ok(pg_temp.unchanged(), 'and none of those failed statements changed any customer');
 SELECT is(pg_temp.mismatches(), 0::bigint, 'nor broke the match with the orders');
+
+-- the summary arithmetic the paths above rest on
+SELECT is(crm.subtract('{2024-01-01:10,2024-01-02:5x2,2024-01-03:-4x0}', '{2024-01-02:3,2024-01-03:-4x0}')::text,
+          '{2024-01-01:10,2024-01-02:2}', 'subtract takes out a purchase and a refund-only day');
+SELECT throws_ok($$SELECT crm.subtract('{2024-01-01:10}', '{2024-01-02:3}')$$, '22023', NULL,
+    'subtracting a transaction the summary does not hold is an error');
+SELECT is(crm.apply_changes('{2024-01-01:10}', '{2024-01-05:7}', '{2024-01-01:10}')::text, '{2024-01-05:7}',
+          'apply_changes adds, then removes');
+SELECT is(crm.apply_changes('{2024-01-01:10}', NULL, '{2024-01-01:10}'), NULL,
+          'and gives NULL when nothing is left (a customer with no orders has no summary)');
 
 -- attach: plain and partitioned tables, backfill equals recompute
 CREATE TABLE public.legacy (ref text, cust bigint, day date, value numeric(12, 2), extra jsonb);
