@@ -95,6 +95,7 @@ static SPIPlanPtr create_plan = NULL;
 static SPIPlanPtr single_plan = NULL;
 /* [0]: generic plans, for a few customers; [1]: planned per call, for many */
 static SPIPlanPtr lock_plan[2] = {NULL, NULL};
+static SPIPlanPtr upsert_plan[2] = {NULL, NULL};
 static SPIPlanPtr update_plan[2] = {NULL, NULL};
 
 /*
@@ -430,6 +431,31 @@ prepare_plans(void)
 											"WHERE c.customer_id OPERATOR(pg_catalog.=) n.id",
 											3, update_types, custom);
 	}
+	for (custom = 0; custom < 2; custom++)
+		if (upsert_plan[custom] == NULL)
+			/*
+			 * New orders only, unknown customers created: one INSERT ... ON
+			 * CONFLICT in customer order.  A new customer is inserted with
+			 * its state as inferred from prospect (no history row: the stage
+			 * a customer is inserted with is where its history starts); a
+			 * known one is updated as by update_plan.
+			 */
+			upsert_plan[custom] = keep_plan(
+											"INSERT INTO crm.customers AS c (customer_id, summary, rfm, segment, scored_on, stage, stage_reason, stage_since) "
+											"SELECT n.id, n.s, n.r, " DERIVED_SEGMENT("n.r", "n.cp") ", $3, (n.i).stage, (n.i).reason, $3 "
+											"FROM (SELECT u.id, u.s, sc.cp, crm.rfm_score(u.s, sc.cp) AS r, "
+											"             crm.infer_stage('prospect'::crm.stage, u.s, $3) AS i "
+											"      FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(id, s), "
+											"           (SELECT (SELECT crm.rebase(s.cutpoints, $3) FROM crm.scoring s) AS cp) sc "
+											"      ORDER BY u.id OFFSET 0) n "
+											"ON CONFLICT (customer_id) DO UPDATE SET (summary, rfm, segment, scored_on, stage, stage_reason, stage_since) = ("
+											"  SELECT y.s, y.r, " DERIVED_SEGMENT("y.r", "y.cp") ", $3, " DERIVED_STAGE("$3") " "
+											"  FROM (SELECT x.s, x.cp, crm.rfm_score(x.s, x.cp) AS r, "
+											"               crm.infer_stage(c.stage, x.s, $3, stage_since => c.stage_since) AS i "
+											"        FROM (SELECT crm.merge(c.summary, excluded.summary) AS s, "
+											"                     (SELECT crm.rebase(sc.cutpoints, $3) FROM crm.scoring sc) AS cp OFFSET 0) x "
+											"        OFFSET 0) y)",
+											3, update_types, custom);
 	if (single_plan == NULL)
 		/*
 		 * One customer: read, change and write its row in one statement
@@ -502,6 +528,20 @@ apply_single(ChangeList *list, const TrackedColumns *cols, const char *relname)
 		return;
 	if (!cols->create_customers)
 		missing_customer(list->items[0].customer, relname);
+	if (nulls[2] == 'n')
+	{
+		Datum		upsert_args[3];
+		int			dims[1] = {1};
+		int			lbs[1] = {1};
+		Oid			summary_type = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("crm.summary")));
+
+		upsert_args[0] = PointerGetDatum(construct_array(args, 1, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		upsert_args[1] = PointerGetDatum(construct_md_array(&args[1], NULL, 1, dims, lbs, summary_type, -1, false, TYPALIGN_DOUBLE));
+		upsert_args[2] = args[3];
+		if (SPI_execute_plan(upsert_plan[0], upsert_args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "crm: could not create customer " INT64_FORMAT, list->items[0].customer);
+		return;
+	}
 	if (SPI_execute_plan(create_plan,
 						 (Datum[]) {PointerGetDatum(construct_array(args, 1, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))},
 						 NULL, false, 0) != SPI_OK_INSERT ||
@@ -546,12 +586,43 @@ apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 			ids[nids++] = Int64GetDatum(list->items[i].customer);
 
 	args[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	custom = nids >= BULK_CUSTOM_PLAN_MIN;
+
+	if (cols->create_customers)
+	{
+		bool		removals = false;
+
+		for (i = 0; i < list->n && !removals; i++)
+			removals = list->items[i].change.remove;
+		if (!removals)
+		{
+			/* new orders only (INSERT, COPY): one upsert in customer order */
+			Datum	   *added = palloc(nids * sizeof(Datum));
+			bool		isnull;
+
+			next = 0;
+			for (i = 0; i < nids; i++)
+			{
+				lower = next;
+				while (next < list->n && list->items[next].customer == DatumGetInt64(ids[i]))
+					next++;
+				added[i] = changes_summary(list->items, lower, next, false, &isnull);
+			}
+			dims[0] = nids;
+			args[1] = PointerGetDatum(construct_md_array(added, NULL, 1, dims, lbs,
+														 DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("crm.summary"))),
+														 -1, false, TYPALIGN_DOUBLE));
+			args[2] = DateADTGetDatum(business_date());
+			if (SPI_execute_plan(upsert_plan[custom], args, nulls, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "crm: could not write customers");
+			return;
+		}
+	}
 
 	if (cols->create_customers &&
 		SPI_execute_plan(create_plan, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "crm: could not create customers");
 
-	custom = nids >= BULK_CUSTOM_PLAN_MIN;
 	if (SPI_execute_plan(lock_plan[custom], args, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "crm: could not lock customers");
 	nrows = SPI_processed;
