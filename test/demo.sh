@@ -247,6 +247,12 @@ SELECT 1 + floor(random() * 50000), TIMESTAMPTZ '2026-01-01' + random() * interv
        (ARRAY['phone', 'call_centre', 'email', 'web', 'counter'])[1 + floor(random() * 5)], 'inbound', 'question',
        random() * interval '40 seconds'
 FROM generate_series(1, 5000);
+INSERT INTO crm.interactions (customer_id, occurred_at, channel, direction, topic, wait_time) VALUES
+    (2, '2026-01-29 10:00+00', 'phone', 'inbound', 'tariff question', '00:00:12'),
+    (538, '2026-01-30 15:30+00', 'face_to_face', 'outbound', 'key-account visit', NULL),
+    (26474, '2026-01-20 09:10+00', 'call_centre', 'inbound', 'cancellation', '00:00:55');
+INSERT INTO crm.complaints (customer_id, category, opened_at, first_response_at, onsite_required, onsite_at) VALUES
+    (26474, 'supply_reliability', '2026-01-20 09:15+00', '2026-01-21 16:00+00', true, '2026-01-20 19:15+00');
 INSERT INTO crm.complaints (customer_id, category, opened_at, first_response_at, resolved_at, follow_up_result)
 SELECT c, (ARRAY['billing', 'supply_reliability', 'service_attitude'])[1 + floor(random() * 3)], t,
        t + random() * interval '36 hours', t + interval '3 days', CASE WHEN random() < 0.8 THEN 'satisfied' ELSE 'unsatisfied' END
@@ -274,7 +280,7 @@ SELECT month, active_customers, retention_rate, churn_rate, repeat_purchase_rate
        complaints, complaints_within_sla, satisfaction_index
 FROM crm.kpis WHERE month >= '2025-08-01' ORDER BY month;
 \echo '--- time limits missed, by kind'
-SELECT target_name, target, count(*) AS breaches, max(late_by) AS worst FROM crm.complaint_sla_breaches GROUP BY 1, 2 ORDER BY 1;
+SELECT target_name, target, count(*) AS breaches, max(late_by) AS worst_late_by FROM crm.complaint_sla_breaches GROUP BY 1, 2 ORDER BY 1;
 \echo '--- churn watch: customers at risk, by stage and segment (top 8)'
 SELECT stage, segment, count(*) AS customers, round(avg(p_alive), 3) AS avg_p_alive, sum(total_spend) AS spend_at_risk
 FROM crm.churn_watch GROUP BY 1, 2 ORDER BY 5 DESC LIMIT 8;

@@ -187,7 +187,7 @@ SELECT pg_catalog.pg_extension_config_dump('crm.survey_answers', '');
 
 CREATE VIEW crm.survey_scores AS
 SELECT s.survey_id, s.customer_id, s.surveyed_at,
-       (sum(a.perceived) / sum(a.expected))::double precision AS score,
+       sum(a.perceived::double precision) / sum(a.expected::double precision) AS score,
        sum(a.perceived) >= sum(a.expected) AS satisfied
 FROM crm.surveys s JOIN crm.survey_answers a USING (survey_id)
 GROUP BY s.survey_id;

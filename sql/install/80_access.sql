@@ -20,7 +20,7 @@ SELECT c.customer_id, c.name, c.kind, c.customer_class, c.service_level, c.accou
             THEN round(crm.p_alive(sc.model, c.summary, crm.business_date())::numeric, 4) END AS p_alive,
        li.occurred_at AS last_interaction_at, li.channel AS last_interaction_channel,
        coalesce(oc.open_complaints, 0) AS open_complaints,
-       cs.last_score AS last_satisfaction_score, coalesce(cs.loyal, false) AS loyal,
+       round(cs.last_score::numeric, 4) AS last_satisfaction_score, coalesce(cs.loyal, false) AS loyal,
        c.churn_reason
 FROM crm.customers c
 LEFT JOIN crm.level_targets t USING (customer_class)
