@@ -127,6 +127,16 @@ for ((i = 0; i < ROUNDS; i++)); do
 	pb_stmt+=("$(tps "$work/insert.sql" "")")
 	pb_row+=("$(tps "$work/insert_row.sql" "")")
 done
+# the same with commits waiting for their WAL (synchronous_commit = on,
+# PostgreSQL's default; the bench cluster runs with it off and fsync off)
+pb_sync=() pb_sync_base=()
+for ((i = 0; i < ROUNDS; i++)); do
+	pb_sync_base+=("$(tps "$work/insert_plain.sql" "-c synchronous_commit=on")")
+	pb_sync+=("$(tps "$work/insert.sql" "-c synchronous_commit=on")")
+done
+pss=$(printf '%s\n' "${pb_sync[@]}" | median)
+psb=$(printf '%s\n' "${pb_sync_base[@]}" | median)
+echo "  pgbench tps, synchronous_commit = on: statement path ${pb_sync[*]}; no triggers ${pb_sync_base[*]}"
 ps_=$(printf '%s\n' "${pb_stmt[@]}" | median)
 pr=$(printf '%s\n' "${pb_row[@]}" | median)
 pbm=$(printf '%s\n' "${pb_base[@]}" | median)
@@ -145,10 +155,12 @@ r0=$(awk -v a="$nm" -v b="$nbm" 'BEGIN { printf "%.3f", a / b }')
 r2=$(awk -v a="$rm_" -v b="$sm" 'BEGIN { printf "%.1f", a / b }')
 r3=$(awk -v a="$ps_" -v b="$pbm" 'BEGIN { printf "%.3f", a / b }')
 r4=$(awk -v a="$pr" -v b="$pbm" 'BEGIN { printf "%.3f", a / b }')
+r5=$(awk -v a="$pss" -v b="$psb" 'BEGIN { printf "%.3f", a / b }')
 printf '%-60s %10s %10s %8s   %s\n' "case" "ours" "baseline" "ratio" "goal"
 printf '%-60s %10.0f %10.0f %8s   <= 2    %s\n' "COPY ${orders} orders creating customers, vs no triggers (ms)" "$nm" "$nbm" "$r0" "$(verdict "$r0" 2 max)"
 printf '%-60s %10.0f %10.0f %8s   <= 2    %s\n' "COPY, customers exist (prospects), vs no triggers (ms)" "$sm" "$bm" "$r1" "$(verdict "$r1" 2 max)"
 printf '%-60s %10.0f %10.0f %8s   >= 10   %s\n' "COPY, customers exist: row path / statement path (ms)" "$rm_" "$sm" "$r2" "$(verdict "$r2" 10 min)"
 printf '%-60s %10.0f %10.0f %8s   >= 0.6  %s\n' "pgbench 8 clients, statement path vs no triggers (tps)" "$ps_" "$pbm" "$r3" "$(verdict "$r3" 0.6 min)"
 printf '%-60s %10.0f %10.0f %8s   >= 0.6  %s\n' "pgbench 8 clients, row path vs no triggers (tps)" "$pr" "$pbm" "$r4" "$(verdict "$r4" 0.6 min)"
+printf '%-60s %10.0f %10.0f %8s   >= 0.6  %s\n' "pgbench, statement path, synchronous_commit = on (tps)" "$pss" "$psb" "$r5" "$(verdict "$r5" 0.6 min)"
 psql -X -q -c "DROP DATABASE $DB"
