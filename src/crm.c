@@ -31,7 +31,10 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "executor/spi.h"
 #include "executor/tuptable.h"
+#include "utils/builtins.h"
+#include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
 #include "crm.h"
@@ -269,4 +272,38 @@ crm_transition_close(CrmTransitionReader *r)
 {
 	tuplestore_select_read_pointer(r->store, 0);
 	ExecDropSingleTupleTableSlot(r->slot);
+}
+
+/* the OID of a type named like "crm.summary" or "crm.summary[]" */
+Oid
+crm_type_oid(const char *name)
+{
+	return DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum(name)));
+}
+
+bool
+crm_type_gone(Oid typid)
+{
+	return !OidIsValid(typid) || !SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(typid));
+}
+
+/* prepare a plan and keep it for the backend's life */
+SPIPlanPtr
+crm_keep_plan(const char *sql, int nargs, Oid *argtypes, int cursor_options)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, cursor_options);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+void
+crm_free_plan(SPIPlanPtr *plan)
+{
+	if (*plan != NULL)
+		SPI_freeplan(*plan);
+	*plan = NULL;
 }

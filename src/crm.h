@@ -41,6 +41,18 @@ extern void crm_transition_open(CrmTransitionReader *r, struct Tuplestorestate *
 extern bool crm_transition_next(CrmTransitionReader *r);
 extern void crm_transition_close(CrmTransitionReader *r);
 
+/*
+ * Saved SPI plans of the triggers, and the OIDs of crm's types they take as
+ * parameters.  The OIDs are looked up once; crm_type_gone() (one syscache
+ * probe) tells when a DROP and CREATE EXTENSION in the same backend has
+ * made new ones, so that the plans are prepared again.
+ */
+extern Oid	crm_type_oid(const char *name);
+extern bool crm_type_gone(Oid typid);
+extern struct _SPI_plan *crm_keep_plan(const char *sql, int nargs, Oid *argtypes,
+									   int cursor_options);
+extern void crm_free_plan(struct _SPI_plan **plan);
+
 #define CRM_RESULT_TUPDESC(fcinfo) \
 	crm_result_tupdesc((fcinfo), (TupleDesc *) &(fcinfo)->flinfo->fn_extra)
 

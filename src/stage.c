@@ -560,41 +560,56 @@ stage_guard(PG_FUNCTION_ARGS)
  * time crm.change_time (default now()), the reason the new stage_reason,
  * and who the session's login role.
  */
-typedef struct HistoryPlan
+static SPIPlanPtr history_plan = NULL;
+/* crm.stage and crm.relationship_level, the element types of its arrays */
+typedef struct HistoryElement
 {
-	SPIPlanPtr	plan;
-	Oid			level_type;
-} HistoryPlan;
+	Oid			type;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+} HistoryElement;
+static HistoryElement history_stage = {InvalidOid};
+static HistoryElement history_level = {InvalidOid};
 
-static HistoryPlan history_plan = {NULL, InvalidOid};
+static void
+history_element(HistoryElement *e, const char *name)
+{
+	e->type = crm_type_oid(name);
+	get_typlenbyvalalign(e->type, &e->typlen, &e->typbyval, &e->typalign);
+}
+
+static Datum
+history_array(Datum *values, int n, const HistoryElement *e)
+{
+	return PointerGetDatum(construct_array(values, n, e->type, e->typlen, e->typbyval, e->typalign));
+}
 
 static void
 history_prepare(void)
 {
 	Oid			types[6];
-	SPIPlanPtr	plan;
 
-	if (history_plan.plan != NULL)
+	if (!crm_type_gone(history_level.type) && history_plan != NULL)
 		return;
+	crm_free_plan(&history_plan);
+	history_element(&history_stage, "crm.stage");
+	history_element(&history_level, "crm.relationship_level");
 	types[0] = INT8ARRAYOID;
-	types[1] = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("crm.stage[]")));
+	types[1] = get_array_type(history_stage.type);
 	types[2] = types[1];
-	types[3] = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("crm.relationship_level[]")));
+	types[3] = get_array_type(history_level.type);
 	types[4] = types[3];
 	types[5] = TEXTARRAYOID;
-	plan = SPI_prepare_cursor("INSERT INTO crm.stage_history "
-							  "(customer_id, from_stage, to_stage, from_level, to_level, source, reason, changed_at, changed_by) "
-							  "SELECT u.c, u.fs, u.ts, u.fl, u.tl, "
-							  "  COALESCE(NULLIF(pg_catalog.current_setting('crm.change_source', true), ''), 'user'), "
-							  "  u.r, COALESCE(NULLIF(pg_catalog.current_setting('crm.change_time', true), '')::pg_catalog.timestamptz, pg_catalog.now()), "
-							  "  SESSION_USER "
-							  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-							  "                pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) u(c, fs, ts, fl, tl, r)",
-							  6, types, CURSOR_OPT_GENERIC_PLAN);
-	if (plan == NULL || SPI_keepplan(plan) != 0)
-		elog(ERROR, "could not prepare the stage history insert: %s", SPI_result_code_string(SPI_result));
-	history_plan.level_type = get_element_type(types[3]);
-	history_plan.plan = plan;
+	history_plan = crm_keep_plan("INSERT INTO crm.stage_history "
+								 "(customer_id, from_stage, to_stage, from_level, to_level, source, reason, changed_at, changed_by) "
+								 "SELECT u.c, u.fs, u.ts, u.fl, u.tl, "
+								 "  COALESCE(NULLIF(pg_catalog.current_setting('crm.change_source', true), ''), 'user'), "
+								 "  u.r, COALESCE(NULLIF(pg_catalog.current_setting('crm.change_time', true), '')::pg_catalog.timestamptz, pg_catalog.now()), "
+								 "  SESSION_USER "
+								 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+								 "                pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) u(c, fs, ts, fl, tl, r)",
+								 6, types, CURSOR_OPT_GENERIC_PLAN);
 }
 
 PG_FUNCTION_INFO_V1(record_stage_changes);
@@ -678,24 +693,17 @@ record_stage_changes(PG_FUNCTION_ARGS)
 		Datum		args[6];
 		int			dims[1] = {n};
 		int			lbs[1] = {1};
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-		Oid			stage_type;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		history_prepare();
-		stage_type = TupleDescAttr(desc, stage_att - 1)->atttypid;
 		args[0] = PointerGetDatum(construct_array(cols[0], n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		get_typlenbyvalalign(stage_type, &typlen, &typbyval, &typalign);
-		args[1] = PointerGetDatum(construct_array(cols[1], n, stage_type, typlen, typbyval, typalign));
-		args[2] = PointerGetDatum(construct_array(cols[2], n, stage_type, typlen, typbyval, typalign));
-		get_typlenbyvalalign(history_plan.level_type, &typlen, &typbyval, &typalign);
-		args[3] = PointerGetDatum(construct_array(cols[3], n, history_plan.level_type, typlen, typbyval, typalign));
-		args[4] = PointerGetDatum(construct_array(cols[4], n, history_plan.level_type, typlen, typbyval, typalign));
+		args[1] = history_array(cols[1], n, &history_stage);
+		args[2] = history_array(cols[2], n, &history_stage);
+		args[3] = history_array(cols[3], n, &history_level);
+		args[4] = history_array(cols[4], n, &history_level);
 		args[5] = PointerGetDatum(construct_md_array(cols[5], reason_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-		if (SPI_execute_plan(history_plan.plan, args, NULL, false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_plan(history_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not write crm.stage_history");
 		SPI_finish();
 	}

@@ -218,6 +218,19 @@ summary_normalize(SummaryDay *days, int *ndays)
 	return SUMMARY_OK;
 }
 
+/* close the gaps left by days that removals emptied */
+static void
+drop_empty_days(SummaryDay *days, int *ndays)
+{
+	int			i;
+	int			out = 0;
+
+	for (i = 0; i < *ndays; i++)
+		if (!summary_day_is_empty(&days[i]))
+			days[out++] = days[i];
+	*ndays = out;
+}
+
 /*
  * Apply a batch of changes to a normalized run: every addition first, then
  * every removal, so that the result does not depend on the order of the
@@ -234,7 +247,6 @@ summary_apply_changes(SummaryDay *days, int *ndays,
 	bool		normalized = true;
 	SummaryStatus st;
 	int			i;
-	int			out;
 
 	for (i = 0; i < nchanges; i++)
 	{
@@ -266,11 +278,7 @@ summary_apply_changes(SummaryDay *days, int *ndays,
 			return st;
 	}
 	/* days emptied by removals stay in place until here */
-	out = 0;
-	for (i = 0; i < *ndays; i++)
-		if (!summary_day_is_empty(&days[i]))
-			days[out++] = days[i];
-	*ndays = out;
+	drop_empty_days(days, ndays);
 	return SUMMARY_OK;
 }
 
@@ -282,7 +290,6 @@ SummaryStatus
 summary_subtract_into(SummaryDay *a, int *na, const SummaryDay *b, int nb)
 {
 	int			i;
-	int			out;
 
 	for (i = 0; i < nb; i++)
 	{
@@ -300,11 +307,7 @@ summary_subtract_into(SummaryDay *a, int *na, const SummaryDay *b, int nb)
 			return SUMMARY_NOT_PRESENT;
 		a[idx] = r;
 	}
-	out = 0;
-	for (i = 0; i < *na; i++)
-		if (!summary_day_is_empty(&a[i]))
-			a[out++] = a[i];
-	*na = out;
+	drop_empty_days(a, na);
 	return SUMMARY_OK;
 }
 

@@ -96,6 +96,8 @@ static SPIPlanPtr single_plan = NULL;
 /* [0]: generic plans, for a few customers; [1]: planned per call, for many */
 static SPIPlanPtr lock_plan[2] = {NULL, NULL};
 static SPIPlanPtr upsert_plan[2] = {NULL, NULL};
+/* crm.summary, the type those plans take */
+static Oid	summary_type = InvalidOid;
 static SPIPlanPtr update_plan[2] = {NULL, NULL};
 
 /*
@@ -380,14 +382,8 @@ business_date(void)
 static SPIPlanPtr
 keep_plan(const char *sql, int nargs, Oid *argtypes, bool custom)
 {
-	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
-										  custom ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
+	return crm_keep_plan(sql, nargs, argtypes,
+						 custom ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN);
 }
 
 static void
@@ -398,12 +394,27 @@ prepare_plans(void)
 	Oid			single_types[4];
 	int			custom;
 
+	if (crm_type_gone(summary_type))
+	{
+		/* first call, or the extension was created again: new type OIDs */
+		crm_free_plan(&create_plan);
+		crm_free_plan(&single_plan);
+		for (custom = 0; custom < 2; custom++)
+		{
+			crm_free_plan(&lock_plan[custom]);
+			crm_free_plan(&update_plan[custom]);
+			crm_free_plan(&upsert_plan[custom]);
+		}
+		summary_type = crm_type_oid("crm.summary");
+	}
+	else if (single_plan != NULL)
+		return;
 	update_types[0] = INT8ARRAYOID;
-	update_types[1] = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("crm.summary[]")));
+	update_types[1] = get_array_type(summary_type);
 	update_types[2] = DATEOID;
 	single_types[0] = INT8OID;
-	single_types[1] = get_element_type(update_types[1]);
-	single_types[2] = single_types[1];
+	single_types[1] = summary_type;
+	single_types[2] = summary_type;
 	single_types[3] = DATEOID;
 
 	if (create_plan == NULL)
@@ -533,7 +544,6 @@ apply_single(ChangeList *list, const TrackedColumns *cols, const char *relname)
 		Datum		upsert_args[3];
 		int			dims[1] = {1};
 		int			lbs[1] = {1};
-		Oid			summary_type = DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("crm.summary")));
 
 		upsert_args[0] = PointerGetDatum(construct_array(args, 1, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		upsert_args[1] = PointerGetDatum(construct_md_array(&args[1], NULL, 1, dims, lbs, summary_type, -1, false, TYPALIGN_DOUBLE));
@@ -570,7 +580,6 @@ apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 				upper;
 	int			dims[1];
 	int			lbs[1] = {1};
-	Oid			summary_type;
 	int			custom;
 
 	qsort(list->items, list->n, sizeof(OrderChange), change_cmp);
@@ -609,8 +618,7 @@ apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 				added[i] = changes_summary(list->items, lower, next, false, &isnull);
 			}
 			dims[0] = nids;
-			args[1] = PointerGetDatum(construct_md_array(added, NULL, 1, dims, lbs,
-														 DatumGetObjectId(DirectFunctionCall1(regtypein, CStringGetDatum("crm.summary"))),
+			args[1] = PointerGetDatum(construct_md_array(added, NULL, 1, dims, lbs, summary_type,
 														 -1, false, TYPALIGN_DOUBLE));
 			args[2] = DateADTGetDatum(business_date());
 			if (SPI_execute_plan(upsert_plan[custom], args, nulls, false, 0) != SPI_OK_INSERT)
@@ -695,7 +703,6 @@ apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 		pfree(changes);
 	}
 
-	summary_type = SPI_gettypeid(SPI_tuptable->tupdesc, 2);
 	dims[0] = nids;
 	args[1] = PointerGetDatum(construct_md_array(summaries, summary_nulls, 1, dims, lbs,
 												 summary_type, -1, false, TYPALIGN_DOUBLE));

@@ -132,23 +132,30 @@ COMMENT ON COLUMN crm.complaint_queue.queue_position IS 'Position in the queue, 
 
 -- the time limits a complaint is held to, by the customer's service level
 CREATE VIEW crm.complaint_sla_breaches AS
+WITH sla AS MATERIALIZED (
+    -- the targets, read once (crm.setting is not inlined)
+    SELECT crm.setting('sla_first_response')::interval AS first_response,
+           crm.setting('sla_onsite')::interval AS onsite,
+           crm.setting('sla_onsite_vip')::interval AS onsite_vip,
+           crm.setting('sla_phone_wait')::interval AS phone_wait
+)
 SELECT b.*, b.actual - b.target AS late_by
 FROM (SELECT 'complaint'::text AS source, k.complaint_id AS id, k.customer_id, 'first_response'::text AS target_name,
-             crm.setting('sla_first_response')::interval AS target,
+             sla.first_response AS target,
              coalesce(k.first_response_at, now()) - k.opened_at AS actual,
              k.first_response_at IS NULL AS still_open
-      FROM crm.complaints k
+      FROM crm.complaints k, sla
       UNION ALL
       SELECT 'complaint', k.complaint_id, k.customer_id, 'onsite',
-             CASE WHEN c.service_level = 'vip' THEN crm.setting('sla_onsite_vip') ELSE crm.setting('sla_onsite') END::interval,
+             CASE WHEN c.service_level = 'vip' THEN sla.onsite_vip ELSE sla.onsite END,
              coalesce(k.onsite_at, now()) - k.opened_at,
              k.onsite_at IS NULL
-      FROM crm.complaints k JOIN crm.customers c USING (customer_id)
+      FROM crm.complaints k JOIN crm.customers c USING (customer_id), sla
       WHERE k.onsite_required
       UNION ALL
       SELECT 'interaction', i.interaction_id, i.customer_id, 'phone_wait',
-             crm.setting('sla_phone_wait')::interval, i.wait_time, false
-      FROM crm.interactions i
+             sla.phone_wait, i.wait_time, false
+      FROM crm.interactions i, sla
       WHERE i.channel IN ('phone', 'call_centre') AND i.wait_time IS NOT NULL) b
 WHERE b.actual > b.target;
 COMMENT ON VIEW crm.complaint_sla_breaches IS 'Every time limit missed: first response and visit on site of complaints (open ones counted up to now), and phone waits';
@@ -202,8 +209,8 @@ COMMENT ON COLUMN crm.survey_scores.satisfied IS 'perceived >= expected';
 -- not enter (the texts found complainers often the most loyal)
 CREATE VIEW crm.customer_satisfaction AS
 SELECT q.customer_id, q.surveys, q.last_score, q.satisfied_streak,
-       q.satisfied_streak >= crm.setting('loyal_after_surveys')::integer AS loyal
-FROM (SELECT v.customer_id, count(*) AS surveys,
+       q.satisfied_streak >= n.loyal_after AS loyal
+FROM (SELECT crm.setting('loyal_after_surveys')::integer AS loyal_after OFFSET 0) n, (SELECT v.customer_id, count(*) AS surveys,
              (array_agg(v.score ORDER BY v.surveyed_at DESC, v.survey_id DESC))[1] AS last_score,
              coalesce(min(v.rank) FILTER (WHERE NOT v.satisfied) - 1, count(*)) AS satisfied_streak
       FROM (SELECT ss.*, row_number() OVER (PARTITION BY ss.customer_id ORDER BY ss.surveyed_at DESC, ss.survey_id DESC) AS rank

@@ -25,7 +25,7 @@ CREATE FUNCTION crm.score_customers(customers bigint[], as_of date)
     FROM (SELECT c2.customer_id, sc.cp, crm.rfm_score(c2.summary, sc.cp) AS r,
                  i.stage AS i_stage, i.reason AS i_reason
           FROM crm.customers c2
-          CROSS JOIN (SELECT crm.setting('complaint_trend_days')::integer AS days) cfg
+          CROSS JOIN (SELECT crm.setting('complaint_trend_days')::integer AS days OFFSET 0) cfg
           LEFT JOIN (SELECT crm.rebase(s.cutpoints, as_of) AS cp FROM crm.scoring s) sc ON true
           LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE k.opened_at >= as_of - cfg.days)::integer AS recent,
                                     count(*) FILTER (WHERE k.opened_at < as_of - cfg.days)::integer AS previous

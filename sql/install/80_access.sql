@@ -16,13 +16,16 @@ SELECT c.customer_id, c.name, c.kind, c.customer_class, c.service_level, c.accou
        coalesce(crm.purchase_days(c.summary), 0) AS purchase_days,
        coalesce(crm.total_spend(c.summary), 0) AS total_spend,
        c.rfm, c.segment, c.scored_on, c.stage, c.stage_since, c.stage_reason, c.level, t.target_level,
-       CASE WHEN crm.first_purchase(c.summary) <= crm.business_date()
-            THEN round(crm.p_alive(sc.model, c.summary, crm.business_date())::numeric, 4) END AS p_alive,
+       CASE WHEN crm.first_purchase(c.summary) <= d.as_of
+            THEN round(crm.p_alive(sc.model, c.summary, d.as_of)::numeric, 4) END AS p_alive,
        li.occurred_at AS last_interaction_at, li.channel AS last_interaction_channel,
        coalesce(oc.open_complaints, 0) AS open_complaints,
        round(cs.last_score::numeric, 4) AS last_satisfaction_score, coalesce(cs.loyal, false) AS loyal,
        c.churn_reason
 FROM crm.customers c
+-- settings and the business date read once, not per row (OFFSET 0 keeps
+-- the planner from copying the calls into every row)
+CROSS JOIN (SELECT crm.business_date() AS as_of OFFSET 0) d
 LEFT JOIN crm.level_targets t USING (customer_class)
 LEFT JOIN crm.scoring sc ON true
 LEFT JOIN LATERAL (SELECT i.occurred_at, i.channel FROM crm.interactions i
@@ -84,8 +87,9 @@ monthly AS (
 ),
 complaints AS (
     SELECT date_trunc('month', k.opened_at)::date AS month, count(*) AS opened,
-           count(*) FILTER (WHERE k.first_response_at - k.opened_at <= crm.setting('sla_first_response')::interval) AS answered_in_time
-    FROM crm.complaints k GROUP BY 1
+           count(*) FILTER (WHERE k.first_response_at - k.opened_at <= s.first_response) AS answered_in_time
+    FROM crm.complaints k CROSS JOIN (SELECT crm.setting('sla_first_response')::interval AS first_response OFFSET 0) s
+    GROUP BY 1
 ),
 surveys AS (
     SELECT date_trunc('month', s.surveyed_at)::date AS month, avg(s.score) AS score
@@ -119,17 +123,19 @@ COMMENT ON COLUMN crm.kpis.satisfaction_index IS '100 x mean survey score (perce
 
 CREATE VIEW crm.churn_watch AS
 SELECT c.customer_id, c.name, c.account_manager, c.stage, c.stage_reason, c.segment,
-       crm.days_since_last_purchase(c.summary, crm.business_date()) AS days_since_last_purchase,
+       crm.days_since_last_purchase(c.summary, d.as_of) AS days_since_last_purchase,
        coalesce(crm.total_spend(c.summary), 0) AS total_spend,
-       CASE WHEN crm.first_purchase(c.summary) <= crm.business_date()
-            THEN round(crm.p_alive(sc.model, c.summary, crm.business_date())::numeric, 4) END AS p_alive,
+       CASE WHEN crm.first_purchase(c.summary) <= d.as_of
+            THEN round(crm.p_alive(sc.model, c.summary, d.as_of)::numeric, 4) END AS p_alive,
        (SELECT count(*) FROM crm.complaints k
         WHERE k.customer_id = c.customer_id
-          AND k.opened_at >= crm.business_date() - crm.setting('complaint_trend_days')::integer) AS recent_complaints
-FROM crm.customers c LEFT JOIN crm.scoring sc ON true
+          AND k.opened_at >= d.as_of - d.trend_days) AS recent_complaints
+FROM crm.customers c
+CROSS JOIN (SELECT crm.business_date() AS as_of, crm.setting('complaint_trend_days')::integer AS trend_days OFFSET 0) d
+LEFT JOIN crm.scoring sc ON true
 WHERE c.stage OPERATOR(crm.=) 'decline'
-   OR ((c.stage OPERATOR(crm.=) 'formation' OR c.stage OPERATOR(crm.=) 'stable') AND crm.first_purchase(c.summary) <= crm.business_date()
-       AND crm.p_alive(sc.model, c.summary, crm.business_date()) < 0.5);
+   OR ((c.stage OPERATOR(crm.=) 'formation' OR c.stage OPERATOR(crm.=) 'stable') AND crm.first_purchase(c.summary) <= d.as_of
+       AND crm.p_alive(sc.model, c.summary, d.as_of) < 0.5);
 COMMENT ON VIEW crm.churn_watch IS 'Customers at risk: in decline, or formation/stable with P(alive) < 0.5 under the stored model';
 COMMENT ON COLUMN crm.churn_watch.customer_id IS 'Customer';
 COMMENT ON COLUMN crm.churn_watch.name IS 'Name';

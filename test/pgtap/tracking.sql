@@ -4,7 +4,7 @@
 -- failing statement changes nothing; attaching and detaching user tables,
 -- plain and partitioned.
 \ir setup.psql
-SELECT plan(39);
+SELECT plan(40);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.4242);
@@ -122,6 +122,8 @@ FROM generate_series(1, 300);
 SELECT is((SELECT count(*) FROM crm.customers c, crm.scoring s
            WHERE c.rfm IS DISTINCT FROM crm.rfm_score(c.summary, crm.rebase(s.cutpoints, '2025-12-31'))), 0::bigint,
     'orders written after the refresh rescore their customers against the stored cutpoints');
+SELECT is((SELECT count(*) FROM crm.customers WHERE summary IS NOT NULL AND (rfm IS NULL OR segment IS NULL)), 0::bigint,
+    'every customer with purchases has an RFM score and a segment (so the comparisons above are not vacuous)');
 SELECT is((SELECT count(*) FROM crm.customers c
            WHERE c.rfm IS NOT NULL AND c.segment IS DISTINCT FROM crm.rfm_segment(c.rfm)), 0::bigint,
     'the maintained segment is the rfm_segments label of the maintained score');
