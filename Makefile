@@ -6,13 +6,15 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control)
 
 MODULE_big = crm
 KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/stage_kernel.o src/segment_kernel.o src/select_kernel.o
-OBJS = src/crm.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/segment.o src/track.o $(KERNELS)
+OBJS = src/crm.o src/customer.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/segment.o src/track.o $(KERNELS)
 
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
-# the upgrade from 0.1.0: its own changes, then the pieces new in 0.2.0
-UPGRADE_0_2_PIECES = sql/upgrade/0.2.0.sql sql/install/70_tracking.sql sql/install/75_service.sql \
-	sql/install/78_refresh.sql sql/install/80_access.sql
-DATA_built = crm--$(EXTVERSION).sql crm--0.1.0--0.2.0.sql
+# upgrades: 0.1.0 -> 0.2.0 is frozen as released (it was its own changes
+# then the 0.2.0 pieces as they were); 0.2.0 -> 0.3.0 is its own changes
+# then the pieces new in 0.3.0
+UPGRADE_0_3_PIECES = sql/upgrade/0.3.0.sql sql/install/72_config_cache.sql
+DATA_built = crm--$(EXTVERSION).sql crm--0.2.0--0.3.0.sql
+DATA = sql/upgrade/crm--0.1.0--0.2.0.sql
 
 REGRESS = summary_io summary_functions rfm value btyd stage segment
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
@@ -36,8 +38,8 @@ endif
 crm--$(EXTVERSION).sql: $(INSTALL_PIECES) crm.control
 	cat $(INSTALL_PIECES) > $@
 
-crm--0.1.0--0.2.0.sql: $(UPGRADE_0_2_PIECES)
-	cat $(UPGRADE_0_2_PIECES) > $@
+crm--0.2.0--0.3.0.sql: $(UPGRADE_0_3_PIECES)
+	cat $(UPGRADE_0_3_PIECES) > $@
 
 # C unit tests of the numeric kernels: no server needed.
 UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/stage_kernel_test test/unit/segment_kernel_test

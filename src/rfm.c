@@ -36,6 +36,7 @@
 #include "utils/numeric.h"
 
 #include "rfm_kernel.h"
+#include "maintain.h"
 #include "summary.h"
 
 /* ---------------------------------------------------------------------
@@ -319,7 +320,7 @@ typedef struct RfmCutpoints
 	RfmCuts		cuts;			/* unused cutpoint slots are 0 */
 } RfmCutpoints;
 
-StaticAssertDecl(sizeof(RfmCutpoints) == 216, "crm.rfm_cutpoints is 216 bytes");
+StaticAssertDecl(sizeof(RfmCutpoints) == CRM_RFM_CUTPOINTS_SIZE, "crm.rfm_cutpoints is 216 bytes");
 
 static const char *const dim_name[3] = {"recency", "frequency", "monetary"};
 
@@ -673,6 +674,32 @@ rfm_score(PG_FUNCTION_ARGS)
 							 rfm_score_dim(cuts, RFM_FREQUENCY, v[1]),
 							 rfm_score_dim(cuts, RFM_MONETARY, v[2]),
 							 cuts->k));
+}
+
+/*
+ * For the order trigger (maintain.h): the score of s against stored
+ * cutpoints rebased to as_of, as crm.rfm_score(s, crm.rebase(c, as_of)).
+ */
+bool
+crm_rfm_score_at(Summary *s, const void *cutpoints, int32 as_of, int32 *score)
+{
+	const RfmCuts *cuts = &((const RfmCutpoints *) cutpoints)->cuts;
+	int64		v[3];
+
+	crm_check_finite_date(as_of, "as_of");
+	if (!rfm_measure(s, as_of, v))
+		return false;
+	*score = RFM_PACK(rfm_score_dim(cuts, RFM_RECENCY, v[0]),
+					  rfm_score_dim(cuts, RFM_FREQUENCY, v[1]),
+					  rfm_score_dim(cuts, RFM_MONETARY, v[2]),
+					  cuts->k);
+	return true;
+}
+
+int
+crm_rfm_scale(const void *cutpoints)
+{
+	return ((const RfmCutpoints *) cutpoints)->cuts.k;
 }
 
 /*

@@ -27,8 +27,10 @@
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "crm.h"
+#include "maintain.h"
 #include "segment_kernel.h"
 
 #define SEG_MAX_LABELS 64
@@ -371,6 +373,45 @@ classify(CompiledScheme *c, const double *x)
 		return label;
 	}
 	return seg_rules_classify(&c->rules, x);
+}
+
+/*
+ * For the order trigger (maintain.h): one scheme compiled per backend, in
+ * its own context, and compiled again when crm_config_generation() moves
+ * (a segment table changed) or another scheme is asked for.  It is read
+ * with the latest snapshot, so a change committed before its invalidation
+ * arrived is never missed.
+ */
+text *
+crm_segment_label_cached(const char *scheme, const double *x, int nx)
+{
+	static MemoryContext cxt = NULL;
+	static CompiledScheme *cached = NULL;
+	static uint64 cached_generation = 0;
+	uint64		generation = crm_config_generation();
+	int			label;
+
+	if (cached == NULL || cached_generation != generation || strcmp(cached->name, scheme) != 0)
+	{
+		CompiledScheme *c;
+
+		if (cxt == NULL)
+			cxt = AllocSetContextCreate(CacheMemoryContext, "crm segment scheme", ALLOCSET_SMALL_SIZES);
+		cached = NULL;
+		MemoryContextReset(cxt);
+		PushActiveSnapshot(GetLatestSnapshot());
+		c = load_scheme(scheme, cxt);
+		PopActiveSnapshot();
+		cached = c;
+		cached_generation = generation;
+	}
+	if (nx != cached->nfeatures)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segment scheme \"%s\" takes %d features, not %d", scheme, cached->nfeatures, nx),
+				 errhint("Restore the scheme's features, or re-create the extension's presets.")));
+	label = classify(cached, x);
+	return label == SEG_NO_MATCH ? NULL : cstring_to_text(cached->labels[label]);
 }
 
 /* segment(scheme, features): the label, or NULL when nothing matches */

@@ -34,6 +34,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "maintain.h"
 #include "stage_kernel.h"
 #include "summary.h"
 
@@ -387,6 +388,36 @@ optional_count(FunctionCallInfo fcinfo, int argno, const char *argname)
 	return v;
 }
 
+/* the purchase signals of s (NULL: no purchase) as of a date */
+static void
+signals_from_summary(Summary *sum, int32 as_of, const StageThresholds *t, StageSignals *s)
+{
+	crm_check_finite_date(as_of, "as_of");
+	if (stage_signals_from_days(sum ? sum->days : NULL, sum ? sum->ndays : 0,
+								as_of, t->window_days, s) != SUMMARY_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("spend of a crm.summary is out of range")));
+}
+
+/*
+ * For the order trigger (maintain.h): crm.infer_stage(current, s, as_of,
+ * stage_since => since) with no other signal, against the thresholds
+ * cached for the backend.
+ */
+void
+crm_infer_from_summary(CrmStage current, Summary *sum, int32 as_of, int32 stage_since,
+					   StageProposal *out)
+{
+	const StageThresholds *t = current_thresholds();
+	StageSignals s;
+
+	signals_from_summary(sum, as_of, t, &s);
+	if (!DATE_NOT_FINITE(stage_since))
+		s.stage_since = stage_since;
+	stage_infer(current, &s, t, out);
+}
+
 /* false when current or as_of is NULL (the result is then NULL) */
 static bool
 stage_propose(FunctionCallInfo fcinfo, StageProposal *out)
@@ -400,21 +431,7 @@ stage_propose(FunctionCallInfo fcinfo, StageProposal *out)
 		return false;
 	current = PG_GETARG_STAGE(0);
 	as_of = PG_GETARG_DATEADT(2);
-	crm_check_finite_date(as_of, "as_of");
-	if (PG_ARGISNULL(1))
-	{
-		if (stage_signals_from_days(NULL, 0, as_of, t->window_days, &s) != SUMMARY_OK)
-			elog(ERROR, "stage signals of an empty history failed");
-	}
-	else
-	{
-		Summary    *sum = PG_GETARG_SUMMARY_P(1);
-
-		if (stage_signals_from_days(sum->days, sum->ndays, as_of, t->window_days, &s) != SUMMARY_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("spend of a crm.summary is out of range")));
-	}
+	signals_from_summary(PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1), as_of, t, &s);
 	s.recent_complaints = optional_count(fcinfo, 3, "complaints_recent");
 	s.previous_complaints = optional_count(fcinfo, 4, "complaints_previous");
 	s.recent_cost = optional_double(fcinfo, 5, "cost_recent");

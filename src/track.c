@@ -11,23 +11,22 @@
  *	- row level, AFTER INSERT/UPDATE/DELETE (the single-write path).
  *
  * Either way the rows' effects are collected as SummaryChanges per customer
- * (a deleted row, or the old version of an updated one, is a removal).
- * When they are all one customer's (every single-row write), one UPDATE
- * reads, changes and writes that customer (crm.apply_changes() in SQL).
- * Otherwise they are applied in three queries, whatever the number of
- * customers:
+ * (a deleted row, or the old version of an updated one, is a removal),
+ * sorted by customer, and written:
  *
- *	1. (unknown customers => 'create') insert the customers not there yet;
- *	2. lock the customers' rows in customer_id order and read their
- *	   summaries (a fixed order, so concurrent loads cannot deadlock);
- *	3. write the new summaries and everything derived from them (RFM score
- *	   against the stored cutpoints, RFM segment, inferred stage) with one
- *	   UPDATE joined to two arrays.
+ *	- customers that exist are written directly, one after the other in
+ *	  customer_id order, without a query (customer.c: find and lock the
+ *	  row, apply the changes, derive score, segment and stage, write the
+ *	  row and its stage history).  The fixed order keeps concurrent loads
+ *	  from deadlocking;
+ *	- with unknown_customers => 'create', a statement of new orders only
+ *	  (INSERT, COPY) goes through one INSERT ... ON CONFLICT in customer
+ *	  order that creates the missing customers and updates the others; any
+ *	  other statement first inserts the missing customers, then writes all
+ *	  of them directly.
  *
- * A statement that locks one customer takes no other lock in between, so
- * the single-customer UPDATE needs no separate, ordered lock step.  (Across
- * the statements of one transaction, rows are locked in statement order,
- * as with any updates.)
+ * (Across the statements of one transaction, rows are locked in statement
+ * order, as with any updates.)
  *
  * Trigger arguments: customer column, date column, amount column, and what
  * to do about an unknown customer ('create' or 'error').  Columns are found
@@ -66,6 +65,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "customer.h"
 #include "summary.h"
 
 typedef struct OrderChange
@@ -92,19 +92,16 @@ enum
 
 /* saved plans, prepared once per backend (the plan cache replans them) */
 static SPIPlanPtr create_plan = NULL;
-static SPIPlanPtr single_plan = NULL;
-/* [0]: generic plans, for a few customers; [1]: planned per call, for many */
-static SPIPlanPtr lock_plan[2] = {NULL, NULL};
+/* [0]: a generic plan, for a few customers; [1]: planned per call, for many */
 static SPIPlanPtr upsert_plan[2] = {NULL, NULL};
 /* crm.summary, the type those plans take */
 static Oid	summary_type = InvalidOid;
-static SPIPlanPtr update_plan[2] = {NULL, NULL};
 
 /*
- * From this many customers on, a statement's bulk queries are planned with
- * the arrays' real lengths (a hash join over a sequential scan of
- * crm.customers beats that many index probes, and planning is cheap next
- * to the work); below it, generic plans probe the primary key.
+ * From this many customers on, the upsert is planned with the arrays' real
+ * lengths (a hash join over a sequential scan of crm.customers beats that
+ * many index probes, and planning is cheap next to the work); below it, a
+ * generic plan probes the primary key.
  */
 #define BULK_CUSTOM_PLAN_MIN 2000
 
@@ -391,31 +388,21 @@ prepare_plans(void)
 {
 	Oid			ids_type[1] = {INT8ARRAYOID};
 	Oid			update_types[3];
-	Oid			single_types[4];
 	int			custom;
 
 	if (crm_type_gone(summary_type))
 	{
 		/* first call, or the extension was created again: new type OIDs */
 		crm_free_plan(&create_plan);
-		crm_free_plan(&single_plan);
 		for (custom = 0; custom < 2; custom++)
-		{
-			crm_free_plan(&lock_plan[custom]);
-			crm_free_plan(&update_plan[custom]);
 			crm_free_plan(&upsert_plan[custom]);
-		}
 		summary_type = crm_type_oid("crm.summary");
 	}
-	else if (single_plan != NULL)
+	else if (upsert_plan[1] != NULL)
 		return;
 	update_types[0] = INT8ARRAYOID;
 	update_types[1] = get_array_type(summary_type);
 	update_types[2] = DATEOID;
-	single_types[0] = INT8OID;
-	single_types[1] = summary_type;
-	single_types[2] = summary_type;
-	single_types[3] = DATEOID;
 
 	if (create_plan == NULL)
 		create_plan = keep_plan("INSERT INTO crm.customers (customer_id) "
@@ -423,33 +410,13 @@ prepare_plans(void)
 								"ON CONFLICT (customer_id) DO NOTHING",
 								1, ids_type, false);
 	for (custom = 0; custom < 2; custom++)
-	{
-		if (lock_plan[custom] == NULL)
-			lock_plan[custom] = keep_plan("SELECT c.customer_id, c.summary "
-										  "FROM crm.customers c JOIN pg_catalog.unnest($1) u(id) "
-										  "  ON c.customer_id OPERATOR(pg_catalog.=) u.id "
-										  "ORDER BY c.customer_id FOR NO KEY UPDATE OF c",
-										  1, ids_type, custom);
-		if (update_plan[custom] == NULL)
-			update_plan[custom] = keep_plan(
-											"UPDATE crm.customers c SET (summary, rfm, segment, scored_on, stage, stage_reason, stage_since) = ("
-											"  SELECT n.s, n.r, " DERIVED_SEGMENT("n.r", "n.cp") ", $3, " DERIVED_STAGE("$3") " "
-											"  FROM (SELECT crm.infer_stage(c.stage, n.s, $3, stage_since => c.stage_since) AS i OFFSET 0) x) "
-											"FROM (SELECT u.id, u.s, sc.cp, crm.rfm_score(u.s, sc.cp) AS r "
-											"      FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(id, s), "
-											"           (SELECT (SELECT crm.rebase(s.cutpoints, $3) FROM crm.scoring s) AS cp) sc "
-											"      OFFSET 0) n "
-											"WHERE c.customer_id OPERATOR(pg_catalog.=) n.id",
-											3, update_types, custom);
-	}
-	for (custom = 0; custom < 2; custom++)
 		if (upsert_plan[custom] == NULL)
 			/*
 			 * New orders only, unknown customers created: one INSERT ... ON
 			 * CONFLICT in customer order.  A new customer is inserted with
 			 * its state as inferred from prospect (no history row: the stage
 			 * a customer is inserted with is where its history starts); a
-			 * known one is updated as by update_plan.
+			 * known one is updated with the same derivations as customer.c's.
 			 */
 			upsert_plan[custom] = keep_plan(
 											"INSERT INTO crm.customers AS c (customer_id, summary, rfm, segment, scored_on, stage, stage_reason, stage_since) "
@@ -467,21 +434,6 @@ prepare_plans(void)
 											"                     (SELECT crm.rebase(sc.cutpoints, $3) FROM crm.scoring sc) AS cp OFFSET 0) x "
 											"        OFFSET 0) y)",
 											3, update_types, custom);
-	if (single_plan == NULL)
-		/*
-		 * One customer: read, change and write its row in one statement
-		 * (locking a single row cannot deadlock with the ordered bulk path).
-		 */
-		single_plan = keep_plan(
-								"UPDATE crm.customers c SET (summary, rfm, segment, scored_on, stage, stage_reason, stage_since) = ("
-								"  SELECT y.s, y.r, " DERIVED_SEGMENT("y.r", "y.cp") ", $4, " DERIVED_STAGE("$4") " "
-								"  FROM (SELECT x.s, x.cp, crm.rfm_score(x.s, x.cp) AS r, "
-								"               crm.infer_stage(c.stage, x.s, $4, stage_since => c.stage_since) AS i "
-								"        FROM (SELECT crm.apply_changes(c.summary, $2, $3) AS s, "
-								"                     (SELECT crm.rebase(sc.cutpoints, $4) FROM crm.scoring sc) AS cp OFFSET 0) x "
-								"        OFFSET 0) y) "
-								"WHERE c.customer_id OPERATOR(pg_catalog.=) $1",
-								4, single_types, false);
 }
 
 /* the changes [lower, upper) as a summary of their additions or removals */
@@ -519,44 +471,86 @@ missing_customer(int64 customer, const char *relname)
 			 errhint("Insert the customer into crm.customers first, or attach the table with unknown_customers => 'create'.")));
 }
 
-/* all the changes are one customer's: one UPDATE does it all */
+static void apply_bulk(ChangeList *list, const TrackedColumns *cols, const char *relname);
+static void create_single(ChangeList *list, SummaryChange *changes, DateADT as_of,
+						  const char *relname);
+
+/* the changes [lower, upper) of items as a SummaryChange array */
+static SummaryChange *
+change_array(const OrderChange *items, int lower, int upper)
+{
+	SummaryChange *changes = palloc((upper - lower) * sizeof(SummaryChange));
+	int			j;
+
+	for (j = lower; j < upper; j++)
+		changes[j - lower] = items[j].change;
+	return changes;
+}
+
+/*
+ * All the changes are one customer's: written directly (customer.c), no
+ * query.  A customer not there yet is created through SPI (the upsert of
+ * the bulk path, or an insert then the direct write).
+ */
 static void
 apply_single(ChangeList *list, const TrackedColumns *cols, const char *relname)
 {
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
-	bool		isnull;
+	int64		customer = list->items[0].customer;
+	SummaryChange *changes = change_array(list->items, 0, list->n);
+	DateADT		as_of = business_date();
+	CustomerWriter *w = crm_writer_begin();
+	bool		found = crm_writer_apply(w, customer, changes, list->n, as_of, relname);
 
-	args[0] = Int64GetDatum(list->items[0].customer);
-	args[1] = changes_summary(list->items, 0, list->n, false, &isnull);
-	nulls[1] = isnull ? 'n' : ' ';
-	args[2] = changes_summary(list->items, 0, list->n, true, &isnull);
-	nulls[2] = isnull ? 'n' : ' ';
-	args[3] = DateADTGetDatum(business_date());
-	if (SPI_execute_plan(single_plan, args, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "crm: could not update customers");
-	if (SPI_processed == 1)
+	crm_writer_end(w);
+	if (found)
 		return;
 	if (!cols->create_customers)
-		missing_customer(list->items[0].customer, relname);
-	if (nulls[2] == 'n')
+		missing_customer(customer, relname);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	create_single(list, changes, as_of, relname);
+	SPI_finish();
+}
+
+/* apply_single() for a customer not there yet (SPI connected) */
+static void
+create_single(ChangeList *list, SummaryChange *changes, DateADT as_of, const char *relname)
+{
+	int64		customer = list->items[0].customer;
+	Datum		id = Int64GetDatum(customer);
+	Datum		ids;
+	bool		removals = false;
+	CustomerWriter *w;
+	bool		found;
+	int			i;
+
+	for (i = 0; i < list->n; i++)
+		removals |= list->items[i].change.remove;
+	prepare_plans();
+	ids = PointerGetDatum(construct_array(&id, 1, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (!removals)
 	{
 		Datum		upsert_args[3];
 		int			dims[1] = {1};
 		int			lbs[1] = {1};
+		bool		isnull;
+		Datum		added = changes_summary(list->items, 0, list->n, false, &isnull);
 
-		upsert_args[0] = PointerGetDatum(construct_array(args, 1, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		upsert_args[1] = PointerGetDatum(construct_md_array(&args[1], NULL, 1, dims, lbs, summary_type, -1, false, TYPALIGN_DOUBLE));
-		upsert_args[2] = args[3];
+		upsert_args[0] = ids;
+		upsert_args[1] = PointerGetDatum(construct_md_array(&added, NULL, 1, dims, lbs, summary_type, -1, false, TYPALIGN_DOUBLE));
+		upsert_args[2] = DateADTGetDatum(as_of);
 		if (SPI_execute_plan(upsert_plan[0], upsert_args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "crm: could not create customer " INT64_FORMAT, list->items[0].customer);
+			elog(ERROR, "crm: could not create customer " INT64_FORMAT, customer);
 		return;
 	}
-	if (SPI_execute_plan(create_plan,
-						 (Datum[]) {PointerGetDatum(construct_array(args, 1, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))},
-						 NULL, false, 0) != SPI_OK_INSERT ||
-		SPI_execute_plan(single_plan, args, nulls, false, 0) != SPI_OK_UPDATE || SPI_processed != 1)
-		elog(ERROR, "crm: could not create customer " INT64_FORMAT, list->items[0].customer);
+	/* removals of a customer not there: create it, then fail as for any */
+	if (SPI_execute_plan(create_plan, &ids, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "crm: could not create customer " INT64_FORMAT, customer);
+	w = crm_writer_begin();
+	found = crm_writer_apply(w, customer, changes, list->n, as_of, relname);
+	crm_writer_end(w);
+	if (!found)
+		elog(ERROR, "crm: could not create customer " INT64_FORMAT, customer);
 }
 
 /*
@@ -567,35 +561,47 @@ apply_single(ChangeList *list, const TrackedColumns *cols, const char *relname)
 static void
 apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 {
+	qsort(list->items, list->n, sizeof(OrderChange), change_cmp);
+	if (list->items[0].customer == list->items[list->n - 1].customer)
+		apply_single(list, cols, relname);
+	else
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		apply_bulk(list, cols, relname);
+		SPI_finish();
+	}
+}
+
+/*
+ * Changes of several customers (SPI connected): new customers through one
+ * upsert when they may be created and nothing is removed; otherwise the
+ * missing ones created first (if they may be), then every customer written
+ * directly (customer.c), one after the other in customer_id order, a fixed
+ * lock order that keeps concurrent loads from deadlocking.
+ */
+static void
+apply_bulk(ChangeList *list, const TrackedColumns *cols, const char *relname)
+{
 	Datum	   *ids;
 	int			nids = 0;
 	int			i;
 	Datum		args[3];
 	char		nulls[3] = {' ', ' ', ' '};
-	Datum	   *summaries;
-	bool	   *summary_nulls;
-	uint64		nrows;
 	int			next;
-	int			lower,
-				upper;
-	int			dims[1];
+	int			lower;
 	int			lbs[1] = {1};
-	int			custom;
+	DateADT		as_of = business_date();
+	CustomerWriter *w;
+	MemoryContext each,
+				old;
 
-	qsort(list->items, list->n, sizeof(OrderChange), change_cmp);
 	prepare_plans();
-	if (list->items[0].customer == list->items[list->n - 1].customer)
-	{
-		apply_single(list, cols, relname);
-		return;
-	}
 	ids = palloc(list->n * sizeof(Datum));
 	for (i = 0; i < list->n; i++)
 		if (nids == 0 || DatumGetInt64(ids[nids - 1]) != list->items[i].customer)
 			ids[nids++] = Int64GetDatum(list->items[i].customer);
-
 	args[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	custom = nids >= BULK_CUSTOM_PLAN_MIN;
 
 	if (cols->create_customers)
 	{
@@ -607,6 +613,7 @@ apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 		{
 			/* new orders only (INSERT, COPY): one upsert in customer order */
 			Datum	   *added = palloc(nids * sizeof(Datum));
+			int			dims[1] = {nids};
 			bool		isnull;
 
 			next = 0;
@@ -617,100 +624,35 @@ apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 					next++;
 				added[i] = changes_summary(list->items, lower, next, false, &isnull);
 			}
-			dims[0] = nids;
 			args[1] = PointerGetDatum(construct_md_array(added, NULL, 1, dims, lbs, summary_type,
 														 -1, false, TYPALIGN_DOUBLE));
-			args[2] = DateADTGetDatum(business_date());
-			if (SPI_execute_plan(upsert_plan[custom], args, nulls, false, 0) != SPI_OK_INSERT)
+			args[2] = DateADTGetDatum(as_of);
+			if (SPI_execute_plan(upsert_plan[nids >= BULK_CUSTOM_PLAN_MIN], args, nulls, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "crm: could not write customers");
 			return;
 		}
+		if (SPI_execute_plan(create_plan, args, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "crm: could not create customers");
 	}
 
-	if (cols->create_customers &&
-		SPI_execute_plan(create_plan, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "crm: could not create customers");
-
-	if (SPI_execute_plan(lock_plan[custom], args, nulls, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "crm: could not lock customers");
-	nrows = SPI_processed;
-
-	if (nrows < (uint64) nids)
-	{
-		/* find the first customer that is not there, for the message */
-		int64		missing = DatumGetInt64(ids[0]);
-
-		for (i = 0; i < nids; i++)
-		{
-			bool		isnull;
-
-			if ((uint64) i >= nrows ||
-				DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)) !=
-				DatumGetInt64(ids[i]))
-			{
-				missing = DatumGetInt64(ids[i]);
-				break;
-			}
-		}
-		missing_customer(missing, relname);
-	}
-
-	/* the new summaries: rows come back in customer order, as ids are */
-	summaries = palloc(nids * sizeof(Datum));
-	summary_nulls = palloc(nids * sizeof(bool));
+	w = crm_writer_begin();
+	each = AllocSetContextCreate(CurrentMemoryContext, "crm customer write", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(each);
 	next = 0;
 	for (i = 0; i < nids; i++)
 	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
-		Summary    *old = isnull ? NULL : DatumGetSummaryP(d);
-		int			nold = old ? old->ndays : 0;
-		int			nadd = 0;
-		int			n = nold;
-		SummaryDay *days;
-		SummaryChange *changes;
-		SummaryStatus st;
-		int			j;
+		int64		id = DatumGetInt64(ids[i]);
 
 		lower = next;
-		while (next < list->n && list->items[next].customer == DatumGetInt64(ids[i]))
+		while (next < list->n && list->items[next].customer == id)
 			next++;
-		upper = next;
-		for (j = lower; j < upper; j++)
-			if (!list->items[j].change.remove)
-				nadd++;
-		days = palloc((nold + nadd + 1) * sizeof(SummaryDay));
-		if (nold > 0)
-			memcpy(days, old->days, nold * sizeof(SummaryDay));
-		changes = palloc((upper - lower) * sizeof(SummaryChange));
-		for (j = lower; j < upper; j++)
-			changes[j - lower] = list->items[j].change;
-		st = summary_apply_changes(days, &n, changes, upper - lower);
-		if (st == SUMMARY_NOT_PRESENT)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("the summary of customer " INT64_FORMAT " does not hold an order removed from \"%s\"",
-							DatumGetInt64(ids[i]), relname),
-					 errdetail("The customer's state was changed outside crm, or the table was tracked after these orders were written."),
-					 errhint("Recompute with CALL crm.rebuild_summaries().")));
-		else if (st != SUMMARY_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("the summary of customer " INT64_FORMAT " is out of range", DatumGetInt64(ids[i]))));
-		summary_nulls[i] = (n == 0);
-		summaries[i] = n == 0 ? (Datum) 0 : PointerGetDatum(crm_summary_build(days, n));
-		pfree(days);
-		pfree(changes);
+		if (!crm_writer_apply(w, id, change_array(list->items, lower, next), next - lower, as_of, relname))
+			missing_customer(id, relname);
+		MemoryContextReset(each);
 	}
-
-	dims[0] = nids;
-	args[1] = PointerGetDatum(construct_md_array(summaries, summary_nulls, 1, dims, lbs,
-												 summary_type, -1, false, TYPALIGN_DOUBLE));
-	args[2] = DateADTGetDatum(business_date());
-	SPI_freetuptable(SPI_tuptable);
-
-	if (SPI_execute_plan(update_plan[custom], args, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "crm: could not update customers");
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(each);
+	crm_writer_end(w);
 }
 
 PG_FUNCTION_INFO_V1(track_orders_trigger);
@@ -767,11 +709,6 @@ track_orders_trigger(PG_FUNCTION_ARGS)
 	}
 
 	if (list.n > 0)
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
 		apply_changes(&list, &cols, RelationGetRelationName(trigdata->tg_relation));
-		SPI_finish();
-	}
 	return PointerGetDatum(NULL);
 }

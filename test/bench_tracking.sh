@@ -14,9 +14,10 @@
 #   each run the table is emptied and the customers reset, untimed.
 #
 #   pgbench: 8 clients inserting single orders into the tracked table (full
-#   maintenance), against the same inserts into an identical table with no
-#   triggers, rounds interleaved; the customers already hold the COPY's
-#   history.
+#   maintenance: summary, RFM score against the cutpoints of a refresh,
+#   segment, stage and its history), against the same inserts into an
+#   identical table with no triggers, rounds interleaved; the customers
+#   already hold the COPY's history.
 #
 #   CUSTOMERS  customers to generate (default 200000, about 5.3 orders each)
 #   RUNS       timed COPY runs per side (default 5); the row path runs once
@@ -110,7 +111,8 @@ echo "  after the row-path COPY, customers whose summary differs from a recomput
 # last day
 reset_state
 copy_ms bench.shop "" >/dev/null
-q -c "VACUUM ANALYZE crm.customers, bench.shop, crm.stage_history"
+# a refresh stores cutpoints: every order is then scored and segmented too
+q -c "CALL crm.refresh(as_of => '2025-12-31', fit_model => false)" -c "VACUUM ANALYZE crm.customers, bench.shop, crm.stage_history"
 cat >"$work/insert.sql" <<EOF
 \set c random(1, $CUSTOMERS)
 INSERT INTO bench.shop (customer_id, ordered_on, amount) VALUES (:c, DATE '2025-12-31', 10.5);

@@ -222,7 +222,8 @@ catalog_of() {
 }
 
 # ALTER EXTENSION crm UPDATE from 0.1.0 (its install script is kept in
-# test/upgrade/) gives the same objects as a fresh install, and keeps data.
+# test/upgrade/), through 0.2.0, gives the same objects as a fresh install,
+# and keeps data.
 upgrade_check() {
 	local dir=$CLUSTER_DIR/upgrade
 	mkdir -p "$dir"
@@ -239,7 +240,7 @@ upgrade_check() {
 		[ "$(wc -l <"$dir/fresh.txt")" -gt 500 ] &&
 		[ "$(psql -X -At -q -d crm_upgraded -c "UPDATE crm.customers SET stage = 'formation' WHERE customer_id = 1;
 			SELECT extversion FROM pg_extension WHERE extname = 'crm';
-			SELECT count(*) || ' ' || max(to_stage::text) FROM crm.stage_history")" = "0.2.0
+			SELECT count(*) || ' ' || max(to_stage::text) FROM crm.stage_history")" = "0.3.0
 1 formation" ]
 }
 

@@ -4,7 +4,7 @@
 -- failing statement changes nothing; attaching and detaching user tables,
 -- plain and partitioned.
 \ir setup.psql
-SELECT plan(40);
+SELECT plan(44);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.4242);
@@ -224,6 +224,32 @@ SELECT is((SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod),
            FROM pg_attribute WHERE attrelid = 'public.legacy'::regclass AND attnum > 0),
           (SELECT columns FROM legacy_before), 'and its columns as before');
 SELECT is(pg_temp.mismatches(), 0::bigint, 'forget took exactly its orders out of the summaries');
+
+-- single-order writes (customer.c) score against the cutpoints and the
+-- rfm_segments scheme the backend caches; a change of either is seen by the
+-- very next write
+CALL crm.refresh(commit_batches => false);
+DO $$
+BEGIN
+    FOR i IN 1..60 LOOP
+        INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1 + (i * 37) % 400, date '2025-12-02' + i % 25, 10 + i);
+    END LOOP;
+END $$;
+SELECT is((SELECT count(*) FROM crm.customers c, crm.scoring s
+           WHERE c.customer_id IN (SELECT 1 + (i * 37) % 400 FROM generate_series(1, 60) i)
+             AND (c.rfm IS NULL OR c.rfm IS DISTINCT FROM crm.rfm_score(c.summary, crm.rebase(s.cutpoints, '2025-12-31'))
+                  OR c.segment IS DISTINCT FROM crm.rfm_segment(c.rfm))), 0::bigint,
+    'single-order writes score against the stored cutpoints and label with rfm_segments');
+UPDATE crm.segment_labels SET label = label || ' (renamed)' WHERE scheme = 'rfm_segments';
+INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (38, '2025-12-30', 12);
+SELECT matches((SELECT segment FROM crm.customers WHERE customer_id = 38), ' [(]renamed[)]$',
+    'a renamed segment label is written by the next single-order write (the cached scheme was dropped)');
+SELECT is((SELECT segment FROM crm.customers WHERE customer_id = 38), (SELECT crm.rfm_segment(rfm) FROM crm.customers WHERE customer_id = 38),
+    'and it is the label crm.rfm_segment() gives');
+DELETE FROM crm.scoring;
+INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (38, '2025-12-30', 12);
+SELECT is((SELECT rfm FROM crm.customers WHERE customer_id = 38), NULL,
+    'without stored cutpoints the next single-order write leaves no score (the cached cutpoints were dropped)');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,0 +1,4 @@
+-- crm 0.2.0 -> 0.3.0: the order trigger writes existing customers without a
+-- query and caches its configuration per backend (the piece 72_config_cache
+-- follows this file in crm--0.2.0--0.3.0.sql)
+\echo Use "ALTER EXTENSION crm UPDATE TO '0.3.0'" to load this file. \quit

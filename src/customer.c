@@ -1,0 +1,552 @@
+/*-------------------------------------------------------------------------
+ *
+ * customer.c
+ *	  Writing a customer's maintained state without a query: the path the
+ *	  order trigger takes for customers that exist.
+ *
+ * A single-order write used to cost one UPDATE through SPI (executor start,
+ * a plan with sub-selects, CHECK constraints compiled again, the RFM
+ * segment scheme read again) plus the history trigger's INSERT through SPI.
+ * Here the row is found through the primary key, locked, recomputed in C
+ * and written with the executor's single-row routines (the ones logical
+ * replication applies changes with), which keep indexes, constraints and
+ * row triggers (the stage guard among them) as an UPDATE does:
+ *
+ *	1. find and lock the row (RelationFindReplTupleByIndex: a dirty-snapshot
+ *	   probe that waits for a concurrent writer and retries on a concurrent
+ *	   update, so the change always lands on the latest version);
+ *	2. apply the order changes to its summary (summary_apply_changes());
+ *	3. derive the RFM score against the stored cutpoints on the business
+ *	   date, its rfm_segments label and the inferred stage, exactly as
+ *	   crm.rfm_score(), crm.segment() and crm.infer_stage() do;
+ *	4. write the new version (as ExecSimpleRelationUpdate does, but see
+ *	   writer_needs_constraints()) and, when the stage moved, the
+ *	   crm.stage_history row (ExecSimpleRelationInsert).
+ *
+ * What differs from an UPDATE statement, and why it does not matter here:
+ * statement-level triggers on crm.customers do not fire (the one crm
+ * installs, the history trigger, is replaced by step 4), and the lock is
+ * taken on the latest committed version whatever the isolation level (a
+ * summary is a sum of orders: applying this statement's orders to the
+ * newest version is what a recompute would give).
+ *
+ * The configuration read on the way (crm.scoring's cutpoints, the
+ * rfm_segments scheme) is cached per backend and dropped when the tables
+ * change: their crm.config_changed() trigger sends a relcache invalidation
+ * of crm.scoring, which every backend processes before its next command.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_trigger.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/nodeModifyTable.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "customer.h"
+#include "maintain.h"
+
+/* ---------------------------------------------------------------------
+ * Configuration cache
+ * ---------------------------------------------------------------------
+ */
+static uint64 config_generation = 1;
+static Oid	scoring_relid = InvalidOid;
+static bool config_callback = false;
+
+static bool cutpoints_valid = false;
+static bool cutpoints_present = false;
+static uint64 cutpoints_generation = 0;
+static char cutpoints_data[CRM_RFM_CUTPOINTS_SIZE];
+
+static void
+config_invalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == scoring_relid)
+	{
+		config_generation++;
+		/* the table itself may be gone (DROP EXTENSION): find it again */
+		scoring_relid = InvalidOid;
+	}
+}
+
+static Oid
+crm_relid(const char *name)
+{
+	Oid			relid = get_relname_relid(name, get_namespace_oid("crm", false));
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table crm.%s does not exist", name),
+				 errhint("Re-create the extension crm.")));
+	return relid;
+}
+
+uint64
+crm_config_generation(void)
+{
+	if (!config_callback)
+	{
+		CacheRegisterRelcacheCallback(config_invalidate, (Datum) 0);
+		config_callback = true;
+	}
+	if (!OidIsValid(scoring_relid))
+		scoring_relid = crm_relid("scoring");
+	return config_generation;
+}
+
+/* the cutpoints of the last crm.refresh(), or NULL before the first */
+const void *
+crm_stored_cutpoints(void)
+{
+	uint64		generation = crm_config_generation();
+
+	if (!cutpoints_valid || cutpoints_generation != generation)
+	{
+		bool		isnull = true;
+		Datum		d = (Datum) 0;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		/* the latest snapshot: a committed change is never missed */
+		PushActiveSnapshot(GetLatestSnapshot());
+		if (SPI_execute("SELECT cutpoints FROM crm.scoring", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read crm.scoring");
+		PopActiveSnapshot();
+		if (SPI_processed == 1)
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		cutpoints_present = !isnull;
+		if (!isnull)
+			memcpy(cutpoints_data, DatumGetPointer(d), CRM_RFM_CUTPOINTS_SIZE);
+		SPI_finish();
+		cutpoints_generation = generation;
+		cutpoints_valid = true;
+	}
+	return cutpoints_present ? cutpoints_data : NULL;
+}
+
+/*
+ * crm.config_changed(): statement trigger on crm.scoring and the segment
+ * tables; every backend drops what it cached of them.
+ */
+PG_FUNCTION_INFO_V1(config_changed);
+Datum
+config_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("crm.config_changed() must be called as a trigger")));
+	CacheInvalidateRelcacheByRelid(crm_relid("scoring"));
+	return PointerGetDatum(NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Summaries and what derives from them
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * old (NULL: none) with the changes applied; NULL when nothing is left.
+ * Errors name the customer and the order table.
+ */
+Summary *
+crm_summary_with_changes(Summary *old, const SummaryChange *changes, int nchanges,
+						 int64 customer, const char *relname)
+{
+	int			nold = old ? old->ndays : 0;
+	int			nadd = 0;
+	int			n = nold;
+	SummaryDay *days;
+	SummaryStatus st;
+	Summary    *result;
+	int			j;
+
+	for (j = 0; j < nchanges; j++)
+		if (!changes[j].remove)
+			nadd++;
+	days = palloc((nold + nadd + 1) * sizeof(SummaryDay));
+	if (nold > 0)
+		memcpy(days, old->days, nold * sizeof(SummaryDay));
+	st = summary_apply_changes(days, &n, changes, nchanges);
+	if (st == SUMMARY_NOT_PRESENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the summary of customer " INT64_FORMAT " does not hold an order removed from \"%s\"",
+						customer, relname),
+				 errdetail("The customer's state was changed outside crm, or the table was tracked after these orders were written."),
+				 errhint("Recompute with CALL crm.rebuild_summaries().")));
+	else if (st != SUMMARY_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the summary of customer " INT64_FORMAT " is out of range", customer)));
+	result = n == 0 ? NULL : crm_summary_build(days, n);
+	pfree(days);
+	return result;
+}
+
+/*
+ * What the maintenance writes after the summary: the score against the
+ * stored cutpoints on as_of and its rfm_segments label (5-point scales
+ * only), and the stage inferred from current (the reason and date of a
+ * stage that stays are kept: *reason NULL).
+ */
+void
+crm_derive_state(Summary *s, CrmStage current, int32 stage_since, int32 as_of,
+				 CustomerDerived *out)
+{
+	const void *cp = crm_stored_cutpoints();
+	StageProposal p;
+
+	out->has_rfm = s != NULL && cp != NULL && crm_rfm_score_at(s, cp, as_of, &out->rfm);
+	out->segment = NULL;
+	if (out->has_rfm && crm_rfm_scale(cp) == 5)
+	{
+		int			r = out->rfm & 0xFF;
+		int			fm = ((out->rfm >> 8) & 0xFF) + ((out->rfm >> 16) & 0xFF);
+		double		x[2];
+
+		x[0] = r;
+		x[1] = (fm + 1) / 2;	/* round((f + m) / 2.0), half away from zero */
+		out->segment = crm_segment_label_cached("rfm_segments", x, 2);
+	}
+	crm_infer_from_summary(current, s, as_of, stage_since, &p);
+	out->stage = p.stage;
+	out->reason = p.stage != current ? stage_reason_code(p.reason) : NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * The writer
+ * ---------------------------------------------------------------------
+ */
+
+/* the columns the writer reads and writes, by name */
+static const char *const customer_columns[CUST_NCOLS] = {
+	"customer_id", "summary", "rfm", "segment", "scored_on",
+	"stage", "stage_reason", "stage_since", "level"
+};
+static const char *const history_columns[HIST_NCOLS] = {
+	"history_id", "customer_id", "from_stage", "to_stage", "from_level",
+	"to_level", "changed_at", "source", "reason", "changed_by"
+};
+
+static void
+find_columns(Relation rel, const char *const *names, int n, AttrNumber *attnums)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i,
+				a;
+
+	for (i = 0; i < n; i++)
+	{
+		attnums[i] = InvalidAttrNumber;
+		for (a = 0; a < desc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, a);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), names[i]) == 0)
+			{
+				attnums[i] = att->attnum;
+				break;
+			}
+		}
+		if (attnums[i] == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of crm.%s does not exist", names[i], RelationGetRelationName(rel)),
+					 errhint("Re-create the extension crm.")));
+	}
+}
+
+static bool writer_needs_constraints(CustomerWriter *w);
+
+static RangeTblEntry *
+writer_rte(Relation rel)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	return rte;
+}
+
+CustomerWriter *
+crm_writer_begin(void)
+{
+	CustomerWriter *w = palloc0(sizeof(CustomerWriter));
+	MemoryContext old;
+	RangeTblEntry *cust_rte;
+	Bitmapset  *updated = NULL;
+	int			i;
+
+	/* see every change made so far, this statement's included */
+	CommandCounterIncrement();
+
+	w->customers = table_open(crm_relid("customers"), RowExclusiveLock);
+	w->history = table_open(crm_relid("stage_history"), RowExclusiveLock);
+	w->pkey = RelationGetPrimaryKeyIndex(w->customers);
+	if (!OidIsValid(w->pkey))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("crm.customers has no primary key"),
+				 errhint("Re-create the extension crm.")));
+	find_columns(w->customers, customer_columns, CUST_NCOLS, w->cust_att);
+	find_columns(w->history, history_columns, HIST_NCOLS, w->hist_att);
+
+	w->estate = CreateExecutorState();
+	old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+	cust_rte = writer_rte(w->customers);
+	/* what an UPDATE of the maintained columns names (column triggers) */
+	for (i = CUST_SUMMARY; i <= CUST_STAGE_SINCE; i++)
+		updated = bms_add_member(updated, w->cust_att[i] - FirstLowInvalidHeapAttributeNumber);
+	cust_rte->updatedCols = updated;
+	ExecInitRangeTable(w->estate, list_make2(cust_rte, writer_rte(w->history)));
+	w->cust_info = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->cust_info, w->customers, 1, NULL, 0);
+	w->hist_info = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->hist_info, w->history, 2, NULL, 0);
+	/* the row triggers fired at the end find them here, and are closed with them */
+	w->estate->es_opened_result_relations = list_make2(w->cust_info, w->hist_info);
+	w->estate->es_output_cid = GetCurrentCommandId(true);
+	w->estate->es_snapshot = GetActiveSnapshot();
+	ExecOpenIndices(w->cust_info, false);
+	w->key_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->customers), &TTSOpsVirtual);
+	w->old_slot = table_slot_create(w->customers, &w->estate->es_tupleTable);
+	w->new_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->customers), &TTSOpsVirtual);
+	w->hist_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->history), &TTSOpsVirtual);
+	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
+	MemoryContextSwitchTo(old);
+	w->check_constraints = writer_needs_constraints(w);
+	/* the row triggers the writes queue fire when the writer ends */
+	AfterTriggerBeginQuery();
+	return w;
+}
+
+/* the identity sequence of crm.stage_history, kept per backend */
+static Oid
+history_sequence(CustomerWriter *w)
+{
+	static Oid	relid = InvalidOid;
+	static Oid	seq = InvalidOid;
+
+	if (relid != RelationGetRelid(w->history) || !OidIsValid(seq))
+	{
+		seq = getIdentitySequence(RelationGetRelid(w->history), w->hist_att[HIST_ID], false);
+		relid = RelationGetRelid(w->history);
+	}
+	return seq;
+}
+
+static void
+write_history(CustomerWriter *w, Datum customer, Datum from_stage, Datum to_stage,
+			  Datum level, Datum reason, bool reason_null)
+{
+	TupleTableSlot *slot = w->hist_slot;
+	const char *source = GetConfigOption("crm.change_source", true, false);
+	const char *when = GetConfigOption("crm.change_time", true, false);
+	int			natts = slot->tts_tupleDescriptor->natts;
+	int			i;
+
+	if (!w->hist_open)
+	{
+		/* index state lives as long as the writer */
+		MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+
+		ExecOpenIndices(w->hist_info, false);
+		MemoryContextSwitchTo(old);
+		w->hist_open = true;
+	}
+	ExecClearTuple(slot);
+	for (i = 0; i < natts; i++)
+		slot->tts_isnull[i] = true;
+#define HIST_SET(col, value) \
+	(slot->tts_values[w->hist_att[col] - 1] = (value), slot->tts_isnull[w->hist_att[col] - 1] = false)
+	HIST_SET(HIST_ID, Int64GetDatum(nextval_internal(history_sequence(w), false)));
+	HIST_SET(HIST_CUSTOMER, customer);
+	HIST_SET(HIST_FROM_STAGE, from_stage);
+	HIST_SET(HIST_TO_STAGE, to_stage);
+	HIST_SET(HIST_FROM_LEVEL, level);
+	HIST_SET(HIST_TO_LEVEL, level);
+	HIST_SET(HIST_CHANGED_AT,
+			 when != NULL && when[0] != '\0' ?
+			 DirectFunctionCall3(timestamptz_in, CStringGetDatum(when), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)) :
+			 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+	HIST_SET(HIST_SOURCE, CStringGetTextDatum(source != NULL && source[0] != '\0' ? source : "user"));
+	if (!reason_null)
+		HIST_SET(HIST_REASON, reason);
+	HIST_SET(HIST_CHANGED_BY, DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false))));
+#undef HIST_SET
+	ExecStoreVirtualTuple(slot);
+	ExecSimpleRelationInsert(w->hist_info, w->estate, slot);
+}
+
+/*
+ * Whether a write of the maintained columns must evaluate the table's
+ * constraints.  crm's own CHECK constraints on crm.customers (kind,
+ * service_level) read columns the writer copies unchanged from a row that
+ * met them, and the one NOT NULL column it writes (stage) it always fills;
+ * evaluating them would only cost compiling their expressions again for
+ * every single-order write.  Any other CHECK constraint, a NOT NULL on
+ * another written column, or a BEFORE UPDATE row trigger besides the stage
+ * guard (which could change any column) makes the writer evaluate them all,
+ * as an UPDATE does.
+ */
+static bool
+writer_needs_constraints(CustomerWriter *w)
+{
+	TupleConstr *constr = RelationGetDescr(w->customers)->constr;
+	TriggerDesc *trig = w->cust_info->ri_TrigDesc;
+	int			i;
+
+	if (constr == NULL)
+		return false;
+	for (i = 0; i < constr->num_check; i++)
+		if (strcmp(constr->check[i].ccname, "customers_kind_check") != 0 &&
+			strcmp(constr->check[i].ccname, "customers_service_level_check") != 0)
+			return true;
+	for (i = CUST_SUMMARY; i <= CUST_STAGE_SINCE; i++)
+		if (i != CUST_STAGE &&
+			TupleDescAttr(RelationGetDescr(w->customers), w->cust_att[i] - 1)->attnotnull)
+			return true;
+	if (trig != NULL)
+		for (i = 0; i < trig->numtriggers; i++)
+			if (TRIGGER_FOR_ROW(trig->triggers[i].tgtype) &&
+				TRIGGER_FOR_BEFORE(trig->triggers[i].tgtype) &&
+				TRIGGER_FOR_UPDATE(trig->triggers[i].tgtype) &&
+				strcmp(trig->triggers[i].tgname, "stage_guard") != 0)
+				return true;
+	return false;
+}
+
+/*
+ * ExecSimpleRelationUpdate(), with the constraints evaluated only when
+ * writer_needs_constraints() says so.
+ */
+static void
+writer_update(CustomerWriter *w, TupleTableSlot *old, TupleTableSlot *new)
+{
+	Relation	rel = w->customers;
+	ResultRelInfo *info = w->cust_info;
+	ItemPointer tid = &old->tts_tid;
+	List	   *recheck = NIL;
+	bool		update_indexes;
+
+	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
+	if (info->ri_TrigDesc && info->ri_TrigDesc->trig_update_before_row &&
+		!ExecBRUpdateTriggers(w->estate, &w->epq, info, tid, NULL, new, NULL))
+		return;
+	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		ExecComputeStoredGenerated(info, w->estate, new, CMD_UPDATE);
+	if (w->check_constraints)
+		ExecConstraints(info, new, w->estate);
+	simple_table_tuple_update(rel, tid, new, w->estate->es_snapshot, &update_indexes);
+	if (info->ri_NumIndices > 0 && update_indexes)
+		recheck = ExecInsertIndexTuples(info, new, w->estate, true, false, NULL, NIL);
+	ExecARUpdateTriggers(w->estate, info, NULL, NULL, tid, NULL, new, recheck, NULL, false);
+	list_free(recheck);
+}
+
+/*
+ * Apply changes to customer's row: false (nothing written) when the
+ * customer is not in crm.customers.
+ */
+bool
+crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes, int nchanges,
+				 int32 as_of, const char *relname)
+{
+	TupleTableSlot *key = w->key_slot;
+	TupleTableSlot *old = w->old_slot;
+	TupleTableSlot *new = w->new_slot;
+	int			natts = key->tts_tupleDescriptor->natts;
+	AttrNumber *att = w->cust_att;
+	Summary    *s;
+	CustomerDerived d;
+	CrmStage	current;
+	Datum		since;
+	bool		since_null;
+	int			i;
+
+	ResetPerTupleExprContext(w->estate);
+	ExecClearTuple(key);
+	for (i = 0; i < natts; i++)
+		key->tts_isnull[i] = true;
+	key->tts_values[att[CUST_ID] - 1] = Int64GetDatum(customer);
+	key->tts_isnull[att[CUST_ID] - 1] = false;
+	ExecStoreVirtualTuple(key);
+	if (!RelationFindReplTupleByIndex(w->customers, w->pkey, LockTupleNoKeyExclusive, key, old))
+		return false;
+	slot_getallattrs(old);
+
+	s = crm_summary_with_changes(old->tts_isnull[att[CUST_SUMMARY] - 1] ? NULL :
+								 DatumGetSummaryP(old->tts_values[att[CUST_SUMMARY] - 1]),
+								 changes, nchanges, customer, relname);
+	current = (CrmStage) DatumGetChar(old->tts_values[att[CUST_STAGE] - 1]);
+	since = old->tts_values[att[CUST_STAGE_SINCE] - 1];
+	since_null = old->tts_isnull[att[CUST_STAGE_SINCE] - 1];
+	crm_derive_state(s, current, since_null ? DATEVAL_NOBEGIN : DatumGetDateADT(since), as_of, &d);
+
+	ExecClearTuple(new);
+	memcpy(new->tts_values, old->tts_values, natts * sizeof(Datum));
+	memcpy(new->tts_isnull, old->tts_isnull, natts * sizeof(bool));
+#define CUST_SET(col, value, isnull) \
+	(new->tts_values[att[col] - 1] = (value), new->tts_isnull[att[col] - 1] = (isnull))
+	CUST_SET(CUST_SUMMARY, PointerGetDatum(s), s == NULL);
+	CUST_SET(CUST_RFM, Int32GetDatum(d.rfm), !d.has_rfm);
+	CUST_SET(CUST_SEGMENT, PointerGetDatum(d.segment), d.segment == NULL);
+	CUST_SET(CUST_SCORED_ON, DateADTGetDatum(as_of), false);
+	CUST_SET(CUST_STAGE, CharGetDatum((char) d.stage), false);
+	if (d.reason != NULL)
+	{
+		CUST_SET(CUST_STAGE_REASON, CStringGetTextDatum(d.reason), false);
+		CUST_SET(CUST_STAGE_SINCE, DateADTGetDatum(as_of), false);
+	}
+#undef CUST_SET
+	ExecStoreVirtualTuple(new);
+	writer_update(w, old, new);
+
+	/* record the stage as written (a row trigger may have changed it) */
+	slot_getallattrs(new);
+	if (DatumGetChar(new->tts_values[att[CUST_STAGE] - 1]) != (char) current)
+		write_history(w, Int64GetDatum(customer), CharGetDatum((char) current),
+					  new->tts_values[att[CUST_STAGE] - 1],
+					  old->tts_values[att[CUST_LEVEL] - 1],
+					  new->tts_values[att[CUST_STAGE_REASON] - 1],
+					  new->tts_isnull[att[CUST_STAGE_REASON] - 1]);
+	return true;
+}
+
+void
+crm_writer_end(CustomerWriter *w)
+{
+	AfterTriggerEndQuery(w->estate);
+	EvalPlanQualEnd(&w->epq);
+	ExecCloseResultRelations(w->estate);
+	ExecResetTupleTable(w->estate->es_tupleTable, false);
+	FreeExecutorState(w->estate);
+	table_close(w->customers, NoLock);
+	table_close(w->history, NoLock);
+	pfree(w);
+}

@@ -1,0 +1,87 @@
+/*-------------------------------------------------------------------------
+ *
+ * customer.h
+ *	  The order trigger's way of writing crm.customers without a query
+ *	  (customer.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CRM_CUSTOMER_H
+#define CRM_CUSTOMER_H
+
+#include "executor/execdesc.h"
+#include "nodes/execnodes.h"
+#include "utils/relcache.h"
+
+#include "summary.h"
+#include "stage_kernel.h"
+
+/* the columns of crm.customers and crm.stage_history the writer touches */
+enum
+{
+	CUST_ID,
+	CUST_SUMMARY,				/* CUST_SUMMARY..CUST_STAGE_SINCE are written */
+	CUST_RFM,
+	CUST_SEGMENT,
+	CUST_SCORED_ON,
+	CUST_STAGE,
+	CUST_STAGE_REASON,
+	CUST_STAGE_SINCE,
+	CUST_LEVEL,
+	CUST_NCOLS
+};
+
+enum
+{
+	HIST_ID,
+	HIST_CUSTOMER,
+	HIST_FROM_STAGE,
+	HIST_TO_STAGE,
+	HIST_FROM_LEVEL,
+	HIST_TO_LEVEL,
+	HIST_CHANGED_AT,
+	HIST_SOURCE,
+	HIST_REASON,
+	HIST_CHANGED_BY,
+	HIST_NCOLS
+};
+
+typedef struct CustomerWriter
+{
+	Relation	customers;
+	Relation	history;
+	Oid			pkey;
+	AttrNumber	cust_att[CUST_NCOLS];
+	AttrNumber	hist_att[HIST_NCOLS];
+	EState	   *estate;
+	ResultRelInfo *cust_info;
+	ResultRelInfo *hist_info;
+	bool		hist_open;		/* history's indexes opened */
+	bool		check_constraints;	/* see writer_needs_constraints() */
+	EPQState	epq;
+	TupleTableSlot *key_slot;
+	TupleTableSlot *old_slot;
+	TupleTableSlot *new_slot;
+	TupleTableSlot *hist_slot;
+} CustomerWriter;
+
+/* what derives from a summary (crm_derive_state) */
+typedef struct CustomerDerived
+{
+	bool		has_rfm;
+	int32		rfm;
+	text	   *segment;		/* NULL: none */
+	CrmStage	stage;
+	const char *reason;			/* NULL: the stage stays, keep reason and date */
+} CustomerDerived;
+
+extern Summary *crm_summary_with_changes(Summary *old, const SummaryChange *changes, int nchanges,
+										 int64 customer, const char *relname);
+extern void crm_derive_state(Summary *s, CrmStage current, int32 stage_since, int32 as_of,
+							 CustomerDerived *out);
+extern CustomerWriter *crm_writer_begin(void);
+extern bool crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes,
+							 int nchanges, int32 as_of, const char *relname);
+extern void crm_writer_end(CustomerWriter *w);
+
+#endif							/* CRM_CUSTOMER_H */
