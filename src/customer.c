@@ -51,6 +51,8 @@
 #include "executor/executor.h"
 #include "executor/nodeModifyTable.h"
 #include "executor/spi.h"
+#include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
@@ -233,7 +235,8 @@ crm_derive_state(Summary *s, CrmStage current, int32 stage_since, int32 as_of,
 	}
 	crm_infer_from_summary(current, s, as_of, stage_since, &p);
 	out->stage = p.stage;
-	out->reason = p.stage != current ? stage_reason_code(p.reason) : NULL;
+	out->reason_code = stage_reason_code(p.reason);
+	out->reason = p.stage != current ? out->reason_code : NULL;
 }
 
 /* ---------------------------------------------------------------------
@@ -332,7 +335,8 @@ crm_writer_begin(void)
 	w->estate->es_opened_result_relations = list_make2(w->cust_info, w->hist_info);
 	w->estate->es_output_cid = GetCurrentCommandId(true);
 	w->estate->es_snapshot = GetActiveSnapshot();
-	ExecOpenIndices(w->cust_info, false);
+	/* speculative: ready for the ON CONFLICT check of a customer created */
+	ExecOpenIndices(w->cust_info, true);
 	w->key_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->customers), &TTSOpsVirtual);
 	w->old_slot = table_slot_create(w->customers, &w->estate->es_tupleTable);
 	w->new_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->customers), &TTSOpsVirtual);
@@ -470,12 +474,124 @@ writer_update(CustomerWriter *w, TupleTableSlot *old, TupleTableSlot *new)
 }
 
 /*
+ * The defaults of the columns a new customer gets no value for, prepared
+ * once per writer (the first customer it creates).
+ */
+static void
+prepare_defaults(CustomerWriter *w)
+{
+	TupleDesc	desc = RelationGetDescr(w->customers);
+	MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+	int			a,
+				i;
+
+	w->defaults = palloc0(desc->natts * sizeof(ExprState *));
+	for (a = 0; a < desc->natts; a++)
+	{
+		bool		written = false;
+		Node	   *expr;
+
+		if (TupleDescAttr(desc, a)->attisdropped)
+			continue;
+		for (i = 0; i < CUST_NCOLS; i++)
+			written |= (i != CUST_LEVEL && w->cust_att[i] == a + 1);
+		if (!written && (expr = build_column_default(w->customers, a + 1)) != NULL)
+			w->defaults[a] = ExecPrepareExpr((Expr *) expr, w->estate);
+	}
+	w->arbiters = list_make1_oid(w->pkey);
+	MemoryContextSwitchTo(old);
+	w->defaults_ready = true;
+}
+
+/*
+ * Insert the new customer in slot as INSERT ... ON CONFLICT DO NOTHING
+ * would (speculative insertion on the primary key): false when another
+ * transaction created it first, and then nothing was written.
+ */
+static bool
+writer_insert(CustomerWriter *w, TupleTableSlot *slot)
+{
+	Relation	rel = w->customers;
+	ResultRelInfo *info = w->cust_info;
+	ItemPointerData conflict;
+	uint32		token;
+	bool		spec_conflict = false;
+	List	   *recheck;
+
+	if (info->ri_TrigDesc && info->ri_TrigDesc->trig_insert_before_row &&
+		!ExecBRInsertTriggers(w->estate, info, slot))
+		return true;			/* a trigger skipped it, as for an INSERT */
+	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		ExecComputeStoredGenerated(info, w->estate, slot, CMD_INSERT);
+	if (rel->rd_att->constr)
+		ExecConstraints(info, slot, w->estate);
+	if (!ExecCheckIndexConstraints(info, slot, w->estate, &conflict, w->arbiters))
+		return false;
+	token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+	table_tuple_insert_speculative(rel, slot, w->estate->es_output_cid, 0, NULL, token);
+	recheck = ExecInsertIndexTuples(info, slot, w->estate, false, true, &spec_conflict, w->arbiters);
+	table_tuple_complete_speculative(rel, slot, token, !spec_conflict);
+	SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+	if (spec_conflict)
+	{
+		list_free(recheck);
+		return false;
+	}
+	ExecARInsertTriggers(w->estate, info, slot, recheck, NULL);
+	list_free(recheck);
+	return true;
+}
+
+/*
+ * Create customer with the changes applied to an empty history: its state
+ * as inferred from prospect, no history row (the stage a customer is
+ * inserted with is where its history starts).  False if another
+ * transaction created it meanwhile.
+ */
+static bool
+writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, int nchanges,
+			  int32 as_of, const char *relname)
+{
+	TupleTableSlot *new = w->new_slot;
+	int			natts = new->tts_tupleDescriptor->natts;
+	AttrNumber *att = w->cust_att;
+	ExprContext *econtext = GetPerTupleExprContext(w->estate);
+	Summary    *s = crm_summary_with_changes(NULL, changes, nchanges, customer, relname);
+	CustomerDerived d;
+	int			a;
+
+	if (!w->defaults_ready)
+		prepare_defaults(w);
+	crm_derive_state(s, CRM_STAGE_PROSPECT, DATEVAL_NOBEGIN, as_of, &d);
+	ExecClearTuple(new);
+	for (a = 0; a < natts; a++)
+	{
+		new->tts_isnull[a] = true;
+		if (w->defaults[a] != NULL)
+			new->tts_values[a] = ExecEvalExprSwitchContext(w->defaults[a], econtext, &new->tts_isnull[a]);
+	}
+#define CUST_SET(col, value, isnull) \
+	(new->tts_values[att[col] - 1] = (value), new->tts_isnull[att[col] - 1] = (isnull))
+	CUST_SET(CUST_ID, Int64GetDatum(customer), false);
+	CUST_SET(CUST_SUMMARY, PointerGetDatum(s), s == NULL);
+	CUST_SET(CUST_RFM, Int32GetDatum(d.rfm), !d.has_rfm);
+	CUST_SET(CUST_SEGMENT, PointerGetDatum(d.segment), d.segment == NULL);
+	CUST_SET(CUST_SCORED_ON, DateADTGetDatum(as_of), false);
+	CUST_SET(CUST_STAGE, CharGetDatum((char) d.stage), false);
+	CUST_SET(CUST_STAGE_REASON, CStringGetTextDatum(d.reason_code), false);
+	CUST_SET(CUST_STAGE_SINCE, DateADTGetDatum(as_of), false);
+#undef CUST_SET
+	ExecStoreVirtualTuple(new);
+	return writer_insert(w, new);
+}
+
+/*
  * Apply changes to customer's row: false (nothing written) when the
  * customer is not in crm.customers.
  */
 bool
 crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes, int nchanges,
-				 int32 as_of, const char *relname)
+				 int32 as_of, const char *relname, bool create)
 {
 	TupleTableSlot *key = w->key_slot;
 	TupleTableSlot *old = w->old_slot;
@@ -496,8 +612,14 @@ crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes
 	key->tts_values[att[CUST_ID] - 1] = Int64GetDatum(customer);
 	key->tts_isnull[att[CUST_ID] - 1] = false;
 	ExecStoreVirtualTuple(key);
-	if (!RelationFindReplTupleByIndex(w->customers, w->pkey, LockTupleNoKeyExclusive, key, old))
-		return false;
+	while (!RelationFindReplTupleByIndex(w->customers, w->pkey, LockTupleNoKeyExclusive, key, old))
+	{
+		if (!create)
+			return false;
+		if (writer_create(w, customer, changes, nchanges, as_of, relname))
+			return true;
+		/* created meanwhile by another transaction: update it instead */
+	}
 	slot_getallattrs(old);
 
 	s = crm_summary_with_changes(old->tts_isnull[att[CUST_SUMMARY] - 1] ? NULL :

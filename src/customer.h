@@ -58,6 +58,9 @@ typedef struct CustomerWriter
 	ResultRelInfo *hist_info;
 	bool		hist_open;		/* history's indexes opened */
 	bool		check_constraints;	/* see writer_needs_constraints() */
+	bool		defaults_ready; /* defaults and arbiters prepared */
+	ExprState **defaults;		/* per column: its default, for new customers */
+	List	   *arbiters;		/* the primary key, for ON CONFLICT */
 	EPQState	epq;
 	TupleTableSlot *key_slot;
 	TupleTableSlot *old_slot;
@@ -73,6 +76,7 @@ typedef struct CustomerDerived
 	text	   *segment;		/* NULL: none */
 	CrmStage	stage;
 	const char *reason;			/* NULL: the stage stays, keep reason and date */
+	const char *reason_code;	/* the inference's reason, changed or not */
 } CustomerDerived;
 
 extern Summary *crm_summary_with_changes(Summary *old, const SummaryChange *changes, int nchanges,
@@ -81,7 +85,7 @@ extern void crm_derive_state(Summary *s, CrmStage current, int32 stage_since, in
 							 CustomerDerived *out);
 extern CustomerWriter *crm_writer_begin(void);
 extern bool crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes,
-							 int nchanges, int32 as_of, const char *relname);
+							 int nchanges, int32 as_of, const char *relname, bool create);
 extern void crm_writer_end(CustomerWriter *w);
 
 #endif							/* CRM_CUSTOMER_H */

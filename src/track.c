@@ -12,21 +12,14 @@
  *
  * Either way the rows' effects are collected as SummaryChanges per customer
  * (a deleted row, or the old version of an updated one, is a removal),
- * sorted by customer, and written:
- *
- *	- customers that exist are written directly, one after the other in
- *	  customer_id order, without a query (customer.c: find and lock the
- *	  row, apply the changes, derive score, segment and stage, write the
- *	  row and its stage history).  The fixed order keeps concurrent loads
- *	  from deadlocking;
- *	- with unknown_customers => 'create', a statement of new orders only
- *	  (INSERT, COPY) goes through one INSERT ... ON CONFLICT in customer
- *	  order that creates the missing customers and updates the others; any
- *	  other statement first inserts the missing customers, then writes all
- *	  of them directly.
- *
- * (Across the statements of one transaction, rows are locked in statement
- * order, as with any updates.)
+ * sorted by customer, and each customer is written directly, without a
+ * query (customer.c: find and lock the row, apply the changes, derive
+ * score, segment and stage, write the row and its stage history; with
+ * unknown_customers => 'create', insert a customer not there yet as
+ * INSERT ... ON CONFLICT would).  Customers are written in customer_id
+ * order, so concurrent loads cannot deadlock.  (Across the statements of
+ * one transaction, rows are locked in statement order, as with any
+ * updates.)
  *
  * Trigger arguments: customer column, date column, amount column, and what
  * to do about an unknown customer ('create' or 'error').  Columns are found
@@ -89,34 +82,6 @@ enum
 	COL_DATE,
 	COL_AMOUNT
 };
-
-/* saved plans, prepared once per backend (the plan cache replans them) */
-static SPIPlanPtr create_plan = NULL;
-/* [0]: a generic plan, for a few customers; [1]: planned per call, for many */
-static SPIPlanPtr upsert_plan[2] = {NULL, NULL};
-/* crm.summary, the type those plans take */
-static Oid	summary_type = InvalidOid;
-
-/*
- * From this many customers on, the upsert is planned with the arrays' real
- * lengths (a hash join over a sequential scan of crm.customers beats that
- * many index probes, and planning is cheap next to the work); below it, a
- * generic plan probes the primary key.
- */
-#define BULK_CUSTOM_PLAN_MIN 2000
-
-/* what the order trigger writes, after the new summary: one expression */
-#define DERIVED_SEGMENT(r, cp) \
-	"CASE WHEN " r " IS NOT NULL AND crm.rfm_scale(" cp ") OPERATOR(pg_catalog.=) 5 THEN " \
-	"  crm.segment('rfm_segments', ARRAY[crm.recency_score(" r "), " \
-	"    pg_catalog.round((crm.frequency_score(" r ") OPERATOR(pg_catalog.+) crm.monetary_score(" r ")) " \
-	"      OPERATOR(pg_catalog./) 2.0)]::pg_catalog.float8[]) END"
-
-/* stage, stage_reason, stage_since from the inferred (stage, reason) "i" */
-#define DERIVED_STAGE(as_of) \
-	"(i).stage, " \
-	"CASE WHEN (i).stage OPERATOR(crm.<>) c.stage THEN (i).reason ELSE c.stage_reason END, " \
-	"CASE WHEN (i).stage OPERATOR(crm.<>) c.stage THEN " as_of " ELSE c.stage_since END"
 
 static void
 resolve_columns(TriggerData *trigdata, TupleDesc desc, TrackedColumns *cols)
@@ -376,91 +341,6 @@ business_date(void)
 	return GetSQLCurrentDate();
 }
 
-static SPIPlanPtr
-keep_plan(const char *sql, int nargs, Oid *argtypes, bool custom)
-{
-	return crm_keep_plan(sql, nargs, argtypes,
-						 custom ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN);
-}
-
-static void
-prepare_plans(void)
-{
-	Oid			ids_type[1] = {INT8ARRAYOID};
-	Oid			update_types[3];
-	int			custom;
-
-	if (crm_type_gone(summary_type))
-	{
-		/* first call, or the extension was created again: new type OIDs */
-		crm_free_plan(&create_plan);
-		for (custom = 0; custom < 2; custom++)
-			crm_free_plan(&upsert_plan[custom]);
-		summary_type = crm_type_oid("crm.summary");
-	}
-	else if (upsert_plan[1] != NULL)
-		return;
-	update_types[0] = INT8ARRAYOID;
-	update_types[1] = get_array_type(summary_type);
-	update_types[2] = DATEOID;
-
-	if (create_plan == NULL)
-		create_plan = keep_plan("INSERT INTO crm.customers (customer_id) "
-								"SELECT u.id FROM pg_catalog.unnest($1) u(id) ORDER BY u.id "
-								"ON CONFLICT (customer_id) DO NOTHING",
-								1, ids_type, false);
-	for (custom = 0; custom < 2; custom++)
-		if (upsert_plan[custom] == NULL)
-			/*
-			 * New orders only, unknown customers created: one INSERT ... ON
-			 * CONFLICT in customer order.  A new customer is inserted with
-			 * its state as inferred from prospect (no history row: the stage
-			 * a customer is inserted with is where its history starts); a
-			 * known one is updated with the same derivations as customer.c's.
-			 */
-			upsert_plan[custom] = keep_plan(
-											"INSERT INTO crm.customers AS c (customer_id, summary, rfm, segment, scored_on, stage, stage_reason, stage_since) "
-											"SELECT n.id, n.s, n.r, " DERIVED_SEGMENT("n.r", "n.cp") ", $3, (n.i).stage, (n.i).reason, $3 "
-											"FROM (SELECT u.id, u.s, sc.cp, crm.rfm_score(u.s, sc.cp) AS r, "
-											"             crm.infer_stage('prospect'::crm.stage, u.s, $3) AS i "
-											"      FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(id, s), "
-											"           (SELECT (SELECT crm.rebase(s.cutpoints, $3) FROM crm.scoring s) AS cp) sc "
-											"      ORDER BY u.id OFFSET 0) n "
-											"ON CONFLICT (customer_id) DO UPDATE SET (summary, rfm, segment, scored_on, stage, stage_reason, stage_since) = ("
-											"  SELECT y.s, y.r, " DERIVED_SEGMENT("y.r", "y.cp") ", $3, " DERIVED_STAGE("$3") " "
-											"  FROM (SELECT x.s, x.cp, crm.rfm_score(x.s, x.cp) AS r, "
-											"               crm.infer_stage(c.stage, x.s, $3, stage_since => c.stage_since) AS i "
-											"        FROM (SELECT crm.merge(c.summary, excluded.summary) AS s, "
-											"                     (SELECT crm.rebase(sc.cutpoints, $3) FROM crm.scoring sc) AS cp OFFSET 0) x "
-											"        OFFSET 0) y)",
-											3, update_types, custom);
-}
-
-/* the changes [lower, upper) as a summary of their additions or removals */
-static Datum
-changes_summary(const OrderChange *items, int lower, int upper, bool removals, bool *isnull)
-{
-	SummaryDay *days = palloc((upper - lower + 1) * sizeof(SummaryDay));
-	int			n = 0;
-	bool		normalized = true;
-	int			j;
-
-	for (j = lower; j < upper; j++)
-		if (items[j].change.remove == removals &&
-			summary_append(days, &n, &normalized, items[j].change.day, items[j].change.amount) != SUMMARY_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("the orders of customer " INT64_FORMAT " in one statement are out of range",
-							items[j].customer)));
-	if (!normalized && summary_normalize(days, &n) != SUMMARY_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("the orders of customer " INT64_FORMAT " in one statement are out of range",
-						items[lower].customer)));
-	*isnull = (n == 0);
-	return n == 0 ? (Datum) 0 : PointerGetDatum(crm_summary_build(days, n));
-}
-
 static void
 missing_customer(int64 customer, const char *relname)
 {
@@ -471,183 +351,39 @@ missing_customer(int64 customer, const char *relname)
 			 errhint("Insert the customer into crm.customers first, or attach the table with unknown_customers => 'create'.")));
 }
 
-static void apply_bulk(ChangeList *list, const TrackedColumns *cols, const char *relname);
-static void create_single(ChangeList *list, SummaryChange *changes, DateADT as_of,
-						  const char *relname);
-
-/* the changes [lower, upper) of items as a SummaryChange array */
-static SummaryChange *
-change_array(const OrderChange *items, int lower, int upper)
-{
-	SummaryChange *changes = palloc((upper - lower) * sizeof(SummaryChange));
-	int			j;
-
-	for (j = lower; j < upper; j++)
-		changes[j - lower] = items[j].change;
-	return changes;
-}
-
 /*
- * All the changes are one customer's: written directly (customer.c), no
- * query.  A customer not there yet is created through SPI (the upsert of
- * the bulk path, or an insert then the direct write).
- */
-static void
-apply_single(ChangeList *list, const TrackedColumns *cols, const char *relname)
-{
-	int64		customer = list->items[0].customer;
-	SummaryChange *changes = change_array(list->items, 0, list->n);
-	DateADT		as_of = business_date();
-	CustomerWriter *w = crm_writer_begin();
-	bool		found = crm_writer_apply(w, customer, changes, list->n, as_of, relname);
-
-	crm_writer_end(w);
-	if (found)
-		return;
-	if (!cols->create_customers)
-		missing_customer(customer, relname);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	create_single(list, changes, as_of, relname);
-	SPI_finish();
-}
-
-/* apply_single() for a customer not there yet (SPI connected) */
-static void
-create_single(ChangeList *list, SummaryChange *changes, DateADT as_of, const char *relname)
-{
-	int64		customer = list->items[0].customer;
-	Datum		id = Int64GetDatum(customer);
-	Datum		ids;
-	bool		removals = false;
-	CustomerWriter *w;
-	bool		found;
-	int			i;
-
-	for (i = 0; i < list->n; i++)
-		removals |= list->items[i].change.remove;
-	prepare_plans();
-	ids = PointerGetDatum(construct_array(&id, 1, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	if (!removals)
-	{
-		Datum		upsert_args[3];
-		int			dims[1] = {1};
-		int			lbs[1] = {1};
-		bool		isnull;
-		Datum		added = changes_summary(list->items, 0, list->n, false, &isnull);
-
-		upsert_args[0] = ids;
-		upsert_args[1] = PointerGetDatum(construct_md_array(&added, NULL, 1, dims, lbs, summary_type, -1, false, TYPALIGN_DOUBLE));
-		upsert_args[2] = DateADTGetDatum(as_of);
-		if (SPI_execute_plan(upsert_plan[0], upsert_args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "crm: could not create customer " INT64_FORMAT, customer);
-		return;
-	}
-	/* removals of a customer not there: create it, then fail as for any */
-	if (SPI_execute_plan(create_plan, &ids, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "crm: could not create customer " INT64_FORMAT, customer);
-	w = crm_writer_begin();
-	found = crm_writer_apply(w, customer, changes, list->n, as_of, relname);
-	crm_writer_end(w);
-	if (!found)
-		elog(ERROR, "crm: could not create customer " INT64_FORMAT, customer);
-}
-
-/*
- * Apply the collected changes: create or check the customers, lock them in
- * order, compute their new summaries, write them back with what derives
- * from them.
+ * Apply the collected changes, customer by customer in customer_id order
+ * (the fixed lock order that keeps concurrent statements from
+ * deadlocking), each written directly (customer.c) and, when it is not
+ * there and may be created, inserted.
  */
 static void
 apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 {
-	qsort(list->items, list->n, sizeof(OrderChange), change_cmp);
-	if (list->items[0].customer == list->items[list->n - 1].customer)
-		apply_single(list, cols, relname);
-	else
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		apply_bulk(list, cols, relname);
-		SPI_finish();
-	}
-}
-
-/*
- * Changes of several customers (SPI connected): new customers through one
- * upsert when they may be created and nothing is removed; otherwise the
- * missing ones created first (if they may be), then every customer written
- * directly (customer.c), one after the other in customer_id order, a fixed
- * lock order that keeps concurrent loads from deadlocking.
- */
-static void
-apply_bulk(ChangeList *list, const TrackedColumns *cols, const char *relname)
-{
-	Datum	   *ids;
-	int			nids = 0;
-	int			i;
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	int			next;
-	int			lower;
-	int			lbs[1] = {1};
 	DateADT		as_of = business_date();
 	CustomerWriter *w;
 	MemoryContext each,
 				old;
+	int			next = 0;
 
-	prepare_plans();
-	ids = palloc(list->n * sizeof(Datum));
-	for (i = 0; i < list->n; i++)
-		if (nids == 0 || DatumGetInt64(ids[nids - 1]) != list->items[i].customer)
-			ids[nids++] = Int64GetDatum(list->items[i].customer);
-	args[0] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-
-	if (cols->create_customers)
-	{
-		bool		removals = false;
-
-		for (i = 0; i < list->n && !removals; i++)
-			removals = list->items[i].change.remove;
-		if (!removals)
-		{
-			/* new orders only (INSERT, COPY): one upsert in customer order */
-			Datum	   *added = palloc(nids * sizeof(Datum));
-			int			dims[1] = {nids};
-			bool		isnull;
-
-			next = 0;
-			for (i = 0; i < nids; i++)
-			{
-				lower = next;
-				while (next < list->n && list->items[next].customer == DatumGetInt64(ids[i]))
-					next++;
-				added[i] = changes_summary(list->items, lower, next, false, &isnull);
-			}
-			args[1] = PointerGetDatum(construct_md_array(added, NULL, 1, dims, lbs, summary_type,
-														 -1, false, TYPALIGN_DOUBLE));
-			args[2] = DateADTGetDatum(as_of);
-			if (SPI_execute_plan(upsert_plan[nids >= BULK_CUSTOM_PLAN_MIN], args, nulls, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "crm: could not write customers");
-			return;
-		}
-		if (SPI_execute_plan(create_plan, args, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "crm: could not create customers");
-	}
-
+	qsort(list->items, list->n, sizeof(OrderChange), change_cmp);
 	w = crm_writer_begin();
 	each = AllocSetContextCreate(CurrentMemoryContext, "crm customer write", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(each);
-	next = 0;
-	for (i = 0; i < nids; i++)
+	while (next < list->n)
 	{
-		int64		id = DatumGetInt64(ids[i]);
+		int64		customer = list->items[next].customer;
+		int			lower = next;
+		SummaryChange *changes;
+		int			j;
 
-		lower = next;
-		while (next < list->n && list->items[next].customer == id)
+		while (next < list->n && list->items[next].customer == customer)
 			next++;
-		if (!crm_writer_apply(w, id, change_array(list->items, lower, next), next - lower, as_of, relname))
-			missing_customer(id, relname);
+		changes = palloc((next - lower) * sizeof(SummaryChange));
+		for (j = lower; j < next; j++)
+			changes[j - lower] = list->items[j].change;
+		if (!crm_writer_apply(w, customer, changes, next - lower, as_of, relname, cols->create_customers))
+			missing_customer(customer, relname);
 		MemoryContextReset(each);
 	}
 	MemoryContextSwitchTo(old);

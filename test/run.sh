@@ -73,7 +73,7 @@ run_test() {
 
 	say "== concurrent writers"
 	if concurrency_check; then
-		say "ok - 4 bulk writers, a single-order writer and crm.refresh() at once: no deadlock, no error, every summary exact"
+		say "ok - 4 bulk writers, a single-order writer and crm.refresh() at once, all creating the same new customers too: no deadlock, no error, every summary exact"
 		passed=$((passed + 1))
 	else
 		say "not ok - concurrent writers"
@@ -154,7 +154,9 @@ concurrency_check() {
 	mkdir -p "$dir"
 	psql_q -c "CREATE DATABASE crm_conc" &&
 		psql_q -d crm_conc -c "CREATE EXTENSION crm" \
-			-c "INSERT INTO crm.customers (customer_id) SELECT g FROM generate_series(1, 3000) g" || return 1
+			-c "INSERT INTO crm.customers (customer_id) SELECT g FROM generate_series(1, 3000) g" \
+			-c "CREATE TABLE public.shop (id serial PRIMARY KEY, buyer bigint, day date, total numeric)" \
+			-c "SELECT crm.track_orders('public.shop', 'buyer', 'day', 'total')" >/dev/null || return 1
 	for i in 1 2 3 4; do
 		cat >"$dir/bulk$i.sql" <<-SQL
 			SET crm.as_of = '2025-12-31';
@@ -164,12 +166,19 @@ concurrency_check() {
 			               FROM generate_series(1, 3000) c ORDER BY c %s', $i, n, n, CASE WHEN ($i + n) % 2 = 0 THEN 'DESC' ELSE 'ASC' END)
 			FROM generate_series(1, 12) n \gexec
 			DELETE FROM crm.orders WHERE order_id % 11 = $i;
+			-- customers 5001..5600 do not exist: every writer creates them at once
+			SELECT format('INSERT INTO public.shop (buyer, day, total)
+			               SELECT 5000 + c, DATE ''2025-02-01'' + (c + %s) %% 200, %s FROM generate_series(1, 600) c ORDER BY c %s',
+			              n, n, CASE WHEN ($i + n) % 2 = 0 THEN 'DESC' ELSE 'ASC' END)
+			FROM generate_series(1, 4) n \gexec
 		SQL
 	done
 	cat >"$dir/single.sql" <<-'SQL'
 		SET crm.as_of = '2025-12-31';
 		SELECT format('INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (%s, DATE ''2025-06-01'', 5)', 1 + (g * 7) % 3000)
 		FROM generate_series(1, 1500) g \gexec
+		SELECT format('INSERT INTO public.shop (buyer, day, total) VALUES (%s, DATE ''2025-06-02'', 7)', 5001 + (g * 13) % 700)
+		FROM generate_series(1, 700) g \gexec
 	SQL
 	for i in 1 2 3 4; do
 		psql -X -q -v ON_ERROR_STOP=1 -d crm_conc -f "$dir/bulk$i.sql" >"$dir/bulk$i.out" 2>&1 &
@@ -186,8 +195,12 @@ concurrency_check() {
 	done
 	[ $rc = 0 ] || { cat "$dir"/*.out | grep -m5 ERROR | sed 's/^/# /'; return 1; }
 	[ "$(psql -X -At -q -d crm_conc -c "SET search_path = crm, public" -c "SELECT count(*) FROM crm.customers c
-		FULL JOIN crm.table_summaries('crm.orders') r USING (customer_id) WHERE c.summary IS DISTINCT FROM r.summary")" = 0 ] &&
-		[ "$(psql -X -At -d crm_conc -c "SELECT count(*) > 80000 FROM crm.orders")" = t ]
+		FULL JOIN (SELECT customer_id, crm.summarize(summary) AS summary FROM
+		             (SELECT * FROM crm.table_summaries('crm.orders') UNION ALL SELECT * FROM crm.table_summaries('public.shop')) u
+		           GROUP BY 1) r USING (customer_id)
+		WHERE c.summary IS DISTINCT FROM r.summary")" = 0 ] &&
+		[ "$(psql -X -At -d crm_conc -c "SELECT count(*) > 80000 FROM crm.orders")" = t ] &&
+		[ "$(psql -X -At -d crm_conc -c "SELECT count(*) FROM crm.customers WHERE customer_id > 5000")" = 700 ]
 }
 
 # Every object's definition, grant and comment, one per line: what must be
