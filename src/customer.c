@@ -20,8 +20,9 @@
  *	   date, its rfm_segments label and the inferred stage, exactly as
  *	   crm.rfm_score(), crm.segment() and crm.infer_stage() do;
  *	4. write the new version (as ExecSimpleRelationUpdate does, but see
- *	   writer_needs_constraints()) and, when the stage moved, the
- *	   crm.stage_history row (ExecSimpleRelationInsert).
+ *	   writer_needs_constraints() and writer_has_before_triggers()) and,
+ *	   when the stage moved, the crm.stage_history row (as
+ *	   ExecSimpleRelationInsert does, but see prepare_history()).
  *
  * What differs from an UPDATE statement, and why it does not matter here:
  * statement-level triggers on crm.customers do not fire (the one crm
@@ -284,6 +285,29 @@ find_columns(Relation rel, const char *const *names, int n, AttrNumber *attnums)
 
 static bool writer_needs_constraints(CustomerWriter *w);
 
+/*
+ * Whether crm.customers has BEFORE UPDATE row triggers besides crm's stage
+ * guard.  The guard alone need not be fired for the writer's rows: it
+ * refuses illegal transitions, and the inference only proposes legal ones
+ * (stage_infer(), unit-tested; crm_writer_apply() checks it again for
+ * the price of a table lookup).
+ */
+static bool
+writer_has_before_triggers(CustomerWriter *w)
+{
+	TriggerDesc *trig = w->cust_info->ri_TrigDesc;
+	int			i;
+
+	if (trig != NULL)
+		for (i = 0; i < trig->numtriggers; i++)
+			if (TRIGGER_FOR_ROW(trig->triggers[i].tgtype) &&
+				TRIGGER_FOR_BEFORE(trig->triggers[i].tgtype) &&
+				TRIGGER_FOR_UPDATE(trig->triggers[i].tgtype) &&
+				strcmp(trig->triggers[i].tgname, "stage_guard") != 0)
+				return true;
+	return false;
+}
+
 static RangeTblEntry *
 writer_rte(Relation rel)
 {
@@ -344,6 +368,7 @@ crm_writer_begin(void)
 	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
 	MemoryContextSwitchTo(old);
 	w->check_constraints = writer_needs_constraints(w);
+	w->fire_before = writer_has_before_triggers(w);
 	/* the row triggers the writes queue fire when the writer ends */
 	AfterTriggerBeginQuery();
 	return w;
@@ -364,25 +389,68 @@ history_sequence(CustomerWriter *w)
 	return seq;
 }
 
+/*
+ * What every history row of one writer shares, prepared with its first:
+ * the indexes, the source (crm.change_source, default user), the time
+ * (crm.change_time, default the transaction's start) and who (the
+ * session's login role), as crm.record_stage_changes() writes them; and
+ * whether the row's constraints need evaluating: crm's own CHECK on
+ * source is met when the source is one of its four values, and the NOT
+ * NULL columns are filled, so only another CHECK, a NOT NULL column the
+ * writer leaves NULL, or a BEFORE INSERT row trigger (which could change
+ * anything) makes it evaluate them.
+ */
+static void
+prepare_history(CustomerWriter *w)
+{
+	MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+	const char *source = GetConfigOption("crm.change_source", true, false);
+	const char *when = GetConfigOption("crm.change_time", true, false);
+	TupleDesc	desc = RelationGetDescr(w->history);
+	TupleConstr *constr = desc->constr;
+	TriggerDesc *trig = w->hist_info->ri_TrigDesc;
+	int			a,
+				i;
+
+	ExecOpenIndices(w->hist_info, false);
+	if (source == NULL || source[0] == '\0')
+		source = "user";
+	w->hist_source = CStringGetTextDatum(source);
+	w->hist_changed_at = when != NULL && when[0] != '\0' ?
+		DirectFunctionCall3(timestamptz_in, CStringGetDatum(when), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)) :
+		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	w->hist_changed_by = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false)));
+	w->hist_check = (trig != NULL && trig->trig_insert_before_row) ||
+		(strcmp(source, "inference") != 0 && strcmp(source, "user") != 0 &&
+		 strcmp(source, "import") != 0 && strcmp(source, "override") != 0);
+	for (i = 0; constr != NULL && i < constr->num_check; i++)
+		w->hist_check |= strcmp(constr->check[i].ccname, "stage_history_source_check") != 0;
+	for (a = 0; a < desc->natts; a++)
+	{
+		bool		filled = false;
+
+		for (i = 0; i < HIST_NCOLS; i++)
+			filled |= (i != HIST_REASON && w->hist_att[i] == a + 1);
+		w->hist_check |= TupleDescAttr(desc, a)->attnotnull && !filled;
+	}
+	MemoryContextSwitchTo(old);
+	w->hist_open = true;
+}
+
+/* ExecSimpleRelationInsert(), constraints only when prepare_history() says */
 static void
 write_history(CustomerWriter *w, Datum customer, Datum from_stage, Datum to_stage,
 			  Datum level, Datum reason, bool reason_null)
 {
 	TupleTableSlot *slot = w->hist_slot;
-	const char *source = GetConfigOption("crm.change_source", true, false);
-	const char *when = GetConfigOption("crm.change_time", true, false);
+	ResultRelInfo *info = w->hist_info;
+	Relation	rel = w->history;
 	int			natts = slot->tts_tupleDescriptor->natts;
+	List	   *recheck = NIL;
 	int			i;
 
 	if (!w->hist_open)
-	{
-		/* index state lives as long as the writer */
-		MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
-
-		ExecOpenIndices(w->hist_info, false);
-		MemoryContextSwitchTo(old);
-		w->hist_open = true;
-	}
+		prepare_history(w);
 	ExecClearTuple(slot);
 	for (i = 0; i < natts; i++)
 		slot->tts_isnull[i] = true;
@@ -394,17 +462,26 @@ write_history(CustomerWriter *w, Datum customer, Datum from_stage, Datum to_stag
 	HIST_SET(HIST_TO_STAGE, to_stage);
 	HIST_SET(HIST_FROM_LEVEL, level);
 	HIST_SET(HIST_TO_LEVEL, level);
-	HIST_SET(HIST_CHANGED_AT,
-			 when != NULL && when[0] != '\0' ?
-			 DirectFunctionCall3(timestamptz_in, CStringGetDatum(when), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)) :
-			 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
-	HIST_SET(HIST_SOURCE, CStringGetTextDatum(source != NULL && source[0] != '\0' ? source : "user"));
+	HIST_SET(HIST_CHANGED_AT, w->hist_changed_at);
+	HIST_SET(HIST_SOURCE, w->hist_source);
 	if (!reason_null)
 		HIST_SET(HIST_REASON, reason);
-	HIST_SET(HIST_CHANGED_BY, DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false))));
+	HIST_SET(HIST_CHANGED_BY, w->hist_changed_by);
 #undef HIST_SET
 	ExecStoreVirtualTuple(slot);
-	ExecSimpleRelationInsert(w->hist_info, w->estate, slot);
+
+	if (info->ri_TrigDesc && info->ri_TrigDesc->trig_insert_before_row &&
+		!ExecBRInsertTriggers(w->estate, info, slot))
+		return;
+	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		ExecComputeStoredGenerated(info, w->estate, slot, CMD_INSERT);
+	if (w->hist_check)
+		ExecConstraints(info, slot, w->estate);
+	simple_table_tuple_insert(rel, slot);
+	if (info->ri_NumIndices > 0)
+		recheck = ExecInsertIndexTuples(info, slot, w->estate, false, false, NULL, NIL);
+	ExecARInsertTriggers(w->estate, info, slot, recheck, NULL);
+	list_free(recheck);
 }
 
 /*
@@ -422,7 +499,6 @@ static bool
 writer_needs_constraints(CustomerWriter *w)
 {
 	TupleConstr *constr = RelationGetDescr(w->customers)->constr;
-	TriggerDesc *trig = w->cust_info->ri_TrigDesc;
 	int			i;
 
 	if (constr == NULL)
@@ -435,14 +511,7 @@ writer_needs_constraints(CustomerWriter *w)
 		if (i != CUST_STAGE &&
 			TupleDescAttr(RelationGetDescr(w->customers), w->cust_att[i] - 1)->attnotnull)
 			return true;
-	if (trig != NULL)
-		for (i = 0; i < trig->numtriggers; i++)
-			if (TRIGGER_FOR_ROW(trig->triggers[i].tgtype) &&
-				TRIGGER_FOR_BEFORE(trig->triggers[i].tgtype) &&
-				TRIGGER_FOR_UPDATE(trig->triggers[i].tgtype) &&
-				strcmp(trig->triggers[i].tgname, "stage_guard") != 0)
-				return true;
-	return false;
+	return writer_has_before_triggers(w);
 }
 
 /*
@@ -459,8 +528,7 @@ writer_update(CustomerWriter *w, TupleTableSlot *old, TupleTableSlot *new)
 	bool		update_indexes;
 
 	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
-	if (info->ri_TrigDesc && info->ri_TrigDesc->trig_update_before_row &&
-		!ExecBRUpdateTriggers(w->estate, &w->epq, info, tid, NULL, new, NULL))
+	if (w->fire_before && !ExecBRUpdateTriggers(w->estate, &w->epq, info, tid, NULL, new, NULL))
 		return;
 	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
 		ExecComputeStoredGenerated(info, w->estate, new, CMD_UPDATE);
@@ -629,6 +697,9 @@ crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes
 	since = old->tts_values[att[CUST_STAGE_SINCE] - 1];
 	since_null = old->tts_isnull[att[CUST_STAGE_SINCE] - 1];
 	crm_derive_state(s, current, since_null ? DATEVAL_NOBEGIN : DatumGetDateADT(since), as_of, &d);
+	if (!stage_transition_legal(current, d.stage))
+		elog(ERROR, "crm: inferred an illegal stage transition from %d to %d for customer " INT64_FORMAT,
+			 (int) current, (int) d.stage, customer);
 
 	ExecClearTuple(new);
 	memcpy(new->tts_values, old->tts_values, natts * sizeof(Datum));

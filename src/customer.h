@@ -56,8 +56,13 @@ typedef struct CustomerWriter
 	EState	   *estate;
 	ResultRelInfo *cust_info;
 	ResultRelInfo *hist_info;
-	bool		hist_open;		/* history's indexes opened */
+	bool		hist_open;		/* prepare_history() done */
+	bool		hist_check;		/* evaluate history's constraints */
+	Datum		hist_source;
+	Datum		hist_changed_at;
+	Datum		hist_changed_by;
 	bool		check_constraints;	/* see writer_needs_constraints() */
+	bool		fire_before;	/* see writer_has_before_triggers() */
 	bool		defaults_ready; /* defaults and arbiters prepared */
 	ExprState **defaults;		/* per column: its default, for new customers */
 	List	   *arbiters;		/* the primary key, for ON CONFLICT */

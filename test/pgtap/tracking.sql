@@ -4,7 +4,7 @@
 -- failing statement changes nothing; attaching and detaching user tables,
 -- plain and partitioned.
 \ir setup.psql
-SELECT plan(44);
+SELECT plan(47);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.4242);
@@ -250,6 +250,25 @@ DELETE FROM crm.scoring;
 INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (38, '2025-12-30', 12);
 SELECT is((SELECT rfm FROM crm.customers WHERE customer_id = 38), NULL,
     'without stored cutpoints the next single-order write leaves no score (the cached cutpoints were dropped)');
+
+-- the direct writes skip only crm's own CHECKs on columns they copy: a
+-- site's own constraint is evaluated, and a violation changes nothing
+ALTER TABLE crm.customers ADD CONSTRAINT scored_before_cutoff CHECK (scored_on < date '2025-12-31') NOT VALID;
+CREATE TEMP TABLE before_check AS SELECT * FROM crm.customers WHERE customer_id = 38;
+SELECT throws_ok($$INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (38, '2025-12-30', 1)$$, '23514', NULL,
+    'a CHECK constraint of the site''s own on crm.customers is evaluated by the maintenance writes');
+SELECT is((SELECT count(*) FROM crm.customers c JOIN before_check b USING (customer_id)
+           WHERE c.summary IS NOT DISTINCT FROM b.summary AND c.scored_on IS NOT DISTINCT FROM b.scored_on), 1::bigint,
+    'and the refused order changed nothing');
+ALTER TABLE crm.customers DROP CONSTRAINT scored_before_cutoff;
+
+-- a BEFORE UPDATE row trigger of the site's own fires for maintenance writes
+CREATE FUNCTION pg_temp.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name := 'touched'; RETURN NEW; END $$;
+CREATE TRIGGER touch BEFORE UPDATE ON crm.customers FOR EACH ROW EXECUTE FUNCTION pg_temp.touch();
+INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (38, '2025-12-30', 1);
+SELECT is((SELECT name FROM crm.customers WHERE customer_id = 38), 'touched',
+    'a BEFORE UPDATE row trigger of the site''s own on crm.customers fires for the maintenance writes');
+DROP TRIGGER touch ON crm.customers;
 
 SELECT * FROM finish();
 ROLLBACK;
