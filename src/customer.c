@@ -12,9 +12,10 @@
  * replication applies changes with), which keep indexes, constraints and
  * row triggers (the stage guard among them) as an UPDATE does:
  *
- *	1. find and lock the row (RelationFindReplTupleByIndex: a dirty-snapshot
- *	   probe that waits for a concurrent writer and retries on a concurrent
- *	   update, so the change always lands on the latest version);
+ *	1. find and lock the row (writer_find(), as RelationFindReplTupleByIndex
+ *	   does: a dirty-snapshot probe that waits for a concurrent writer and
+ *	   retries on a concurrent update, so the change always lands on the
+ *	   latest version);
  *	2. apply the order changes to its summary (summary_apply_changes());
  *	3. derive the RFM score against the stored cutpoints on the business
  *	   date, its rfm_segments label and the inferred stage, exactly as
@@ -40,6 +41,8 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/relscan.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -47,6 +50,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -54,9 +58,11 @@
 #include "executor/spi.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
+#include "access/stratnum.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/date.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
@@ -361,7 +367,6 @@ crm_writer_begin(void)
 	w->estate->es_snapshot = GetActiveSnapshot();
 	/* speculative: ready for the ON CONFLICT check of a customer created */
 	ExecOpenIndices(w->cust_info, true);
-	w->key_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->customers), &TTSOpsVirtual);
 	w->old_slot = table_slot_create(w->customers, &w->estate->es_tupleTable);
 	w->new_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->customers), &TTSOpsVirtual);
 	w->hist_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->history), &TTSOpsVirtual);
@@ -654,6 +659,74 @@ writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, i
 }
 
 /*
+ * Find customer's row through the primary key and lock it, as
+ * RelationFindReplTupleByIndex() does, with one index scan kept for the
+ * writer's life: the probe uses a dirty snapshot, so a row being written
+ * by another transaction is seen and waited for; the lock is taken on the
+ * latest version, and a concurrent update or delete means probing again.
+ * False when there is no such customer.
+ */
+static bool
+writer_find(CustomerWriter *w, int64 customer, TupleTableSlot *out)
+{
+	ScanKeyData key;
+
+	MemoryContext old;
+	bool		found = false;
+
+	/*
+	 * The scan lives in the writer's memory, and so must what the index AM
+	 * allocates on the way (it expects a query-lifetime context).
+	 */
+	old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+	if (w->scan == NULL)
+	{
+		w->index = index_open(w->pkey, RowExclusiveLock);
+		if (w->index->rd_index->indnatts != 1 ||
+			w->index->rd_index->indkey.values[0] != w->cust_att[CUST_ID] ||
+			TupleDescAttr(RelationGetDescr(w->customers), w->cust_att[CUST_ID] - 1)->atttypid != INT8OID)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the primary key of crm.customers must be customer_id bigint"),
+					 errhint("Re-create the extension crm.")));
+		InitDirtySnapshot(w->dirty);
+		w->scan = index_beginscan(w->customers, w->index, &w->dirty, 1, 0);
+	}
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(customer));
+	for (;;)
+	{
+		TransactionId xwait;
+		TM_FailureData tmfd;
+		TM_Result	res;
+
+		index_rescan(w->scan, &key, 1, NULL, 0);
+		if (!index_getnext_slot(w->scan, ForwardScanDirection, out))
+			break;
+		xwait = TransactionIdIsValid(w->dirty.xmin) ? w->dirty.xmin : w->dirty.xmax;
+		if (TransactionIdIsValid(xwait))
+		{
+			XactLockTableWait(xwait, NULL, NULL, XLTW_None);
+			continue;
+		}
+		PushActiveSnapshot(GetLatestSnapshot());
+		res = table_tuple_lock(w->customers, &out->tts_tid, GetActiveSnapshot(), out,
+							   GetCurrentCommandId(false), LockTupleNoKeyExclusive,
+							   LockWaitBlock, 0, &tmfd);
+		PopActiveSnapshot();
+		if (res == TM_Ok)
+		{
+			found = true;
+			break;
+		}
+		if (res != TM_Updated && res != TM_Deleted)
+			elog(ERROR, "crm: could not lock customer " INT64_FORMAT " (status %d)", customer, (int) res);
+		/* changed by a transaction that committed meanwhile: look again */
+	}
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
+/*
  * Apply changes to customer's row: false (nothing written) when the
  * customer is not in crm.customers.
  */
@@ -661,26 +734,18 @@ bool
 crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes, int nchanges,
 				 int32 as_of, const char *relname, bool create)
 {
-	TupleTableSlot *key = w->key_slot;
 	TupleTableSlot *old = w->old_slot;
 	TupleTableSlot *new = w->new_slot;
-	int			natts = key->tts_tupleDescriptor->natts;
+	int			natts = new->tts_tupleDescriptor->natts;
 	AttrNumber *att = w->cust_att;
 	Summary    *s;
 	CustomerDerived d;
 	CrmStage	current;
 	Datum		since;
 	bool		since_null;
-	int			i;
 
 	ResetPerTupleExprContext(w->estate);
-	ExecClearTuple(key);
-	for (i = 0; i < natts; i++)
-		key->tts_isnull[i] = true;
-	key->tts_values[att[CUST_ID] - 1] = Int64GetDatum(customer);
-	key->tts_isnull[att[CUST_ID] - 1] = false;
-	ExecStoreVirtualTuple(key);
-	while (!RelationFindReplTupleByIndex(w->customers, w->pkey, LockTupleNoKeyExclusive, key, old))
+	while (!writer_find(w, customer, old))
 	{
 		if (!create)
 			return false;
@@ -734,6 +799,11 @@ crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes
 void
 crm_writer_end(CustomerWriter *w)
 {
+	if (w->scan != NULL)
+	{
+		index_endscan(w->scan);
+		index_close(w->index, NoLock);
+	}
 	AfterTriggerEndQuery(w->estate);
 	EvalPlanQualEnd(&w->epq);
 	ExecCloseResultRelations(w->estate);

@@ -12,6 +12,7 @@
 #include "executor/execdesc.h"
 #include "nodes/execnodes.h"
 #include "utils/relcache.h"
+#include "utils/snapshot.h"
 
 #include "summary.h"
 #include "stage_kernel.h"
@@ -67,7 +68,9 @@ typedef struct CustomerWriter
 	ExprState **defaults;		/* per column: its default, for new customers */
 	List	   *arbiters;		/* the primary key, for ON CONFLICT */
 	EPQState	epq;
-	TupleTableSlot *key_slot;
+	Relation	index;			/* the primary key, while scan is open */
+	struct IndexScanDescData *scan; /* writer_find()'s probe, kept open */
+	SnapshotData dirty;			/* its snapshot */
 	TupleTableSlot *old_slot;
 	TupleTableSlot *new_slot;
 	TupleTableSlot *hist_slot;
