@@ -308,16 +308,14 @@ collect_update_tables(Tuplestorestate *old_ts, Tuplestorestate *new_ts, TupleDes
 	crm_transition_close(&new_r);
 }
 
-static int
-change_cmp(const void *a, const void *b)
-{
-	const OrderChange *x = a;
-	const OrderChange *y = b;
-
-	if (x->customer != y->customer)
-		return x->customer < y->customer ? -1 : 1;
-	return 0;
-}
+/* sort_changes(items, n): by customer, the comparison inlined */
+#define ST_SORT sort_changes
+#define ST_ELEMENT_TYPE OrderChange
+#define ST_COMPARE(a, b) (((a)->customer > (b)->customer) - ((a)->customer < (b)->customer))
+#define ST_SCOPE static
+#define ST_DECLARE
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* Is this session restoring a pg_dump script?  See the header comment. */
 static bool
@@ -366,7 +364,7 @@ apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 				old;
 	int			next = 0;
 
-	qsort(list->items, list->n, sizeof(OrderChange), change_cmp);
+	sort_changes(list->items, list->n);
 	w = crm_writer_begin();
 	each = AllocSetContextCreate(CurrentMemoryContext, "crm customer write", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(each);
