@@ -47,6 +47,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_trigger.h"
@@ -315,31 +316,32 @@ writer_has_before_triggers(CustomerWriter *w)
 }
 
 static RangeTblEntry *
-writer_rte(Relation rel)
+writer_rte(Oid relid)
 {
 	RangeTblEntry *rte = makeNode(RangeTblEntry);
 
 	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(rel);
-	rte->relkind = rel->rd_rel->relkind;
+	rte->relid = relid;
+	rte->relkind = RELKIND_RELATION;
 	rte->rellockmode = RowExclusiveLock;
 	return rte;
 }
 
 CustomerWriter *
-crm_writer_begin(void)
+crm_writer_begin(const char *source)
 {
 	CustomerWriter *w = palloc0(sizeof(CustomerWriter));
 	MemoryContext old;
 	RangeTblEntry *cust_rte;
+	RangeTblEntry *hist_rte;
 	Bitmapset  *updated = NULL;
 	int			i;
 
 	/* see every change made so far, this statement's included */
 	CommandCounterIncrement();
 
+	w->source = source;
 	w->customers = table_open(crm_relid("customers"), RowExclusiveLock);
-	w->history = table_open(crm_relid("stage_history"), RowExclusiveLock);
 	w->pkey = RelationGetPrimaryKeyIndex(w->customers);
 	if (!OidIsValid(w->pkey))
 		ereport(ERROR,
@@ -347,29 +349,26 @@ crm_writer_begin(void)
 				 errmsg("crm.customers has no primary key"),
 				 errhint("Re-create the extension crm.")));
 	find_columns(w->customers, customer_columns, CUST_NCOLS, w->cust_att);
-	find_columns(w->history, history_columns, HIST_NCOLS, w->hist_att);
 
 	w->estate = CreateExecutorState();
 	old = MemoryContextSwitchTo(w->estate->es_query_cxt);
-	cust_rte = writer_rte(w->customers);
+	cust_rte = writer_rte(RelationGetRelid(w->customers));
 	/* what an UPDATE of the maintained columns names (column triggers) */
 	for (i = CUST_SUMMARY; i <= CUST_STAGE_SINCE; i++)
 		updated = bms_add_member(updated, w->cust_att[i] - FirstLowInvalidHeapAttributeNumber);
 	cust_rte->updatedCols = updated;
-	ExecInitRangeTable(w->estate, list_make2(cust_rte, writer_rte(w->history)));
+	/* crm.stage_history is opened with its first row (prepare_history()) */
+	hist_rte = writer_rte(crm_relid("stage_history"));
+	ExecInitRangeTable(w->estate, list_make2(cust_rte, hist_rte));
 	w->cust_info = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->cust_info, w->customers, 1, NULL, 0);
-	w->hist_info = makeNode(ResultRelInfo);
-	InitResultRelInfo(w->hist_info, w->history, 2, NULL, 0);
 	/* the row triggers fired at the end find them here, and are closed with them */
-	w->estate->es_opened_result_relations = list_make2(w->cust_info, w->hist_info);
+	w->estate->es_opened_result_relations = list_make1(w->cust_info);
 	w->estate->es_output_cid = GetCurrentCommandId(true);
 	w->estate->es_snapshot = GetActiveSnapshot();
-	/* speculative: ready for the ON CONFLICT check of a customer created */
-	ExecOpenIndices(w->cust_info, true);
+	ExecOpenIndices(w->cust_info, false);
 	w->old_slot = table_slot_create(w->customers, &w->estate->es_tupleTable);
 	w->new_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->customers), &TTSOpsVirtual);
-	w->hist_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->history), &TTSOpsVirtual);
 	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
 	MemoryContextSwitchTo(old);
 	w->check_constraints = writer_needs_constraints(w);
@@ -409,14 +408,23 @@ static void
 prepare_history(CustomerWriter *w)
 {
 	MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
-	const char *source = GetConfigOption("crm.change_source", true, false);
+	const char *source = w->source ? w->source : GetConfigOption("crm.change_source", true, false);
 	const char *when = GetConfigOption("crm.change_time", true, false);
-	TupleDesc	desc = RelationGetDescr(w->history);
-	TupleConstr *constr = desc->constr;
-	TriggerDesc *trig = w->hist_info->ri_TrigDesc;
+	TupleDesc	desc;
+	TupleConstr *constr;
+	TriggerDesc *trig;
 	int			a,
 				i;
 
+	w->history = table_open(exec_rt_fetch(2, w->estate)->relid, RowExclusiveLock);
+	find_columns(w->history, history_columns, HIST_NCOLS, w->hist_att);
+	w->hist_info = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->hist_info, w->history, 2, NULL, 0);
+	w->estate->es_opened_result_relations = lappend(w->estate->es_opened_result_relations, w->hist_info);
+	w->hist_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->history), &TTSOpsVirtual);
+	desc = RelationGetDescr(w->history);
+	constr = desc->constr;
+	trig = w->hist_info->ri_TrigDesc;
 	ExecOpenIndices(w->hist_info, false);
 	if (source == NULL || source[0] == '\0')
 		source = "user";
@@ -447,15 +455,19 @@ static void
 write_history(CustomerWriter *w, Datum customer, Datum from_stage, Datum to_stage,
 			  Datum level, Datum reason, bool reason_null)
 {
-	TupleTableSlot *slot = w->hist_slot;
-	ResultRelInfo *info = w->hist_info;
-	Relation	rel = w->history;
-	int			natts = slot->tts_tupleDescriptor->natts;
+	TupleTableSlot *slot;
+	ResultRelInfo *info;
+	Relation	rel;
+	int			natts;
 	List	   *recheck = NIL;
 	int			i;
 
 	if (!w->hist_open)
 		prepare_history(w);
+	slot = w->hist_slot;
+	info = w->hist_info;
+	rel = w->history;
+	natts = slot->tts_tupleDescriptor->natts;
 	ExecClearTuple(slot);
 	for (i = 0; i < natts; i++)
 		slot->tts_isnull[i] = true;
@@ -572,6 +584,11 @@ prepare_defaults(CustomerWriter *w)
 			w->defaults[a] = ExecPrepareExpr((Expr *) expr, w->estate);
 	}
 	w->arbiters = list_make1_oid(w->pkey);
+	/* what the ON CONFLICT check needs of the unique indexes */
+	for (i = 0; i < w->cust_info->ri_NumIndices; i++)
+		if (w->cust_info->ri_IndexRelationInfo[i]->ii_Unique)
+			BuildSpeculativeIndexInfo(w->cust_info->ri_IndexRelationDescs[i],
+									  w->cust_info->ri_IndexRelationInfo[i]);
 	MemoryContextSwitchTo(old);
 	w->defaults_ready = true;
 }
@@ -810,6 +827,7 @@ crm_writer_end(CustomerWriter *w)
 	ExecResetTupleTable(w->estate->es_tupleTable, false);
 	FreeExecutorState(w->estate);
 	table_close(w->customers, NoLock);
-	table_close(w->history, NoLock);
+	if (w->history != NULL)
+		table_close(w->history, NoLock);
 	pfree(w);
 }

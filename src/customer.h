@@ -49,8 +49,9 @@ enum
 
 typedef struct CustomerWriter
 {
+	const char *source;			/* of history rows; NULL: crm.change_source */
 	Relation	customers;
-	Relation	history;
+	Relation	history;		/* NULL until the first history row */
 	Oid			pkey;
 	AttrNumber	cust_att[CUST_NCOLS];
 	AttrNumber	hist_att[HIST_NCOLS];
@@ -91,7 +92,7 @@ extern Summary *crm_summary_with_changes(Summary *old, const SummaryChange *chan
 										 int64 customer, const char *relname);
 extern void crm_derive_state(Summary *s, CrmStage current, int32 stage_since, int32 as_of,
 							 CustomerDerived *out);
-extern CustomerWriter *crm_writer_begin(void);
+extern CustomerWriter *crm_writer_begin(const char *source);
 extern bool crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes,
 							 int nchanges, int32 as_of, const char *relname, bool create);
 extern void crm_writer_end(CustomerWriter *w);

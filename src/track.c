@@ -365,7 +365,7 @@ apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 	int			next = 0;
 
 	sort_changes(list->items, list->n);
-	w = crm_writer_begin();
+	w = crm_writer_begin("inference");
 	each = AllocSetContextCreate(CurrentMemoryContext, "crm customer write", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(each);
 	while (next < list->n)

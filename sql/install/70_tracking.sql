@@ -152,10 +152,9 @@ SELECT pg_catalog.pg_extension_config_dump('crm.scoring', '');
 -- ---------------------------------------------------------------------
 
 CREATE FUNCTION crm.track_orders_trigger() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'track_orders_trigger' LANGUAGE C SECURITY DEFINER
+    AS 'MODULE_PATHNAME', 'track_orders_trigger' LANGUAGE C SECURITY DEFINER;
     -- no search_path here: it reads the caller's to tell a pg_dump restore;
-    -- its queries schema-qualify every name and operator
-    SET crm.change_source = 'inference';
+    -- it runs no query of its own (its history rows say source inference)
 REVOKE ALL ON FUNCTION crm.track_orders_trigger() FROM PUBLIC;
 COMMENT ON FUNCTION crm.track_orders_trigger() IS
     'Row or statement AFTER trigger installed by crm.track_orders(): applies the changed orders to their customers'' summaries, scores, segments and stages';
