@@ -68,6 +68,8 @@ typedef struct CustomerWriter
 	bool		defaults_ready; /* defaults and arbiters prepared */
 	ExprState **defaults;		/* per column: its default, for new customers */
 	List	   *arbiters;		/* the primary key, for ON CONFLICT */
+	bool		check_fk_once;	/* see fk_checks_only() */
+	bool		fk_checked;		/* a new customer's checks are queued */
 	EPQState	epq;
 	Relation	index;			/* the primary key, while scan is open */
 	struct IndexScanDescData *scan; /* writer_find()'s probe, kept open */

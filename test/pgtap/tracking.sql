@@ -4,7 +4,7 @@
 -- failing statement changes nothing; attaching and detaching user tables,
 -- plain and partitioned.
 \ir setup.psql
-SELECT plan(47);
+SELECT plan(50);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.4242);
@@ -269,6 +269,21 @@ INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (38, '2025-12-30
 SELECT is((SELECT name FROM crm.customers WHERE customer_id = 38), 'touched',
     'a BEFORE UPDATE row trigger of the site''s own on crm.customers fires for the maintenance writes');
 DROP TRIGGER touch ON crm.customers;
+
+-- customers created by one statement share one foreign-key check of their
+-- defaults: a default that references nothing still fails the statement
+CREATE TABLE public.fk_orders (buyer bigint, day date, total numeric);
+SELECT crm.track_orders('public.fk_orders', 'buyer', 'day', 'total') \g /dev/null
+ALTER TABLE crm.customers ALTER COLUMN customer_class SET DEFAULT 'no such class';
+SELECT throws_ok($$INSERT INTO public.fk_orders VALUES (90001, '2025-12-01', 5), (90002, '2025-12-02', 6), (90003, '2025-12-02', 7)$$,
+    '23503', NULL, 'new customers whose default class is not in crm.level_targets are refused (23503)');
+SELECT is((SELECT count(*) FROM crm.customers WHERE customer_id IN (90001, 90002, 90003)), 0::bigint,
+    'and none of them is created');
+ALTER TABLE crm.customers ALTER COLUMN customer_class SET DEFAULT 'residential';
+INSERT INTO public.fk_orders VALUES (90001, '2025-12-01', 5), (90002, '2025-12-02', 6), (90003, '2025-12-02', 7);
+SELECT is((SELECT count(*) FROM crm.customers WHERE customer_id IN (90001, 90002, 90003) AND customer_class = 'residential'
+           AND summary IS NOT NULL AND stage <> 'prospect'), 3::bigint,
+    'with a valid default the statement creates them all, each with its class, summary and stage');
 
 SELECT * FROM finish();
 ROLLBACK;
