@@ -65,6 +65,7 @@ typedef struct CustomerWriter
 	Datum		hist_changed_by;
 	bool		check_constraints;	/* see writer_needs_constraints() */
 	bool		fire_before;	/* see writer_has_before_triggers() */
+	bool		fire_after;		/* AFTER UPDATE row triggers that can act */
 	bool		defaults_ready; /* defaults and arbiters prepared */
 	ExprState **defaults;		/* per column: its default, for new customers */
 	List	   *arbiters;		/* the primary key, for ON CONFLICT */

@@ -4,7 +4,7 @@
 -- failing statement changes nothing; attaching and detaching user tables,
 -- plain and partitioned.
 \ir setup.psql
-SELECT plan(50);
+SELECT plan(51);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.4242);
@@ -269,6 +269,14 @@ INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (38, '2025-12-30
 SELECT is((SELECT name FROM crm.customers WHERE customer_id = 38), 'touched',
     'a BEFORE UPDATE row trigger of the site''s own on crm.customers fires for the maintenance writes');
 DROP TRIGGER touch ON crm.customers;
+CREATE TEMP TABLE seen_updates (customer_id bigint, segment text);
+CREATE FUNCTION pg_temp.seen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO seen_updates VALUES (NEW.customer_id, NEW.segment); RETURN NULL; END $$;
+CREATE TRIGGER seen AFTER UPDATE ON crm.customers FOR EACH ROW EXECUTE FUNCTION pg_temp.seen();
+INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (38, '2025-12-30', 1), (39, '2025-12-30', 1);
+SELECT is((SELECT count(*) FROM seen_updates s JOIN crm.customers c USING (customer_id)
+           WHERE s.segment IS NOT DISTINCT FROM c.segment), 2::bigint,
+    'an AFTER UPDATE row trigger of the site''s own fires for each customer the maintenance writes, seeing the new row');
+DROP TRIGGER seen ON crm.customers;
 
 -- customers created by one statement share one foreign-key check of their
 -- defaults: a default that references nothing still fails the statement
