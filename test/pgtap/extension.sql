@@ -5,7 +5,7 @@
 DROP EXTENSION crm;
 CREATE EXTENSION crm;
 SET search_path = public, crm;
-SELECT plan(13);
+SELECT plan(14);
 
 SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'crm'), '0.3.0', 'version 0.3.0');
 SELECT isnt(obj_description((SELECT oid FROM pg_extension WHERE extname = 'crm'), 'pg_extension'), NULL,
@@ -62,12 +62,24 @@ SELECT is_empty($$SELECT c.relname, a.attname FROM pg_class c
     'every view a BI tool reads has a comment on itself and on every column');
 
 -- drop and create again in the same database: nothing left, nothing clashes
+-- (and this backend, which has cached cutpoints, a segment scheme and the
+-- history table's sequence for the order trigger, forgets them)
+SET crm.as_of = '2025-12-31';
+INSERT INTO crm.customers (customer_id) VALUES (1);
+INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-12-01', 10);
+CALL crm.refresh(commit_batches => false);
+INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-12-02', 10);
 DROP EXTENSION crm;
 SELECT hasnt_schema('crm', 'DROP EXTENSION removes schema crm');
 SELECT is((SELECT count(*) FROM pg_type WHERE typname = 'summary'), 0::bigint, 'no type summary is left');
 CREATE EXTENSION crm;
 SELECT has_type('crm', 'summary', 'CREATE EXTENSION works again after DROP');
 SELECT is(crm.purchase_days('{2024-01-01:1,2024-01-02:2}'), 2, 'and it works');
+INSERT INTO crm.customers (customer_id) VALUES (1);
+INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-12-01', 10);
+SELECT ok((SELECT rfm IS NULL AND segment IS NULL AND stage = 'exploration' FROM crm.customers WHERE customer_id = 1)
+          AND (SELECT count(*) FROM crm.stage_history) = 1,
+    'an order written after DROP and CREATE EXTENSION in the same session is kept against the new tables, with nothing cached from before');
 
 SELECT * FROM finish();
 ROLLBACK;
