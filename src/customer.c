@@ -769,7 +769,6 @@ static bool
 writer_find(CustomerWriter *w, int64 customer, TupleTableSlot *out)
 {
 	ScanKeyData key;
-
 	MemoryContext old;
 	bool		found = false;
 
