@@ -93,6 +93,17 @@ static bool cutpoints_present = false;
 static uint64 cutpoints_generation = 0;
 static char cutpoints_data[CRM_RFM_CUTPOINTS_SIZE];
 
+/*
+ * The writer's knowledge of crm.customers and crm.stage_history, for the
+ * backend (learn_customers(), learn_history()): the trigger, constraint
+ * and column analyses cost catalog lookups, and a single-order write
+ * would pay them for every order.  Dropped when either table's relcache
+ * entry is invalidated, which every change to their triggers, constraints
+ * or columns causes.
+ */
+static WriterFacts facts;
+static bool facts_valid = false;
+
 static void
 config_invalidate(Datum arg, Oid relid)
 {
@@ -102,6 +113,8 @@ config_invalidate(Datum arg, Oid relid)
 		/* the table itself may be gone (DROP EXTENSION): find it again */
 		scoring_relid = InvalidOid;
 	}
+	if (relid == InvalidOid || relid == facts.customers || relid == facts.history)
+		facts_valid = false;
 }
 
 static Oid
@@ -117,14 +130,21 @@ crm_relid(const char *name)
 	return relid;
 }
 
-uint64
-crm_config_generation(void)
+/* once per backend, before anything config_invalidate() guards is kept */
+static void
+register_callback(void)
 {
 	if (!config_callback)
 	{
 		CacheRegisterRelcacheCallback(config_invalidate, (Datum) 0);
 		config_callback = true;
 	}
+}
+
+uint64
+crm_config_generation(void)
+{
+	register_callback();
 	if (!OidIsValid(scoring_relid))
 		scoring_relid = crm_relid("scoring");
 	return config_generation;
@@ -294,9 +314,6 @@ find_columns(Relation rel, const char *const *names, int n, AttrNumber *attnums)
 	}
 }
 
-static bool writer_needs_constraints(CustomerWriter *w);
-static bool key_triggers_only(CustomerWriter *w, bool insert);
-
 /*
  * Whether crm.customers has BEFORE UPDATE row triggers besides crm's stage
  * guard.  The guard alone need not be fired for the writer's rows: it
@@ -305,9 +322,9 @@ static bool key_triggers_only(CustomerWriter *w, bool insert);
  * the price of a table lookup).
  */
 static bool
-writer_has_before_triggers(CustomerWriter *w)
+has_before_triggers(Relation rel)
 {
-	TriggerDesc *trig = w->cust_info->ri_TrigDesc;
+	TriggerDesc *trig = rel->trigdesc;
 	int			i;
 
 	if (trig != NULL)
@@ -318,194 +335,6 @@ writer_has_before_triggers(CustomerWriter *w)
 				strcmp(trig->triggers[i].tgname, "stage_guard") != 0)
 				return true;
 	return false;
-}
-
-static RangeTblEntry *
-writer_rte(Oid relid)
-{
-	RangeTblEntry *rte = makeNode(RangeTblEntry);
-
-	rte->rtekind = RTE_RELATION;
-	rte->relid = relid;
-	rte->relkind = RELKIND_RELATION;
-	rte->rellockmode = RowExclusiveLock;
-	return rte;
-}
-
-CustomerWriter *
-crm_writer_begin(const char *source)
-{
-	CustomerWriter *w = palloc0(sizeof(CustomerWriter));
-	MemoryContext old;
-	RangeTblEntry *cust_rte;
-	RangeTblEntry *hist_rte;
-	Bitmapset  *updated = NULL;
-	int			i;
-
-	/* see every change made so far, this statement's included */
-	CommandCounterIncrement();
-
-	w->source = source;
-	w->customers = table_open(crm_relid("customers"), RowExclusiveLock);
-	w->pkey = RelationGetPrimaryKeyIndex(w->customers);
-	if (!OidIsValid(w->pkey))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("crm.customers has no primary key"),
-				 errhint("Re-create the extension crm.")));
-	find_columns(w->customers, customer_columns, CUST_NCOLS, w->cust_att);
-
-	w->estate = CreateExecutorState();
-	old = MemoryContextSwitchTo(w->estate->es_query_cxt);
-	cust_rte = writer_rte(RelationGetRelid(w->customers));
-	/* what an UPDATE of the maintained columns names (column triggers) */
-	for (i = CUST_SUMMARY; i <= CUST_STAGE_SINCE; i++)
-		updated = bms_add_member(updated, w->cust_att[i] - FirstLowInvalidHeapAttributeNumber);
-	cust_rte->updatedCols = updated;
-	/* crm.stage_history is opened with its first row (prepare_history()) */
-	hist_rte = writer_rte(crm_relid("stage_history"));
-	ExecInitRangeTable(w->estate, list_make2(cust_rte, hist_rte));
-	w->cust_info = makeNode(ResultRelInfo);
-	InitResultRelInfo(w->cust_info, w->customers, 1, NULL, 0);
-	/* the row triggers fired at the end find them here, and are closed with them */
-	w->estate->es_opened_result_relations = list_make1(w->cust_info);
-	w->estate->es_output_cid = GetCurrentCommandId(true);
-	w->estate->es_snapshot = GetActiveSnapshot();
-	ExecOpenIndices(w->cust_info, false);
-	w->old_slot = table_slot_create(w->customers, &w->estate->es_tupleTable);
-	w->new_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->customers), &TTSOpsVirtual);
-	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
-	MemoryContextSwitchTo(old);
-	w->check_constraints = writer_needs_constraints(w);
-	w->fire_before = writer_has_before_triggers(w);
-	/* a BEFORE trigger of the site's own could change a key */
-	w->fire_after = w->fire_before || !key_triggers_only(w, false);
-	/* the row triggers the writes queue fire when the writer ends */
-	AfterTriggerBeginQuery();
-	return w;
-}
-
-/* the identity sequence of crm.stage_history, kept per backend */
-static Oid
-history_sequence(CustomerWriter *w)
-{
-	static Oid	relid = InvalidOid;
-	static Oid	seq = InvalidOid;
-
-	if (relid != RelationGetRelid(w->history) || !OidIsValid(seq))
-	{
-		seq = getIdentitySequence(RelationGetRelid(w->history), w->hist_att[HIST_ID], false);
-		relid = RelationGetRelid(w->history);
-	}
-	return seq;
-}
-
-/*
- * What every history row of one writer shares, prepared with its first:
- * the indexes, the source (crm.change_source, default user), the time
- * (crm.change_time, default the transaction's start) and who (the
- * session's login role), as crm.record_stage_changes() writes them; and
- * whether the row's constraints need evaluating: crm's own CHECK on
- * source is met when the source is one of its four values, and the NOT
- * NULL columns are filled, so only another CHECK, a NOT NULL column the
- * writer leaves NULL, or a BEFORE INSERT row trigger (which could change
- * anything) makes it evaluate them.
- */
-static void
-prepare_history(CustomerWriter *w)
-{
-	MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
-	const char *source = w->source ? w->source : GetConfigOption("crm.change_source", true, false);
-	const char *when = GetConfigOption("crm.change_time", true, false);
-	TupleDesc	desc;
-	TupleConstr *constr;
-	TriggerDesc *trig;
-	int			a,
-				i;
-
-	w->history = table_open(exec_rt_fetch(2, w->estate)->relid, RowExclusiveLock);
-	find_columns(w->history, history_columns, HIST_NCOLS, w->hist_att);
-	w->hist_info = makeNode(ResultRelInfo);
-	InitResultRelInfo(w->hist_info, w->history, 2, NULL, 0);
-	w->estate->es_opened_result_relations = lappend(w->estate->es_opened_result_relations, w->hist_info);
-	w->hist_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->history), &TTSOpsVirtual);
-	desc = RelationGetDescr(w->history);
-	constr = desc->constr;
-	trig = w->hist_info->ri_TrigDesc;
-	ExecOpenIndices(w->hist_info, false);
-	if (source == NULL || source[0] == '\0')
-		source = "user";
-	w->hist_source = CStringGetTextDatum(source);
-	w->hist_changed_at = when != NULL && when[0] != '\0' ?
-		DirectFunctionCall3(timestamptz_in, CStringGetDatum(when), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)) :
-		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	w->hist_changed_by = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false)));
-	w->hist_check = (trig != NULL && trig->trig_insert_before_row) ||
-		(strcmp(source, "inference") != 0 && strcmp(source, "user") != 0 &&
-		 strcmp(source, "import") != 0 && strcmp(source, "override") != 0);
-	for (i = 0; constr != NULL && i < constr->num_check; i++)
-		w->hist_check |= strcmp(constr->check[i].ccname, "stage_history_source_check") != 0;
-	for (a = 0; a < desc->natts; a++)
-	{
-		bool		filled = false;
-
-		for (i = 0; i < HIST_NCOLS; i++)
-			filled |= (i != HIST_REASON && w->hist_att[i] == a + 1);
-		w->hist_check |= TupleDescAttr(desc, a)->attnotnull && !filled;
-	}
-	MemoryContextSwitchTo(old);
-	w->hist_open = true;
-}
-
-/* ExecSimpleRelationInsert(), constraints only when prepare_history() says */
-static void
-write_history(CustomerWriter *w, Datum customer, Datum from_stage, Datum to_stage,
-			  Datum level, Datum reason, bool reason_null)
-{
-	TupleTableSlot *slot;
-	ResultRelInfo *info;
-	Relation	rel;
-	int			natts;
-	List	   *recheck = NIL;
-	int			i;
-
-	if (!w->hist_open)
-		prepare_history(w);
-	slot = w->hist_slot;
-	info = w->hist_info;
-	rel = w->history;
-	natts = slot->tts_tupleDescriptor->natts;
-	ExecClearTuple(slot);
-	for (i = 0; i < natts; i++)
-		slot->tts_isnull[i] = true;
-#define HIST_SET(col, value) \
-	(slot->tts_values[w->hist_att[col] - 1] = (value), slot->tts_isnull[w->hist_att[col] - 1] = false)
-	HIST_SET(HIST_ID, Int64GetDatum(nextval_internal(history_sequence(w), false)));
-	HIST_SET(HIST_CUSTOMER, customer);
-	HIST_SET(HIST_FROM_STAGE, from_stage);
-	HIST_SET(HIST_TO_STAGE, to_stage);
-	HIST_SET(HIST_FROM_LEVEL, level);
-	HIST_SET(HIST_TO_LEVEL, level);
-	HIST_SET(HIST_CHANGED_AT, w->hist_changed_at);
-	HIST_SET(HIST_SOURCE, w->hist_source);
-	if (!reason_null)
-		HIST_SET(HIST_REASON, reason);
-	HIST_SET(HIST_CHANGED_BY, w->hist_changed_by);
-#undef HIST_SET
-	ExecStoreVirtualTuple(slot);
-
-	if (info->ri_TrigDesc && info->ri_TrigDesc->trig_insert_before_row &&
-		!ExecBRInsertTriggers(w->estate, info, slot))
-		return;
-	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
-		ExecComputeStoredGenerated(info, w->estate, slot, CMD_INSERT);
-	if (w->hist_check)
-		ExecConstraints(info, slot, w->estate);
-	simple_table_tuple_insert(rel, slot);
-	if (info->ri_NumIndices > 0)
-		recheck = ExecInsertIndexTuples(info, slot, w->estate, false, false, NULL, NIL);
-	ExecARInsertTriggers(w->estate, info, slot, recheck, NULL);
-	list_free(recheck);
 }
 
 /*
@@ -520,9 +349,9 @@ write_history(CustomerWriter *w, Datum customer, Datum from_stage, Datum to_stag
  * as an UPDATE does.
  */
 static bool
-writer_needs_constraints(CustomerWriter *w)
+needs_constraints(Relation rel, const AttrNumber *cust_att)
 {
-	TupleConstr *constr = RelationGetDescr(w->customers)->constr;
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
 	int			i;
 
 	if (constr == NULL)
@@ -532,38 +361,9 @@ writer_needs_constraints(CustomerWriter *w)
 			strcmp(constr->check[i].ccname, "customers_service_level_check") != 0)
 			return true;
 	for (i = CUST_SUMMARY; i <= CUST_STAGE_SINCE; i++)
-		if (i != CUST_STAGE &&
-			TupleDescAttr(RelationGetDescr(w->customers), w->cust_att[i] - 1)->attnotnull)
+		if (i != CUST_STAGE && TupleDescAttr(RelationGetDescr(rel), cust_att[i] - 1)->attnotnull)
 			return true;
-	return writer_has_before_triggers(w);
-}
-
-/*
- * ExecSimpleRelationUpdate(), with the constraints evaluated only when
- * writer_needs_constraints() says so.
- */
-static void
-writer_update(CustomerWriter *w, TupleTableSlot *old, TupleTableSlot *new)
-{
-	Relation	rel = w->customers;
-	ResultRelInfo *info = w->cust_info;
-	ItemPointer tid = &old->tts_tid;
-	List	   *recheck = NIL;
-	bool		update_indexes;
-
-	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
-	if (w->fire_before && !ExecBRUpdateTriggers(w->estate, &w->epq, info, tid, NULL, new, NULL))
-		return;
-	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
-		ExecComputeStoredGenerated(info, w->estate, new, CMD_UPDATE);
-	if (w->check_constraints)
-		ExecConstraints(info, new, w->estate);
-	simple_table_tuple_update(rel, tid, new, w->estate->es_snapshot, &update_indexes);
-	if (info->ri_NumIndices > 0 && update_indexes)
-		recheck = ExecInsertIndexTuples(info, new, w->estate, true, false, NULL, NIL);
-	if (w->fire_after)
-		ExecARUpdateTriggers(w->estate, info, NULL, NULL, tid, NULL, new, recheck, NULL, false);
-	list_free(recheck);
+	return has_before_triggers(rel);
 }
 
 /*
@@ -575,9 +375,9 @@ writer_update(CustomerWriter *w, TupleTableSlot *old, TupleTableSlot *new)
  * prepare_defaults().
  */
 static bool
-key_triggers_only(CustomerWriter *w, bool insert)
+key_triggers_only(Relation rel, const AttrNumber *cust_att, bool insert)
 {
-	TriggerDesc *trig = w->cust_info->ri_TrigDesc;
+	TriggerDesc *trig = rel->trigdesc;
 	int			first = insert ? CUST_ID : CUST_SUMMARY;
 	int			i,
 				k,
@@ -612,13 +412,249 @@ key_triggers_only(CustomerWriter *w, bool insert)
 			cols = (int16 *) ARR_DATA_PTR(key);
 			for (k = 0; k < ArrayGetNItems(ARR_NDIM(key), ARR_DIMS(key)); k++)
 				for (c = first; c <= CUST_STAGE_SINCE; c++)
-					written |= cols[k] == w->cust_att[c];
+					written |= cols[k] == cust_att[c];
 		}
 		ReleaseSysCache(tup);
 		if (isnull || written)
 			return false;
 	}
 	return true;
+}
+
+
+static void
+learn_customers(Relation rel)
+{
+	WriterFacts f;
+
+	register_callback();
+	memset(&f, 0, sizeof(f));
+	f.customers = RelationGetRelid(rel);
+	f.pkey = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(f.pkey))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("crm.customers has no primary key"),
+				 errhint("Re-create the extension crm.")));
+	find_columns(rel, customer_columns, CUST_NCOLS, f.cust_att);
+	f.check_constraints = needs_constraints(rel, f.cust_att);
+	f.fire_before = has_before_triggers(rel);
+	/* a BEFORE trigger of the site's own could change a key */
+	f.fire_after = f.fire_before || !key_triggers_only(rel, f.cust_att, false);
+	/* a BEFORE INSERT trigger could give each new row other values */
+	f.fk_insert_only = key_triggers_only(rel, f.cust_att, true) &&
+		!(rel->trigdesc && rel->trigdesc->trig_insert_before_row);
+	f.history = crm_relid("stage_history");
+	facts = f;
+	facts_valid = true;
+}
+
+/*
+ * crm.stage_history's columns, identity sequence, and whether its rows'
+ * constraints need evaluating: crm's own CHECK on source is met when the
+ * writer's source is one of its four values (prepare_history()), and the
+ * NOT NULL columns are filled, so only another CHECK, a NOT NULL column the
+ * writer leaves NULL, or a BEFORE INSERT row trigger (which could change
+ * anything) makes it evaluate them.
+ */
+static void
+learn_history(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleConstr *constr = desc->constr;
+	int			a,
+				i;
+
+	find_columns(rel, history_columns, HIST_NCOLS, facts.hist_att);
+	facts.history_seq = getIdentitySequence(RelationGetRelid(rel), facts.hist_att[HIST_ID], false);
+	facts.hist_check = rel->trigdesc != NULL && rel->trigdesc->trig_insert_before_row;
+	for (i = 0; constr != NULL && i < constr->num_check; i++)
+		facts.hist_check |= strcmp(constr->check[i].ccname, "stage_history_source_check") != 0;
+	for (a = 0; a < desc->natts; a++)
+	{
+		bool		filled = false;
+
+		for (i = 0; i < HIST_NCOLS; i++)
+			filled |= (i != HIST_REASON && facts.hist_att[i] == a + 1);
+		facts.hist_check |= TupleDescAttr(desc, a)->attnotnull && !filled;
+	}
+	facts.history_known = true;
+}
+
+static RangeTblEntry *
+writer_rte(Oid relid)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = relid;
+	rte->relkind = RELKIND_RELATION;
+	rte->rellockmode = RowExclusiveLock;
+	return rte;
+}
+
+CustomerWriter *
+crm_writer_begin(const char *source)
+{
+	CustomerWriter *w = palloc0(sizeof(CustomerWriter));
+	MemoryContext old;
+	RangeTblEntry *cust_rte;
+	RangeTblEntry *hist_rte;
+	Bitmapset  *updated = NULL;
+	int			i;
+
+	/* see every change made so far, this statement's included */
+	CommandCounterIncrement();
+
+	w->source = source;
+	/* opening it takes the lock, which takes in any invalidation first */
+	w->customers = table_open(facts_valid ? facts.customers : crm_relid("customers"), RowExclusiveLock);
+	if (!facts_valid || facts.customers != RelationGetRelid(w->customers))
+		learn_customers(w->customers);
+	w->f = facts;
+
+	w->estate = CreateExecutorState();
+	old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+	cust_rte = writer_rte(RelationGetRelid(w->customers));
+	/* what an UPDATE of the maintained columns names (column triggers) */
+	for (i = CUST_SUMMARY; i <= CUST_STAGE_SINCE; i++)
+		updated = bms_add_member(updated, w->f.cust_att[i] - FirstLowInvalidHeapAttributeNumber);
+	cust_rte->updatedCols = updated;
+	/* crm.stage_history is opened with its first row (prepare_history()) */
+	hist_rte = writer_rte(w->f.history);
+	ExecInitRangeTable(w->estate, list_make2(cust_rte, hist_rte));
+	w->cust_info = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->cust_info, w->customers, 1, NULL, 0);
+	/* the row triggers fired at the end find them here, and are closed with them */
+	w->estate->es_opened_result_relations = list_make1(w->cust_info);
+	w->estate->es_output_cid = GetCurrentCommandId(true);
+	w->estate->es_snapshot = GetActiveSnapshot();
+	ExecOpenIndices(w->cust_info, false);
+	w->old_slot = table_slot_create(w->customers, &w->estate->es_tupleTable);
+	w->new_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->customers), &TTSOpsVirtual);
+	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
+	MemoryContextSwitchTo(old);
+	/* the row triggers the writes queue fire when the writer ends */
+	AfterTriggerBeginQuery();
+	return w;
+}
+
+/*
+ * What every history row of one writer shares, prepared with its first:
+ * the table and its indexes, the source (crm.change_source, default
+ * user), the time (crm.change_time, default the transaction's start) and
+ * who (the session's login role), as crm.record_stage_changes() writes
+ * them; and whether their constraints need evaluating (learn_history(),
+ * and a source that is not one of the four the CHECK allows).
+ */
+static void
+prepare_history(CustomerWriter *w)
+{
+	MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+	const char *source = w->source ? w->source : GetConfigOption("crm.change_source", true, false);
+	const char *when = GetConfigOption("crm.change_time", true, false);
+
+	w->history = table_open(w->f.history, RowExclusiveLock);
+	if (!facts_valid || !facts.history_known || facts.history != w->f.history)
+		learn_history(w->history);
+	w->f.history_seq = facts.history_seq;
+	memcpy(w->f.hist_att, facts.hist_att, sizeof(facts.hist_att));
+	w->hist_info = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->hist_info, w->history, 2, NULL, 0);
+	w->estate->es_opened_result_relations = lappend(w->estate->es_opened_result_relations, w->hist_info);
+	w->hist_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->history), &TTSOpsVirtual);
+	ExecOpenIndices(w->hist_info, false);
+	if (source == NULL || source[0] == '\0')
+		source = "user";
+	w->hist_source = CStringGetTextDatum(source);
+	w->hist_changed_at = when != NULL && when[0] != '\0' ?
+		DirectFunctionCall3(timestamptz_in, CStringGetDatum(when), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)) :
+		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	w->hist_changed_by = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false)));
+	w->hist_check = facts.hist_check ||
+		(strcmp(source, "inference") != 0 && strcmp(source, "user") != 0 &&
+		 strcmp(source, "import") != 0 && strcmp(source, "override") != 0);
+	MemoryContextSwitchTo(old);
+	w->hist_open = true;
+}
+
+/* ExecSimpleRelationInsert(), constraints only when prepare_history() says */
+static void
+write_history(CustomerWriter *w, Datum customer, Datum from_stage, Datum to_stage,
+			  Datum level, Datum reason, bool reason_null)
+{
+	TupleTableSlot *slot;
+	ResultRelInfo *info;
+	Relation	rel;
+	int			natts;
+	List	   *recheck = NIL;
+	int			i;
+
+	if (!w->hist_open)
+		prepare_history(w);
+	slot = w->hist_slot;
+	info = w->hist_info;
+	rel = w->history;
+	natts = slot->tts_tupleDescriptor->natts;
+	ExecClearTuple(slot);
+	for (i = 0; i < natts; i++)
+		slot->tts_isnull[i] = true;
+#define HIST_SET(col, value) \
+	(slot->tts_values[w->f.hist_att[col] - 1] = (value), slot->tts_isnull[w->f.hist_att[col] - 1] = false)
+	HIST_SET(HIST_ID, Int64GetDatum(nextval_internal(w->f.history_seq, false)));
+	HIST_SET(HIST_CUSTOMER, customer);
+	HIST_SET(HIST_FROM_STAGE, from_stage);
+	HIST_SET(HIST_TO_STAGE, to_stage);
+	HIST_SET(HIST_FROM_LEVEL, level);
+	HIST_SET(HIST_TO_LEVEL, level);
+	HIST_SET(HIST_CHANGED_AT, w->hist_changed_at);
+	HIST_SET(HIST_SOURCE, w->hist_source);
+	if (!reason_null)
+		HIST_SET(HIST_REASON, reason);
+	HIST_SET(HIST_CHANGED_BY, w->hist_changed_by);
+#undef HIST_SET
+	ExecStoreVirtualTuple(slot);
+
+	if (info->ri_TrigDesc && info->ri_TrigDesc->trig_insert_before_row &&
+		!ExecBRInsertTriggers(w->estate, info, slot))
+		return;
+	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		ExecComputeStoredGenerated(info, w->estate, slot, CMD_INSERT);
+	if (w->hist_check)
+		ExecConstraints(info, slot, w->estate);
+	simple_table_tuple_insert(rel, slot);
+	if (info->ri_NumIndices > 0)
+		recheck = ExecInsertIndexTuples(info, slot, w->estate, false, false, NULL, NIL);
+	ExecARInsertTriggers(w->estate, info, slot, recheck, NULL);
+	list_free(recheck);
+}
+
+/*
+ * ExecSimpleRelationUpdate(), with the constraints evaluated only when
+ * writer_needs_constraints() says so.
+ */
+static void
+writer_update(CustomerWriter *w, TupleTableSlot *old, TupleTableSlot *new)
+{
+	Relation	rel = w->customers;
+	ResultRelInfo *info = w->cust_info;
+	ItemPointer tid = &old->tts_tid;
+	List	   *recheck = NIL;
+	bool		update_indexes;
+
+	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
+	if (w->f.fire_before && !ExecBRUpdateTriggers(w->estate, &w->epq, info, tid, NULL, new, NULL))
+		return;
+	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		ExecComputeStoredGenerated(info, w->estate, new, CMD_UPDATE);
+	if (w->f.check_constraints)
+		ExecConstraints(info, new, w->estate);
+	simple_table_tuple_update(rel, tid, new, w->estate->es_snapshot, &update_indexes);
+	if (info->ri_NumIndices > 0 && update_indexes)
+		recheck = ExecInsertIndexTuples(info, new, w->estate, true, false, NULL, NIL);
+	if (w->f.fire_after)
+		ExecARUpdateTriggers(w->estate, info, NULL, NULL, tid, NULL, new, recheck, NULL, false);
+	list_free(recheck);
 }
 
 /*
@@ -643,7 +679,7 @@ prepare_defaults(CustomerWriter *w)
 		if (TupleDescAttr(desc, a)->attisdropped)
 			continue;
 		for (i = 0; i < CUST_NCOLS; i++)
-			written |= (i != CUST_LEVEL && w->cust_att[i] == a + 1);
+			written |= (i != CUST_LEVEL && w->f.cust_att[i] == a + 1);
 		if (!written && (expr = build_column_default(w->customers, a + 1)) != NULL)
 		{
 			w->defaults[a] = ExecPrepareExpr((Expr *) expr, w->estate);
@@ -659,9 +695,8 @@ prepare_defaults(CustomerWriter *w)
 	 * customer only.  (A 200,000-customer load would otherwise run 200,000
 	 * identical queries.)
 	 */
-	w->check_fk_once = stable && key_triggers_only(w, true) &&
-		!(w->cust_info->ri_TrigDesc && w->cust_info->ri_TrigDesc->trig_insert_before_row);
-	w->arbiters = list_make1_oid(w->pkey);
+	w->check_fk_once = stable && w->f.fk_insert_only;
+	w->arbiters = list_make1_oid(w->f.pkey);
 	/* what the ON CONFLICT check needs of the unique indexes */
 	for (i = 0; i < w->cust_info->ri_NumIndices; i++)
 		if (w->cust_info->ri_IndexRelationInfo[i]->ii_Unique)
@@ -726,7 +761,7 @@ writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, i
 {
 	TupleTableSlot *new = w->new_slot;
 	int			natts = new->tts_tupleDescriptor->natts;
-	AttrNumber *att = w->cust_att;
+	AttrNumber *att = w->f.cust_att;
 	ExprContext *econtext = GetPerTupleExprContext(w->estate);
 	Summary    *s = crm_summary_with_changes(NULL, changes, nchanges, customer, relname);
 	CustomerDerived d;
@@ -779,10 +814,10 @@ writer_find(CustomerWriter *w, int64 customer, TupleTableSlot *out)
 	old = MemoryContextSwitchTo(w->estate->es_query_cxt);
 	if (w->scan == NULL)
 	{
-		w->index = index_open(w->pkey, RowExclusiveLock);
+		w->index = index_open(w->f.pkey, RowExclusiveLock);
 		if (w->index->rd_index->indnatts != 1 ||
-			w->index->rd_index->indkey.values[0] != w->cust_att[CUST_ID] ||
-			TupleDescAttr(RelationGetDescr(w->customers), w->cust_att[CUST_ID] - 1)->atttypid != INT8OID)
+			w->index->rd_index->indkey.values[0] != w->f.cust_att[CUST_ID] ||
+			TupleDescAttr(RelationGetDescr(w->customers), w->f.cust_att[CUST_ID] - 1)->atttypid != INT8OID)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the primary key of crm.customers must be customer_id bigint"),
@@ -835,7 +870,7 @@ crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes
 	TupleTableSlot *old = w->old_slot;
 	TupleTableSlot *new = w->new_slot;
 	int			natts = new->tts_tupleDescriptor->natts;
-	AttrNumber *att = w->cust_att;
+	AttrNumber *att = w->f.cust_att;
 	Summary    *s;
 	CustomerDerived d;
 	CrmStage	current;

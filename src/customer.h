@@ -47,14 +47,35 @@ enum
 	HIST_NCOLS
 };
 
+/*
+ * What the writer needs to know of crm.customers and crm.stage_history,
+ * learned once per backend and kept until either table changes (a
+ * relcache invalidation: a trigger, constraint or column added or
+ * dropped); see customer.c.
+ */
+typedef struct WriterFacts
+{
+	Oid			customers;
+	Oid			pkey;
+	AttrNumber	cust_att[CUST_NCOLS];
+	bool		check_constraints;	/* see needs_constraints() */
+	bool		fire_before;	/* see has_before_triggers() */
+	bool		fire_after;		/* AFTER UPDATE row triggers that can act */
+	bool		fk_insert_only; /* see prepare_defaults() */
+	Oid			history;
+	/* of crm.stage_history, learned with a writer's first history row */
+	bool		history_known;
+	Oid			history_seq;
+	AttrNumber	hist_att[HIST_NCOLS];
+	bool		hist_check;		/* see learn_history() */
+} WriterFacts;
+
 typedef struct CustomerWriter
 {
 	const char *source;			/* of history rows; NULL: crm.change_source */
 	Relation	customers;
 	Relation	history;		/* NULL until the first history row */
-	Oid			pkey;
-	AttrNumber	cust_att[CUST_NCOLS];
-	AttrNumber	hist_att[HIST_NCOLS];
+	WriterFacts f;				/* a copy: an invalidation cannot move it */
 	EState	   *estate;
 	ResultRelInfo *cust_info;
 	ResultRelInfo *hist_info;
@@ -63,9 +84,6 @@ typedef struct CustomerWriter
 	Datum		hist_source;
 	Datum		hist_changed_at;
 	Datum		hist_changed_by;
-	bool		check_constraints;	/* see writer_needs_constraints() */
-	bool		fire_before;	/* see writer_has_before_triggers() */
-	bool		fire_after;		/* AFTER UPDATE row triggers that can act */
 	bool		defaults_ready; /* defaults and arbiters prepared */
 	ExprState **defaults;		/* per column: its default, for new customers */
 	List	   *arbiters;		/* the primary key, for ON CONFLICT */

@@ -786,8 +786,9 @@ summary_subtract(PG_FUNCTION_ARGS)
 
 /*
  * apply_changes(s, added, removed): s with the transactions of "added" put
- * in and those of "removed" taken out (the single-customer path of the
- * order trigger); NULL arguments are empty, and so is an empty result.
+ * in and those of "removed" taken out; NULL arguments are empty, and so is
+ * an empty result.  (The order trigger applies its changes in C since
+ * 0.3.0: customer.c, with summary_apply_changes().)
  */
 PG_FUNCTION_INFO_V1(summary_apply_changes_fn);
 Datum

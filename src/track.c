@@ -70,6 +70,8 @@ typedef struct OrderChange
 /* where the tracked columns are in one call's tuple descriptor */
 typedef struct TrackedColumns
 {
+	Oid			relid;			/* the table (or partition) they are of */
+	TupleDesc	desc;
 	const char *names[3];
 	int			attnum[3];		/* customer, date, amount */
 	Oid			type[3];
@@ -89,6 +91,9 @@ resolve_columns(TriggerData *trigdata, TupleDesc desc, TrackedColumns *cols)
 	Trigger    *trigger = trigdata->tg_trigger;
 	const char *relname = RelationGetRelationName(trigdata->tg_relation);
 	int			i;
+
+	cols->relid = RelationGetRelid(trigdata->tg_relation);
+	cols->desc = desc;
 
 	if (trigger->tgnargs != 4)
 		ereport(ERROR,
@@ -120,12 +125,13 @@ resolve_columns(TriggerData *trigdata, TupleDesc desc, TrackedColumns *cols)
 }
 
 /*
- * Read one row's customer, day and amount.  Returns false for a row the
+ * Read one row's customer, day and amount, from a slot or else from a
+ * tuple of cols->desc.  Returns false for a row the
  * summaries ignore (a NULL in any of the three, as crm.summarize skips
  * them).
  */
 static bool
-read_order(TupleTableSlot *slot, const TrackedColumns *cols, OrderChange *out)
+read_order(TupleTableSlot *slot, HeapTuple tuple, const TrackedColumns *cols, OrderChange *out)
 {
 	Datum		v[3];
 	bool		isnull;
@@ -133,7 +139,8 @@ read_order(TupleTableSlot *slot, const TrackedColumns *cols, OrderChange *out)
 
 	for (i = 0; i < 3; i++)
 	{
-		v[i] = slot_getattr(slot, cols->attnum[i], &isnull);
+		v[i] = slot ? slot_getattr(slot, cols->attnum[i], &isnull) :
+			heap_getattr(tuple, cols->attnum[i], cols->desc, &isnull);
 		if (isnull)
 			return false;
 	}
@@ -248,22 +255,18 @@ collect_table(Tuplestorestate *ts, TupleDesc desc, const TrackedColumns *cols,
 
 	crm_transition_open(&r, ts, desc);
 	while (crm_transition_next(&r))
-		if (read_order(r.slot, cols, &c))
+		if (read_order(r.slot, NULL, cols, &c))
 			push_change(list, &c, remove);
 	crm_transition_close(&r);
 }
 
 static void
-collect_tuple(HeapTuple tuple, TupleDesc desc, const TrackedColumns *cols,
-			  bool remove, ChangeList *list)
+collect_tuple(HeapTuple tuple, const TrackedColumns *cols, bool remove, ChangeList *list)
 {
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 	OrderChange c;
 
-	ExecStoreHeapTuple(tuple, slot, false);
-	if (read_order(slot, cols, &c))
+	if (read_order(NULL, tuple, cols, &c))
 		push_change(list, &c, remove);
-	ExecDropSingleTupleTableSlot(slot);
 }
 
 /*
@@ -294,8 +297,8 @@ collect_update_tables(Tuplestorestate *old_ts, Tuplestorestate *new_ts, TupleDes
 			elog(ERROR, "transition tables of an UPDATE differ in length");
 		if (!have_old)
 			break;
-		old_valid = read_order(old_r.slot, cols, &o);
-		new_valid = read_order(new_r.slot, cols, &n);
+		old_valid = read_order(old_r.slot, NULL, cols, &o);
+		new_valid = read_order(new_r.slot, NULL, cols, &n);
 		if (old_valid && new_valid && o.customer == n.customer &&
 			o.change.day == n.change.day && o.change.amount == n.change.amount)
 			continue;
@@ -332,11 +335,24 @@ restoring_dump(void)
 static DateADT
 business_date(void)
 {
+	/*
+	 * The last ISO date parsed (YYYY-MM-DD reads the same under every
+	 * DateStyle and time zone), so that every order does not parse it again
+	 */
+	static char last[11];
+	static DateADT last_date;
 	const char *s = GetConfigOption("crm.as_of", true, false);
 
-	if (s != NULL && s[0] != '\0')
-		return DatumGetDateADT(DirectFunctionCall1(date_in, CStringGetDatum(s)));
-	return GetSQLCurrentDate();
+	if (s == NULL || s[0] == '\0')
+		return GetSQLCurrentDate();
+	if (strcmp(s, last) == 0)
+		return last_date;
+	last[0] = '\0';
+	last_date = DatumGetDateADT(DirectFunctionCall1(date_in, CStringGetDatum(s)));
+	if (strlen(s) == 10 && strspn(s, "0123456789") == 4 && s[4] == '-' &&
+		strspn(s + 5, "0123456789") == 2 && s[7] == '-' && strspn(s + 8, "0123456789") == 2)
+		memcpy(last, s, sizeof(last));
+	return last_date;
 }
 
 static void
@@ -395,7 +411,7 @@ track_orders_trigger(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	desc;
-	TrackedColumns cols;
+	TrackedColumns *cols;
 	ChangeList	list = {NULL, 0, 0};
 	TriggerEvent ev;
 
@@ -407,19 +423,30 @@ track_orders_trigger(PG_FUNCTION_ARGS)
 	if (restoring_dump())
 		return PointerGetDatum(NULL);
 	ev = trigdata->tg_event;
-	desc = RelationGetDescr(trigdata->tg_relation);
-	resolve_columns(trigdata, desc, &cols);
+	/*
+	 * The columns, found by name once per query and table (a row trigger
+	 * is called for every row; a partition has its own trigger and column
+	 * order, and no column can change while the statement holds its lock).
+	 */
+	cols = (TrackedColumns *) fcinfo->flinfo->fn_extra;
+	if (cols == NULL || cols->relid != RelationGetRelid(trigdata->tg_relation))
+	{
+		cols = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(TrackedColumns));
+		resolve_columns(trigdata, RelationGetDescr(trigdata->tg_relation), cols);
+		fcinfo->flinfo->fn_extra = cols;
+	}
+	desc = cols->desc;
 
 	if (TRIGGER_FIRED_FOR_ROW(ev))
 	{
 		if (TRIGGER_FIRED_BY_INSERT(ev))
-			collect_tuple(trigdata->tg_trigtuple, desc, &cols, false, &list);
+			collect_tuple(trigdata->tg_trigtuple, cols, false, &list);
 		else if (TRIGGER_FIRED_BY_DELETE(ev))
-			collect_tuple(trigdata->tg_trigtuple, desc, &cols, true, &list);
+			collect_tuple(trigdata->tg_trigtuple, cols, true, &list);
 		else if (TRIGGER_FIRED_BY_UPDATE(ev))
 		{
-			collect_tuple(trigdata->tg_trigtuple, desc, &cols, true, &list);
-			collect_tuple(trigdata->tg_newtuple, desc, &cols, false, &list);
+			collect_tuple(trigdata->tg_trigtuple, cols, true, &list);
+			collect_tuple(trigdata->tg_newtuple, cols, false, &list);
 			/* the tracked columns unchanged: nothing to do */
 			if (list.n == 2 && list.items[0].customer == list.items[1].customer &&
 				list.items[0].change.day == list.items[1].change.day &&
@@ -435,14 +462,14 @@ track_orders_trigger(PG_FUNCTION_ARGS)
 					 errmsg("statement trigger \"%s\" needs transition tables", trigdata->tg_trigger->tgname),
 					 errhint("Install it with crm.track_orders().")));
 		if (trigdata->tg_oldtable && trigdata->tg_newtable)
-			collect_update_tables(trigdata->tg_oldtable, trigdata->tg_newtable, desc, &cols, &list);
+			collect_update_tables(trigdata->tg_oldtable, trigdata->tg_newtable, desc, cols, &list);
 		else if (trigdata->tg_oldtable)
-			collect_table(trigdata->tg_oldtable, desc, &cols, true, &list);
+			collect_table(trigdata->tg_oldtable, desc, cols, true, &list);
 		else
-			collect_table(trigdata->tg_newtable, desc, &cols, false, &list);
+			collect_table(trigdata->tg_newtable, desc, cols, false, &list);
 	}
 
 	if (list.n > 0)
-		apply_changes(&list, &cols, RelationGetRelationName(trigdata->tg_relation));
+		apply_changes(&list, cols, RelationGetRelationName(trigdata->tg_relation));
 	return PointerGetDatum(NULL);
 }
