@@ -187,7 +187,7 @@ concurrency_check() {
 	psql -X -q -v ON_ERROR_STOP=1 -d crm_conc -f "$dir/single.sql" >"$dir/single.out" 2>&1 &
 	pids+=($!)
 	for i in 1 2 3; do
-		psql -X -q -v ON_ERROR_STOP=1 -d crm_conc -c "CALL crm.refresh(as_of => '2025-12-31', batch_size => 250)"
+		psql -X -q -v ON_ERROR_STOP=1 -d crm_conc -c "CALL crm.refresh(as_of => '2025-12-31', batch_size => 250)" || exit 1
 	done >"$dir/refresh.out" 2>&1 &
 	pids+=($!)
 	for i in "${pids[@]}"; do
@@ -230,6 +230,15 @@ catalog_of() {
 		    WHERE c.relnamespace = 'crm'::regnamespace
 		    UNION ALL SELECT 'policy ' || polrelid::regclass || ' ' || polname || ' ' || pg_get_expr(polqual, polrelid) FROM pg_policy
 		    UNION ALL SELECT 'config ' || unnest(extconfig)::regclass || ' ' || array_to_string(extcondition, ';') FROM pg_extension WHERE extname = 'crm'
+		    -- the rows the extension ships
+		    UNION ALL SELECT 'row setting_defaults ' || t::text FROM crm.setting_defaults t
+		    UNION ALL SELECT 'row complaint_categories ' || t::text FROM crm.complaint_categories t
+		    UNION ALL SELECT 'row churn_reasons ' || t::text FROM crm.churn_reasons t
+		    UNION ALL SELECT 'row level_targets ' || t::text FROM crm.level_targets t
+		    UNION ALL SELECT 'row segment_schemes ' || (to_jsonb(t) - 'changed_at')::text FROM crm.segment_schemes t
+		    UNION ALL SELECT 'row segment_labels ' || t::text FROM crm.segment_labels t
+		    UNION ALL SELECT 'row segment_cells ' || t::text FROM crm.segment_cells t
+		    UNION ALL SELECT 'row segment_rules ' || t::text FROM crm.segment_rules t
 		) s ORDER BY x;
 	SQL
 }

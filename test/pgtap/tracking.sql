@@ -104,7 +104,8 @@ DELETE FROM crm.orders WHERE customer_id > 1000 AND order_id % 5 = 0;
 SELECT cmp_ok((SELECT count(*) FROM crm.orders), '>', 8000::bigint, 'thousands of orders remain');
 SELECT is(pg_temp.mismatches(), 0::bigint,
     'after 10,000 random statements, COPY, bulk UPDATE and DELETE: every summary equals a recompute from the orders');
-SELECT ok((SELECT count(*) FROM crm.customers WHERE customer_id > 400) > 0
+SELECT ok(EXISTS (SELECT FROM public.shop_orders WHERE buyer > 400 AND total IS NOT NULL)
+          AND (SELECT count(*) FROM crm.customers WHERE customer_id BETWEEN 401 AND 1000) > 0
           AND NOT EXISTS (SELECT FROM public.shop_orders WHERE total IS NOT NULL
                           AND buyer NOT IN (SELECT customer_id FROM crm.customers)),
     'the row-mode table created its unknown customers');
@@ -113,14 +114,14 @@ SELECT ok((SELECT count(*) FROM crm.customers WHERE customer_id > 400) > 0
 SELECT throws_ok($$CALL crm.refresh(batch_size => 0, commit_batches => false)$$, '22023', 'batch_size must be at least 1',
     'a refresh in batches of 0 is refused');
 CALL crm.refresh(batch_size => 97, commit_batches => false);
-SELECT is((SELECT count(*) FROM crm.customers c, crm.scoring s
-           WHERE c.rfm IS DISTINCT FROM crm.rfm_score(c.summary, s.cutpoints)), 0::bigint,
+SELECT is((SELECT count(*) FROM crm.customers c
+           WHERE c.rfm IS DISTINCT FROM crm.rfm_score(c.summary, (SELECT cutpoints FROM crm.scoring))), 0::bigint,
     'refresh in batches scores every customer against the new cutpoints');
 INSERT INTO crm.orders (customer_id, ordered_on, amount)
 SELECT 1 + floor(random() * 400), date '2025-12-01' + floor(random() * 30)::integer, round((random() * 500)::numeric, 2)
 FROM generate_series(1, 300);
-SELECT is((SELECT count(*) FROM crm.customers c, crm.scoring s
-           WHERE c.rfm IS DISTINCT FROM crm.rfm_score(c.summary, crm.rebase(s.cutpoints, '2025-12-31'))), 0::bigint,
+SELECT is((SELECT count(*) FROM crm.customers c
+           WHERE c.rfm IS DISTINCT FROM crm.rfm_score(c.summary, crm.rebase((SELECT cutpoints FROM crm.scoring), '2025-12-31'))), 0::bigint,
     'orders written after the refresh rescore their customers against the stored cutpoints');
 SELECT is((SELECT count(*) FROM crm.customers WHERE summary IS NOT NULL AND (rfm IS NULL OR segment IS NULL)), 0::bigint,
     'every customer with purchases has an RFM score and a segment (so the comparisons above are not vacuous)');
@@ -135,7 +136,8 @@ SELECT is((SELECT count(*) FROM crm.stage_history WHERE source = 'inference' AND
 SELECT is((SELECT count(*) FROM crm.customers c
            WHERE c.customer_id BETWEEN 401 AND 1000
              AND (c.stage = 'prospect' OR EXISTS (SELECT FROM crm.stage_history h
-                                                 WHERE h.customer_id = c.customer_id AND h.from_stage = 'prospect'))), 0::bigint,
+                                                 WHERE h.customer_id = c.customer_id
+                                                   AND (h.from_stage IS NULL OR h.from_stage = 'prospect')))), 0::bigint,
     'a customer created by its first order starts in its inferred stage, with no history row (insertion records nothing)');
 
 -- a failing statement changes nothing
@@ -151,19 +153,23 @@ SELECT throws_ok($$INSERT INTO crm.orders (customer_id, ordered_on, amount) VALU
 SELECT throws_ok($$INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-01-01', 'NaN')$$,
     '23514', NULL, 'a NaN amount is refused by crm.orders (23514)');
 SELECT throws_ok($$INSERT INTO public.shop_orders (buyer, placed_at, total) VALUES (2, now(), 'Infinity')$$,
-    '22023', NULL, 'an infinite amount in a tracked user table is refused (22023)');
+    '22023', 'total must be a finite number', 'an infinite amount in a tracked user table is refused (22023)');
 SELECT throws_ok($$INSERT INTO public.shop_orders (buyer, placed_at, total) VALUES (2, 'infinity', 10)$$,
-    '22023', NULL, 'an infinite date is refused (22023)');
+    '22023', 'placed_at must be a finite date', 'an infinite date is refused (22023)');
 SELECT throws_ok($$UPDATE crm.customers SET stage = 'stable' WHERE stage = 'exploration'$$,
     '23514', NULL, 'an illegal stage change is refused (23514)');
 SELECT throws_ok($$TRUNCATE crm.orders$$, '55000', NULL, 'TRUNCATE of a tracked table is refused (55000)');
 SELECT ok(pg_temp.unchanged(), 'and none of those failed statements changed any customer');
+-- the same customers written again: nothing of the failed statements lingers
+INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-01-01', 5);
+INSERT INTO public.shop_orders (buyer, placed_at, total) VALUES (2, '2025-06-01', 3);
 SELECT is(pg_temp.mismatches(), 0::bigint, 'nor broke the match with the orders');
 
 -- the summary arithmetic the paths above rest on
 SELECT is(crm.subtract('{2024-01-01:10,2024-01-02:5x2,2024-01-03:-4x0}', '{2024-01-02:3,2024-01-03:-4x0}')::text,
           '{2024-01-01:10,2024-01-02:2}', 'subtract takes out a purchase and a refund-only day');
-SELECT throws_ok($$SELECT crm.subtract('{2024-01-01:10}', '{2024-01-02:3}')$$, '22023', NULL,
+SELECT throws_ok($$SELECT crm.subtract('{2024-01-01:10}', '{2024-01-02:3}')$$, '22023',
+    'subtract: the summary holds no such transaction',
     'subtracting a transaction the summary does not hold is an error');
 SELECT is(crm.apply_changes('{2024-01-01:10}', '{2024-01-05:7}', '{2024-01-01:10}')::text, '{2024-01-05:7}',
           'apply_changes adds, then removes');
@@ -195,13 +201,15 @@ INSERT INTO public.parted SELECT 7, timestamp '2025-03-01' + g * interval '1 day
 UPDATE public.parted SET at = at + interval '400 days' WHERE cust = 8 AND at < '2024-01-01';  -- moves rows across partitions
 DELETE FROM public.legacy WHERE cust = 9;
 SELECT is(pg_temp.mismatches(), 0::bigint, 'writes to the partitioned table (including rows moving between partitions) stay exact');
--- new orders of known and unknown customers in one statement: one upsert
--- (planned per call from 2,000 customers on, generic below)
+-- new orders of known and unknown customers in one statement
+CREATE TEMP TABLE before_parted AS SELECT customer_id FROM crm.customers;
 INSERT INTO public.parted SELECT 250 + g % 2600, timestamp '2025-06-01' + (g % 90) * interval '1 day', g % 40 + 1
 FROM generate_series(1, 6000) g;
 INSERT INTO public.parted VALUES (5, '2025-07-01', 3), (6000, '2025-07-02', 4);
-SELECT is(pg_temp.mismatches(), 0::bigint, 'bulk inserts creating thousands of customers stay exact');
-SELECT is((SELECT count(*) FROM crm.customers WHERE customer_id BETWEEN 4001 AND 6000 AND stage = 'prospect'), 0::bigint,
+SELECT is(pg_temp.mismatches(), 0::bigint, 'bulk inserts creating customers stay exact');
+SELECT ok((SELECT count(DISTINCT cust) FROM public.parted WHERE cust NOT IN (SELECT customer_id FROM before_parted)) > 100
+          AND (SELECT count(*) FROM crm.customers WHERE customer_id NOT IN (SELECT customer_id FROM before_parted) AND stage <> 'prospect')
+              = (SELECT count(DISTINCT cust) FROM public.parted WHERE cust NOT IN (SELECT customer_id FROM before_parted)),
     'and the customers they create start in their inferred stage');
 SELECT throws_ok($$SELECT crm.track_orders('public.legacy', 'cust', 'day', 'value')$$, '42710', NULL,
     'attaching a table twice is refused (42710)');
@@ -235,9 +243,9 @@ BEGIN
         INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1 + (i * 37) % 400, date '2025-12-02' + i % 25, 10 + i);
     END LOOP;
 END $$;
-SELECT is((SELECT count(*) FROM crm.customers c, crm.scoring s
+SELECT is((SELECT count(*) FROM crm.customers c
            WHERE c.customer_id IN (SELECT 1 + (i * 37) % 400 FROM generate_series(1, 60) i)
-             AND (c.rfm IS NULL OR c.rfm IS DISTINCT FROM crm.rfm_score(c.summary, crm.rebase(s.cutpoints, '2025-12-31'))
+             AND (c.rfm IS NULL OR c.rfm IS DISTINCT FROM crm.rfm_score(c.summary, crm.rebase((SELECT cutpoints FROM crm.scoring), '2025-12-31'))
                   OR c.segment IS DISTINCT FROM crm.rfm_segment(c.rfm))), 0::bigint,
     'single-order writes score against the stored cutpoints and label with rfm_segments');
 UPDATE crm.segment_labels SET label = label || ' (renamed)' WHERE scheme = 'rfm_segments';
@@ -255,7 +263,8 @@ SELECT is((SELECT rfm FROM crm.customers WHERE customer_id = 38), NULL,
 -- site's own constraint is evaluated, and a violation changes nothing
 ALTER TABLE crm.customers ADD CONSTRAINT scored_before_cutoff CHECK (scored_on < date '2025-12-31') NOT VALID;
 CREATE TEMP TABLE before_check AS SELECT * FROM crm.customers WHERE customer_id = 38;
-SELECT throws_ok($$INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (38, '2025-12-30', 1)$$, '23514', NULL,
+SELECT throws_like($$INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (38, '2025-12-30', 1)$$,
+    '%scored_before_cutoff%',
     'a CHECK constraint of the site''s own on crm.customers is evaluated by the maintenance writes');
 SELECT is((SELECT count(*) FROM crm.customers c JOIN before_check b USING (customer_id)
            WHERE c.summary IS NOT DISTINCT FROM b.summary AND c.scored_on IS NOT DISTINCT FROM b.scored_on), 1::bigint,
@@ -269,12 +278,12 @@ INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (38, '2025-12-30
 SELECT is((SELECT name FROM crm.customers WHERE customer_id = 38), 'touched',
     'a BEFORE UPDATE row trigger of the site''s own on crm.customers fires for the maintenance writes');
 DROP TRIGGER touch ON crm.customers;
-CREATE TEMP TABLE seen_updates (customer_id bigint, segment text);
-CREATE FUNCTION pg_temp.seen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO seen_updates VALUES (NEW.customer_id, NEW.segment); RETURN NULL; END $$;
+CREATE TEMP TABLE seen_updates (customer_id bigint, summary text);
+CREATE FUNCTION pg_temp.seen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO seen_updates VALUES (NEW.customer_id, NEW.summary::text); RETURN NULL; END $$;
 CREATE TRIGGER seen AFTER UPDATE ON crm.customers FOR EACH ROW EXECUTE FUNCTION pg_temp.seen();
 INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (38, '2025-12-30', 1), (39, '2025-12-30', 1);
 SELECT is((SELECT count(*) FROM seen_updates s JOIN crm.customers c USING (customer_id)
-           WHERE s.segment IS NOT DISTINCT FROM c.segment), 2::bigint,
+           WHERE s.summary = c.summary::text AND s.summary LIKE '%2025-12-30:%'), 2::bigint,
     'an AFTER UPDATE row trigger of the site''s own fires for each customer the maintenance writes, seeing the new row');
 DROP TRIGGER seen ON crm.customers;
 
@@ -283,8 +292,8 @@ DROP TRIGGER seen ON crm.customers;
 CREATE TABLE public.fk_orders (buyer bigint, day date, total numeric);
 SELECT crm.track_orders('public.fk_orders', 'buyer', 'day', 'total') \g /dev/null
 ALTER TABLE crm.customers ALTER COLUMN customer_class SET DEFAULT 'no such class';
-SELECT throws_ok($$INSERT INTO public.fk_orders VALUES (90001, '2025-12-01', 5), (90002, '2025-12-02', 6), (90003, '2025-12-02', 7)$$,
-    '23503', NULL, 'new customers whose default class is not in crm.level_targets are refused (23503)');
+SELECT throws_like($$INSERT INTO public.fk_orders VALUES (90001, '2025-12-01', 5), (90002, '2025-12-02', 6), (90003, '2025-12-02', 7)$$,
+    '%customers_customer_class_fkey%', 'new customers whose default class is not in crm.level_targets are refused (23503)');
 SELECT is((SELECT count(*) FROM crm.customers WHERE customer_id IN (90001, 90002, 90003)), 0::bigint,
     'and none of them is created');
 ALTER TABLE crm.customers ALTER COLUMN customer_class SET DEFAULT 'residential';
