@@ -34,6 +34,8 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "catalog/namespace.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
@@ -306,4 +308,18 @@ crm_free_plan(SPIPlanPtr *plan)
 	if (*plan != NULL)
 		SPI_freeplan(*plan);
 	*plan = NULL;
+}
+
+/* the OID of table crm.<name>; an error naming it if it is gone */
+Oid
+crm_relid(const char *name)
+{
+	Oid			relid = get_relname_relid(name, get_namespace_oid("crm", false));
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table crm.%s does not exist", name),
+				 errhint("Re-create the extension crm.")));
+	return relid;
 }

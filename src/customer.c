@@ -12,10 +12,9 @@
  * replication applies changes with), which keep indexes, constraints and
  * row triggers (the stage guard among them) as an UPDATE does:
  *
- *	1. find and lock the row (writer_find(), as RelationFindReplTupleByIndex
- *	   does: a dirty-snapshot probe that waits for a concurrent writer and
- *	   retries on a concurrent update, so the change always lands on the
- *	   latest version);
+ *	1. find the row through the primary key and lock its latest version
+ *	   (writer_find(): the lock waits for a concurrent writer and follows
+ *	   the update chain, so the change always lands on the latest version);
  *	2. apply the order changes to its summary (summary_apply_changes());
  *	3. derive the RFM score against the stored cutpoints on the business
  *	   date, its rfm_segments label and the inferred stage, exactly as
@@ -117,18 +116,6 @@ config_invalidate(Datum arg, Oid relid)
 		facts_valid = false;
 }
 
-static Oid
-crm_relid(const char *name)
-{
-	Oid			relid = get_relname_relid(name, get_namespace_oid("crm", false));
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table crm.%s does not exist", name),
-				 errhint("Re-create the extension crm.")));
-	return relid;
-}
 
 /* once per backend, before anything config_invalidate() guards is kept */
 static void
@@ -729,8 +716,9 @@ writer_insert(CustomerWriter *w, TupleTableSlot *slot)
 		ExecConstraints(info, slot, w->estate);
 	/*
 	 * No ExecCheckIndexConstraints() pre-check: the caller's probe just saw
-	 * no such customer with a dirty snapshot; a row inserted since is
-	 * caught by the speculative insertion itself.
+	 * no such customer; one another transaction inserts (or has inserted
+	 * since the writer's snapshot) is caught by the speculative insertion
+	 * itself, which waits for that transaction.
 	 */
 	token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
 	table_tuple_insert_speculative(rel, slot, w->estate->es_output_cid, 0, NULL, token);
@@ -793,12 +781,16 @@ writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, i
 }
 
 /*
- * Find customer's row through the primary key and lock it, as
- * RelationFindReplTupleByIndex() does, with one index scan kept for the
- * writer's life: the probe uses a dirty snapshot, so a row being written
- * by another transaction is seen and waited for; the lock is taken on the
- * latest version, and a concurrent update or delete means probing again.
- * False when there is no such customer.
+ * Find customer's row through the primary key and lock its latest version.
+ * The probe uses an MVCC snapshot taken for the writer (after its command
+ * counter increment, so it sees the statement's own changes): a dirty
+ * snapshot, as RelationFindReplTupleByIndex() uses, can miss a row whose
+ * update commits while the probe reads the index page (the old version is
+ * dead by the time it is checked, and the new index entry came after the
+ * page was read).  A version visible to the snapshot may have been updated
+ * since: the lock follows the update chain to the latest one (waiting for
+ * a writer in progress), as an UPDATE in READ COMMITTED does.  False when
+ * there is no such customer, or it was deleted meanwhile.
  */
 static bool
 writer_find(CustomerWriter *w, int64 customer, TupleTableSlot *out)
@@ -812,7 +804,7 @@ writer_find(CustomerWriter *w, int64 customer, TupleTableSlot *out)
 	 * allocates on the way (it expects a query-lifetime context).
 	 */
 	old = MemoryContextSwitchTo(w->estate->es_query_cxt);
-	if (w->scan == NULL)
+	if (w->index == NULL)
 	{
 		w->index = index_open(w->f.pkey, RowExclusiveLock);
 		if (w->index->rd_index->indnatts != 1 ||
@@ -822,41 +814,44 @@ writer_find(CustomerWriter *w, int64 customer, TupleTableSlot *out)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the primary key of crm.customers must be customer_id bigint"),
 					 errhint("Re-create the extension crm.")));
-		InitDirtySnapshot(w->dirty);
-		w->scan = index_beginscan(w->customers, w->index, &w->dirty, 1, 0);
+	}
+	if (w->scan == NULL)
+	{
+		w->snapshot = RegisterSnapshot(GetLatestSnapshot());
+		w->scan = index_beginscan(w->customers, w->index, w->snapshot, 1, 0);
 	}
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(customer));
-	for (;;)
+	index_rescan(w->scan, &key, 1, NULL, 0);
+	if (index_getnext_slot(w->scan, ForwardScanDirection, out))
 	{
-		TransactionId xwait;
 		TM_FailureData tmfd;
-		TM_Result	res;
+		TM_Result	res = table_tuple_lock(w->customers, &out->tts_tid, w->snapshot, out,
+										   GetCurrentCommandId(false), LockTupleNoKeyExclusive,
+										   LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
 
-		index_rescan(w->scan, &key, 1, NULL, 0);
-		if (!index_getnext_slot(w->scan, ForwardScanDirection, out))
-			break;
-		xwait = TransactionIdIsValid(w->dirty.xmin) ? w->dirty.xmin : w->dirty.xmax;
-		if (TransactionIdIsValid(xwait))
-		{
-			XactLockTableWait(xwait, NULL, NULL, XLTW_None);
-			continue;
-		}
-		PushActiveSnapshot(GetLatestSnapshot());
-		res = table_tuple_lock(w->customers, &out->tts_tid, GetActiveSnapshot(), out,
-							   GetCurrentCommandId(false), LockTupleNoKeyExclusive,
-							   LockWaitBlock, 0, &tmfd);
-		PopActiveSnapshot();
 		if (res == TM_Ok)
-		{
 			found = true;
-			break;
-		}
-		if (res != TM_Updated && res != TM_Deleted)
+		else if (res != TM_Deleted)
 			elog(ERROR, "crm: could not lock customer " INT64_FORMAT " (status %d)", customer, (int) res);
-		/* changed by a transaction that committed meanwhile: look again */
 	}
 	MemoryContextSwitchTo(old);
 	return found;
+}
+
+/*
+ * A newer snapshot for writer_find(): after another transaction created a
+ * customer this writer was about to create, which the writer's snapshot
+ * cannot see.
+ */
+static void
+writer_new_snapshot(CustomerWriter *w)
+{
+	if (w->scan != NULL)
+	{
+		index_endscan(w->scan);
+		UnregisterSnapshot(w->snapshot);
+		w->scan = NULL;
+	}
 }
 
 /*
@@ -885,6 +880,7 @@ crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes
 		if (writer_create(w, customer, changes, nchanges, as_of, relname))
 			return true;
 		/* created meanwhile by another transaction: update it instead */
+		writer_new_snapshot(w);
 	}
 	slot_getallattrs(old);
 
@@ -932,11 +928,9 @@ crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes
 void
 crm_writer_end(CustomerWriter *w)
 {
-	if (w->scan != NULL)
-	{
-		index_endscan(w->scan);
+	writer_new_snapshot(w);
+	if (w->index != NULL)
 		index_close(w->index, NoLock);
-	}
 	AfterTriggerEndQuery(w->estate);
 	EvalPlanQualEnd(&w->epq);
 	ExecCloseResultRelations(w->estate);

@@ -90,9 +90,9 @@ typedef struct CustomerWriter
 	bool		check_fk_once;	/* see fk_checks_only() */
 	bool		fk_checked;		/* a new customer's checks are queued */
 	EPQState	epq;
-	Relation	index;			/* the primary key, while scan is open */
+	Relation	index;			/* the primary key, once writer_find() ran */
 	struct IndexScanDescData *scan; /* writer_find()'s probe, kept open */
-	SnapshotData dirty;			/* its snapshot */
+	Snapshot	snapshot;		/* its snapshot, registered */
 	TupleTableSlot *old_slot;
 	TupleTableSlot *new_slot;
 	TupleTableSlot *hist_slot;

@@ -295,7 +295,7 @@ thresholds_invalidate(Datum arg, Oid relid)
 static Oid
 thresholds_table(void)
 {
-	return get_relname_relid("stage_thresholds", get_namespace_oid("crm", false));
+	return crm_relid("stage_thresholds");
 }
 
 static const StageThresholds *
