@@ -34,6 +34,7 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "catalog/namespace.h"
 #include "utils/syscache.h"
@@ -42,6 +43,34 @@
 #include "crm.h"
 
 PG_MODULE_MAGIC;
+
+/*
+ * The settings crm reads on every order (the business date) or history
+ * row, defined so that reading them is a pointer away (and listed, with
+ * what they do, in pg_settings).  Empty means unset.
+ */
+char	   *crm_as_of_setting = NULL;
+char	   *crm_change_source_setting = NULL;
+char	   *crm_change_time_setting = NULL;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("crm.as_of",
+							   "The business date scores are measured on; empty: current_date.",
+							   "Set it for replays and backfills, as a date.",
+							   &crm_as_of_setting, "", PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("crm.change_source",
+							   "The source recorded in crm.stage_history for stage changes; empty: user.",
+							   NULL,
+							   &crm_change_source_setting, "", PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("crm.change_time",
+							   "The time recorded in crm.stage_history for stage changes; empty: now().",
+							   "Set it for replays and backfills, as a timestamp with time zone.",
+							   &crm_change_time_setting, "", PGC_USERSET, 0, NULL, NULL, NULL);
+}
 
 /* the bits of the numeric header word (see the comment above) */
 #define CRM_NUMERIC_FORM_MASK		0xC000

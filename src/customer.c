@@ -516,7 +516,6 @@ crm_writer_begin(const char *source)
 	w->estate->es_opened_result_relations = list_make1(w->cust_info);
 	w->estate->es_output_cid = GetCurrentCommandId(true);
 	w->estate->es_snapshot = GetActiveSnapshot();
-	ExecOpenIndices(w->cust_info, false);
 	w->old_slot = table_slot_create(w->customers, &w->estate->es_tupleTable);
 	w->new_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->customers), &TTSOpsVirtual);
 	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
@@ -538,8 +537,8 @@ static void
 prepare_history(CustomerWriter *w)
 {
 	MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
-	const char *source = w->source ? w->source : GetConfigOption("crm.change_source", true, false);
-	const char *when = GetConfigOption("crm.change_time", true, false);
+	const char *source = w->source ? w->source : crm_change_source_setting;
+	const char *when = crm_change_time_setting;
 
 	w->history = table_open(w->f.history, RowExclusiveLock);
 	if (!facts_valid || !facts.history_known || facts.history != w->f.history)
@@ -617,10 +616,33 @@ write_history(CustomerWriter *w, Datum customer, Datum from_stage, Datum to_stag
 }
 
 /*
- * ExecSimpleRelationUpdate(), with the constraints evaluated only when
- * writer_needs_constraints() says so.
+ * The customers' indexes, opened by the first write that needs them: an
+ * update that stays on its page (HOT) needs none, and a writer's probe
+ * opens the primary key by itself.
  */
 static void
+writer_open_indices(CustomerWriter *w)
+{
+	MemoryContext old;
+
+	if (w->indices_open)
+		return;
+	old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+	ExecOpenIndices(w->cust_info, false);
+	MemoryContextSwitchTo(old);
+	w->indices_open = true;
+}
+
+/*
+ * ExecSimpleRelationUpdate(), with the constraints evaluated only when
+ * writer_needs_constraints() says so, and without an error when the
+ * version read was updated or deleted by another transaction since the
+ * probe's snapshot (when the writer did not lock it first): false then,
+ * nothing written, and the caller locks the latest version and recomputes.
+ * heap_update() waits for a writer in progress, so two writers of one
+ * customer queue as two UPDATEs do.
+ */
+static bool
 writer_update(CustomerWriter *w, TupleTableSlot *old, TupleTableSlot *new)
 {
 	Relation	rel = w->customers;
@@ -628,20 +650,31 @@ writer_update(CustomerWriter *w, TupleTableSlot *old, TupleTableSlot *new)
 	ItemPointer tid = &old->tts_tid;
 	List	   *recheck = NIL;
 	bool		update_indexes;
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	TM_Result	res;
 
 	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
 	if (w->f.fire_before && !ExecBRUpdateTriggers(w->estate, &w->epq, info, tid, NULL, new, NULL))
-		return;
+		return true;
 	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
 		ExecComputeStoredGenerated(info, w->estate, new, CMD_UPDATE);
 	if (w->f.check_constraints)
 		ExecConstraints(info, new, w->estate);
-	simple_table_tuple_update(rel, tid, new, w->estate->es_snapshot, &update_indexes);
+	res = table_tuple_update(rel, tid, new, w->estate->es_output_cid, w->estate->es_snapshot,
+							 InvalidSnapshot, true, &tmfd, &lockmode, &update_indexes);
+	if (res == TM_Updated || res == TM_Deleted)
+		return false;
+	if (res != TM_Ok)
+		elog(ERROR, "crm: could not update customer row (status %d)", (int) res);
+	if (update_indexes)
+		writer_open_indices(w);
 	if (info->ri_NumIndices > 0 && update_indexes)
 		recheck = ExecInsertIndexTuples(info, new, w->estate, true, false, NULL, NIL);
 	if (w->f.fire_after)
 		ExecARUpdateTriggers(w->estate, info, NULL, NULL, tid, NULL, new, recheck, NULL, false);
 	list_free(recheck);
+	return true;
 }
 
 /*
@@ -657,6 +690,7 @@ prepare_defaults(CustomerWriter *w)
 	int			a,
 				i;
 
+	writer_open_indices(w);
 	w->defaults = palloc0(desc->natts * sizeof(ExprState *));
 	for (a = 0; a < desc->natts; a++)
 	{
@@ -781,19 +815,21 @@ writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, i
 }
 
 /*
- * Find customer's row through the primary key and lock its latest version.
- * The probe uses an MVCC snapshot taken for the writer (after its command
- * counter increment, so it sees the statement's own changes): a dirty
- * snapshot, as RelationFindReplTupleByIndex() uses, can miss a row whose
- * update commits while the probe reads the index page (the old version is
- * dead by the time it is checked, and the new index entry came after the
- * page was read).  A version visible to the snapshot may have been updated
- * since: the lock follows the update chain to the latest one (waiting for
- * a writer in progress), as an UPDATE in READ COMMITTED does.  False when
- * there is no such customer, or it was deleted meanwhile.
+ * Find customer's row through the primary key and, with lock, lock its
+ * latest version.  The probe uses an MVCC snapshot taken for the writer
+ * (after its command counter increment, so it sees the statement's own
+ * changes): a dirty snapshot, as RelationFindReplTupleByIndex() uses, can
+ * miss a row whose update commits while the probe reads the index page
+ * (the old version is dead by the time it is checked, and the new index
+ * entry came after the page was read).  A version visible to the snapshot
+ * may have been updated since: the lock follows the update chain to the
+ * latest one (waiting for a writer in progress), as an UPDATE in READ
+ * COMMITTED does; without the lock, writer_update() finds out and the
+ * caller comes back with it.  False when there is no such customer, or it
+ * was deleted meanwhile.
  */
 static bool
-writer_find(CustomerWriter *w, int64 customer, TupleTableSlot *out)
+writer_find(CustomerWriter *w, int64 customer, TupleTableSlot *out, bool lock)
 {
 	ScanKeyData key;
 	MemoryContext old;
@@ -822,7 +858,11 @@ writer_find(CustomerWriter *w, int64 customer, TupleTableSlot *out)
 	}
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(customer));
 	index_rescan(w->scan, &key, 1, NULL, 0);
-	if (index_getnext_slot(w->scan, ForwardScanDirection, out))
+	if (!index_getnext_slot(w->scan, ForwardScanDirection, out))
+		found = false;
+	else if (!lock)
+		found = true;
+	else
 	{
 		TM_FailureData tmfd;
 		TM_Result	res = table_tuple_lock(w->customers, &out->tts_tid, w->snapshot, out,
@@ -871,9 +911,11 @@ crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes
 	CrmStage	current;
 	Datum		since;
 	bool		since_null;
+	bool		lock = w->f.fire_before;	/* its triggers expect the lock */
 
 	ResetPerTupleExprContext(w->estate);
-	while (!writer_find(w, customer, old))
+retry:
+	while (!writer_find(w, customer, old, lock))
 	{
 		if (!create)
 			return false;
@@ -912,7 +954,12 @@ crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes
 	}
 #undef CUST_SET
 	ExecStoreVirtualTuple(new);
-	writer_update(w, old, new);
+	if (!writer_update(w, old, new))
+	{
+		/* changed by another transaction since the probe: lock the latest */
+		lock = true;
+		goto retry;
+	}
 
 	/* record the stage as written (a row trigger may have changed it) */
 	slot_getallattrs(new);

@@ -78,6 +78,7 @@ typedef struct CustomerWriter
 	WriterFacts f;				/* a copy: an invalidation cannot move it */
 	EState	   *estate;
 	ResultRelInfo *cust_info;
+	bool		indices_open;	/* see writer_open_indices() */
 	ResultRelInfo *hist_info;
 	bool		hist_open;		/* prepare_history() done */
 	bool		hist_check;		/* evaluate history's constraints */

@@ -43,6 +43,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -51,10 +52,10 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -324,11 +325,7 @@ collect_update_tables(Tuplestorestate *old_ts, Tuplestorestate *new_ts, TupleDes
 static bool
 restoring_dump(void)
 {
-	const char *row_security = GetConfigOption("row_security", false, false);
-	const char *search_path = GetConfigOption("search_path", false, false);
-
-	return row_security != NULL && strcmp(row_security, "off") == 0 &&
-		search_path != NULL && search_path[0] == '\0';
+	return !row_security && namespace_search_path != NULL && namespace_search_path[0] == '\0';
 }
 
 /* the business date: setting crm.as_of if set, else current_date */
@@ -341,7 +338,7 @@ business_date(void)
 	 */
 	static char last[11];
 	static DateADT last_date;
-	const char *s = GetConfigOption("crm.as_of", true, false);
+	const char *s = crm_as_of_setting;
 
 	if (s == NULL || s[0] == '\0')
 		return GetSQLCurrentDate();

@@ -80,6 +80,15 @@ run_test() {
 		failed=$((failed + 1))
 	fi
 
+	say "== a customer changed between a writer's probe and its write"
+	if update_race_check; then
+		say "ok - an order written while another transaction holds an uncommitted change of its customer waits, then applies to the committed version: both changes kept"
+		passed=$((passed + 1))
+	else
+		say "not ok - a customer changed between a writer's probe and its write"
+		failed=$((failed + 1))
+	fi
+
 	say "== upgrade from 0.1.0"
 	if upgrade_check; then
 		say "ok - ALTER EXTENSION crm UPDATE from 0.1.0 gives the objects of a fresh install and keeps the data"
@@ -201,6 +210,54 @@ concurrency_check() {
 		WHERE c.summary IS DISTINCT FROM r.summary")" = 0 ] &&
 		[ "$(psql -X -At -d crm_conc -c "SELECT count(*) > 80000 FROM crm.orders")" = t ] &&
 		[ "$(psql -X -At -d crm_conc -c "SELECT count(*) FROM crm.customers WHERE customer_id > 5000")" = 700 ]
+}
+
+# The order trigger reads a customer without locking it and writes it
+# with heap_update(): when another transaction changed the row in
+# between, the write waits for it and then must start over from the
+# version it committed (customer.c, writer_update()).  Session a holds an
+# uncommitted order and rename of customer 1 until session b's order for
+# the same customer waits on it, then commits.
+update_race_check() {
+	local dir=$CLUSTER_DIR/race a rc=0 i
+	mkdir -p "$dir"
+	psql_q -c "CREATE DATABASE crm_race" &&
+		psql_q -d crm_race -c "CREATE EXTENSION crm" -c "INSERT INTO crm.customers (customer_id) VALUES (1), (2)" || return 1
+	PGAPPNAME=crm_race_a psql -X -q -v ON_ERROR_STOP=1 -d crm_race >"$dir/a.out" 2>&1 <<-'SQL' &
+		SET crm.as_of = '2025-12-31';
+		BEGIN;
+		INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-03-01', 10);
+		UPDATE crm.customers SET name = 'renamed' WHERE customer_id = 1;
+		DO $$
+		BEGIN
+		    FOR i IN 1..1200 LOOP
+		        PERFORM pg_stat_clear_snapshot();
+		        IF EXISTS (SELECT FROM pg_stat_activity
+		                   WHERE application_name = 'crm_race_b' AND wait_event = 'transactionid') THEN
+		            RETURN;
+		        END IF;
+		        PERFORM pg_sleep(0.05);
+		    END LOOP;
+		    RAISE EXCEPTION 'session b never waited for this one';
+		END $$;
+		COMMIT;
+	SQL
+	a=$!
+	# b starts once a holds the row
+	for i in $(seq 1 600); do
+		[ "$(psql -X -At -d crm_race -c "SELECT count(*) FROM pg_stat_activity
+			WHERE application_name = 'crm_race_a' AND query LIKE 'DO%'")" = 1 ] && break
+		sleep 0.05
+	done
+	PGAPPNAME=crm_race_b psql -X -q -v ON_ERROR_STOP=1 -d crm_race -c "SET crm.as_of = '2025-12-31'" \
+		-c "INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-04-01', 5), (2, '2025-04-02', 1)" \
+		>"$dir/b.out" 2>&1 || rc=1
+	wait "$a" || rc=1
+	[ $rc = 0 ] || { cat "$dir"/*.out | grep -m5 ERROR | sed 's/^/# /'; return 1; }
+	# a saw b wait on it (else it fails), and both changes are kept
+	[ "$(psql -X -At -d crm_race -c "SELECT c.name || ' ' || c.summary::text || ' ' || (c.summary::text = r.summary::text)::text
+		FROM crm.customers c JOIN crm.table_summaries('crm.orders') r USING (customer_id)
+		WHERE customer_id = 1")" = "renamed {2025-03-01:10,2025-04-01:5} true" ]
 }
 
 # Every object's definition, grant and comment, one per line: what must be
