@@ -7,14 +7,16 @@
  * A single-order write used to cost one UPDATE through SPI (executor start,
  * a plan with sub-selects, CHECK constraints compiled again, the RFM
  * segment scheme read again) plus the history trigger's INSERT through SPI.
- * Here the row is found through the primary key, locked, recomputed in C
- * and written with the executor's single-row routines (the ones logical
+ * Here the row is found through the primary key, recomputed in C and
+ * written with the executor's single-row routines (the ones logical
  * replication applies changes with), which keep indexes, constraints and
  * row triggers (the stage guard among them) as an UPDATE does:
  *
- *	1. find the row through the primary key and lock its latest version
- *	   (writer_find(): the lock waits for a concurrent writer and follows
- *	   the update chain, so the change always lands on the latest version);
+ *	1. find the row through the primary key (writer_find()); the write in
+ *	   step 4 waits for a concurrent writer of it and, when that one changed
+ *	   the row, the customer starts over from its latest version, locked
+ *	   this time (the lock follows the update chain), so the change always
+ *	   lands on the latest version;
  *	2. apply the order changes to its summary (summary_apply_changes());
  *	3. derive the RFM score against the stored cutpoints on the business
  *	   date, its rfm_segments label and the inferred stage, exactly as
@@ -26,8 +28,8 @@
  *
  * What differs from an UPDATE statement, and why it does not matter here:
  * statement-level triggers on crm.customers do not fire (the one crm
- * installs, the history trigger, is replaced by step 4), and the lock is
- * taken on the latest committed version whatever the isolation level (a
+ * installs, the history trigger, is replaced by step 4), and the write
+ * goes to the latest committed version whatever the isolation level (a
  * summary is a sum of orders: applying this statement's orders to the
  * newest version is what a recompute would give).
  *

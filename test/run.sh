@@ -62,45 +62,30 @@ run_test() {
 	fi
 	passed=$((passed + p)); failed=$((failed + f))
 
-	say "== pg_dump and restore"
-	if dump_restore_check; then
-		say "ok - pg_dump of a database using crm restores into a new database, configuration and data included"
-		passed=$((passed + 1))
-	else
-		say "not ok - pg_dump / restore of a database using crm"
-		failed=$((failed + 1))
-	fi
-
-	say "== concurrent writers"
-	if concurrency_check; then
-		say "ok - 4 bulk writers, a single-order writer and crm.refresh() at once, all creating the same new customers too: no deadlock, no error, every summary exact"
-		passed=$((passed + 1))
-	else
-		say "not ok - concurrent writers"
-		failed=$((failed + 1))
-	fi
-
-	say "== a customer changed between a writer's probe and its write"
-	if update_race_check; then
-		say "ok - an order written while another transaction holds an uncommitted change of its customer waits, then applies to the committed version: both changes kept"
-		passed=$((passed + 1))
-	else
-		say "not ok - a customer changed between a writer's probe and its write"
-		failed=$((failed + 1))
-	fi
-
-	say "== upgrade from 0.1.0"
-	if upgrade_check; then
-		say "ok - ALTER EXTENSION crm UPDATE from 0.1.0 gives the objects of a fresh install and keeps the data"
-		passed=$((passed + 1))
-	else
-		say "not ok - upgrade from 0.1.0"
-		failed=$((failed + 1))
-	fi
+	check "pg_dump and restore" dump_restore_check \
+		"pg_dump of a database using crm restores into a new database, configuration and data included"
+	check "concurrent writers" concurrency_check \
+		"4 bulk writers, a single-order writer and crm.refresh() at once, all creating the same new customers too: no deadlock, no error, every summary exact"
+	check "a customer changed between a writer's probe and its write" update_race_check \
+		"an order written while another transaction holds an uncommitted change of its customer waits, then applies to the committed version: both changes kept"
+	check "upgrade from 0.1.0" upgrade_check \
+		"ALTER EXTENSION crm UPDATE from 0.1.0 gives the objects of a fresh install and keeps the data"
 
 	cluster_stop
 	say "$passed passed, $failed failed"
 	[ "$failed" = 0 ]
+}
+
+# check TITLE FUNCTION WHAT: one test of the suite, run by a shell function
+check() {
+	say "== $1"
+	if "$2"; then
+		say "ok - $3"
+		passed=$((passed + 1))
+	else
+		say "not ok - $1"
+		failed=$((failed + 1))
+	fi
 }
 
 # A database with crm, site configuration and data survives pg_dump and
