@@ -33,6 +33,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "maintain.h"
 #include "stage_kernel.h"
@@ -309,11 +310,23 @@ current_thresholds(void)
 	if (!thresholds_valid)
 	{
 		StageThresholds t;
+		bool		latest = !IsInParallelMode();
 
 		thresholds_relid = thresholds_table();
+		/*
+		 * With the latest snapshot, not the transaction's: in REPEATABLE
+		 * READ the transaction's would miss a change committed since it
+		 * began, and the copy would outlive the transaction.  A parallel
+		 * query cannot take one; what it reads with its own snapshot serves
+		 * the caller (one query) and is not kept.
+		 */
+		if (latest)
+			PushActiveSnapshot(GetLatestSnapshot());
 		load_thresholds(&t);
+		if (latest)
+			PopActiveSnapshot();
 		cached_thresholds = t;
-		thresholds_valid = true;
+		thresholds_valid = latest;
 	}
 	return &cached_thresholds;
 }

@@ -68,6 +68,8 @@ run_test() {
 		"4 bulk writers, a single-order writer and crm.refresh() at once, all creating the same new customers too: no deadlock, no error, every summary exact"
 	check "a customer changed between a writer's probe and its write" update_race_check \
 		"an order written while another transaction holds an uncommitted change of its customer waits, then applies to the committed version: both changes kept"
+	check "stage thresholds changed during a REPEATABLE READ transaction" thresholds_rr_check \
+		"a backend whose REPEATABLE READ transaction began before a change of crm.stage_thresholds infers with the new thresholds, during and after it"
 	check "upgrade from 0.1.0" upgrade_check \
 		"ALTER EXTENSION crm UPDATE from 0.1.0 gives the objects of a fresh install and keeps the data"
 
@@ -243,6 +245,29 @@ update_race_check() {
 	[ "$(psql -X -At -d crm_race -c "SELECT c.name || ' ' || c.summary::text || ' ' || (c.summary::text = r.summary::text)::text
 		FROM crm.customers c JOIN crm.table_summaries('crm.orders') r USING (customer_id)
 		WHERE customer_id = 1")" = "renamed {2025-03-01:10,2025-04-01:5} true" ]
+}
+
+# Stage thresholds are cached per backend and read again after a change
+# (stage.c, current_thresholds()).  A REPEATABLE READ transaction that
+# takes in the invalidation of another's committed change (here at its
+# first lock on crm.stage_thresholds) used to read them again with its old
+# snapshot, and keep those after it ended.  Six purchase days make a
+# formation customer stable under the default stable_min_purchase_days
+# (4), not under 8.
+thresholds_rr_check() {
+	local q="SELECT crm.next_stage('formation', '{2024-07-10:50,2024-08-10:50,2024-09-10:50,2024-10-10:50,2024-11-10:50,2024-12-10:50}', '2024-12-31')"
+	psql_q -c "CREATE DATABASE crm_rr" && psql_q -d crm_rr -c "CREATE EXTENSION crm" || return 1
+	[ "$(psql -X -q -At -v ON_ERROR_STOP=1 -d crm_rr <<-SQL
+		$q;
+		BEGIN ISOLATION LEVEL REPEATABLE READ;
+		SELECT 1;
+		\\! psql -X -q -v ON_ERROR_STOP=1 -d crm_rr -c "INSERT INTO crm.stage_thresholds VALUES ('stable_min_purchase_days', 8)"
+		SELECT count(*) FROM crm.stage_thresholds;
+		$q;
+		COMMIT;
+		$q;
+	SQL
+	)" = "$(printf 'stable\n1\n0\nformation\nformation')" ]
 }
 
 # Every object's definition, grant and comment, one per line: what must be
