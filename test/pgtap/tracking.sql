@@ -4,7 +4,7 @@
 -- failing statement changes nothing; attaching and detaching user tables,
 -- plain and partitioned.
 \ir setup.psql
-SELECT plan(51);
+SELECT plan(53);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.4242);
@@ -301,6 +301,27 @@ INSERT INTO public.fk_orders VALUES (90001, '2025-12-01', 5), (90002, '2025-12-0
 SELECT is((SELECT count(*) FROM crm.customers WHERE customer_id IN (90001, 90002, 90003) AND customer_class = 'residential'
            AND summary IS NOT NULL AND stage <> 'prospect'), 3::bigint,
     'with a valid default the statement creates them all, each with its class, summary and stage');
+
+-- crm.stage_history has two writers: the order trigger inserts its rows
+-- directly, a user's UPDATE goes through the history trigger; both fill
+-- every column alike
+INSERT INTO crm.customers (customer_id) VALUES (95001), (95002), (95003), (95004);
+INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (95001, '2025-12-20', 5);
+UPDATE crm.customers SET stage = 'exploration', stage_reason = 'first_purchase' WHERE customer_id = 95002;
+SELECT is((SELECT string_agg(format('%s %s>%s %s>%s %s %s %s %s', customer_id, from_stage, to_stage, from_level, to_level,
+                                    changed_at = now(), changed_by = session_user, reason, source), '; ' ORDER BY customer_id)
+           FROM crm.stage_history WHERE customer_id IN (95001, 95002)),
+    '95001 prospect>exploration transaction>transaction t t first_purchase inference; '
+    '95002 prospect>exploration transaction>transaction t t first_purchase user',
+    'the order trigger and a user''s UPDATE write history rows alike: levels, the transaction''s time, the session user, the reason');
+SET LOCAL crm.change_time = '2025-12-24 10:00+00';
+INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (95003, '2025-12-20', 5);
+UPDATE crm.customers SET stage = 'exploration', stage_reason = 'first_purchase' WHERE customer_id = 95004;
+RESET crm.change_time;
+SELECT is((SELECT string_agg(customer_id || ' ' || changed_at::text, '; ' ORDER BY customer_id) FROM crm.stage_history
+           WHERE customer_id IN (95003, 95004)),
+    (SELECT format('95003 %s; 95004 %s', t, t) FROM CAST('2025-12-24 10:00+00' AS timestamptz) t),
+    'both take their time from crm.change_time when it is set');
 
 SELECT * FROM finish();
 ROLLBACK;
