@@ -85,8 +85,16 @@
  * Configuration cache
  * ---------------------------------------------------------------------
  */
+/*
+ * Every per-backend copy of crm's configuration (cutpoints, the
+ * rfm_segments scheme, stage thresholds) is kept until the generation
+ * moves: a relcache invalidation of crm.scoring (sent by the
+ * crm.config_changed() triggers) or of crm.stage_thresholds (sent by its
+ * own trigger) moves it.
+ */
 static uint64 config_generation = 1;
 static Oid	scoring_relid = InvalidOid;
+static Oid	thresholds_relid = InvalidOid;
 static bool config_callback = false;
 
 static bool cutpoints_valid = false;
@@ -108,16 +116,16 @@ static bool facts_valid = false;
 static void
 config_invalidate(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == scoring_relid)
+	if (relid == InvalidOid || relid == scoring_relid || relid == thresholds_relid)
 	{
 		config_generation++;
-		/* the table itself may be gone (DROP EXTENSION): find it again */
+		/* the tables themselves may be gone (DROP EXTENSION): find them again */
 		scoring_relid = InvalidOid;
+		thresholds_relid = InvalidOid;
 	}
 	if (relid == InvalidOid || relid == facts.customers || relid == facts.history)
 		facts_valid = false;
 }
-
 
 /* once per backend, before anything config_invalidate() guards is kept */
 static void
@@ -136,6 +144,8 @@ crm_config_generation(void)
 	register_callback();
 	if (!OidIsValid(scoring_relid))
 		scoring_relid = crm_relid("scoring");
+	if (!OidIsValid(thresholds_relid))
+		thresholds_relid = crm_relid("stage_thresholds");
 	return config_generation;
 }
 
@@ -409,7 +419,6 @@ key_triggers_only(Relation rel, const AttrNumber *cust_att, bool insert)
 	}
 	return true;
 }
-
 
 static void
 learn_customers(Relation rel)

@@ -35,9 +35,10 @@ extern void crm_infer_from_summary(CrmStage current, Summary *s, int32 as_of,
 extern text *crm_segment_label_cached(const char *scheme, const double *x, int nx);
 
 /*
- * customer.c: a counter that moves whenever crm.scoring or a segment table
- * changes (their crm.config_changed() trigger sends an invalidation of
- * crm.scoring, which every backend receives), and the stored cutpoints.
+ * customer.c: a counter that moves whenever crm.scoring, a segment table
+ * or crm.stage_thresholds changes (their triggers send an invalidation of
+ * crm.scoring or of crm.stage_thresholds, which every backend receives),
+ * and the stored cutpoints.
  */
 extern uint64 crm_config_generation(void);
 extern const void *crm_stored_cutpoints(void);

@@ -279,40 +279,23 @@ load_thresholds(StageThresholds *t)
  * crm.stage_thresholds changes: its statement trigger (through
  * crm.check_stage_thresholds()) sends a relcache invalidation of the table,
  * which every backend receives at its next command once the change commits
- * (and this one at once).  So a single-row write pays no query for them.
+ * (and this one at once), and which moves crm_config_generation().  So a
+ * single-row write pays no query for them.
  */
 static StageThresholds cached_thresholds;
 static bool thresholds_valid = false;
-static bool thresholds_callback = false;
-static Oid	thresholds_relid = InvalidOid;
-
-static void
-thresholds_invalidate(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == thresholds_relid)
-		thresholds_valid = false;
-}
-
-static Oid
-thresholds_table(void)
-{
-	return crm_relid("stage_thresholds");
-}
+static uint64 thresholds_generation = 0;
 
 static const StageThresholds *
 current_thresholds(void)
 {
-	if (!thresholds_callback)
-	{
-		CacheRegisterRelcacheCallback(thresholds_invalidate, (Datum) 0);
-		thresholds_callback = true;
-	}
-	if (!thresholds_valid)
+	uint64		generation = crm_config_generation();
+
+	if (!thresholds_valid || thresholds_generation != generation)
 	{
 		StageThresholds t;
 		bool		latest = !IsInParallelMode();
 
-		thresholds_relid = thresholds_table();
 		/*
 		 * With the latest snapshot, not the transaction's: in REPEATABLE
 		 * READ the transaction's would miss a change committed since it
@@ -327,6 +310,7 @@ current_thresholds(void)
 			PopActiveSnapshot();
 		cached_thresholds = t;
 		thresholds_valid = latest;
+		thresholds_generation = generation;
 	}
 	return &cached_thresholds;
 }
@@ -362,7 +346,7 @@ stage_thresholds_validate(PG_FUNCTION_ARGS)
 	StageThresholds t;
 
 	load_thresholds(&t);
-	CacheInvalidateRelcacheByRelid(thresholds_table());
+	CacheInvalidateRelcacheByRelid(crm_relid("stage_thresholds"));
 	PG_RETURN_VOID();
 }
 

@@ -13,7 +13,7 @@
  * Either way the rows' effects are collected as SummaryChanges per customer
  * (a deleted row, or the old version of an updated one, is a removal),
  * sorted by customer, and each customer is written directly, without a
- * query (customer.c: find and lock the row, apply the changes, derive
+ * query (customer.c: find the row, apply the changes, derive
  * score, segment and stage, write the row and its stage history; with
  * unknown_customers => 'create', insert a customer not there yet as
  * INSERT ... ON CONFLICT would).  Customers are written in customer_id

@@ -105,6 +105,9 @@ copy_ms() {
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# med VALUES...: their median; ratio A B [FORMAT]: A / B
+med() { printf '%s\n' "$@" | median; }
+ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.3f}" 'BEGIN { printf f, a / b }'; }
 
 echo "crm tracking bench: customers=$CUSTOMERS orders=$orders copy runs=$RUNS pgbench rounds=$ROUNDS x ${SECONDS_PER_ROUND}s (medians)"
 stmt=() base=()
@@ -114,8 +117,8 @@ for ((i = 0; i < RUNS; i++)); do
 	reset_state
 	base+=("$(copy_ms bench.shop "SET session_replication_role = replica;")")
 done
-sm=$(printf '%s\n' "${stmt[@]}" | median)
-bm=$(printf '%s\n' "${base[@]}" | median)
+sm=$(med "${stmt[@]}")
+bm=$(med "${base[@]}")
 new=() newbase=()
 for ((i = 0; i < RUNS; i++)); do
 	reset_state none
@@ -123,8 +126,8 @@ for ((i = 0; i < RUNS; i++)); do
 	reset_state none
 	newbase+=("$(copy_ms bench.shop_new "SET session_replication_role = replica;")")
 done
-nm=$(printf '%s\n' "${new[@]}" | median)
-nbm=$(printf '%s\n' "${newbase[@]}" | median)
+nm=$(med "${new[@]}")
+nbm=$(med "${newbase[@]}")
 echo "  COPY creating its customers, ms: statement path ${new[*]}; no triggers ${newbase[*]}"
 reset_state
 rm_=$(copy_ms bench.shop_row "")
@@ -173,18 +176,18 @@ for ((i = 0; i < ROUNDS; i++)); do
 	pb_sync_base+=("$(tps "$work/insert_plain.sql" "-c synchronous_commit=on")")
 	pb_sync+=("$(tps "$work/insert.sql" "-c synchronous_commit=on")")
 done
-pss=$(printf '%s\n' "${pb_sync[@]}" | median)
-psb=$(printf '%s\n' "${pb_sync_base[@]}" | median)
+pss=$(med "${pb_sync[@]}")
+psb=$(med "${pb_sync_base[@]}")
 echo "  pgbench tps, synchronous_commit = on: statement path ${pb_sync[*]}; no triggers ${pb_sync_base[*]}"
-ps_=$(printf '%s\n' "${pb_stmt[@]}" | median)
-pr=$(printf '%s\n' "${pb_row[@]}" | median)
-pbm=$(printf '%s\n' "${pb_base[@]}" | median)
-pm=$(printf '%s\n' "${pb_manual[@]}" | median)
+ps_=$(med "${pb_stmt[@]}")
+pr=$(med "${pb_row[@]}")
+pbm=$(med "${pb_base[@]}")
+pm=$(med "${pb_manual[@]}")
 # the shared machine drifts between rounds: the median of each round's own
 # ratio (statement path / no triggers, measured seconds apart) as well
-paired=$(for ((i = 0; i < ROUNDS; i++)); do awk -v a="${pb_stmt[$i]}" -v b="${pb_base[$i]}" 'BEGIN { print a / b }'; done | median)
+paired=$(for ((i = 0; i < ROUNDS; i++)); do ratio "${pb_stmt[$i]}" "${pb_base[$i]}" '%.6f\n'; done | median)
 echo "  pgbench tps: statement path ${pb_stmt[*]}; row path ${pb_row[*]}; no triggers ${pb_base[*]}; hand-written summary UPDATE ${pb_manual[*]}"
-echo "  pgbench, statement path / no triggers, median of the rounds' own ratios: $(awk -v r="$paired" 'BEGIN { printf "%.3f", r }')"
+echo "  pgbench, statement path / no triggers, median of the rounds' own ratios: $(ratio "$paired" 1)"
 check=$(q -At -c "SET search_path = crm, public" -c "SELECT count(*) FROM crm.customers c FULL JOIN
                   (SELECT customer_id, crm.summarize(summary) AS summary FROM
                      (SELECT * FROM crm.table_summaries('bench.shop') UNION ALL SELECT * FROM crm.table_summaries('bench.shop_row')
@@ -195,14 +198,14 @@ echo "  after pgbench, customers whose summary differs from a recompute: $check"
 
 echo
 verdict() { awk -v r="$1" -v g="$2" -v dir="$3" 'BEGIN { print ((dir == "max") ? (r <= g) : (r >= g)) ? "met" : "MISSED" }'; }
-r1=$(awk -v a="$sm" -v b="$bm" 'BEGIN { printf "%.3f", a / b }')
-r0=$(awk -v a="$nm" -v b="$nbm" 'BEGIN { printf "%.3f", a / b }')
-r2=$(awk -v a="$rm_" -v b="$sm" 'BEGIN { printf "%.1f", a / b }')
-r3=$(awk -v a="$ps_" -v b="$pbm" 'BEGIN { printf "%.3f", a / b }')
-r4=$(awk -v a="$pr" -v b="$pbm" 'BEGIN { printf "%.3f", a / b }')
-r5=$(awk -v a="$pss" -v b="$psb" 'BEGIN { printf "%.3f", a / b }')
-r6=$(awk -v a="$ps_" -v b="$pm" 'BEGIN { printf "%.3f", a / b }')
-r7=$(awk -v a="$hm" -v b="$sm" 'BEGIN { printf "%.1f", a / b }')
+r1=$(ratio "$sm" "$bm")
+r0=$(ratio "$nm" "$nbm")
+r2=$(ratio "$rm_" "$sm" "%.1f")
+r3=$(ratio "$ps_" "$pbm")
+r4=$(ratio "$pr" "$pbm")
+r5=$(ratio "$pss" "$psb")
+r6=$(ratio "$ps_" "$pm")
+r7=$(ratio "$hm" "$sm" "%.1f")
 printf '%-60s %10s %10s %8s   %s\n' "case" "ours" "baseline" "ratio" "goal"
 printf '%-60s %10.0f %10.0f %8s   <= 2    %s\n' "COPY ${orders} orders creating customers, vs no triggers (ms)" "$nm" "$nbm" "$r0" "$(verdict "$r0" 2 max)"
 printf '%-60s %10.0f %10.0f %8s   <= 2    %s\n' "COPY, customers exist (prospects), vs no triggers (ms)" "$sm" "$bm" "$r1" "$(verdict "$r1" 2 max)"

@@ -78,6 +78,17 @@ run_test() {
 	[ "$failed" = 0 ]
 }
 
+# new_crm_db NAME [psql arguments]: a database with crm installed, then the
+# arguments run in it
+new_crm_db() {
+	local db=$1
+	shift
+	psql_q -c "CREATE DATABASE $db" && psql_q -d "$db" -c "CREATE EXTENSION crm" "$@" >/dev/null
+}
+
+# show_errors DIR: the first errors the sessions of a check printed
+show_errors() { cat "$1"/*.out | grep -m5 ERROR | sed 's/^/# /'; }
+
 # check TITLE FUNCTION WHAT: one test of the suite, run by a shell function
 check() {
 	say "== $1"
@@ -142,17 +153,16 @@ dump_restore_check() {
 }
 
 # Bulk loads touching the same customers in opposite orders, single-order
-# writes, deletes and the batched refresh, all at once: customers are
-# locked in customer_id order everywhere, so nothing deadlocks, and the
-# maintained summaries end equal to a recompute.
+# writes, deletes and the batched refresh, all at once, and every writer
+# creating the same new customers: customers are written (and locked) in
+# customer_id order everywhere, so nothing deadlocks, and the maintained
+# summaries end equal to a recompute.
 concurrency_check() {
 	local dir=$CLUSTER_DIR/concurrency pids=() rc=0 i
 	mkdir -p "$dir"
-	psql_q -c "CREATE DATABASE crm_conc" &&
-		psql_q -d crm_conc -c "CREATE EXTENSION crm" \
-			-c "INSERT INTO crm.customers (customer_id) SELECT g FROM generate_series(1, 3000) g" \
-			-c "CREATE TABLE public.shop (id serial PRIMARY KEY, buyer bigint, day date, total numeric)" \
-			-c "SELECT crm.track_orders('public.shop', 'buyer', 'day', 'total')" >/dev/null || return 1
+	new_crm_db crm_conc -c "INSERT INTO crm.customers (customer_id) SELECT g FROM generate_series(1, 3000) g" \
+		-c "CREATE TABLE public.shop (id serial PRIMARY KEY, buyer bigint, day date, total numeric)" \
+		-c "SELECT crm.track_orders('public.shop', 'buyer', 'day', 'total')" || return 1
 	for i in 1 2 3 4; do
 		cat >"$dir/bulk$i.sql" <<-SQL
 			SET crm.as_of = '2025-12-31';
@@ -189,7 +199,7 @@ concurrency_check() {
 	for i in "${pids[@]}"; do
 		wait "$i" || rc=1
 	done
-	[ $rc = 0 ] || { cat "$dir"/*.out | grep -m5 ERROR | sed 's/^/# /'; return 1; }
+	[ $rc = 0 ] || { show_errors "$dir"; return 1; }
 	[ "$(psql -X -At -q -d crm_conc -c "SET search_path = crm, public" -c "SELECT count(*) FROM crm.customers c
 		FULL JOIN (SELECT customer_id, crm.summarize(summary) AS summary FROM
 		             (SELECT * FROM crm.table_summaries('crm.orders') UNION ALL SELECT * FROM crm.table_summaries('public.shop')) u
@@ -208,8 +218,7 @@ concurrency_check() {
 update_race_check() {
 	local dir=$CLUSTER_DIR/race a rc=0 i
 	mkdir -p "$dir"
-	psql_q -c "CREATE DATABASE crm_race" &&
-		psql_q -d crm_race -c "CREATE EXTENSION crm" -c "INSERT INTO crm.customers (customer_id) VALUES (1), (2)" || return 1
+	new_crm_db crm_race -c "INSERT INTO crm.customers (customer_id) VALUES (1), (2)" || return 1
 	PGAPPNAME=crm_race_a psql -X -q -v ON_ERROR_STOP=1 -d crm_race >"$dir/a.out" 2>&1 <<-'SQL' &
 		SET crm.as_of = '2025-12-31';
 		BEGIN;
@@ -240,7 +249,7 @@ update_race_check() {
 		-c "INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-04-01', 5), (2, '2025-04-02', 1)" \
 		>"$dir/b.out" 2>&1 || rc=1
 	wait "$a" || rc=1
-	[ $rc = 0 ] || { cat "$dir"/*.out | grep -m5 ERROR | sed 's/^/# /'; return 1; }
+	[ $rc = 0 ] || { show_errors "$dir"; return 1; }
 	# a saw b wait on it (else it fails), and both changes are kept
 	[ "$(psql -X -At -d crm_race -c "SELECT c.name || ' ' || c.summary::text || ' ' || (c.summary::text = r.summary::text)::text
 		FROM crm.customers c JOIN crm.table_summaries('crm.orders') r USING (customer_id)
@@ -256,7 +265,7 @@ update_race_check() {
 # (4), not under 8.
 thresholds_rr_check() {
 	local q="SELECT crm.next_stage('formation', '{2024-07-10:50,2024-08-10:50,2024-09-10:50,2024-10-10:50,2024-11-10:50,2024-12-10:50}', '2024-12-31')"
-	psql_q -c "CREATE DATABASE crm_rr" && psql_q -d crm_rr -c "CREATE EXTENSION crm" || return 1
+	new_crm_db crm_rr || return 1
 	[ "$(psql -X -q -At -v ON_ERROR_STOP=1 -d crm_rr <<-SQL
 		$q;
 		BEGIN ISOLATION LEVEL REPEATABLE READ;
