@@ -9,12 +9,16 @@ KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kern
 OBJS = src/crm.o src/customer.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/segment.o src/track.o $(KERNELS)
 
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
-# upgrades: 0.1.0 -> 0.2.0 is frozen as released (it was its own changes
-# then the 0.2.0 pieces as they were); 0.2.0 -> 0.3.0 is its own changes
-# then the pieces new in 0.3.0
-UPGRADE_0_3_PIECES = sql/upgrade/0.3.0.sql sql/install/72_config_cache.sql
-DATA_built = crm--$(EXTVERSION).sql crm--0.2.0--0.3.0.sql
-DATA = sql/upgrade/crm--0.1.0--0.2.0.sql
+# Upgrade scripts.  A released one is frozen in sql/upgrade/ as it was
+# released and never rebuilt.  The one to the version under development is
+# its own changes (sql/upgrade/$(EXTVERSION).sql) followed by the install
+# pieces new in it; at release it is frozen like the others.
+UPGRADES_RELEASED = sql/upgrade/crm--0.1.0--0.2.0.sql sql/upgrade/crm--0.2.0--0.3.0.sql
+UPGRADE_PREVIOUS = 0.3.0
+NEW_PIECES =
+UPGRADE_PIECES = sql/upgrade/$(EXTVERSION).sql $(NEW_PIECES)
+DATA_built = crm--$(EXTVERSION).sql crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql
+DATA = $(UPGRADES_RELEASED)
 
 REGRESS = summary_io summary_functions rfm value btyd stage segment
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
@@ -38,8 +42,8 @@ endif
 crm--$(EXTVERSION).sql: $(INSTALL_PIECES) crm.control
 	cat $(INSTALL_PIECES) > $@
 
-crm--0.2.0--0.3.0.sql: $(UPGRADE_0_3_PIECES)
-	cat $(UPGRADE_0_3_PIECES) > $@
+crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql: $(UPGRADE_PIECES)
+	cat $(UPGRADE_PIECES) > $@
 
 # C unit tests of the numeric kernels: no server needed.
 UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/stage_kernel_test test/unit/segment_kernel_test

@@ -54,7 +54,7 @@ SQL
 
 # the CDNOW calibration summary, for the model-fitting cases
 psql -X -q -v ON_ERROR_STOP=1 <<SQL
-\\set published \`cat "$CRM_SHARED/data/cdnow/cdnow_customers_summary_with_transactions.csv"\`
+\\set published \`cat "$CRM_DATA/cdnow/cdnow_customers_summary_with_transactions.csv"\`
 CREATE TABLE bench.cdnow AS
 SELECT f[2]::int AS x, f[3]::float8 AS t_x, f[4]::float8 AS "T", f[5]::float8 AS zbar
 FROM (SELECT string_to_array(btrim(line, E' \\r'), ',') AS f

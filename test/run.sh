@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 . test/lib.sh
 
 mode=${1:-test}
-export CRM_SHARED=${CRM_SHARED:-$(cd .. && pwd)/shared}
+export CRM_DATA=${CRM_DATA:-$(pwd)/test/data}
 
 run_test() {
 	local passed=0 failed=0 out t p f
@@ -30,7 +30,7 @@ run_test() {
 	make -s unit >/dev/null || die "unit tests did not build"
 	# each kernel test gets the CDNOW calibration summary as its argument
 	for t in test/unit/*.bin; do
-		out=$("$t" "$CRM_SHARED/data/cdnow/cdnow_customers_summary_with_transactions.csv" 2>&1)
+		out=$("$t" "$CRM_DATA/cdnow/cdnow_customers_summary_with_transactions.csv" 2>&1)
 		printf '%s\n' "$out" | grep -E '^(not )?ok ' | sed "s|^|$(basename "$t" .bin): |" | grep -E ': not ok' || true
 		p=$(printf '%s\n' "$out" | grep -cE '^ok ' || true)
 		f=$(printf '%s\n' "$out" | grep -cE '^not ok ' || true)
@@ -70,8 +70,10 @@ run_test() {
 		"an order written while another transaction holds an uncommitted change of its customer waits, then applies to the committed version: both changes kept"
 	check "stage thresholds changed during a REPEATABLE READ transaction" thresholds_rr_check \
 		"a backend whose REPEATABLE READ transaction began before a change of crm.stage_thresholds infers with the new thresholds, during and after it"
-	check "upgrade from 0.1.0" upgrade_check \
+	check "upgrade from 0.1.0" "upgrade_check 0.1.0" \
 		"ALTER EXTENSION crm UPDATE from 0.1.0 gives the objects of a fresh install and keeps the data"
+	check "upgrade from 0.3.0" "upgrade_check 0.3.0" \
+		"ALTER EXTENSION crm UPDATE from 0.3.0 gives the objects of a fresh install and keeps the data"
 
 	cluster_stop
 	say "$passed passed, $failed failed"
@@ -92,7 +94,7 @@ show_errors() { cat "$1"/*.out | grep -m5 ERROR | sed 's/^/# /'; }
 # check TITLE FUNCTION WHAT: one test of the suite, run by a shell function
 check() {
 	say "== $1"
-	if "$2"; then
+	if $2; then
 		say "ok - $3"
 		passed=$((passed + 1))
 	else
@@ -319,28 +321,31 @@ catalog_of() {
 	SQL
 }
 
-# ALTER EXTENSION crm UPDATE from 0.1.0 (its install script is kept in
-# test/upgrade/), through 0.2.0, gives the same objects as a fresh install,
-# and keeps data.
+# ALTER EXTENSION crm UPDATE from a released version (its install script
+# is kept in test/upgrade/) through every later one gives the same objects
+# as a fresh install, and keeps data.
 upgrade_check() {
-	local dir=$CLUSTER_DIR/upgrade
+	local from=$1 dir=$CLUSTER_DIR/upgrade-$1 db=crm_upgraded_${1//./_}
 	mkdir -p "$dir"
-	cp test/upgrade/crm--0.1.0.sql "$(pg_config --sharedir)/extension/" &&
-		psql_q -c "CREATE DATABASE crm_upgraded" -c "CREATE DATABASE crm_fresh" &&
-		psql_q -d crm_upgraded <<-'SQL' &&
-			CREATE EXTENSION crm VERSION '0.1.0';
+	cp "test/upgrade/crm--$from.sql" "$(pg_config --sharedir)/extension/" &&
+		psql_q -c "CREATE DATABASE $db" &&
+		{ psql_q -l -At | grep -q '^crm_fresh|' || { psql_q -c "CREATE DATABASE crm_fresh" && psql_q -d crm_fresh -c "CREATE EXTENSION crm"; }; } &&
+		psql_q -d "$db" <<-SQL &&
+			CREATE EXTENSION crm VERSION '$from';
 			INSERT INTO crm.customers (customer_id, stage) VALUES (1, 'exploration');
 			ALTER EXTENSION crm UPDATE;
 		SQL
-		psql_q -d crm_fresh -c "CREATE EXTENSION crm" &&
-		catalog_of crm_fresh >"$dir/fresh.txt" && catalog_of crm_upgraded >"$dir/upgraded.txt" &&
+		catalog_of crm_fresh >"$dir/fresh.txt" && catalog_of "$db" >"$dir/upgraded.txt" &&
 		{ diff "$dir/fresh.txt" "$dir/upgraded.txt" | head -20 | sed 's/^/# /'; cmp -s "$dir/fresh.txt" "$dir/upgraded.txt"; } &&
 		[ "$(wc -l <"$dir/fresh.txt")" -gt 500 ] &&
-		[ "$(psql -X -At -q -d crm_upgraded -c "UPDATE crm.customers SET stage = 'formation' WHERE customer_id = 1;
+		[ "$(psql -X -At -q -d "$db" -c "UPDATE crm.customers SET stage = 'formation' WHERE customer_id = 1;
 			SELECT extversion FROM pg_extension WHERE extname = 'crm';
-			SELECT count(*) || ' ' || max(to_stage::text) FROM crm.stage_history")" = "0.3.0
+			SELECT count(*) || ' ' || max(to_stage::text) FROM crm.stage_history")" = "$(extension_version)
 1 formation" ]
 }
+
+# the version crm.control installs
+extension_version() { sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control; }
 
 run_demo() {
 	ensure_packages demo

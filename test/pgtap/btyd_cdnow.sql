@@ -1,4 +1,4 @@
--- BTYD models on CDNOW (Fader, Hardie & Lee 2005; ../shared/data/README.md):
+-- BTYD models on CDNOW (Fader, Hardie & Lee 2005; test/data/README.md):
 -- published estimates, predictions against formulas evaluated here from
 -- first principles (numeric series for 2F1), parallel = serial, table =
 -- pre-aggregated weights, fits from raw orders through summaries.

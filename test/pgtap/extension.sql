@@ -7,7 +7,7 @@ CREATE EXTENSION crm;
 SET search_path = public, crm;
 SELECT plan(15);
 
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'crm'), '0.3.0', 'version 0.3.0');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'crm'), '0.4.0', 'version 0.4.0');
 SELECT isnt(obj_description((SELECT oid FROM pg_extension WHERE extname = 'crm'), 'pg_extension'), NULL,
     '\dx shows a comment');
 SELECT is((SELECT count(*) FROM pg_depend WHERE classid = 'pg_namespace'::regclass

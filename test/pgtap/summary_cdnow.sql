@@ -1,5 +1,5 @@
 -- crm.summary against the cdnow_calibration CDNOW calibration summary
--- (Fader, Hardie & Lee 2005; ../shared/data/README.md): from the raw sample,
+-- (Fader, Hardie & Lee 2005; test/data/README.md): from the raw sample,
 -- calibration end 1997-09-30, unit one week, all 2,357 customers must give
 -- x exactly, t_x and T to 0.01 weeks and zbar to 0.01.
 \ir setup.psql

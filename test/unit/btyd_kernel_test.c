@@ -5,7 +5,7 @@
  *
  *	gcc -std=gnu99 -O2 -Wall -Wextra -I src test/unit/btyd_kernel_test.c \
  *		src/btyd_kernel.c -lm -o /tmp/btyd/t
- *	/tmp/btyd/t ../shared/data/cdnow/cdnow_customers_summary_with_transactions.csv
+ *	/tmp/btyd/t test/data/cdnow/cdnow_customers_summary_with_transactions.csv
  *
  * argv[1] is the CDNOW summary csv (ID,x,t_x,T,zbar); without it the CDNOW
  * tests fail (they are not skipped).  Exit status 0 iff every test passes.
