@@ -8,7 +8,9 @@
 
 PG_MAJOR=15
 DEB_PACKAGES="postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl"
-PG_BINDIR=/usr/lib/postgresql/$PG_MAJOR/bin
+# PG_BINDIR may point at another (relocated) PostgreSQL 15 installation, so
+# that several checkouts can build, install and test side by side
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/$PG_MAJOR/bin}
 export PATH="$PG_BINDIR:$PATH"
 
 say() { printf '%s\n' "$*"; }
@@ -22,7 +24,7 @@ missing_packages() {
 	inc=$("$PG_BINDIR/pg_config" --includedir-server 2>/dev/null)
 	[ -n "$inc" ] && [ -f "$inc/postgres.h" ] || need+=("postgresql-server-dev-$PG_MAJOR")
 	if [ "$1" = test ]; then
-		[ -f "/usr/share/postgresql/$PG_MAJOR/extension/pgtap.control" ] || need+=("postgresql-$PG_MAJOR-pgtap")
+		[ -f "$("$PG_BINDIR/pg_config" --sharedir 2>/dev/null)/extension/pgtap.control" ] || need+=("postgresql-$PG_MAJOR-pgtap")
 		command -v pg_prove >/dev/null 2>&1 || need+=(libtap-parser-sourcehandler-pgtap-perl)
 	fi
 	printf '%s\n' "${need[@]}"
