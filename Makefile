@@ -6,13 +6,14 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control)
 
 MODULE_big = crm
 KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/stage_kernel.o src/segment_kernel.o src/select_kernel.o
-OBJS = src/crm.o src/customer.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/segment.o src/track.o $(KERNELS)
+OBJS = src/crm.o src/config.o src/customer.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/segment.o src/track.o $(KERNELS)
 
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # Upgrade scripts.  A released one is frozen in sql/upgrade/ as it was
 # released and never rebuilt.  The one to the version under development is
-# its own changes (sql/upgrade/$(EXTVERSION).sql) followed by the install
-# pieces new in it; at release it is frozen like the others.
+# its own changes (sql/upgrade/$(EXTVERSION).sql, whose --@ lines take
+# definitions from the install pieces: sql/upgrade/splice.awk) followed by
+# the install pieces new in it; at release it is frozen like the others.
 UPGRADES_RELEASED = sql/upgrade/crm--0.1.0--0.2.0.sql sql/upgrade/crm--0.2.0--0.3.0.sql
 UPGRADE_PREVIOUS = 0.3.0
 NEW_PIECES =
@@ -42,14 +43,12 @@ endif
 crm--$(EXTVERSION).sql: $(INSTALL_PIECES) crm.control
 	cat $(INSTALL_PIECES) > $@
 
-crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql: $(UPGRADE_PIECES)
-	cat $(UPGRADE_PIECES) > $@
+crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql: $(UPGRADE_PIECES) $(INSTALL_PIECES) sql/upgrade/splice.awk
+	{ awk -f sql/upgrade/splice.awk sql/upgrade/$(EXTVERSION).sql && cat /dev/null $(NEW_PIECES); } > $@.tmp && mv $@.tmp $@
 
 # C unit tests of the numeric kernels: no server needed.
 UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/stage_kernel_test test/unit/segment_kernel_test
-# kernels whose SQL layer is not written yet: unit-tested, not linked into crm.so
-PENDING_KERNEL_SRCS =
-KERNEL_SRCS = $(KERNELS:.o=.c) $(PENDING_KERNEL_SRCS)
+KERNEL_SRCS = $(KERNELS:.o=.c)
 unit: $(addsuffix .bin,$(UNIT_TESTS))
 test/unit/%.bin: test/unit/%.c test/unit/tap.h $(KERNEL_SRCS) src/*_kernel.h src/select_template.h
 	$(CC) -std=gnu99 -O2 -Wall -Wextra -Wmissing-prototypes -Werror -I src -o $@ $< $(KERNEL_SRCS) -lm

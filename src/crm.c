@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * crm.c
- *	  Module entry and the glue helpers every room shares.
+ *	  The module, and the glue helpers every room shares.
  *
  * Money enters the extension as numeric or float8 and is kept as crm_money,
  * an exact int64 count of 1/10000 of the currency unit (summary_kernel.h).
@@ -41,36 +41,9 @@
 #include "utils/tuplestore.h"
 
 #include "crm.h"
+#include "sqlnames.h"
 
 PG_MODULE_MAGIC;
-
-/*
- * The settings crm reads on every order (the business date) or history
- * row, defined so that reading them is a pointer away (and listed, with
- * what they do, in pg_settings).  Empty means unset.
- */
-char	   *crm_as_of_setting = NULL;
-char	   *crm_change_source_setting = NULL;
-char	   *crm_change_time_setting = NULL;
-
-void		_PG_init(void);
-
-void
-_PG_init(void)
-{
-	DefineCustomStringVariable("crm.as_of",
-							   "The business date scores are measured on; empty: current_date.",
-							   "Set it for replays and backfills, as a date.",
-							   &crm_as_of_setting, "", PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("crm.change_source",
-							   "The source recorded in crm.stage_history for stage changes; empty: user.",
-							   NULL,
-							   &crm_change_source_setting, "", PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("crm.change_time",
-							   "The time recorded in crm.stage_history for stage changes; empty: now().",
-							   "Set it for replays and backfills, as a timestamp with time zone.",
-							   &crm_change_time_setting, "", PGC_USERSET, 0, NULL, NULL, NULL);
-}
 
 /* the bits of the numeric header word (see the comment above) */
 #define CRM_NUMERIC_FORM_MASK		0xC000
@@ -351,4 +324,39 @@ crm_relid(const char *name)
 				 errmsg("table crm.%s does not exist", name),
 				 errhint("Re-create the extension crm.")));
 	return relid;
+}
+
+/*
+ * crm.c_dependencies() -> (object_type, object_name): the SQL objects the
+ * C code finds by name (sqlnames.h), for the test that they all exist.
+ */
+PG_FUNCTION_INFO_V1(c_dependencies);
+Datum
+c_dependencies(PG_FUNCTION_ARGS)
+{
+	static const char *const objects[][2] = {
+#define CRM_OBJECT(kind, name) {kind, name},
+		CRM_SQL_OBJECTS(CRM_OBJECT)
+#undef CRM_OBJECT
+#define CRM_COLUMN(id, name) {"column", "crm." CRM_CUSTOMERS "." name},
+		CRM_CUSTOMER_COLUMNS(CRM_COLUMN)
+#undef CRM_COLUMN
+#define CRM_COLUMN(id, name) {"column", "crm." CRM_STAGE_HISTORY "." name},
+		CRM_HISTORY_COLUMNS(CRM_COLUMN)
+#undef CRM_COLUMN
+	};
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < lengthof(objects); i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = CStringGetTextDatum(objects[i][0]);
+		values[1] = CStringGetTextDatum(objects[i][1]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

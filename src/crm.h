@@ -41,11 +41,6 @@ extern void crm_transition_open(CrmTransitionReader *r, struct Tuplestorestate *
 extern bool crm_transition_next(CrmTransitionReader *r);
 extern void crm_transition_close(CrmTransitionReader *r);
 
-/* the settings crm.as_of, crm.change_source and crm.change_time ("": unset) */
-extern PGDLLIMPORT char *crm_as_of_setting;
-extern PGDLLIMPORT char *crm_change_source_setting;
-extern PGDLLIMPORT char *crm_change_time_setting;
-
 /*
  * Saved SPI plans of the triggers, and the OIDs of crm's types they take as
  * parameters.  The OIDs are looked up once; crm_type_gone() (one syscache

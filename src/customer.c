@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * customer.c
- *	  Writing a customer's maintained state without a query: the path the
- *	  order trigger takes for customers that exist.
+ *	  Writing a customer's maintained state without a query: how the order
+ *	  trigger (track.c) applies a statement's orders to crm.customers.
  *
  * A single-order write used to cost one UPDATE through SPI (executor start,
  * a plan with sub-selects, CHECK constraints compiled again, the RFM
@@ -17,14 +17,35 @@
  *	   the row, the customer starts over from its latest version, locked
  *	   this time (the lock follows the update chain), so the change always
  *	   lands on the latest version;
- *	2. apply the order changes to its summary (summary_apply_changes());
+ *	2. apply the order changes to its summary (summary_with_changes());
  *	3. derive the RFM score against the stored cutpoints on the business
  *	   date, its rfm_segments label and the inferred stage, exactly as
- *	   crm.rfm_score(), crm.segment() and crm.infer_stage() do;
+ *	   crm.rfm_score(), crm.rfm_segment() and crm.infer_stage() do
+ *	   (derive_state(), with the rooms' own functions);
  *	4. write the new version (as ExecSimpleRelationUpdate does, but see
- *	   writer_needs_constraints() and writer_has_before_triggers()) and,
- *	   when the stage moved, the crm.stage_history row (as
- *	   ExecSimpleRelationInsert does, but see prepare_history()).
+ *	   needs_constraints() and has_before_triggers()) and, when the stage
+ *	   moved, the crm.stage_history row (as ExecSimpleRelationInsert does,
+ *	   with the table's defaults for what the writer does not fill; see
+ *	   prepare_history()).
+ *
+ * A customer not there yet is inserted (with unknown_customers =>
+ * 'create') as INSERT ... ON CONFLICT DO NOTHING would insert it: a
+ * speculative insertion on the primary key (writer_insert()); when another
+ * transaction creates it first, the writer updates that row instead.
+ * Customers are written in customer_id order (the caller sorts), so
+ * concurrent statements cannot deadlock on them.
+ *
+ * Per-row work skipped, only where it cannot act:
+ *	- crm's own CHECK constraints on crm.customers read columns the writer
+ *	  copies unchanged (needs_constraints());
+ *	- the stage guard need not be fired when it is the only BEFORE UPDATE
+ *	  row trigger: inference proposes legal moves only (checked again in
+ *	  crm_writer_apply());
+ *	- foreign-key AFTER UPDATE triggers on keys the writer never writes
+ *	  (key_triggers_only());
+ *	- the customers one statement creates share one foreign-key check of
+ *	  their non-volatile defaults (prepare_defaults()).
+ * The names this relies on are in sqlnames.h, checked by the suite.
  *
  * What differs from an UPDATE statement, and why it does not matter here:
  * statement-level triggers on crm.customers do not fire (the one crm
@@ -33,10 +54,11 @@
  * summary is a sum of orders: applying this statement's orders to the
  * newest version is what a recompute would give).
  *
- * The configuration read on the way (crm.scoring's cutpoints, the
- * rfm_segments scheme) is cached per backend and dropped when the tables
- * change: their crm.config_changed() trigger sends a relcache invalidation
- * of crm.scoring, which every backend processes before its next command.
+ * What the writer knows of crm.customers and crm.stage_history (columns,
+ * triggers, constraints) is learned once per backend and kept until either
+ * table's relcache entry is invalidated; the configuration it reads on the
+ * way (cutpoints, thresholds, the segment scheme) is kept by config.c and
+ * segment.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -44,63 +66,113 @@
 
 #include "access/genam.h"
 #include "access/relscan.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/dependency.h"
 #include "catalog/index.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
-#include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/nodeModifyTable.h"
-#include "executor/spi.h"
-#include "rewrite/rewriteHandler.h"
-#include "storage/lmgr.h"
-#include "access/stratnum.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
-#include "utils/syscache.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/date.h"
-#include "utils/guc.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
-#include "utils/timestamp.h"
+#include "utils/syscache.h"
 
+#include "config.h"
 #include "customer.h"
-#include "maintain.h"
+#include "segment.h"
+#include "sqlnames.h"
+#include "stage.h"
 
-/* ---------------------------------------------------------------------
- * Configuration cache
- * ---------------------------------------------------------------------
- */
 /*
- * Every per-backend copy of crm's configuration (cutpoints, the
- * rfm_segments scheme, stage thresholds) is kept until the generation
- * moves: a relcache invalidation of crm.scoring (sent by the
- * crm.config_changed() triggers) or of crm.stage_thresholds (sent by its
- * own trigger) moves it.
+ * The defaults of a table's columns that the writer does not fill, as an
+ * INSERT computes them: a non-volatile one (now(), a setting,
+ * session_user) once per writer, a volatile one (an identity's next value)
+ * for every row.
  */
-static uint64 config_generation = 1;
-static Oid	scoring_relid = InvalidOid;
-static Oid	thresholds_relid = InvalidOid;
-static bool config_callback = false;
+typedef struct ColumnDefaults
+{
+	Datum	   *value;			/* per column: the value, when evaluated once */
+	bool	   *isnull;
+	bool	   *present;		/* the column has a default the writer uses */
+	ExprState **per_row;		/* per column: a volatile default, or NULL */
+	bool		any_volatile;
+} ColumnDefaults;
 
-static bool cutpoints_valid = false;
-static bool cutpoints_present = false;
-static uint64 cutpoints_generation = 0;
-static char cutpoints_data[CRM_RFM_CUTPOINTS_SIZE];
+/*
+ * What the writer needs to know of crm.customers and crm.stage_history,
+ * learned once per backend and kept until either table changes (a
+ * relcache invalidation: a trigger, constraint or column added or
+ * dropped).
+ */
+typedef struct WriterFacts
+{
+	Oid			customers;
+	Oid			pkey;
+	AttrNumber	cust_att[CUST_NCOLS];
+	bool		check_constraints;	/* see needs_constraints() */
+	bool		fire_before;	/* see has_before_triggers() */
+	bool		fire_after;		/* AFTER UPDATE row triggers that can act */
+	bool		fk_insert_only; /* see prepare_defaults() */
+	Oid			history;
+	/* of crm.stage_history, learned with a writer's first history row */
+	bool		history_known;
+	AttrNumber	hist_att[HIST_NCOLS];
+	bool		hist_check;		/* see learn_history() */
+} WriterFacts;
+
+struct CustomerWriter
+{
+	const char *source;			/* of history rows; NULL: the table's default */
+	Relation	customers;
+	Relation	history;		/* NULL until the first history row */
+	WriterFacts f;				/* a copy: an invalidation cannot move it */
+	EState	   *estate;
+	ResultRelInfo *cust_info;
+	bool		indices_open;	/* see writer_open_indices() */
+	ResultRelInfo *hist_info;
+	bool		hist_open;		/* prepare_history() done */
+	bool		hist_check;		/* evaluate history's constraints */
+	ColumnDefaults hist_defaults;
+	bool		defaults_ready; /* defaults and arbiters prepared */
+	ColumnDefaults defaults;	/* for new customers */
+	List	   *arbiters;		/* the primary key, for ON CONFLICT */
+	bool		check_fk_once;	/* see prepare_defaults() */
+	bool		fk_checked;		/* a new customer's checks are queued */
+	EPQState	epq;
+	Relation	index;			/* the primary key, once writer_find() ran */
+	struct IndexScanDescData *scan; /* writer_find()'s probe, kept open */
+	Snapshot	snapshot;		/* its snapshot, registered */
+	TupleTableSlot *old_slot;
+	TupleTableSlot *new_slot;
+	TupleTableSlot *hist_slot;
+};
+
+/* what derives from a summary (derive_state()) */
+typedef struct CustomerDerived
+{
+	bool		has_rfm;
+	int32		rfm;
+	text	   *segment;		/* NULL: none */
+	CrmStage	stage;
+	const char *reason;			/* NULL: the stage stays, keep reason and date */
+	const char *reason_code;	/* the inference's reason, changed or not */
+} CustomerDerived;
 
 /*
  * The writer's knowledge of crm.customers and crm.stage_history, for the
@@ -112,87 +184,13 @@ static char cutpoints_data[CRM_RFM_CUTPOINTS_SIZE];
  */
 static WriterFacts facts;
 static bool facts_valid = false;
+static bool facts_callback = false;
 
 static void
-config_invalidate(Datum arg, Oid relid)
+facts_invalidate(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == scoring_relid || relid == thresholds_relid)
-	{
-		config_generation++;
-		/* the tables themselves may be gone (DROP EXTENSION): find them again */
-		scoring_relid = InvalidOid;
-		thresholds_relid = InvalidOid;
-	}
 	if (relid == InvalidOid || relid == facts.customers || relid == facts.history)
 		facts_valid = false;
-}
-
-/* once per backend, before anything config_invalidate() guards is kept */
-static void
-register_callback(void)
-{
-	if (!config_callback)
-	{
-		CacheRegisterRelcacheCallback(config_invalidate, (Datum) 0);
-		config_callback = true;
-	}
-}
-
-uint64
-crm_config_generation(void)
-{
-	register_callback();
-	if (!OidIsValid(scoring_relid))
-		scoring_relid = crm_relid("scoring");
-	if (!OidIsValid(thresholds_relid))
-		thresholds_relid = crm_relid("stage_thresholds");
-	return config_generation;
-}
-
-/* the cutpoints of the last crm.refresh(), or NULL before the first */
-const void *
-crm_stored_cutpoints(void)
-{
-	uint64		generation = crm_config_generation();
-
-	if (!cutpoints_valid || cutpoints_generation != generation)
-	{
-		bool		isnull = true;
-		Datum		d = (Datum) 0;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		/* the latest snapshot: a committed change is never missed */
-		PushActiveSnapshot(GetLatestSnapshot());
-		if (SPI_execute("SELECT cutpoints FROM crm.scoring", true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read crm.scoring");
-		PopActiveSnapshot();
-		if (SPI_processed == 1)
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		cutpoints_present = !isnull;
-		if (!isnull)
-			memcpy(cutpoints_data, DatumGetPointer(d), CRM_RFM_CUTPOINTS_SIZE);
-		SPI_finish();
-		cutpoints_generation = generation;
-		cutpoints_valid = true;
-	}
-	return cutpoints_present ? cutpoints_data : NULL;
-}
-
-/*
- * crm.config_changed(): statement trigger on crm.scoring and the segment
- * tables; every backend drops what it cached of them.
- */
-PG_FUNCTION_INFO_V1(config_changed);
-Datum
-config_changed(PG_FUNCTION_ARGS)
-{
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("crm.config_changed() must be called as a trigger")));
-	CacheInvalidateRelcacheByRelid(crm_relid("scoring"));
-	return PointerGetDatum(NULL);
 }
 
 /* ---------------------------------------------------------------------
@@ -204,9 +202,9 @@ config_changed(PG_FUNCTION_ARGS)
  * old (NULL: none) with the changes applied; NULL when nothing is left.
  * Errors name the customer and the order table.
  */
-Summary *
-crm_summary_with_changes(Summary *old, const SummaryChange *changes, int nchanges,
-						 int64 customer, const char *relname)
+static Summary *
+summary_with_changes(Summary *old, const SummaryChange *changes, int nchanges,
+					 int64 customer, const char *relname)
 {
 	int			nold = old ? old->ndays : 0;
 	int			nadd = 0;
@@ -241,29 +239,19 @@ crm_summary_with_changes(Summary *old, const SummaryChange *changes, int nchange
 
 /*
  * What the maintenance writes after the summary: the score against the
- * stored cutpoints on as_of and its rfm_segments label (5-point scales
- * only), and the stage inferred from current (the reason and date of a
- * stage that stays are kept: *reason NULL).
+ * stored cutpoints on as_of and its rfm_segments label, and the stage
+ * inferred from current (the reason and date of a stage that stays are
+ * kept: out->reason NULL).
  */
-void
-crm_derive_state(Summary *s, CrmStage current, int32 stage_since, int32 as_of,
-				 CustomerDerived *out)
+static void
+derive_state(Summary *s, CrmStage current, int32 stage_since, int32 as_of,
+			 CustomerDerived *out)
 {
-	const void *cp = crm_stored_cutpoints();
+	const RfmCutpoints *cp = crm_stored_cutpoints();
 	StageProposal p;
 
 	out->has_rfm = s != NULL && cp != NULL && crm_rfm_score_at(s, cp, as_of, &out->rfm);
-	out->segment = NULL;
-	if (out->has_rfm && crm_rfm_scale(cp) == 5)
-	{
-		int			r = out->rfm & 0xFF;
-		int			fm = ((out->rfm >> 8) & 0xFF) + ((out->rfm >> 16) & 0xFF);
-		double		x[2];
-
-		x[0] = r;
-		x[1] = (fm + 1) / 2;	/* round((f + m) / 2.0), half away from zero */
-		out->segment = crm_segment_label_cached("rfm_segments", x, 2);
-	}
+	out->segment = out->has_rfm ? crm_rfm_segment(out->rfm) : NULL;
 	crm_infer_from_summary(current, s, as_of, stage_since, &p);
 	out->stage = p.stage;
 	out->reason_code = stage_reason_code(p.reason);
@@ -275,15 +263,9 @@ crm_derive_state(Summary *s, CrmStage current, int32 stage_since, int32 as_of,
  * ---------------------------------------------------------------------
  */
 
-/* the columns the writer reads and writes, by name */
-static const char *const customer_columns[CUST_NCOLS] = {
-	"customer_id", "summary", "rfm", "segment", "scored_on",
-	"stage", "stage_reason", "stage_since", "level"
-};
-static const char *const history_columns[HIST_NCOLS] = {
-	"history_id", "customer_id", "from_stage", "to_stage", "from_level",
-	"to_level", "changed_at", "source", "reason", "changed_by"
-};
+/* the columns the writer reads and writes (sqlnames.h) */
+static const char *const customer_columns[CUST_NCOLS] = {CRM_CUSTOMER_COLUMNS(CRM_COLUMN_NAME)};
+static const char *const history_columns[HIST_NCOLS] = {CRM_HISTORY_COLUMNS(CRM_COLUMN_NAME)};
 
 static void
 find_columns(Relation rel, const char *const *names, int n, AttrNumber *attnums)
@@ -331,7 +313,7 @@ has_before_triggers(Relation rel)
 			if (TRIGGER_FOR_ROW(trig->triggers[i].tgtype) &&
 				TRIGGER_FOR_BEFORE(trig->triggers[i].tgtype) &&
 				TRIGGER_FOR_UPDATE(trig->triggers[i].tgtype) &&
-				strcmp(trig->triggers[i].tgname, "stage_guard") != 0)
+				strcmp(trig->triggers[i].tgname, CRM_STAGE_GUARD) != 0)
 				return true;
 	return false;
 }
@@ -356,8 +338,8 @@ needs_constraints(Relation rel, const AttrNumber *cust_att)
 	if (constr == NULL)
 		return false;
 	for (i = 0; i < constr->num_check; i++)
-		if (strcmp(constr->check[i].ccname, "customers_kind_check") != 0 &&
-			strcmp(constr->check[i].ccname, "customers_service_level_check") != 0)
+		if (strcmp(constr->check[i].ccname, CRM_CUSTOMERS_KIND_CHECK) != 0 &&
+			strcmp(constr->check[i].ccname, CRM_CUSTOMERS_SERVICE_LEVEL_CHECK) != 0)
 			return true;
 	for (i = CUST_SUMMARY; i <= CUST_STAGE_SINCE; i++)
 		if (i != CUST_STAGE && TupleDescAttr(RelationGetDescr(rel), cust_att[i] - 1)->attnotnull)
@@ -425,7 +407,11 @@ learn_customers(Relation rel)
 {
 	WriterFacts f;
 
-	register_callback();
+	if (!facts_callback)
+	{
+		CacheRegisterRelcacheCallback(facts_invalidate, (Datum) 0);
+		facts_callback = true;
+	}
 	memset(&f, 0, sizeof(f));
 	f.customers = RelationGetRelid(rel);
 	f.pkey = RelationGetPrimaryKeyIndex(rel);
@@ -442,41 +428,107 @@ learn_customers(Relation rel)
 	/* a BEFORE INSERT trigger could give each new row other values */
 	f.fk_insert_only = key_triggers_only(rel, f.cust_att, true) &&
 		!(rel->trigdesc && rel->trigdesc->trig_insert_before_row);
-	f.history = crm_relid("stage_history");
+	f.history = crm_relid(CRM_STAGE_HISTORY);
 	facts = f;
 	facts_valid = true;
 }
 
 /*
- * crm.stage_history's columns, identity sequence, and whether its rows'
- * constraints need evaluating: crm's own CHECK on source is met when the
- * writer's source is one of its four values (prepare_history()), and the
- * NOT NULL columns are filled, so only another CHECK, a NOT NULL column the
- * writer leaves NULL, or a BEFORE INSERT row trigger (which could change
- * anything) makes it evaluate them.
+ * crm.stage_history's columns, and whether its rows' constraints need
+ * evaluating: crm's own CHECK on source is met when the source is one of
+ * its four values (prepare_history()), and the NOT NULL columns are filled
+ * (by the writer, or by defaults: see prepare_history()), so only another
+ * CHECK or a BEFORE INSERT row trigger (which could change anything) makes
+ * it evaluate them.
  */
 static void
 learn_history(Relation rel)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
-	TupleConstr *constr = desc->constr;
-	int			a,
-				i;
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	int			i;
 
 	find_columns(rel, history_columns, HIST_NCOLS, facts.hist_att);
-	facts.history_seq = getIdentitySequence(RelationGetRelid(rel), facts.hist_att[HIST_ID], false);
 	facts.hist_check = rel->trigdesc != NULL && rel->trigdesc->trig_insert_before_row;
 	for (i = 0; constr != NULL && i < constr->num_check; i++)
-		facts.hist_check |= strcmp(constr->check[i].ccname, "stage_history_source_check") != 0;
+		facts.hist_check |= strcmp(constr->check[i].ccname, CRM_HISTORY_SOURCE_CHECK) != 0;
+	facts.history_known = true;
+}
+
+/*
+ * The defaults of rel's columns but those the writer fills (filled[a]),
+ * prepared in the writer's memory: non-volatile ones evaluated now, the
+ * others kept for every row (column_defaults_apply()).  *not_null_unmet is
+ * set when a NOT NULL column is neither filled nor sure to get a value.
+ */
+static void
+column_defaults_prepare(CustomerWriter *w, Relation rel, const bool *filled,
+						ColumnDefaults *d, bool *not_null_unmet)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	ExprContext *econtext = GetPerTupleExprContext(w->estate);
+	MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+	int			a;
+
+	d->value = palloc0(desc->natts * sizeof(Datum));
+	d->isnull = palloc(desc->natts * sizeof(bool));
+	d->present = palloc0(desc->natts * sizeof(bool));
+	d->per_row = palloc0(desc->natts * sizeof(ExprState *));
+	d->any_volatile = false;
+	*not_null_unmet = false;
 	for (a = 0; a < desc->natts; a++)
 	{
-		bool		filled = false;
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		Node	   *expr;
 
-		for (i = 0; i < HIST_NCOLS; i++)
-			filled |= (i != HIST_REASON && facts.hist_att[i] == a + 1);
-		facts.hist_check |= TupleDescAttr(desc, a)->attnotnull && !filled;
+		d->isnull[a] = true;
+		if (att->attisdropped || filled[a])
+			continue;
+		expr = build_column_default(rel, a + 1);
+		if (expr == NULL)
+		{
+			*not_null_unmet |= att->attnotnull;
+			continue;
+		}
+		d->present[a] = true;
+		if (contain_volatile_functions(expr))
+		{
+			d->per_row[a] = ExecPrepareExpr((Expr *) expr, w->estate);
+			d->any_volatile = true;
+			/* an identity's next value is never NULL; anything else may be */
+			*not_null_unmet |= att->attnotnull && !IsA(expr, NextValueExpr);
+		}
+		else
+		{
+			Datum		v = ExecEvalExprSwitchContext(ExecPrepareExpr((Expr *) expr, w->estate),
+													  econtext, &d->isnull[a]);
+
+			if (!d->isnull[a])
+				d->value[a] = datumCopy(v, att->attbyval, att->attlen);
+			*not_null_unmet |= att->attnotnull && d->isnull[a];
+		}
 	}
-	facts.history_known = true;
+	ResetExprContext(econtext);
+	MemoryContextSwitchTo(old);
+}
+
+/* the defaults into slot's values, which are then all NULL elsewhere */
+static void
+column_defaults_apply(CustomerWriter *w, const ColumnDefaults *d, TupleTableSlot *slot)
+{
+	ExprContext *econtext = GetPerTupleExprContext(w->estate);
+	int			natts = slot->tts_tupleDescriptor->natts;
+	int			a;
+
+	for (a = 0; a < natts; a++)
+	{
+		if (d->per_row[a] != NULL)
+			slot->tts_values[a] = ExecEvalExprSwitchContext(d->per_row[a], econtext, &slot->tts_isnull[a]);
+		else
+		{
+			slot->tts_values[a] = d->value[a];
+			slot->tts_isnull[a] = d->isnull[a];
+		}
+	}
 }
 
 static RangeTblEntry *
@@ -506,7 +558,7 @@ crm_writer_begin(const char *source)
 
 	w->source = source;
 	/* opening it takes the lock, which takes in any invalidation first */
-	w->customers = table_open(facts_valid ? facts.customers : crm_relid("customers"), RowExclusiveLock);
+	w->customers = table_open(facts_valid ? facts.customers : crm_relid(CRM_CUSTOMERS), RowExclusiveLock);
 	if (!facts_valid || facts.customers != RelationGetRelid(w->customers))
 		learn_customers(w->customers);
 	w->f = facts;
@@ -538,40 +590,51 @@ crm_writer_begin(const char *source)
 
 /*
  * What every history row of one writer shares, prepared with its first:
- * the table and its indexes, the source (crm.change_source, default
- * user), the time (crm.change_time, default the transaction's start) and
- * who (the session's login role), as crm.record_stage_changes() writes
- * them; and whether their constraints need evaluating (learn_history(),
- * and a source that is not one of the four the CHECK allows).
+ * the table and its indexes, the defaults of the columns the writer does
+ * not fill (the identity, the time crm.change_time(), who session_user,
+ * and, unless the writer has a source of its own, the source
+ * crm.change_source()): the table's, as crm.record_stage_changes()'s
+ * INSERT takes them; and whether the rows' constraints need evaluating
+ * (learn_history(), a NOT NULL column a default may leave NULL, and a
+ * source that is not one of the four the CHECK allows).
  */
 static void
 prepare_history(CustomerWriter *w)
 {
 	MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
-	const char *source = w->source ? w->source : crm_change_source_setting;
-	const char *when = crm_change_time_setting;
+	TupleDesc	desc;
+	bool	   *filled;
+	bool		unmet;
+	int			src;
+	const char *source = NULL;
+	int			i;
 
 	w->history = table_open(w->f.history, RowExclusiveLock);
 	if (!facts_valid || !facts.history_known || facts.history != w->f.history)
 		learn_history(w->history);
-	w->f.history_seq = facts.history_seq;
 	memcpy(w->f.hist_att, facts.hist_att, sizeof(facts.hist_att));
 	w->hist_info = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->hist_info, w->history, 2, NULL, 0);
 	w->estate->es_opened_result_relations = lappend(w->estate->es_opened_result_relations, w->hist_info);
-	w->hist_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->history), &TTSOpsVirtual);
+	desc = RelationGetDescr(w->history);
+	w->hist_slot = ExecInitExtraTupleSlot(w->estate, desc, &TTSOpsVirtual);
 	ExecOpenIndices(w->hist_info, false);
-	if (source == NULL || source[0] == '\0')
-		source = "user";
-	w->hist_source = CStringGetTextDatum(source);
-	w->hist_changed_at = when != NULL && when[0] != '\0' ?
-		DirectFunctionCall3(timestamptz_in, CStringGetDatum(when), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)) :
-		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	w->hist_changed_by = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetSessionUserId(), false)));
-	w->hist_check = facts.hist_check ||
+	MemoryContextSwitchTo(old);
+
+	filled = palloc0(desc->natts * sizeof(bool));
+	for (i = 0; i < HIST_NCOLS; i++)
+		if (i != HIST_SOURCE || w->source != NULL)
+			filled[w->f.hist_att[i] - 1] = true;
+	column_defaults_prepare(w, w->history, filled, &w->hist_defaults, &unmet);
+	src = w->f.hist_att[HIST_SOURCE] - 1;
+	if (w->source != NULL)
+		source = w->source;
+	else if (w->hist_defaults.present[src] && w->hist_defaults.per_row[src] == NULL &&
+			 !w->hist_defaults.isnull[src])
+		source = TextDatumGetCString(w->hist_defaults.value[src]);
+	w->hist_check = facts.hist_check || unmet || source == NULL ||
 		(strcmp(source, "inference") != 0 && strcmp(source, "user") != 0 &&
 		 strcmp(source, "import") != 0 && strcmp(source, "override") != 0);
-	MemoryContextSwitchTo(old);
 	w->hist_open = true;
 }
 
@@ -583,32 +646,25 @@ write_history(CustomerWriter *w, Datum customer, Datum from_stage, Datum to_stag
 	TupleTableSlot *slot;
 	ResultRelInfo *info;
 	Relation	rel;
-	int			natts;
 	List	   *recheck = NIL;
-	int			i;
 
 	if (!w->hist_open)
 		prepare_history(w);
 	slot = w->hist_slot;
 	info = w->hist_info;
 	rel = w->history;
-	natts = slot->tts_tupleDescriptor->natts;
 	ExecClearTuple(slot);
-	for (i = 0; i < natts; i++)
-		slot->tts_isnull[i] = true;
-#define HIST_SET(col, value) \
-	(slot->tts_values[w->f.hist_att[col] - 1] = (value), slot->tts_isnull[w->f.hist_att[col] - 1] = false)
-	HIST_SET(HIST_ID, Int64GetDatum(nextval_internal(w->f.history_seq, false)));
-	HIST_SET(HIST_CUSTOMER, customer);
-	HIST_SET(HIST_FROM_STAGE, from_stage);
-	HIST_SET(HIST_TO_STAGE, to_stage);
-	HIST_SET(HIST_FROM_LEVEL, level);
-	HIST_SET(HIST_TO_LEVEL, level);
-	HIST_SET(HIST_CHANGED_AT, w->hist_changed_at);
-	HIST_SET(HIST_SOURCE, w->hist_source);
-	if (!reason_null)
-		HIST_SET(HIST_REASON, reason);
-	HIST_SET(HIST_CHANGED_BY, w->hist_changed_by);
+	column_defaults_apply(w, &w->hist_defaults, slot);
+#define HIST_SET(col, value, isnull) \
+	(slot->tts_values[w->f.hist_att[col] - 1] = (value), slot->tts_isnull[w->f.hist_att[col] - 1] = (isnull))
+	HIST_SET(HIST_CUSTOMER, customer, false);
+	HIST_SET(HIST_FROM_STAGE, from_stage, false);
+	HIST_SET(HIST_TO_STAGE, to_stage, false);
+	HIST_SET(HIST_FROM_LEVEL, level, false);
+	HIST_SET(HIST_TO_LEVEL, level, false);
+	HIST_SET(HIST_REASON, reason, reason_null);
+	if (w->source != NULL)
+		HIST_SET(HIST_SOURCE, CStringGetTextDatum(w->source), false);
 #undef HIST_SET
 	ExecStoreVirtualTuple(slot);
 
@@ -646,7 +702,7 @@ writer_open_indices(CustomerWriter *w)
 
 /*
  * ExecSimpleRelationUpdate(), with the constraints evaluated only when
- * writer_needs_constraints() says so, and without an error when the
+ * needs_constraints() says so, and without an error when the
  * version read was updated or deleted by another transaction since the
  * probe's snapshot (when the writer did not lock it first): false then,
  * nothing written, and the caller locks the latest version and recomputes.
@@ -690,34 +746,25 @@ writer_update(CustomerWriter *w, TupleTableSlot *old, TupleTableSlot *new)
 
 /*
  * The defaults of the columns a new customer gets no value for, prepared
- * once per writer (the first customer it creates).
+ * once per writer (the first customer it creates), and what the ON
+ * CONFLICT check needs.
  */
 static void
 prepare_defaults(CustomerWriter *w)
 {
 	TupleDesc	desc = RelationGetDescr(w->customers);
-	MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
-	bool		stable = true;
-	int			a,
-				i;
+	bool	   *filled = palloc0(desc->natts * sizeof(bool));
+	bool		unmet;
+	MemoryContext old;
+	int			i;
 
 	writer_open_indices(w);
-	w->defaults = palloc0(desc->natts * sizeof(ExprState *));
-	for (a = 0; a < desc->natts; a++)
-	{
-		bool		written = false;
-		Node	   *expr;
-
-		if (TupleDescAttr(desc, a)->attisdropped)
-			continue;
-		for (i = 0; i < CUST_NCOLS; i++)
-			written |= (i != CUST_LEVEL && w->f.cust_att[i] == a + 1);
-		if (!written && (expr = build_column_default(w->customers, a + 1)) != NULL)
-		{
-			w->defaults[a] = ExecPrepareExpr((Expr *) expr, w->estate);
-			stable &= !contain_volatile_functions(expr);
-		}
-	}
+	for (i = 0; i < CUST_NCOLS; i++)
+		if (i != CUST_LEVEL)
+			filled[w->f.cust_att[i] - 1] = true;
+	/* an insert evaluates the constraints anyway: unmet needs no answer */
+	column_defaults_prepare(w, w->customers, filled, &w->defaults, &unmet);
+	old = MemoryContextSwitchTo(w->estate->es_query_cxt);
 	/*
 	 * With only foreign-key checks on columns filled from non-volatile
 	 * defaults, and no BEFORE INSERT trigger that could change them, every
@@ -727,7 +774,7 @@ prepare_defaults(CustomerWriter *w)
 	 * customer only.  (A 200,000-customer load would otherwise run 200,000
 	 * identical queries.)
 	 */
-	w->check_fk_once = stable && w->f.fk_insert_only;
+	w->check_fk_once = !w->defaults.any_volatile && w->f.fk_insert_only;
 	w->arbiters = list_make1_oid(w->f.pkey);
 	/* what the ON CONFLICT check needs of the unique indexes */
 	for (i = 0; i < w->cust_info->ri_NumIndices; i++)
@@ -793,23 +840,15 @@ writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, i
 			  int32 as_of, const char *relname)
 {
 	TupleTableSlot *new = w->new_slot;
-	int			natts = new->tts_tupleDescriptor->natts;
 	AttrNumber *att = w->f.cust_att;
-	ExprContext *econtext = GetPerTupleExprContext(w->estate);
-	Summary    *s = crm_summary_with_changes(NULL, changes, nchanges, customer, relname);
+	Summary    *s = summary_with_changes(NULL, changes, nchanges, customer, relname);
 	CustomerDerived d;
-	int			a;
 
 	if (!w->defaults_ready)
 		prepare_defaults(w);
-	crm_derive_state(s, CRM_STAGE_PROSPECT, DATEVAL_NOBEGIN, as_of, &d);
+	derive_state(s, CRM_STAGE_PROSPECT, DATEVAL_NOBEGIN, as_of, &d);
 	ExecClearTuple(new);
-	for (a = 0; a < natts; a++)
-	{
-		new->tts_isnull[a] = true;
-		if (w->defaults[a] != NULL)
-			new->tts_values[a] = ExecEvalExprSwitchContext(w->defaults[a], econtext, &new->tts_isnull[a]);
-	}
+	column_defaults_apply(w, &w->defaults, new);
 #define CUST_SET(col, value, isnull) \
 	(new->tts_values[att[col] - 1] = (value), new->tts_isnull[att[col] - 1] = (isnull))
 	CUST_SET(CUST_ID, Int64GetDatum(customer), false);
@@ -937,13 +976,13 @@ retry:
 	}
 	slot_getallattrs(old);
 
-	s = crm_summary_with_changes(old->tts_isnull[att[CUST_SUMMARY] - 1] ? NULL :
+	s = summary_with_changes(old->tts_isnull[att[CUST_SUMMARY] - 1] ? NULL :
 								 DatumGetSummaryP(old->tts_values[att[CUST_SUMMARY] - 1]),
-								 changes, nchanges, customer, relname);
+							 changes, nchanges, customer, relname);
 	current = (CrmStage) DatumGetChar(old->tts_values[att[CUST_STAGE] - 1]);
 	since = old->tts_values[att[CUST_STAGE_SINCE] - 1];
 	since_null = old->tts_isnull[att[CUST_STAGE_SINCE] - 1];
-	crm_derive_state(s, current, since_null ? DATEVAL_NOBEGIN : DatumGetDateADT(since), as_of, &d);
+	derive_state(s, current, since_null ? DATEVAL_NOBEGIN : DatumGetDateADT(since), as_of, &d);
 	if (!stage_transition_legal(current, d.stage))
 		elog(ERROR, "crm: inferred an illegal stage transition from %d to %d for customer " INT64_FORMAT,
 			 (int) current, (int) d.stage, customer);

@@ -35,20 +35,12 @@
 #include "utils/datetime.h"
 #include "utils/numeric.h"
 
-#include "rfm_kernel.h"
-#include "maintain.h"
-#include "summary.h"
+#include "rfm.h"
 
 /* ---------------------------------------------------------------------
  * crm.rfm
  * ---------------------------------------------------------------------
  */
-
-#define RFM_PACK(r, f, m, k)	((int32) ((r) | ((f) << 8) | ((m) << 16) | ((k) << 24)))
-#define RFM_R(v)	((v) & 0xFF)
-#define RFM_F(v)	(((v) >> 8) & 0xFF)
-#define RFM_M(v)	(((v) >> 16) & 0xFF)
-#define RFM_K(v)	(((v) >> 24) & 0xFF)
 
 static void
 check_scale(int k, const char *what)
@@ -312,15 +304,7 @@ rfm_total(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
-typedef struct RfmCutpoints
-{
-	int32		as_of;			/* DateADT */
-	int32		reserved;		/* always 0 */
-	int64		n_customers;	/* 0: fixed thresholds */
-	RfmCuts		cuts;			/* unused cutpoint slots are 0 */
-} RfmCutpoints;
-
-StaticAssertDecl(sizeof(RfmCutpoints) == CRM_RFM_CUTPOINTS_SIZE, "crm.rfm_cutpoints is 216 bytes");
+StaticAssertDecl(sizeof(RfmCutpoints) == RFM_CUTPOINTS_SIZE, "crm.rfm_cutpoints is 216 bytes");
 
 static const char *const dim_name[3] = {"recency", "frequency", "monetary"};
 
@@ -656,34 +640,15 @@ rfm_measure(Summary *s, int32 as_of, int64 values[3])
 }
 
 /*
- * rfm_score(s, cutpoints): the customer's scores as of the cutpoints'
- * date; NULL if the customer had not purchased by then.
- */
-PG_FUNCTION_INFO_V1(rfm_score);
-Datum
-rfm_score(PG_FUNCTION_ARGS)
-{
-	Summary    *s = PG_GETARG_SUMMARY_P(0);
-	RfmCutpoints *c = (RfmCutpoints *) PG_GETARG_POINTER(1);
-	const RfmCuts *cuts = &c->cuts;
-	int64		v[3];
-
-	if (!rfm_measure(s, c->as_of, v))
-		PG_RETURN_NULL();
-	PG_RETURN_INT32(RFM_PACK(rfm_score_dim(cuts, RFM_RECENCY, v[0]),
-							 rfm_score_dim(cuts, RFM_FREQUENCY, v[1]),
-							 rfm_score_dim(cuts, RFM_MONETARY, v[2]),
-							 cuts->k));
-}
-
-/*
- * For the order trigger (maintain.h): the score of s against stored
- * cutpoints rebased to as_of, as crm.rfm_score(s, crm.rebase(c, as_of)).
+ * The score of s against cutpoints, measured as of as_of (the cutpoints'
+ * own date, or another: recency cutpoints are day counts, so they hold
+ * from any date, as crm.rebase() says); false if no purchase by then.
+ * The order trigger scores with the stored cutpoints this way.
  */
 bool
-crm_rfm_score_at(Summary *s, const void *cutpoints, int32 as_of, int32 *score)
+crm_rfm_score_at(Summary *s, const RfmCutpoints *cutpoints, int32 as_of, int32 *score)
 {
-	const RfmCuts *cuts = &((const RfmCutpoints *) cutpoints)->cuts;
+	const RfmCuts *cuts = &cutpoints->cuts;
 	int64		v[3];
 
 	crm_check_finite_date(as_of, "as_of");
@@ -696,10 +661,20 @@ crm_rfm_score_at(Summary *s, const void *cutpoints, int32 as_of, int32 *score)
 	return true;
 }
 
-int
-crm_rfm_scale(const void *cutpoints)
+/*
+ * rfm_score(s, cutpoints): the customer's scores as of the cutpoints'
+ * date; NULL if the customer had not purchased by then.
+ */
+PG_FUNCTION_INFO_V1(rfm_score);
+Datum
+rfm_score(PG_FUNCTION_ARGS)
 {
-	return ((const RfmCutpoints *) cutpoints)->cuts.k;
+	RfmCutpoints *c = (RfmCutpoints *) PG_GETARG_POINTER(1);
+	int32		score;
+
+	if (!crm_rfm_score_at(PG_GETARG_SUMMARY_P(0), c, c->as_of, &score))
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(score);
 }
 
 /*

@@ -13,6 +13,11 @@
  * them and keep the compiled form in fn_extra: a changed scheme is seen by
  * the next statement, in every session, and never mid-statement.
  *
+ * The maintained segment of a customer is its RFM score's rfm_segments
+ * label (crm_rfm_segment(), crm.rfm_segment()): the order trigger keeps
+ * that scheme compiled per backend, until the segment tables change
+ * (config.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -29,9 +34,9 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
-#include "crm.h"
-#include "maintain.h"
-#include "segment_kernel.h"
+#include "config.h"
+#include "segment.h"
+#include "sqlnames.h"
 
 #define SEG_MAX_LABELS 64
 
@@ -298,10 +303,9 @@ load_scheme(const char *name, MemoryContext cxt)
  * once per classified row.
  */
 static CompiledScheme *
-scheme_for_call(FunctionCallInfo fcinfo)
+scheme_named(FunctionCallInfo fcinfo, text *name)
 {
 	CompiledScheme *c = (CompiledScheme *) fcinfo->flinfo->fn_extra;
-	text	   *name = PG_GETARG_TEXT_PP(0);
 	int			i;
 
 	if (c == NULL ||
@@ -319,6 +323,13 @@ scheme_for_call(FunctionCallInfo fcinfo)
 		fcinfo->flinfo->fn_extra = c;
 	}
 	return c;
+}
+
+/* the scheme named by the first argument */
+static CompiledScheme *
+scheme_for_call(FunctionCallInfo fcinfo)
+{
+	return scheme_named(fcinfo, PG_GETARG_TEXT_PP(0));
 }
 
 /* a copy of a label, to return */
@@ -375,23 +386,33 @@ classify(CompiledScheme *c, const double *x)
 	return seg_rules_classify(&c->rules, x);
 }
 
+/* classify x by the rfm_segments scheme, which must take its two features */
+static int
+rfm_scheme_check_classify(CompiledScheme *c, const double *x)
+{
+	if (c->nfeatures != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segment scheme \"%s\" takes %d features, not 2", c->name, c->nfeatures),
+				 errhint("Restore the scheme's features, or re-create the extension's presets.")));
+	return classify(c, x);
+}
+
 /*
- * For the order trigger (maintain.h): one scheme compiled per backend, in
+ * For the order trigger: the rfm_segments scheme compiled per backend, in
  * its own context, and compiled again when crm_config_generation() moves
- * (a segment table changed) or another scheme is asked for.  It is read
- * with the latest snapshot, so a change committed before its invalidation
- * arrived is never missed.
+ * (a segment table changed).  It is read with the latest snapshot, so a
+ * change committed before its invalidation arrived is never missed.
  */
-text *
-crm_segment_label_cached(const char *scheme, const double *x, int nx)
+static int
+rfm_scheme_classify(const double *x, CompiledScheme **scheme)
 {
 	static MemoryContext cxt = NULL;
 	static CompiledScheme *cached = NULL;
 	static uint64 cached_generation = 0;
 	uint64		generation = crm_config_generation();
-	int			label;
 
-	if (cached == NULL || cached_generation != generation || strcmp(cached->name, scheme) != 0)
+	if (cached == NULL || cached_generation != generation)
 	{
 		CompiledScheme *c;
 
@@ -400,18 +421,71 @@ crm_segment_label_cached(const char *scheme, const double *x, int nx)
 		cached = NULL;
 		MemoryContextReset(cxt);
 		PushActiveSnapshot(GetLatestSnapshot());
-		c = load_scheme(scheme, cxt);
+		c = load_scheme(CRM_RFM_SCHEME, cxt);
 		PopActiveSnapshot();
 		cached = c;
 		cached_generation = generation;
 	}
-	if (nx != cached->nfeatures)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("segment scheme \"%s\" takes %d features, not %d", scheme, cached->nfeatures, nx),
-				 errhint("Restore the scheme's features, or re-create the extension's presets.")));
-	label = classify(cached, x);
-	return label == SEG_NO_MATCH ? NULL : cstring_to_text(cached->labels[label]);
+	*scheme = cached;
+	return rfm_scheme_check_classify(cached, x);
+}
+
+/*
+ * The features of the rfm_segments grid for an RFM value: the recency
+ * score and FM = round((F + M) / 2), half away from zero.  False for a
+ * value not on the 1..5 scale the grid is drawn for (its segment is NULL).
+ * The one definition of the maintained segment: the order trigger
+ * (crm_rfm_segment()), crm.rfm_segment() and so crm.score_customers()
+ * classify with it.
+ */
+static bool
+rfm_segment_features(int32 rfm, double *x)
+{
+	if (RFM_K(rfm) != 5)
+		return false;
+	x[0] = RFM_R(rfm);
+	x[1] = (RFM_F(rfm) + RFM_M(rfm) + 1) / 2;
+	return true;
+}
+
+/* the rfm_segments label of an RFM value (a copy), or NULL */
+text *
+crm_rfm_segment(int32 rfm)
+{
+	CompiledScheme *c;
+	double		x[2];
+	int			label;
+
+	if (!rfm_segment_features(rfm, x))
+		return NULL;
+	label = rfm_scheme_classify(x, &c);
+	return label == SEG_NO_MATCH ? NULL : cstring_to_text(c->labels[label]);
+}
+
+/* rfm_segment(rfm): the rfm_segments label, or NULL */
+PG_FUNCTION_INFO_V1(rfm_segment);
+Datum
+rfm_segment(PG_FUNCTION_ARGS)
+{
+	static text *name = NULL;
+	CompiledScheme *c;
+	double		x[2];
+	int			label;
+
+	if (!rfm_segment_features(PG_GETARG_INT32(0), x))
+		PG_RETURN_NULL();
+	if (name == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		name = cstring_to_text(CRM_RFM_SCHEME);
+		MemoryContextSwitchTo(old);
+	}
+	c = scheme_named(fcinfo, name);
+	label = rfm_scheme_check_classify(c, x);
+	if (label == SEG_NO_MATCH)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(label_datum(c, label));
 }
 
 /* segment(scheme, features): the label, or NULL when nothing matches */

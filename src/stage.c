@@ -7,9 +7,10 @@
  *
  * crm.stage is one byte, passed by value, ordered along the life cycle
  * (prospect < exploration < formation < stable < decline < terminated).
- * Inference reads its thresholds from the table crm.stage_thresholds once
- * per query (cached in fn_extra), so a changed threshold takes effect with
- * the next statement, in every session, without a rebuild.
+ * Inference takes its thresholds from config.c (crm.stage_thresholds over
+ * the built-in defaults, kept per backend until the table changes); a call
+ * site copies them once, so a changed threshold takes effect with the next
+ * statement, in every session, without a rebuild.
  *
  *-------------------------------------------------------------------------
  */
@@ -35,12 +36,10 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "maintain.h"
-#include "stage_kernel.h"
-#include "summary.h"
+#include "config.h"
+#include "sqlnames.h"
+#include "stage.h"
 
-#define PG_GETARG_STAGE(n)	((CrmStage) DatumGetChar(PG_GETARG_DATUM(n)))
-#define PG_RETURN_STAGE(x)	return CharGetDatum((char) (x))
 
 static CrmStage
 stage_parse(const char *str)
@@ -152,169 +151,6 @@ legal_next(CrmStage from)
 	return buf.data;
 }
 
-/* ---------------------------------------------------------------------
- * Thresholds: crm.stage_thresholds (name, value), read once per query
- * ---------------------------------------------------------------------
- */
-
-typedef struct ThresholdField
-{
-	const char *name;
-	size_t		offset;
-	bool		is_int;
-	const char *description;
-} ThresholdField;
-
-#define TF_INT(f, d) {#f, offsetof(StageThresholds, f), true, d}
-#define TF_DBL(f, d) {#f, offsetof(StageThresholds, f), false, d}
-
-static const ThresholdField threshold_fields[] = {
-	TF_INT(window_days, "length of the recent and the previous window, in days"),
-	TF_INT(formation_min_purchase_days, "purchase days needed to reach formation"),
-	TF_INT(stable_min_purchase_days, "purchase days needed to reach stable"),
-	TF_DBL(stable_spend_floor, "stable: recent spend at least this share of previous spend"),
-	TF_DBL(stable_rhythm_factor, "stable: bought within this many rhythms"),
-	TF_DBL(decline_rhythm_factor, "decline: inactive longer than this many rhythms"),
-	TF_INT(decline_floor_days, "decline: and longer than this many days"),
-	TF_DBL(decline_spend_ratio, "decline: recent spend below this share of previous spend"),
-	TF_INT(decline_min_complaints, "decline: recent complaints above previous and at least this many"),
-	TF_DBL(decline_cost_ratio, "decline: cost to serve up by more than this factor while spend is not rising"),
-	TF_DBL(winback_rhythm_factor, "win-back: bought again within this many rhythms"),
-	TF_DBL(terminate_rhythm_factor, "terminated: inactive longer than this many rhythms"),
-	TF_INT(terminate_floor_days, "terminated: and longer than this many days"),
-	TF_DBL(terminate_p_alive, "terminated: P(alive) below this, when a model gives it"),
-};
-
-/*
- * stage_threshold_defaults() -> (name, default_value, description): the
- * thresholds and their built-in defaults.  crm.stage_thresholds holds only
- * the values a site overrides, so pg_dump can dump it whole and a restore
- * never collides with rows the extension script created.
- */
-PG_FUNCTION_INFO_V1(stage_threshold_defaults);
-Datum
-stage_threshold_defaults(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	StageThresholds d;
-	int			f;
-
-	InitMaterializedSRF(fcinfo, 0);
-	stage_default_thresholds(&d);
-	for (f = 0; f < lengthof(threshold_fields); f++)
-	{
-		const ThresholdField *tf = &threshold_fields[f];
-		const char *field = (const char *) &d + tf->offset;
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
-
-		values[0] = CStringGetTextDatum(tf->name);
-		values[1] = Float8GetDatum(tf->is_int ? (double) *(const int32_t *) field :
-								   *(const double *) field);
-		values[2] = CStringGetTextDatum(tf->description);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
-}
-
-/*
- * The defaults overridden by the rows of crm.stage_thresholds.  Unknown
- * names, non-integral values for integer thresholds and inconsistent sets
- * are errors: the table's trigger calls this too, so such a row cannot be
- * committed.
- */
-static void
-load_thresholds(StageThresholds *t)
-{
-	uint64		i;
-	const char *problem;
-
-	stage_default_thresholds(t);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT name, value FROM crm.stage_thresholds", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read crm.stage_thresholds");
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *name = SPI_getvalue(tup, desc, 1);
-		bool		isnull;
-		double		value = DatumGetFloat8(SPI_getbinval(tup, desc, 2, &isnull));
-		int			f;
-
-		for (f = 0; f < lengthof(threshold_fields); f++)
-			if (strcmp(name, threshold_fields[f].name) == 0)
-				break;
-		if (f == lengthof(threshold_fields))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown stage threshold \"%s\" in crm.stage_thresholds", name)));
-		if (isnull || isnan(value) || isinf(value))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("stage threshold \"%s\" must be a finite number", name)));
-		if (threshold_fields[f].is_int)
-		{
-			if (value != rint(value) || fabs(value) > PG_INT32_MAX)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("stage threshold \"%s\" must be a whole number of days or purchases", name),
-						 errdetail("It is %g.", value)));
-			*(int32_t *) ((char *) t + threshold_fields[f].offset) = (int32_t) value;
-		}
-		else
-			*(double *) ((char *) t + threshold_fields[f].offset) = value;
-	}
-	SPI_finish();
-	if ((problem = stage_thresholds_check(t)) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid stage thresholds in crm.stage_thresholds"),
-				 errdetail("%s", problem)));
-}
-
-/*
- * The thresholds in effect, read once per backend and kept until
- * crm.stage_thresholds changes: its statement trigger (through
- * crm.check_stage_thresholds()) sends a relcache invalidation of the table,
- * which every backend receives at its next command once the change commits
- * (and this one at once), and which moves crm_config_generation().  So a
- * single-row write pays no query for them.
- */
-static StageThresholds cached_thresholds;
-static bool thresholds_valid = false;
-static uint64 thresholds_generation = 0;
-
-static const StageThresholds *
-current_thresholds(void)
-{
-	uint64		generation = crm_config_generation();
-
-	if (!thresholds_valid || thresholds_generation != generation)
-	{
-		StageThresholds t;
-		bool		latest = !IsInParallelMode();
-
-		/*
-		 * With the latest snapshot, not the transaction's: in REPEATABLE
-		 * READ the transaction's would miss a change committed since it
-		 * began, and the copy would outlive the transaction.  A parallel
-		 * query cannot take one; what it reads with its own snapshot serves
-		 * the caller (one query) and is not kept.
-		 */
-		if (latest)
-			PushActiveSnapshot(GetLatestSnapshot());
-		load_thresholds(&t);
-		if (latest)
-			PopActiveSnapshot();
-		cached_thresholds = t;
-		thresholds_valid = latest;
-		thresholds_generation = generation;
-	}
-	return &cached_thresholds;
-}
-
 /* what next_stage() and infer_stage() keep in fn_extra for a query */
 typedef struct StageCache
 {
@@ -329,25 +165,10 @@ stage_cache(FunctionCallInfo fcinfo)
 	{
 		StageCache *c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(StageCache));
 
-		c->thresholds = *current_thresholds();
+		c->thresholds = *crm_stage_thresholds();
 		fcinfo->flinfo->fn_extra = c;
 	}
 	return (StageCache *) fcinfo->flinfo->fn_extra;
-}
-
-/*
- * crm.check_stage_thresholds(): validate the table as it is now, and tell
- * every backend to read it again (see current_thresholds()).
- */
-PG_FUNCTION_INFO_V1(stage_thresholds_validate);
-Datum
-stage_thresholds_validate(PG_FUNCTION_ARGS)
-{
-	StageThresholds t;
-
-	load_thresholds(&t);
-	CacheInvalidateRelcacheByRelid(crm_relid("stage_thresholds"));
-	PG_RETURN_VOID();
 }
 
 /* ---------------------------------------------------------------------
@@ -398,7 +219,7 @@ signals_from_summary(Summary *sum, int32 as_of, const StageThresholds *t, StageS
 }
 
 /*
- * For the order trigger (maintain.h): crm.infer_stage(current, s, as_of,
+ * For the order trigger (customer.c): crm.infer_stage(current, s, as_of,
  * stage_since => since) with no other signal, against the thresholds
  * cached for the backend.
  */
@@ -406,7 +227,7 @@ void
 crm_infer_from_summary(CrmStage current, Summary *sum, int32 as_of, int32 stage_since,
 					   StageProposal *out)
 {
-	const StageThresholds *t = current_thresholds();
+	const StageThresholds *t = crm_stage_thresholds();
 	StageSignals s;
 
 	signals_from_summary(sum, as_of, t, &s);
@@ -570,9 +391,9 @@ stage_guard(PG_FUNCTION_ARGS)
  * TABLE on crm.customers: every row whose stage or level changed becomes a
  * row of crm.stage_history, all in one INSERT.  The old and new transition
  * tables hold the updated rows in the same order, so they are read in
- * step.  The source is the setting crm.change_source (default user), the
- * time crm.change_time (default now()), the reason the new stage_reason,
- * and who the session's login role.
+ * step.  The reason is the new stage_reason; the source, time and who are
+ * the history table's defaults (crm.change_source(), crm.change_time(),
+ * session_user), as for the order trigger's own history rows (customer.c).
  */
 static SPIPlanPtr history_plan = NULL;
 /* crm.stage and crm.relationship_level, the element types of its arrays */
@@ -607,20 +428,17 @@ history_prepare(void)
 	if (!crm_type_gone(history_level.type) && history_plan != NULL)
 		return;
 	crm_free_plan(&history_plan);
-	history_element(&history_stage, "crm.stage");
-	history_element(&history_level, "crm.relationship_level");
+	history_element(&history_stage, CRM_TYPE_STAGE);
+	history_element(&history_level, CRM_TYPE_LEVEL);
 	types[0] = INT8ARRAYOID;
 	types[1] = get_array_type(history_stage.type);
 	types[2] = types[1];
 	types[3] = get_array_type(history_level.type);
 	types[4] = types[3];
 	types[5] = TEXTARRAYOID;
-	history_plan = crm_keep_plan("INSERT INTO crm.stage_history "
-								 "(customer_id, from_stage, to_stage, from_level, to_level, source, reason, changed_at, changed_by) "
-								 "SELECT u.c, u.fs, u.ts, u.fl, u.tl, "
-								 "  COALESCE(NULLIF(pg_catalog.current_setting('crm.change_source', true), ''), 'user'), "
-								 "  u.r, COALESCE(NULLIF(pg_catalog.current_setting('crm.change_time', true), '')::pg_catalog.timestamptz, pg_catalog.now()), "
-								 "  SESSION_USER "
+	history_plan = crm_keep_plan("INSERT INTO crm." CRM_STAGE_HISTORY " "
+								 "(customer_id, from_stage, to_stage, from_level, to_level, reason) "
+								 "SELECT u.c, u.fs, u.ts, u.fl, u.tl, u.r "
 								 "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
 								 "                pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) u(c, fs, ts, fl, tl, r)",
 								 6, types, CURSOR_OPT_GENERIC_PLAN);
@@ -649,10 +467,10 @@ record_stage_changes(PG_FUNCTION_ARGS)
 		trigdata->tg_oldtable == NULL || trigdata->tg_newtable == NULL)
 		elog(ERROR, "crm.record_stage_changes must be an AFTER UPDATE FOR EACH STATEMENT trigger with OLD TABLE and NEW TABLE");
 	desc = RelationGetDescr(trigdata->tg_relation);
-	key_att = SPI_fnumber(desc, "customer_id");
-	stage_att = SPI_fnumber(desc, "stage");
-	level_att = SPI_fnumber(desc, "level");
-	reason_att = SPI_fnumber(desc, "stage_reason");
+	key_att = SPI_fnumber(desc, crm_customer_column(CUST_ID));
+	stage_att = SPI_fnumber(desc, crm_customer_column(CUST_STAGE));
+	level_att = SPI_fnumber(desc, crm_customer_column(CUST_LEVEL));
+	reason_att = SPI_fnumber(desc, crm_customer_column(CUST_STAGE_REASON));
 	if (key_att <= 0 || stage_att <= 0 || level_att <= 0 || reason_att <= 0)
 		elog(ERROR, "crm.record_stage_changes needs columns customer_id, stage, level and stage_reason");
 

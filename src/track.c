@@ -23,7 +23,7 @@
  *
  * Trigger arguments: customer column, date column, amount column, and what
  * to do about an unknown customer ('create' or 'error').  Columns are found
- * by name on every call (a few string compares), so a partition with
+ * by name once per query and table (kept in fn_extra), so a partition with
  * another column order and a dropped-and-re-added column both work.
  *
  * The function is SECURITY DEFINER (see the SQL declaration): writers of
@@ -59,8 +59,8 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "config.h"
 #include "customer.h"
-#include "summary.h"
 
 typedef struct OrderChange
 {
@@ -328,30 +328,6 @@ restoring_dump(void)
 	return !row_security && namespace_search_path != NULL && namespace_search_path[0] == '\0';
 }
 
-/* the business date: setting crm.as_of if set, else current_date */
-static DateADT
-business_date(void)
-{
-	/*
-	 * The last ISO date parsed (YYYY-MM-DD reads the same under every
-	 * DateStyle and time zone), so that every order does not parse it again
-	 */
-	static char last[11];
-	static DateADT last_date;
-	const char *s = crm_as_of_setting;
-
-	if (s == NULL || s[0] == '\0')
-		return GetSQLCurrentDate();
-	if (strcmp(s, last) == 0)
-		return last_date;
-	last[0] = '\0';
-	last_date = DatumGetDateADT(DirectFunctionCall1(date_in, CStringGetDatum(s)));
-	if (strlen(s) == 10 && strspn(s, "0123456789") == 4 && s[4] == '-' &&
-		strspn(s + 5, "0123456789") == 2 && s[7] == '-' && strspn(s + 8, "0123456789") == 2)
-		memcpy(last, s, sizeof(last));
-	return last_date;
-}
-
 static void
 missing_customer(int64 customer, const char *relname)
 {
@@ -371,7 +347,7 @@ missing_customer(int64 customer, const char *relname)
 static void
 apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 {
-	DateADT		as_of = business_date();
+	DateADT		as_of = crm_business_date();
 	CustomerWriter *w;
 	MemoryContext each,
 				old;

@@ -167,3 +167,19 @@ CREATE FUNCTION crm.btyd_triple(s crm.summary, as_of date, unit interval DEFAULT
     AS 'MODULE_PATHNAME', 'summary_btyd_triple' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.btyd_triple(crm.summary, date, interval) IS
     'BTYD model input for a calibration period ending on as_of, in time units: x repeat purchase days, t_x last - first purchase, T as_of - first purchase; NULL if no purchase by as_of';
+
+CREATE FUNCTION crm.purchase_history(s crm.summary, OUT day date, OUT purchases integer, OUT amount numeric)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'summary_days' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 8;
+COMMENT ON FUNCTION crm.purchase_history(crm.summary) IS
+    'The summary''s days as rows, oldest first: day, purchases (0 on a refund-only day) and net amount';
+
+CREATE FUNCTION crm.subtract(a crm.summary, b crm.summary) RETURNS crm.summary
+    AS 'MODULE_PATHNAME', 'summary_subtract' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.subtract(crm.summary, crm.summary) IS
+    'Take the transactions of b out of a (the inverse of merge); an error if a does not hold them';
+
+CREATE FUNCTION crm.apply_changes(s crm.summary, added crm.summary, removed crm.summary) RETURNS crm.summary
+    AS 'MODULE_PATHNAME', 'summary_apply_changes_fn' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.apply_changes(crm.summary, crm.summary, crm.summary) IS
+    'subtract(merge(s, added), removed), NULL when nothing is left: one customer''s orders written in one statement';

@@ -180,3 +180,8 @@ CREATE AGGREGATE crm.rfm_quantiles(s crm.summary, as_of date, k integer) (
 );
 COMMENT ON AGGREGATE crm.rfm_quantiles(crm.summary, date, integer) IS
     'Quantile cutpoints on a 1..k scale of recency, frequency and monetary value over the customers who had purchased by as_of';
+
+CREATE FUNCTION crm.rebase(c crm.rfm_cutpoints, as_of date) RETURNS crm.rfm_cutpoints
+    AS 'MODULE_PATHNAME', 'rfm_cutpoints_rebase' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.rebase(crm.rfm_cutpoints, date) IS
+    'The same cutpoints measured from another date (recency thresholds are day counts)';

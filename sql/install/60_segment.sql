@@ -248,13 +248,13 @@ SELECT pg_catalog.pg_extension_config_dump('crm.segment_cells', $$WHERE scheme N
 SELECT pg_catalog.pg_extension_config_dump('crm.segment_rules', $$WHERE scheme NOT IN ('rfm_segments', 'value_loyalty', 'price_cost', 'margin_cost', 'value_tiers', 'key_customers', 'utility_classes', 'service_priority')$$);
 SELECT pg_catalog.pg_extension_config_dump('crm.segment_scheme_versions', $$WHERE NOT (version = 1 AND scheme IN ('rfm_segments', 'value_loyalty', 'price_cost', 'margin_cost', 'value_tiers', 'key_customers', 'utility_classes', 'service_priority'))$$);
 
--- the RFM segment of an RFM value: FM = round((F + M) / 2)
-CREATE FUNCTION crm.rfm_segment(r crm.rfm) RETURNS text LANGUAGE sql STABLE STRICT PARALLEL SAFE
-    SET search_path = pg_catalog, crm
-    AS $$ SELECT crm.segment('rfm_segments',
-                             ARRAY[crm.recency_score(r), round((crm.frequency_score(r) + crm.monetary_score(r)) / 2.0)]::float8[]) $$;
+-- the RFM segment of an RFM value: FM = round((F + M) / 2), on the 1..5
+-- scale only; the order trigger and crm.score_customers() classify with
+-- the same C function (src/segment.c)
+CREATE FUNCTION crm.rfm_segment(r crm.rfm) RETURNS text
+    AS 'MODULE_PATHNAME', 'rfm_segment' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.rfm_segment(crm.rfm) IS
-    'The rfm_segments label of a 1..5 RFM value (recency score x rounded mean of frequency and monetary scores)';
+    'The rfm_segments label of a 1..5 RFM value (recency score x rounded mean of frequency and monetary scores); NULL on another scale';
 
 -- ---------------------------------------------------------------------
 -- Segment assignments and views for BI
@@ -311,3 +311,13 @@ COMMENT ON COLUMN crm.pareto.customer_share IS 'Percent of customers ranked at o
 COMMENT ON COLUMN crm.pareto.cumulative_revenue_share IS 'Percent of revenue held by customers ranked at or above';
 COMMENT ON COLUMN crm.pareto.top_5pct_share IS 'Percent of revenue held by the top 5% of customers';
 COMMENT ON COLUMN crm.pareto.top_20pct_share IS 'Percent of revenue held by the top 20% of customers (the 2/8 rule)';
+
+-- a change of a scheme reaches the order trigger's copy (05_config.sql)
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.segment_schemes
+    FOR EACH STATEMENT EXECUTE FUNCTION crm.config_changed();
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.segment_labels
+    FOR EACH STATEMENT EXECUTE FUNCTION crm.config_changed();
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.segment_cells
+    FOR EACH STATEMENT EXECUTE FUNCTION crm.config_changed();
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.segment_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION crm.config_changed();

@@ -1,7 +1,26 @@
 -- ---------------------------------------------------------------------
--- Customers' stages and levels, with every change kept in history
+-- Customers (src/customer.c writes their maintained state): the record,
+-- the stage and level with every change kept in history, and the
+-- population state of the last refresh
 -- ---------------------------------------------------------------------
 
+CREATE TABLE crm.churn_reasons (
+    reason text PRIMARY KEY,
+    description text NOT NULL,
+    preset boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE crm.churn_reasons IS 'Why customers leave (shipped presets from the CRM texts; add your own)';
+INSERT INTO crm.churn_reasons VALUES
+    ('died', 'The customer died', true),
+    ('moved', 'The customer moved away', true),
+    ('ties', 'Ties with another firm (a relative or friend there)', true),
+    ('competition', 'A competitor offered a better product or price', true),
+    ('product', 'Dissatisfied with the product', true),
+    ('attitude', 'Dissatisfied with the staff''s attitude', true);
+SELECT pg_catalog.pg_extension_config_dump('crm.churn_reasons', 'WHERE NOT preset');
+
+-- fillfactor: room on each page for the new version of a row, so that
+-- order maintenance updates stay HOT (no index entries to write)
 CREATE TABLE crm.customers (
     customer_id bigint PRIMARY KEY,
     customer_class text NOT NULL DEFAULT 'residential' REFERENCES crm.level_targets ON UPDATE CASCADE,
@@ -9,12 +28,40 @@ CREATE TABLE crm.customers (
     level crm.relationship_level NOT NULL DEFAULT 'transaction',
     stage_reason text,
     stage_since date,
-    summary crm.summary
-);
+    summary crm.summary,
+    name text,
+    kind text NOT NULL DEFAULT 'consumer'
+        CHECK (kind IN ('consumer', 'intermediary', 'internal', 'public')),
+    service_level text NOT NULL DEFAULT 'ordinary'
+        CHECK (service_level IN ('vip', 'professional', 'ordinary')),
+    account_manager name,
+    marketing_opt_out boolean NOT NULL DEFAULT false,
+    churn_reason text REFERENCES crm.churn_reasons ON UPDATE CASCADE,
+    rfm crm.rfm,
+    segment text,
+    scored_on date,
+    created_at timestamptz NOT NULL DEFAULT now()
+) WITH (fillfactor = 80);
+CREATE INDEX customers_account_manager ON crm.customers (account_manager) WHERE account_manager IS NOT NULL;
 COMMENT ON TABLE crm.customers IS
     'One row per customer: class, relationship stage and level (changes kept in crm.stage_history), purchase summary';
 COMMENT ON COLUMN crm.customers.stage_reason IS 'Why the stage last changed (an inference reason code, or free text)';
 COMMENT ON COLUMN crm.customers.stage_since IS 'Business date the current stage began (set by crm.apply_inferred_stages; inference uses it to tell a purchase made since)';
+COMMENT ON COLUMN crm.customers.customer_id IS 'Customer';
+COMMENT ON COLUMN crm.customers.customer_class IS 'Class for relationship-level targets: residential, general, large, important (crm.level_targets)';
+COMMENT ON COLUMN crm.customers.stage IS 'Relationship life-cycle stage (changes are checked and kept in crm.stage_history)';
+COMMENT ON COLUMN crm.customers.level IS 'Relationship level';
+COMMENT ON COLUMN crm.customers.summary IS 'Purchase days of every tracked order table, maintained by their triggers; NULL: no orders';
+COMMENT ON COLUMN crm.customers.name IS 'Name';
+COMMENT ON COLUMN crm.customers.kind IS 'consumer, intermediary, internal or public';
+COMMENT ON COLUMN crm.customers.service_level IS 'vip, professional or ordinary: the order complaints are served in';
+COMMENT ON COLUMN crm.customers.account_manager IS 'Role of the account manager; connected as that role, the manager sees only these customers';
+COMMENT ON COLUMN crm.customers.marketing_opt_out IS 'The customer asked not to receive marketing';
+COMMENT ON COLUMN crm.customers.churn_reason IS 'Why the customer left (crm.churn_reasons)';
+COMMENT ON COLUMN crm.customers.rfm IS 'RFM score on scored_on against the cutpoints of the last crm.refresh(); NULL before the first refresh or without purchases';
+COMMENT ON COLUMN crm.customers.segment IS 'rfm_segments label of the RFM score';
+COMMENT ON COLUMN crm.customers.scored_on IS 'Business date of the last scoring (an order or crm.refresh())';
+COMMENT ON COLUMN crm.customers.created_at IS 'When the record was created';
 
 CREATE TABLE crm.stage_history (
     history_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -23,8 +70,8 @@ CREATE TABLE crm.stage_history (
     to_stage crm.stage NOT NULL,
     from_level crm.relationship_level,
     to_level crm.relationship_level NOT NULL,
-    changed_at timestamptz NOT NULL DEFAULT now(),
-    source text NOT NULL CHECK (source IN ('inference', 'user', 'import', 'override')),
+    changed_at timestamptz NOT NULL DEFAULT crm.change_time(),
+    source text NOT NULL DEFAULT crm.change_source() CHECK (source IN ('inference', 'user', 'import', 'override')),
     reason text,
     changed_by name NOT NULL DEFAULT session_user
 );
@@ -46,10 +93,10 @@ CREATE TRIGGER stage_guard BEFORE UPDATE OF stage ON crm.customers
     FOR EACH ROW EXECUTE FUNCTION crm.stage_guard('stage', 'customer_id');
 
 -- history is written once per statement from the transition tables (in C:
--- a bulk change of stages costs one INSERT); the source comes from
--- crm.change_source (default user), the reason from the row, the time from
--- crm.change_time (for backfills and replays; default now()), who from the
--- session's login role.  Inserting a customer records nothing: the stage it
+-- a bulk change of stages costs one INSERT); the reason comes from the row,
+-- the source, time and who from the table's defaults (crm.change_source(),
+-- crm.change_time(), session_user), which the order trigger's own history
+-- rows take too.  Inserting a customer records nothing: the stage it
 -- is inserted with is where its history starts (and pg_restore writes no
 -- history twice).  SECURITY DEFINER: a writer allowed to change a stage
 -- need not be allowed to write history rows of its own.
@@ -105,73 +152,14 @@ END $$;
 COMMENT ON FUNCTION crm.apply_inferred_stages(date) IS
     'Move every customer to the stage inferred from its summary as of as_of; returns how many changed (recorded with source inference)';
 
--- ---------------------------------------------------------------------
--- Views for BI
--- ---------------------------------------------------------------------
-
-CREATE VIEW crm.lifecycle_funnel AS
-SELECT c.stage,
-       count(*) AS customers,
-       round(100.0 * count(*) / sum(count(*)) OVER (), 2) AS share_of_customers,
-       coalesce(sum(crm.total_spend(c.summary)), 0) AS total_spend,
-       round(avg(crm.total_spend(c.summary)), 2) AS average_spend
-FROM crm.customers c
-GROUP BY c.stage;
-COMMENT ON VIEW crm.lifecycle_funnel IS 'Customers and value per life-cycle stage';
-COMMENT ON COLUMN crm.lifecycle_funnel.stage IS 'Life-cycle stage';
-COMMENT ON COLUMN crm.lifecycle_funnel.customers IS 'Customers in the stage';
-COMMENT ON COLUMN crm.lifecycle_funnel.share_of_customers IS 'Percent of all customers';
-COMMENT ON COLUMN crm.lifecycle_funnel.total_spend IS 'Total net spend of the stage''s customers';
-COMMENT ON COLUMN crm.lifecycle_funnel.average_spend IS 'Average net spend per customer with purchases';
-
-CREATE VIEW crm.stage_transitions AS
-SELECT date_trunc('month', h.changed_at) AS month, h.from_stage, h.to_stage, h.source, count(*) AS transitions
-FROM crm.stage_history h
-WHERE h.from_stage IS NULL OR h.from_stage OPERATOR(crm.<>) h.to_stage
-GROUP BY 1, 2, 3, 4;
-COMMENT ON VIEW crm.stage_transitions IS 'Stage changes per month, from x to (filter on month for a period''s transition matrix)';
-COMMENT ON COLUMN crm.stage_transitions.month IS 'Month of the change';
-COMMENT ON COLUMN crm.stage_transitions.from_stage IS 'Stage before (NULL: customer imported in to_stage)';
-COMMENT ON COLUMN crm.stage_transitions.to_stage IS 'Stage after';
-COMMENT ON COLUMN crm.stage_transitions.source IS 'inference, user, import or override';
-COMMENT ON COLUMN crm.stage_transitions.transitions IS 'Number of changes';
-
-CREATE FUNCTION crm.stage_transition_matrix(since timestamptz, until timestamptz)
-    RETURNS TABLE (from_stage crm.stage, to_stage crm.stage, transitions bigint)
-    LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, crm
-    AS $$ SELECT h.from_stage, h.to_stage, count(*) FROM crm.stage_history h
-          WHERE h.changed_at >= since AND h.changed_at < until
-            AND (h.from_stage IS NULL OR h.from_stage OPERATOR(crm.<>) h.to_stage)
-          GROUP BY 1, 2 ORDER BY 1, 2 $$;
-COMMENT ON FUNCTION crm.stage_transition_matrix(timestamptz, timestamptz) IS
-    'From x to counts of stage changes in [since, until)';
-
-CREATE VIEW crm.stage_durations AS
-SELECT s.stage,
-       count(*) AS spells,
-       count(*) FILTER (WHERE s.ended_at IS NULL) AS ongoing,
-       round(avg(extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400)::numeric, 1) AS average_days,
-       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400))::numeric, 1) AS median_days
-FROM (SELECT h.to_stage AS stage, h.changed_at AS started_at,
-             lead(h.changed_at) OVER (PARTITION BY h.customer_id ORDER BY h.changed_at, h.history_id) AS ended_at
-      FROM crm.stage_history h
-      WHERE h.from_stage IS NULL OR h.from_stage OPERATOR(crm.<>) h.to_stage) s
-GROUP BY s.stage;
-COMMENT ON VIEW crm.stage_durations IS 'Time spent in each stage, from the history (ongoing spells counted up to now)';
-COMMENT ON COLUMN crm.stage_durations.stage IS 'Life-cycle stage';
-COMMENT ON COLUMN crm.stage_durations.spells IS 'Times a customer entered the stage';
-COMMENT ON COLUMN crm.stage_durations.ongoing IS 'Spells not ended yet';
-COMMENT ON COLUMN crm.stage_durations.average_days IS 'Mean days in the stage';
-COMMENT ON COLUMN crm.stage_durations.median_days IS 'Median days in the stage';
-
-CREATE VIEW crm.customers_below_target_level AS
-SELECT c.customer_id, c.customer_class, c.level, t.target_level, crm.level_gap(c.level, t.target_level) AS levels_to_go
-FROM crm.customers c JOIN crm.level_targets t USING (customer_class)
-WHERE c.level < t.target_level;  -- enum order
-COMMENT ON VIEW crm.customers_below_target_level IS 'Customers whose relationship level is below their class''s target';
-COMMENT ON COLUMN crm.customers_below_target_level.customer_id IS 'Customer';
-COMMENT ON COLUMN crm.customers_below_target_level.customer_class IS 'residential, general, large, important (crm.level_targets)';
-COMMENT ON COLUMN crm.customers_below_target_level.level IS 'Current relationship level';
-COMMENT ON COLUMN crm.customers_below_target_level.target_level IS 'Target level of the class';
-COMMENT ON COLUMN crm.customers_below_target_level.levels_to_go IS 'Levels still to climb';
+-- the population's RFM cutpoints, written by crm.refresh(); one row
+CREATE TABLE crm.scoring (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    cutpoints crm.rfm_cutpoints NOT NULL,
+    model crm.btyd_model,
+    refreshed_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE crm.scoring IS 'Population state of the last crm.refresh(): RFM cutpoints and the fitted P(alive) model (one row)';
+SELECT pg_catalog.pg_extension_config_dump('crm.scoring', '');
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.scoring
+    FOR EACH STATEMENT EXECUTE FUNCTION crm.config_changed();

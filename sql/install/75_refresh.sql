@@ -1,6 +1,5 @@
 -- ---------------------------------------------------------------------
--- The CRM in the database, part 3: scoring customers from their
--- summaries, and the daily refresh
+-- Scoring customers from their summaries, and the daily refresh
 -- ---------------------------------------------------------------------
 
 -- scores, segment and inferred stage of the given customers as of a date,
@@ -16,13 +15,11 @@ CREATE FUNCTION crm.score_customers(customers bigint[], as_of date)
     WITH done AS (
     UPDATE crm.customers c SET
         rfm = n.r, scored_on = as_of,
-        segment = CASE WHEN n.r IS NOT NULL AND crm.rfm_scale(n.cp) = 5 THEN
-            crm.segment('rfm_segments', ARRAY[crm.recency_score(n.r),
-                        round((crm.frequency_score(n.r) + crm.monetary_score(n.r)) / 2.0)]::float8[]) END,
+        segment = crm.rfm_segment(n.r),
         stage = n.i_stage,
         stage_reason = CASE WHEN n.i_stage OPERATOR(crm.<>) c.stage THEN n.i_reason ELSE c.stage_reason END,
         stage_since = CASE WHEN n.i_stage OPERATOR(crm.<>) c.stage THEN as_of ELSE c.stage_since END
-    FROM (SELECT c2.customer_id, sc.cp, crm.rfm_score(c2.summary, sc.cp) AS r,
+    FROM (SELECT c2.customer_id, crm.rfm_score(c2.summary, sc.cp) AS r,
                  i.stage AS i_stage, i.reason AS i_reason
           FROM crm.customers c2
           CROSS JOIN (SELECT crm.setting('complaint_trend_days')::integer AS days OFFSET 0) cfg

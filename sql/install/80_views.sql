@@ -1,13 +1,74 @@
 -- ---------------------------------------------------------------------
--- The CRM in the database, part 4: views for BI, roles, row-level
--- security
+-- Views for BI (every view and column has a comment; they run as the
+-- reader: security_invoker, set in 90_access.sql)
 -- ---------------------------------------------------------------------
 
-CREATE FUNCTION crm.purchase_history(s crm.summary, OUT day date, OUT purchases integer, OUT amount numeric)
-    RETURNS SETOF record
-    AS 'MODULE_PATHNAME', 'summary_days' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 8;
-COMMENT ON FUNCTION crm.purchase_history(crm.summary) IS
-    'The summary''s days as rows, oldest first: day, purchases (0 on a refund-only day) and net amount';
+CREATE VIEW crm.lifecycle_funnel AS
+SELECT c.stage,
+       count(*) AS customers,
+       round(100.0 * count(*) / sum(count(*)) OVER (), 2) AS share_of_customers,
+       coalesce(sum(crm.total_spend(c.summary)), 0) AS total_spend,
+       round(avg(crm.total_spend(c.summary)), 2) AS average_spend
+FROM crm.customers c
+GROUP BY c.stage;
+COMMENT ON VIEW crm.lifecycle_funnel IS 'Customers and value per life-cycle stage';
+COMMENT ON COLUMN crm.lifecycle_funnel.stage IS 'Life-cycle stage';
+COMMENT ON COLUMN crm.lifecycle_funnel.customers IS 'Customers in the stage';
+COMMENT ON COLUMN crm.lifecycle_funnel.share_of_customers IS 'Percent of all customers';
+COMMENT ON COLUMN crm.lifecycle_funnel.total_spend IS 'Total net spend of the stage''s customers';
+COMMENT ON COLUMN crm.lifecycle_funnel.average_spend IS 'Average net spend per customer with purchases';
+
+CREATE VIEW crm.stage_transitions AS
+SELECT date_trunc('month', h.changed_at) AS month, h.from_stage, h.to_stage, h.source, count(*) AS transitions
+FROM crm.stage_history h
+WHERE h.from_stage IS NULL OR h.from_stage OPERATOR(crm.<>) h.to_stage
+GROUP BY 1, 2, 3, 4;
+COMMENT ON VIEW crm.stage_transitions IS 'Stage changes per month, from x to (filter on month for a period''s transition matrix)';
+COMMENT ON COLUMN crm.stage_transitions.month IS 'Month of the change';
+COMMENT ON COLUMN crm.stage_transitions.from_stage IS 'Stage before (NULL: customer imported in to_stage)';
+COMMENT ON COLUMN crm.stage_transitions.to_stage IS 'Stage after';
+COMMENT ON COLUMN crm.stage_transitions.source IS 'inference, user, import or override';
+COMMENT ON COLUMN crm.stage_transitions.transitions IS 'Number of changes';
+
+CREATE FUNCTION crm.stage_transition_matrix(since timestamptz, until timestamptz)
+    RETURNS TABLE (from_stage crm.stage, to_stage crm.stage, transitions bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, crm
+    AS $$ SELECT h.from_stage, h.to_stage, count(*) FROM crm.stage_history h
+          WHERE h.changed_at >= since AND h.changed_at < until
+            AND (h.from_stage IS NULL OR h.from_stage OPERATOR(crm.<>) h.to_stage)
+          GROUP BY 1, 2 ORDER BY 1, 2 $$;
+COMMENT ON FUNCTION crm.stage_transition_matrix(timestamptz, timestamptz) IS
+    'From x to counts of stage changes in [since, until)';
+
+CREATE VIEW crm.stage_durations AS
+SELECT s.stage,
+       count(*) AS spells,
+       count(*) FILTER (WHERE s.ended_at IS NULL) AS ongoing,
+       round(avg(extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400)::numeric, 1) AS average_days,
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400))::numeric, 1) AS median_days
+FROM (SELECT h.to_stage AS stage, h.changed_at AS started_at,
+             lead(h.changed_at) OVER (PARTITION BY h.customer_id ORDER BY h.changed_at, h.history_id) AS ended_at
+      FROM crm.stage_history h
+      WHERE h.from_stage IS NULL OR h.from_stage OPERATOR(crm.<>) h.to_stage) s
+GROUP BY s.stage;
+COMMENT ON VIEW crm.stage_durations IS 'Time spent in each stage, from the history (ongoing spells counted up to now)';
+COMMENT ON COLUMN crm.stage_durations.stage IS 'Life-cycle stage';
+COMMENT ON COLUMN crm.stage_durations.spells IS 'Times a customer entered the stage';
+COMMENT ON COLUMN crm.stage_durations.ongoing IS 'Spells not ended yet';
+COMMENT ON COLUMN crm.stage_durations.average_days IS 'Mean days in the stage';
+COMMENT ON COLUMN crm.stage_durations.median_days IS 'Median days in the stage';
+
+CREATE VIEW crm.customers_below_target_level AS
+SELECT c.customer_id, c.customer_class, c.level, t.target_level, crm.level_gap(c.level, t.target_level) AS levels_to_go
+FROM crm.customers c JOIN crm.level_targets t USING (customer_class)
+WHERE c.level < t.target_level;  -- enum order
+COMMENT ON VIEW crm.customers_below_target_level IS 'Customers whose relationship level is below their class''s target';
+COMMENT ON COLUMN crm.customers_below_target_level.customer_id IS 'Customer';
+COMMENT ON COLUMN crm.customers_below_target_level.customer_class IS 'residential, general, large, important (crm.level_targets)';
+COMMENT ON COLUMN crm.customers_below_target_level.level IS 'Current relationship level';
+COMMENT ON COLUMN crm.customers_below_target_level.target_level IS 'Target level of the class';
+COMMENT ON COLUMN crm.customers_below_target_level.levels_to_go IS 'Levels still to climb';
 
 CREATE VIEW crm.customer_360 AS
 SELECT c.customer_id, c.name, c.kind, c.customer_class, c.service_level, c.account_manager, c.marketing_opt_out,
@@ -147,92 +208,3 @@ COMMENT ON COLUMN crm.churn_watch.days_since_last_purchase IS 'Days since the la
 COMMENT ON COLUMN crm.churn_watch.total_spend IS 'Net spend';
 COMMENT ON COLUMN crm.churn_watch.p_alive IS 'P(alive) under the stored model; NULL without one';
 COMMENT ON COLUMN crm.churn_watch.recent_complaints IS 'Complaints in the last complaint_trend_days days';
-
--- ---------------------------------------------------------------------
--- Roles.  Roles are cluster-wide: they are created if missing and kept by
--- DROP EXTENSION (other databases may use them); drop them by hand.
--- ---------------------------------------------------------------------
-DO $$
-DECLARE
-    r text;
-BEGIN
-    FOREACH r IN ARRAY ARRAY['crm_reader', 'crm_writer', 'crm_admin'] LOOP
-        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
-            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
-        END IF;
-    END LOOP;
-END $$;
-GRANT crm_reader TO crm_writer;
-GRANT crm_writer TO crm_admin;
-
--- readers: everything in crm, read-only
-GRANT SELECT ON ALL TABLES IN SCHEMA crm TO crm_reader;
--- writers: orders, interactions, complaints, surveys; customers' record
-GRANT INSERT, UPDATE, DELETE ON crm.orders, crm.interactions, crm.complaints, crm.surveys, crm.survey_answers TO crm_writer;
-GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO crm_writer;
-GRANT INSERT (customer_id, name, kind, customer_class, service_level, account_manager, marketing_opt_out, stage, level)
-    ON crm.customers TO crm_writer;
-GRANT UPDATE (name, kind, service_level, marketing_opt_out, churn_reason, stage, stage_reason, level)
-    ON crm.customers TO crm_writer;
--- admins: configuration, attaching tables, refresh, overrides
-GRANT INSERT, UPDATE, DELETE ON crm.settings, crm.stage_thresholds, crm.level_targets,
-    crm.segment_schemes, crm.segment_labels, crm.segment_cells, crm.segment_rules,
-    crm.complaint_categories, crm.churn_reasons, crm.customer_segments TO crm_admin;
-GRANT UPDATE, DELETE ON crm.customers TO crm_admin;
-GRANT INSERT, UPDATE, DELETE ON crm.tracked_tables, crm.scoring, crm.stage_history TO crm_admin;
-GRANT EXECUTE ON FUNCTION crm.track_orders_trigger(), crm.install_tracking(regclass, name, name, name, text, text),
-    crm.rescore(bigint[], text, integer), crm.score_customers(bigint[], date),
-    crm.override_stage(bigint, crm.stage, text) TO crm_admin;
-GRANT EXECUTE ON PROCEDURE crm.rebuild_summaries() TO crm_admin;
--- crm.refresh writes every customer: admins only
-REVOKE ALL ON PROCEDURE crm.refresh(date, integer, boolean, boolean) FROM PUBLIC;
-GRANT EXECUTE ON PROCEDURE crm.refresh(date, integer, boolean, boolean) TO crm_admin;
-
--- ---------------------------------------------------------------------
--- Row-level security: a role named as some customer's account manager
--- sees, and writes, only its own customers; every other role sees all.
--- ---------------------------------------------------------------------
--- SECURITY DEFINER so that they read crm.customers past its own policy
--- (a policy querying its own table would recurse); the role is passed in
--- because inside them current_user is the owner.  They answer only for
--- roles the session's login role belongs to.
-CREATE FUNCTION crm.is_account_manager(role name) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
-    SET search_path = pg_catalog, crm
-    AS $$ SELECT pg_has_role(session_user, role, 'MEMBER')
-                 AND EXISTS (SELECT FROM crm.customers c WHERE c.account_manager = role) $$;
-COMMENT ON FUNCTION crm.is_account_manager(name) IS
-    'Whether the role (one the session''s login role belongs to) is some customer''s account manager; row-level security then limits it to those customers';
-
-CREATE FUNCTION crm.managed_customers(role name) RETURNS SETOF bigint
-    LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
-    SET search_path = pg_catalog, crm
-    AS $$ SELECT c.customer_id FROM crm.customers c
-          WHERE c.account_manager = role AND pg_has_role(session_user, role, 'MEMBER') $$;
-COMMENT ON FUNCTION crm.managed_customers(name) IS 'The customers the role (one the session''s login role belongs to) manages';
-
-ALTER TABLE crm.customers ENABLE ROW LEVEL SECURITY;
-CREATE POLICY account_manager ON crm.customers
-    USING (NOT (SELECT crm.is_account_manager(current_user)) OR account_manager = current_user);
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['orders', 'interactions', 'complaints', 'surveys'] LOOP
-        EXECUTE pg_catalog.format('ALTER TABLE crm.%I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE pg_catalog.format(
-            'CREATE POLICY account_manager ON crm.%I USING (NOT (SELECT crm.is_account_manager(current_user)) '
-            'OR customer_id IN (SELECT crm.managed_customers(current_user)))', t);
-    END LOOP;
-END $$;
-
--- views check the reader's own privileges and policies, not the owner's
-DO $$
-DECLARE
-    v regclass;
-BEGIN
-    FOR v IN SELECT c.oid FROM pg_catalog.pg_class c
-             WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'v' LOOP
-        EXECUTE pg_catalog.format('ALTER VIEW %s SET (security_invoker = true)', v);
-    END LOOP;
-END $$;

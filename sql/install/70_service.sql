@@ -1,6 +1,6 @@
 -- ---------------------------------------------------------------------
--- The CRM in the database, part 2: interactions, complaints with their
--- time limits, and satisfaction
+-- Service: interactions, complaints with their time limits, and
+-- satisfaction
 -- ---------------------------------------------------------------------
 
 CREATE TABLE crm.interactions (

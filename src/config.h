@@ -1,0 +1,21 @@
+/*-------------------------------------------------------------------------
+ *
+ * config.h
+ *	  crm's configuration as the C code reads it (config.c): the settings,
+ *	  the business date, and per-backend copies of the configuration
+ *	  tables, kept until a change to them invalidates the copies.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CRM_CONFIG_H
+#define CRM_CONFIG_H
+
+#include "rfm.h"
+#include "stage_kernel.h"
+
+extern int32 crm_business_date(void);
+extern uint64 crm_config_generation(void);
+extern const RfmCutpoints *crm_stored_cutpoints(void);
+extern const StageThresholds *crm_stage_thresholds(void);
+
+#endif							/* CRM_CONFIG_H */
