@@ -43,19 +43,6 @@
 
 static const char *const op_names[SEG_NOPS] = {"<", "<=", ">", ">=", "=", "<>"};
 
-static const char *const status_names[] = {
-	"ok",
-	"unreachable",
-	"limit",
-	"value",
-	"domain",
-	"label",
-	"condition",
-	"overlap",
-	"gap",
-	"table"
-};
-
 /*
  * Write the integer m (|m| < 2^53) with d decimals, e.g. 5 with 2:
  * "0.05".  Returns the length.
@@ -251,20 +238,9 @@ text_feature(Text *t, const char *const *names, int f)
 }
 
 /*
- * Text of a status code, e.g. "overlap"; NULL when out of range.
- */
-const char *
-seg_status_name(SegStatus status)
-{
-	if ((int) status < 0 || (int) status >= (int) (sizeof(status_names) / sizeof(status_names[0])))
-		return NULL;
-	return status_names[status];
-}
-
-/*
  * Text of an operator ("<", "<=", ...), or NULL when out of range.
  */
-const char *
+static const char *
 seg_op_name(SegOp op)
 {
 	if ((int) op < 0 || (int) op >= SEG_NOPS)
@@ -299,7 +275,7 @@ seg_op_from_name(const char *name)
 
 /*
  * A cell with the given label, unbounded in every dimension; set its
- * intervals with seg_cell_set() or seg_cell_set_scores().
+ * intervals with seg_cell_set().
  */
 void
 seg_cell_init(SegCell *cell, int label)
@@ -322,18 +298,6 @@ seg_cell_set(SegCell *cell, int dim, double lo, double hi)
 {
 	cell->lo[dim] = lo;
 	cell->hi[dim] = hi;
-}
-
-/*
- * The cell holds the integer scores first .. last (inclusive) in dimension
- * dim: the interval [first, last + 1).  Fractional values between them
- * (2.5) belong to the band of their integer part.
- */
-void
-seg_cell_set_scores(SegCell *cell, int dim, int first, int last)
-{
-	cell->lo[dim] = (double) first;
-	cell->hi[dim] = (double) last + 1.0;
 }
 
 static int
@@ -659,7 +623,7 @@ interval_of(const double *b, int n, double v)
  * The cell (0-based) holding point x[0..ndims-1], or SEG_NO_MATCH when a
  * coordinate is NaN or outside the domain.
  */
-int
+static int
 seg_grid_locate(const SegGrid *g, const double *x)
 {
 	size_t		e = 0;
@@ -1152,7 +1116,7 @@ cond_holds(const SegRuleCond *c, const double *features)
 /*
  * The first rule (0-based) whose conditions all hold, or SEG_NO_MATCH.
  */
-int
+static int
 seg_rules_match(const SegRules *rs, const double *features)
 {
 	int			r;

@@ -33,8 +33,7 @@
  * above" and then +Infinity itself belongs to the interval (so a domain of
  * (-Infinity, +Infinity) holds every number but NaN).  A grid is valid only
  * if its cells tile the domain: every point of the domain lies in exactly
- * one cell.  Scores are integers, so "scores 1 and 2" is [1, 3);
- * seg_cell_set_scores(cell, dim, 1, 2) says it that way.  Closed-open
+ * one cell.  Scores are integers, so "scores 1 and 2" is [1, 3).  Closed-open
  * intervals also give fractional scores a place: an FM score of 2.5 (the
  * mean of F = 2 and M = 3) falls in the band of its integer part.
  *
@@ -245,14 +244,12 @@ typedef struct SegGridReason
 
 extern void seg_cell_init(SegCell *cell, int label);
 extern void seg_cell_set(SegCell *cell, int dim, double lo, double hi);
-extern void seg_cell_set_scores(SegCell *cell, int dim, int first, int last);
 
 extern SegStatus seg_grid_compile(const SegCell *cells, int ncells, int ndims,
 								  const double *dom_lo, const double *dom_hi,
 								  int nlabels, uint8_t *table,
 								  size_t table_cap, SegGrid *grid,
 								  char *msg, size_t msglen);
-extern int	seg_grid_locate(const SegGrid *grid, const double *x);
 extern int	seg_grid_classify(const SegGrid *grid, const double *x);
 extern int	seg_grid_explain(const SegGrid *grid, const double *x,
 							 SegGridReason *reason);
@@ -318,14 +315,12 @@ typedef struct SegRuleReason
 	SegReasonCond cond[SEG_MAX_CONDS];
 } SegRuleReason;
 
-extern const char *seg_op_name(SegOp op);
 extern int	seg_op_from_name(const char *name);
 
 extern SegStatus seg_rules_compile(const SegRule *rules, int nrules,
 								   int nfeatures, int nlabels,
 								   int default_label, SegRules *out,
 								   char *msg, size_t msglen);
-extern int	seg_rules_match(const SegRules *rules, const double *features);
 extern int	seg_rules_classify(const SegRules *rules, const double *features);
 extern int	seg_rules_explain(const SegRules *rules, const double *features,
 							  SegRuleReason *reason);
@@ -334,8 +329,6 @@ extern int	seg_rules_reason_format(const SegRuleReason *reason,
 									char *buf, size_t buflen);
 
 /* ---- misc ---- */
-
-extern const char *seg_status_name(SegStatus status);
 
 extern int64_t seg_rank_cutoffs(double *values, size_t n,
 								const double *shares, int nshares,

@@ -27,10 +27,6 @@ static const char *const stage_names[CRM_NSTAGES] = {
 	"prospect", "exploration", "formation", "stable", "decline", "terminated"
 };
 
-static const char *const level_names[CRM_NLEVELS] = {
-	"transaction", "trust", "cooperation", "loyalty", "partnership"
-};
-
 static const char *const reason_codes[STAGE_NREASONS] = {
 	"no_change",
 	"first_purchase",
@@ -59,18 +55,6 @@ static const bool legal_table[CRM_NSTAGES][CRM_NSTAGES] = {
 	{false, false, false, true, true, false},	/* from stable */
 	{false, false, false, true, true, true},	/* from decline */
 	{false, true, false, false, false, true}	/* from terminated */
-};
-
-/* Default target level per customer class, in the order of the text. */
-static const struct
-{
-	const char *customer_class;
-	CrmLevel	target;
-}			class_targets[] = {
-	{"residential", CRM_LEVEL_TRUST},
-	{"general", CRM_LEVEL_COOPERATION},
-	{"large", CRM_LEVEL_LOYALTY},
-	{"important", CRM_LEVEL_PARTNERSHIP}
 };
 
 /*
@@ -118,53 +102,6 @@ stage_transition_legal(int from, int to)
 	if (from < 0 || from >= CRM_NSTAGES || to < 0 || to >= CRM_NSTAGES)
 		return false;
 	return legal_table[from][to];
-}
-
-/*
- * Name of a relationship level, or NULL when out of range.
- */
-const char *
-level_name(int level)
-{
-	if (level < 0 || level >= CRM_NLEVELS)
-		return NULL;
-	return level_names[level];
-}
-
-/*
- * Level of a name ("transaction" .. "partnership", lower case), or -1.
- */
-int
-level_from_name(const char *name)
-{
-	return name_index(level_names, CRM_NLEVELS, name);
-}
-
-/*
- * Gap between a target and the current level: target - current, positive
- * when the customer is below target.  Both must be valid levels.
- */
-int
-level_gap(CrmLevel current, CrmLevel target)
-{
-	return (int) target - (int) current;
-}
-
-/*
- * Default target level of a customer class (residential, general, large,
- * important; lower case), or -1 for an unknown class.
- */
-int
-level_default_target(const char *customer_class)
-{
-	size_t		i;
-
-	if (customer_class == NULL)
-		return -1;
-	for (i = 0; i < sizeof(class_targets) / sizeof(class_targets[0]); i++)
-		if (strcmp(class_targets[i].customer_class, customer_class) == 0)
-			return (int) class_targets[i].target;
-	return -1;
 }
 
 /*
@@ -250,7 +187,7 @@ stage_thresholds_check(const StageThresholds *t)
  * Set every signal to "nothing known": no purchases, unknown caller-supplied
  * signals.
  */
-void
+static void
 stage_signals_init(StageSignals *s)
 {
 	memset(s, 0, sizeof(*s));

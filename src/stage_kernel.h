@@ -58,8 +58,7 @@
  * yearly buyer are judged each by their own clock.
  *
  * Some signals do not come from the purchase history; the glue fills them
- * in (stage_signals_init() and stage_signals_from_days() set them to
- * "unknown", and a rule whose input is unknown never fires):
+ * in (stage_signals_from_days() sets them to "unknown", and a rule whose input is unknown never fires):
  *	complaints		count per window; -1 when unknown.
  *	cost to serve	per window, in currency units; NaN when unknown.
  *	p_alive			P(alive) as of as_of from a BTYD model; NaN when there
@@ -150,12 +149,6 @@
  *	"reacquired": a purchase day in the recent window and after stage_since
  *	(a new trial after the end).
  *
- *
- * Relationship levels (in order): transaction, trust, cooperation, loyalty,
- * partnership.  level_gap(current, target) = target - current (positive:
- * below target).  Default target per customer class: residential -> trust,
- * general -> cooperation, large -> loyalty, important -> partnership.
- *
  *-------------------------------------------------------------------------
  */
 #ifndef CRM_STAGE_KERNEL_H
@@ -179,18 +172,6 @@ typedef enum CrmStage
 } CrmStage;
 
 #define CRM_NSTAGES 6
-
-/* Relationship levels, in order. */
-typedef enum CrmLevel
-{
-	CRM_LEVEL_TRANSACTION = 0,
-	CRM_LEVEL_TRUST = 1,
-	CRM_LEVEL_COOPERATION = 2,
-	CRM_LEVEL_LOYALTY = 3,
-	CRM_LEVEL_PARTNERSHIP = 4
-} CrmLevel;
-
-#define CRM_NLEVELS 5
 
 /* Why stage_infer() proposed what it did; codes by stage_reason_code(). */
 typedef enum StageReason
@@ -302,17 +283,12 @@ extern const char *stage_name(int stage);
 extern int	stage_from_name(const char *name);
 extern bool stage_transition_legal(int from, int to);
 
-extern const char *level_name(int level);
-extern int	level_from_name(const char *name);
-extern int	level_gap(CrmLevel current, CrmLevel target);
-extern int	level_default_target(const char *customer_class);
 
 extern const char *stage_reason_code(int reason);
 
 extern void stage_default_thresholds(StageThresholds *t);
 extern const char *stage_thresholds_check(const StageThresholds *t);
 
-extern void stage_signals_init(StageSignals *s);
 extern SummaryStatus stage_signals_from_days(const SummaryDay *days,
 											 int ndays, int32_t as_of,
 											 int window_days,

@@ -39,7 +39,7 @@
 /*
  * sum_{t=0..periods-1} ratio^t, for ratio >= 0.
  */
-double
+static double
 value_discounted_sum(double ratio, long periods)
 {
 	double		lq;

@@ -11,7 +11,6 @@
 #ifndef CRM_VALUE_KERNEL_H
 #define CRM_VALUE_KERNEL_H
 
-extern double value_discounted_sum(double ratio, long periods);
 extern double value_clv(double margin, double retention, double discount_rate,
 						long horizon, double acquisition_cost);
 extern double value_clv_series(const double *price, const double *cost,

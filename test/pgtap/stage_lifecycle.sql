@@ -2,7 +2,7 @@
 -- changed, every change in history with its source, the override path,
 -- and incremental replay equal to batch inference.
 \ir setup.psql
-SELECT plan(16);
+SELECT plan(21);
 
 INSERT INTO crm.customers (customer_id, stage) VALUES (1, 'prospect'), (2, 'stable'), (3, 'exploration'), (4, 'prospect');
 SELECT is((SELECT count(*) FROM crm.stage_history), 0::bigint,
@@ -99,6 +99,20 @@ SELECT results_eq($$SELECT customer_id, from_stage::text, to_stage::text FROM cr
                     WHERE customer_id > 100 ORDER BY customer_id, history_id$$,
                   $$SELECT customer_id::bigint, before::text, stage::text FROM batch WHERE before <> stage ORDER BY customer_id, n$$,
                   'and the same history');
+
+-- relationship levels: their order, the gap to a target, and the targets
+-- the extension ships per class (written out here from the texts)
+SELECT is(enum_range(NULL::crm.relationship_level)::text, '{transaction,trust,cooperation,loyalty,partnership}',
+          'levels in order: transaction, trust, cooperation, loyalty, partnership');
+SELECT throws_ok($$SELECT 'friendship'::crm.relationship_level$$, '22P02', NULL, 'an unknown level is refused (22P02)');
+SELECT is(ARRAY[crm.level_gap('transaction', 'partnership'), crm.level_gap('loyalty', 'trust'),
+                crm.level_gap('cooperation', 'cooperation')], ARRAY[4, -2, 0],
+          'the level gap is target minus current: 4 to climb, 2 above, 0 on target');
+SELECT results_eq($$SELECT customer_class, target_level::text AS target FROM crm.level_targets ORDER BY target_level$$,
+                  $$VALUES ('residential', 'trust'), ('general', 'cooperation'), ('large', 'loyalty'), ('important', 'partnership')$$,
+                  'shipped targets: residential trust, general cooperation, large loyalty, important partnership');
+SELECT throws_ok($$INSERT INTO crm.customers (customer_id, customer_class) VALUES (999, 'vip')$$, '23503', NULL,
+                 'a customer of a class without a target is refused (23503)');
 
 SELECT * FROM finish();
 ROLLBACK;
