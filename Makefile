@@ -23,6 +23,10 @@ DATA = $(UPGRADES_RELEASED)
 
 REGRESS = summary_io summary_functions rfm value btyd stage segment
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
+# concurrency: isolation specs in test/isolation/specs, expected output in
+# test/isolation/expected (pg_isolation_regress)
+ISOLATION = order_waits_for_customer thresholds_repeatable_read
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/results/isolation
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers

@@ -2,9 +2,10 @@
 # test/run.sh test|demo|bench: the entry points behind `make test`,
 # `make demo` and `make bench` (see README.md).
 #
-#   test   C unit tests of the kernels, pg_regress (sql/ -> expected/) and
-#          pgTAP (test/pgtap/*.sql); ends with "N passed, N failed" and
-#          exits non-zero on any failure.
+#   test   C unit tests of the kernels, pg_regress (sql/ -> expected/), isolation specs
+#          (test/isolation/), pgTAP (test/pgtap/*.sql) and the checks
+#          below; ends with "N passed, N failed" and exits non-zero on any
+#          failure.
 #   demo   synthetic customer base (CUSTOMERS, SEED) loaded and reported.
 #   bench  timings of our operations against their baselines (CUSTOMERS,
 #          RUNS), printed as medians and ratios.
@@ -39,7 +40,7 @@ run_test() {
 	done
 
 	cluster_start
-	say "== pg_regress"
+	say "== pg_regress and isolation specs"
 	out=$(make -s installcheck PG_CONFIG="$PG_BINDIR/pg_config" 2>&1)
 	printf '%s\n' "$out" | grep -E '\.\.\. ' || true
 	p=$(printf '%s\n' "$out" | grep -cE '\.\.\. ok' || true)
@@ -47,7 +48,7 @@ run_test() {
 	if [ "$p" = 0 ] && [ "$f" = 0 ]; then
 		printf '%s\n' "$out"; f=1
 	fi
-	[ "$f" = 0 ] || { [ -f test/results/regression.diffs ] && head -n 200 test/results/regression.diffs; }
+	[ "$f" = 0 ] || cat test/results/regression.diffs test/results/isolation/regression.diffs 2>/dev/null | head -n 200
 	passed=$((passed + p)); failed=$((failed + f))
 
 	say "== pgTAP"
@@ -66,10 +67,6 @@ run_test() {
 		"pg_dump of a database using crm restores into a new database, configuration and data included"
 	check "concurrent writers" concurrency_check \
 		"4 bulk writers, a single-order writer and crm.refresh() at once, all creating the same new customers too: no deadlock, no error, every summary exact"
-	check "a customer changed between a writer's probe and its write" update_race_check \
-		"an order written while another transaction holds an uncommitted change of its customer waits, then applies to the committed version: both changes kept"
-	check "stage thresholds changed during a REPEATABLE READ transaction" thresholds_rr_check \
-		"a backend whose REPEATABLE READ transaction began before a change of crm.stage_thresholds infers with the new thresholds, during and after it"
 	check "upgrade from 0.1.0" "upgrade_check 0.1.0" \
 		"ALTER EXTENSION crm UPDATE from 0.1.0 gives the objects of a fresh install and keeps the data"
 	check "upgrade from 0.3.0" "upgrade_check 0.3.0" \
@@ -209,76 +206,6 @@ concurrency_check() {
 		WHERE c.summary IS DISTINCT FROM r.summary")" = 0 ] &&
 		[ "$(psql -X -At -d crm_conc -c "SELECT count(*) > 80000 FROM crm.orders")" = t ] &&
 		[ "$(psql -X -At -d crm_conc -c "SELECT count(*) FROM crm.customers WHERE customer_id > 5000")" = 700 ]
-}
-
-# The order trigger reads a customer without locking it and writes it
-# with heap_update(): when another transaction changed the row in
-# between, the write waits for it and then must start over from the
-# version it committed (customer.c, writer_update()).  Session a holds an
-# uncommitted order and rename of customer 1 until session b's order for
-# the same customer waits on it, then commits.
-update_race_check() {
-	local dir=$CLUSTER_DIR/race a rc=0 i
-	mkdir -p "$dir"
-	new_crm_db crm_race -c "INSERT INTO crm.customers (customer_id) VALUES (1), (2)" || return 1
-	PGAPPNAME=crm_race_a psql -X -q -v ON_ERROR_STOP=1 -d crm_race >"$dir/a.out" 2>&1 <<-'SQL' &
-		SET crm.as_of = '2025-12-31';
-		BEGIN;
-		INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-03-01', 10);
-		UPDATE crm.customers SET name = 'renamed' WHERE customer_id = 1;
-		DO $$
-		BEGIN
-		    FOR i IN 1..1200 LOOP
-		        PERFORM pg_stat_clear_snapshot();
-		        IF EXISTS (SELECT FROM pg_stat_activity
-		                   WHERE application_name = 'crm_race_b' AND wait_event = 'transactionid') THEN
-		            RETURN;
-		        END IF;
-		        PERFORM pg_sleep(0.05);
-		    END LOOP;
-		    RAISE EXCEPTION 'session b never waited for this one';
-		END $$;
-		COMMIT;
-	SQL
-	a=$!
-	# b starts once a holds the row
-	for i in $(seq 1 600); do
-		[ "$(psql -X -At -d crm_race -c "SELECT count(*) FROM pg_stat_activity
-			WHERE application_name = 'crm_race_a' AND query LIKE 'DO%'")" = 1 ] && break
-		sleep 0.05
-	done
-	PGAPPNAME=crm_race_b psql -X -q -v ON_ERROR_STOP=1 -d crm_race -c "SET crm.as_of = '2025-12-31'" \
-		-c "INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-04-01', 5), (2, '2025-04-02', 1)" \
-		>"$dir/b.out" 2>&1 || rc=1
-	wait "$a" || rc=1
-	[ $rc = 0 ] || { show_errors "$dir"; return 1; }
-	# a saw b wait on it (else it fails), and both changes are kept
-	[ "$(psql -X -At -d crm_race -c "SELECT c.name || ' ' || c.summary::text || ' ' || (c.summary::text = r.summary::text)::text
-		FROM crm.customers c JOIN crm.table_summaries('crm.orders') r USING (customer_id)
-		WHERE customer_id = 1")" = "renamed {2025-03-01:10,2025-04-01:5} true" ]
-}
-
-# Stage thresholds are cached per backend and read again after a change
-# (stage.c, current_thresholds()).  A REPEATABLE READ transaction that
-# takes in the invalidation of another's committed change (here at its
-# first lock on crm.stage_thresholds) used to read them again with its old
-# snapshot, and keep those after it ended.  Six purchase days make a
-# formation customer stable under the default stable_min_purchase_days
-# (4), not under 8.
-thresholds_rr_check() {
-	local q="SELECT crm.next_stage('formation', '{2024-07-10:50,2024-08-10:50,2024-09-10:50,2024-10-10:50,2024-11-10:50,2024-12-10:50}', '2024-12-31')"
-	new_crm_db crm_rr || return 1
-	[ "$(psql -X -q -At -v ON_ERROR_STOP=1 -d crm_rr <<-SQL
-		$q;
-		BEGIN ISOLATION LEVEL REPEATABLE READ;
-		SELECT 1;
-		\\! psql -X -q -v ON_ERROR_STOP=1 -d crm_rr -c "INSERT INTO crm.stage_thresholds VALUES ('stable_min_purchase_days', 8)"
-		SELECT count(*) FROM crm.stage_thresholds;
-		$q;
-		COMMIT;
-		$q;
-	SQL
-	)" = "$(printf 'stable\n1\n0\nformation\nformation')" ]
 }
 
 # Every object's definition, grant and comment, one per line: what must be
