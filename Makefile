@@ -60,7 +60,15 @@ test/unit/%.bin: test/unit/%.c test/unit/tap.h $(KERNEL_SRCS) src/*_kernel.h src
 	$(CC) -std=gnu99 -O2 -Wall -Wextra -Wmissing-prototypes -Werror -I src -o $@ $< \
 		$(filter-out $(shell sed -n 's|^#include "\(.*_kernel\.c\)"|src/\1|p' $<),$(KERNEL_SRCS)) -lm
 
-.PHONY: test demo bench bench-tracking unit
+# the pgTAP tests against the server the PG* variables name, in a database
+# crm_tap made anew (pgTAP and pg_prove installed; PROVE_FLAGS=-v for every
+# assertion)
+installcheck-tap:
+	psql -X -q -v ON_ERROR_STOP=1 -c 'DROP DATABASE IF EXISTS crm_tap' -c 'CREATE DATABASE crm_tap'
+	psql -X -q -v ON_ERROR_STOP=1 -d crm_tap -c 'CREATE EXTENSION pgtap'
+	CRM_DATA=$${CRM_DATA:-$(CURDIR)/test/data} pg_prove $(PROVE_FLAGS) -d crm_tap test/pgtap/*.sql
+
+.PHONY: test demo bench bench-tracking unit installcheck-tap
 test:
 	test/run.sh test
 demo:

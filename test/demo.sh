@@ -233,7 +233,7 @@ SET search_path = public, crm;
 -- stage current when it commits), a few single orders through the same
 -- trigger, complaints, interactions and surveys; then the nightly refresh
 SET crm.as_of = '2026-01-31';
-SELECT setseed(0.2026);
+SELECT setseed(0.2026) \gset
 CALL crm.refresh(as_of => '2025-12-31', fit_model => true);
 UPDATE crm.customers SET service_level = 'vip', account_manager = 'crm_admin'
 WHERE customer_class = 'large';

@@ -52,9 +52,7 @@ run_test() {
 	passed=$((passed + p)); failed=$((failed + f))
 
 	say "== pgTAP"
-	psql_q -c "CREATE DATABASE crm_tap" >/dev/null
-	psql_q -d crm_tap -c "CREATE EXTENSION pgtap" >/dev/null
-	out=$(pg_prove -v -d crm_tap test/pgtap/*.sql 2>&1)
+	out=$(make -s installcheck-tap PROVE_FLAGS=-v 2>&1)
 	printf '%s\n' "$out" | grep -E '^(not ok|# |Failed|Result|Files=)' || true
 	p=$(printf '%s\n' "$out" | grep -cE '^ok [0-9]' || true)
 	f=$(printf '%s\n' "$out" | grep -cE '^not ok [0-9]' || true)
