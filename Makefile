@@ -1,5 +1,6 @@
-# crm: PGXS build.  `make test` runs every test and `make demo` the demo on a
-# fresh machine (they install what is missing first); see README.md.
+# crm: PGXS build.  `make test` runs every test, `make demo` the demo and
+# `make deb` builds the Debian package on a fresh machine (they install what
+# is missing first); see README.md.
 
 EXTENSION = crm
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control)
@@ -54,7 +55,7 @@ unit: $(addsuffix .bin,$(UNIT_TESTS))
 test/unit/%.bin: test/unit/%.c test/unit/tap.h $(KERNEL_SRCS) src/*_kernel.h src/select_template.h
 	$(CC) -std=gnu99 -O2 -Wall -Wextra -Wmissing-prototypes -Werror -I src -o $@ $< $(KERNEL_SRCS) -lm
 
-.PHONY: test demo bench bench-tracking unit
+.PHONY: test demo bench bench-tracking unit deb
 test:
 	test/run.sh test
 demo:
@@ -63,3 +64,6 @@ bench:
 	test/run.sh bench
 bench-tracking:
 	test/run.sh bench-tracking
+# the Debian package postgresql-15-crm, built in build/deb/ (debian/)
+deb:
+	test/packaging.sh deb
