@@ -55,7 +55,7 @@ unit: $(addsuffix .bin,$(UNIT_TESTS))
 test/unit/%.bin: test/unit/%.c test/unit/tap.h $(KERNEL_SRCS) src/*_kernel.h src/select_template.h
 	$(CC) -std=gnu99 -O2 -Wall -Wextra -Wmissing-prototypes -Werror -I src -o $@ $< $(KERNEL_SRCS) -lm
 
-.PHONY: test demo bench bench-tracking unit deb
+.PHONY: test demo bench bench-tracking unit
 test:
 	test/run.sh test
 demo:
@@ -65,5 +65,6 @@ bench:
 bench-tracking:
 	test/run.sh bench-tracking
 # the Debian package postgresql-15-crm, built in build/deb/ (debian/)
+.PHONY: deb
 deb:
 	test/packaging.sh deb

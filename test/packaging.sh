@@ -114,10 +114,11 @@ crm_leftovers() {
 
 # The package's smoke test, in a throwaway cluster of the system's
 # PostgreSQL: CREATE EXTENSION, one summary, and ALTER EXTENSION UPDATE
-# from 0.3.0 through the packaged upgrade script.  The 0.3.0 install
-# script (test/upgrade/) is put beside the package's files for the length
-# of the test: the package ships the upgrade scripts, not old install
-# scripts.
+# from 0.3.0 through the packaged upgrade script.  The package ships the
+# upgrade scripts, not old install scripts: the 0.1.0 one (test/upgrade/)
+# is put beside the package's files for the length of the test, and
+# CREATE EXTENSION crm VERSION '0.3.0' goes from it through the packaged
+# 0.1.0--0.2.0 and 0.2.0--0.3.0 scripts.
 deb_smoke() {
 	local version=$1 share members
 	share=$("$SYS_BINDIR/pg_config" --sharedir)/extension
@@ -135,11 +136,11 @@ deb_smoke() {
 		[ "$(psql -X -At -d crm_pkg -c "SELECT crm.summarize(d, a) FROM (VALUES (date '2024-01-10', 20.00),
 			('2024-01-10', 5.00), ('2024-02-01', 30.00), ('2024-03-15', 10.00)) v(d, a)")" = "{2024-01-10:25x2,2024-02-01:30,2024-03-15:10}" ] &&
 		say "# a summary: {2024-01-10:25x2,2024-02-01:30,2024-03-15:10}" &&
-		install -m 644 test/upgrade/crm--0.3.0.sql "$share/" &&
-		# one step, through the packaged script
+		install -m 644 test/upgrade/crm--0.1.0.sql "$share/" &&
+		# every step a packaged script
 		[ "$(psql -X -At -d crm_pkg_up -c "SELECT path FROM pg_extension_update_paths('crm')
-			WHERE source = '0.3.0' AND target = '$version'")" = "0.3.0--$version" ] &&
-		dpkg -S "$share/crm--0.3.0--$version.sql" >/dev/null &&
+			WHERE source = '0.1.0' AND target = '$version'")" = "0.1.0--0.2.0--0.3.0--$version" ] &&
+		dpkg -S "$share/crm--0.1.0--0.2.0.sql" "$share/crm--0.2.0--0.3.0.sql" "$share/crm--0.3.0--$version.sql" >/dev/null &&
 		psql_q -d crm_pkg_up -c "CREATE EXTENSION crm VERSION '0.3.0'" \
 			-c "INSERT INTO crm.customers (customer_id, stage) VALUES (1, 'exploration')" \
 			-c "ALTER EXTENSION crm UPDATE" &&
@@ -147,9 +148,9 @@ deb_smoke() {
 			-c "SELECT stage FROM crm.customers WHERE customer_id = 1")" = "$version
 exploration" ] &&
 		[ "$(psql -X -At -d crm_pkg -c "$members")" = "$(psql -X -At -d crm_pkg_up -c "$members")" ] &&
-		say "# ALTER EXTENSION crm UPDATE from 0.3.0 through crm--0.3.0--$version.sql: the members of a fresh install ($(psql -X -At -d crm_pkg -c "$members" | cut -d' ' -f1)), data kept"
+		say "# CREATE EXTENSION crm VERSION '0.3.0' from 0.1.0 and ALTER EXTENSION crm UPDATE, through the packaged scripts: the members of a fresh install ($(psql -X -At -d crm_pkg -c "$members" | cut -d' ' -f1)), data kept"
 	local rc=$?
-	rm -f "$share/crm--0.3.0.sql"
+	rm -f "$share/crm--0.1.0.sql"
 	return $rc
 }
 
@@ -194,7 +195,7 @@ deb_checks() {
 	check "Debian package: make deb, lintian" deb_build_check \
 		"make deb builds $DEB_PACKAGE with pg_buildext (its pg_regress run included) and lintian shows no error"
 	check "Debian package: install, use, upgrade, remove" deb_install_check \
-		"apt-get install of the .deb where the source build is absent: CREATE EXTENSION crm, a summary, ALTER EXTENSION crm UPDATE from 0.3.0 through the packaged script; apt-get purge leaves nothing of crm"
+		"apt-get install of the .deb where the source build is absent: CREATE EXTENSION crm, a summary, ALTER EXTENSION crm UPDATE from 0.3.0, every step a packaged upgrade script; apt-get purge leaves nothing of crm"
 }
 
 # ---------------------------------------------------------------------
