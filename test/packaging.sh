@@ -158,6 +158,7 @@ exploration" ] &&
 # if any, are put aside and restored afterwards, also on failure), smoke
 # test it, remove it and check that nothing of crm is left.
 deb_install_check() {
+	[ "$(id -u)" = 0 ] || { SKIP_REASON="apt-get install needs root"; return 77; }
 	[ -f "$DEB_FILE" ] || { say "# no package built"; return 1; }
 	(
 		local saved version files
@@ -169,6 +170,7 @@ deb_install_check() {
 			rm -f "$saved"
 		}
 		trap restore EXIT
+		trap 'exit 130' INT TERM
 		# a package left installed by an interrupted run first
 		apt_get purge "$DEB_PACKAGE" 2>/dev/null
 		files=$(system_crm_files)
