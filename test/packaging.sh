@@ -281,9 +281,11 @@ cron_available() {
 # after its last purchase with a 20-day rhythm (-> decline,
 # inactive_beyond_rhythm: 50 > max(1.5 x 20, 30)).  20,000 customers
 # without purchases make the default batch of 10,000 commit three times.
-# A second job, not the recipe, puts a SET before the CALL: pg_cron runs
-# such a command as one transaction block, where the refresh cannot
-# commit; its failure must show where the README says.
+# Two more jobs, not the recipe, fail as the README's table of errors
+# says, and show where it says: one puts a SET before the CALL (pg_cron
+# runs such a command as one transaction block, where the refresh cannot
+# commit), the other runs as a login role that is not a member of
+# crm_admin.  A job as crm_admin itself (NOLOGIN) is refused at once.
 cron_refresh_check() {
 	local conf sql job bad i
 	cron_available || return 77
@@ -308,18 +310,23 @@ cron_refresh_check() {
 			printf '%s\n' "$sql" | psql_q -d postgres >/dev/null &&
 			say "# README recipe run: $(psql -X -At -c "SELECT format('job %s: %s, %L, in %s as %s', jobname, schedule, command, database, username)
 				FROM cron.job WHERE jobname = 'crm-refresh'")" &&
-			psql_q -c "SELECT cron.schedule_in_database('crm-refresh-set', '* * * * *',
+			psql_q -c "CREATE ROLE crm_report LOGIN IN ROLE crm_reader" \
+				-c "SELECT cron.schedule_in_database('crm-refresh-set', '* * * * *',
 				'SET crm.as_of = ''2025-12-31''; CALL crm.refresh()', 'shop', 'crm_nightly')" \
+				-c "SELECT cron.schedule_in_database('crm-refresh-reader', '* * * * *', 'CALL crm.refresh()', 'shop', 'crm_report')" \
 				-c "SELECT cron.alter_job(jobid, schedule => '* * * * *') FROM cron.job WHERE jobname = 'crm-refresh'" >/dev/null || exit 1
-		# both run at the next minute
+		bad=$(psql -X -q -c "SELECT cron.schedule_in_database('crm-refresh-admin', '* * * * *', 'CALL crm.refresh()', 'shop', 'crm_admin')" 2>&1)
+		say "# a job as crm_admin: ${bad%%$'\n'*}"
+		[ "${bad%%$'\n'*}" = 'ERROR:  role "crm_admin" can not log in' ] || exit 1
+		# all three run at the next minute
 		for i in $(seq 1 150); do
-			[ "$(psql -X -At -c "SELECT count(*) FROM cron.job_run_details WHERE status IN ('succeeded', 'failed')")" -ge 2 ] && break
+			[ "$(psql -X -At -c "SELECT count(*) FROM cron.job_run_details WHERE status IN ('succeeded', 'failed')")" -ge 3 ] && break
 			sleep 1
 		done
 		psql_q -c "SELECT cron.alter_job(jobid, active => false) FROM cron.job" >/dev/null
 		psql -X -At -F ' ' -c "SELECT j.jobname, d.status, d.username, d.database, d.return_message
 			FROM cron.job_run_details d JOIN cron.job j USING (jobid) ORDER BY d.runid" | sed 's/^/# run: /'
-		job=$(psql -X -At -c "SELECT d.status || ' ' || d.username || ' ' || d.database || ' ' || d.start_time::date
+		job=$(psql -X -At -c "SELECT d.status || ' ' || d.username || ' ' || d.database || ' ' || coalesce(d.start_time::date::text, '-')
 			FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.jobname = 'crm-refresh' ORDER BY d.runid LIMIT 1")
 		[ "${job% *}" = "succeeded crm_nightly shop" ] || { say "# the recipe's job: ${job:-did not run}"; exit 1; }
 		# as of the run's day: scores, stages, history by the job's role,
@@ -341,14 +348,22 @@ cron_refresh_check() {
 		)
 		[ -z "$bad" ] || { printf '%s\n' "$bad" | sed 's/^/# /'; exit 1; }
 		say "# the job ran as crm_nightly in shop: RFM 5-1-1 .. 1-5-5 and stages as of ${job##* }, 20,005 customers in 3 committed batches"
-		# the failed run: in cron.job_run_details and in the server log
-		bad=$(psql -X -At -c "SELECT d.status || ': ' || d.return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid)
-			WHERE j.jobname = 'crm-refresh-set'")
-		say "# SET before CALL: ${bad%%$'\n'*}"
-		[ "${bad%%$'\n'*}" = "failed: ERROR: invalid transaction termination" ] &&
-			grep -q "cron job [0-9]*: ERROR: invalid transaction termination" "$CLUSTER_DIR/server.log" &&
-			say "# and in the server log: $(grep -m1 "cron job [0-9]*: ERROR" "$CLUSTER_DIR/server.log")"
+		# the failed runs: in cron.job_run_details and in the server log
+		cron_failure crm-refresh-set "invalid transaction termination" &&
+			cron_failure crm-refresh-reader "permission denied for procedure refresh"
 	)
+}
+
+# cron_failure JOB ERROR: the job's run failed with ERROR, and the server
+# log says so
+cron_failure() {
+	local run
+	run=$(psql -X -At -c "SELECT d.status || ': ' || d.return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+		WHERE j.jobname = '$1'")
+	say "# $1: ${run%%$'\n'*}"
+	[ "${run%%$'\n'*}" = "failed: ERROR: $2" ] &&
+		grep -q "cron job [0-9]*: ERROR: $2" "$CLUSTER_DIR/server.log" &&
+		say "# and in the server log: $(grep -m1 "cron job [0-9]*: ERROR: $2" "$CLUSTER_DIR/server.log" | sed 's/^.*LOG: *//')"
 }
 
 # PGXN metadata and pg_cron; run from run.sh once the source build is
@@ -357,7 +372,7 @@ operations_checks() {
 	check "PGXN metadata" meta_check \
 		"META.json holds what PGXN requires and agrees with crm.control, debian/changelog and CHANGELOG.md"
 	check "pg_cron: the README's nightly refresh" cron_refresh_check \
-		"the README's pg_cron recipe runs CALL crm.refresh() as crm_nightly in shop: succeeded, scores and stages as of the run's day, batches committed apart; a SET before the CALL fails where the README says"
+		"the README's pg_cron recipe runs CALL crm.refresh() as crm_nightly in shop: succeeded, scores and stages as of the run's day, batches committed apart; the failures the README lists show where it says"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
