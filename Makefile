@@ -1,5 +1,6 @@
-# crm: PGXS build.  `make test` runs every test and `make demo` the demo on a
-# fresh machine (they install what is missing first); see README.md.
+# crm: PGXS build.  `make test` runs every test, `make demo` the demo and
+# `make deb` builds the Debian package on a fresh machine (they install what
+# is missing first); see README.md.
 
 EXTENSION = crm
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control)
@@ -77,3 +78,7 @@ bench:
 	test/run.sh bench
 bench-tracking:
 	test/run.sh bench-tracking
+# the Debian package postgresql-15-crm, built in build/deb/ (debian/)
+.PHONY: deb
+deb:
+	test/packaging.sh deb
