@@ -6,8 +6,8 @@ EXTENSION = crm
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control)
 
 MODULE_big = crm
-KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/stage_kernel.o src/segment_kernel.o src/select_kernel.o
-OBJS = src/crm.o src/config.o src/customer.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/segment.o src/track.o $(KERNELS)
+KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/stage_kernel.o src/level_kernel.o src/segment_kernel.o src/select_kernel.o
+OBJS = src/crm.o src/config.o src/customer.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/level.o src/segment.o src/track.o src/refresh.o $(KERNELS)
 
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # Upgrade scripts.  A released one is frozen in sql/upgrade/ as it was
@@ -52,7 +52,7 @@ crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql: $(UPGRADE_PIECES) $(INSTALL_PIECES)
 	{ awk -f sql/upgrade/splice.awk sql/upgrade/$(EXTVERSION).sql && cat /dev/null $(NEW_PIECES); } > $@.tmp && mv $@.tmp $@
 
 # C unit tests of the numeric kernels: no server needed.
-UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/stage_kernel_test test/unit/segment_kernel_test
+UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/stage_kernel_test test/unit/level_kernel_test test/unit/segment_kernel_test
 KERNEL_SRCS = $(KERNELS:.o=.c)
 # A test that #includes its kernel's source (to reach its static functions)
 # is not linked with that source again.

@@ -31,8 +31,8 @@
 #include "utils/float.h"
 #include "utils/memutils.h"
 
+#include "btyd.h"
 #include "btyd_kernel.h"
-#include "summary.h"
 
 typedef struct BtydModelValue
 {
@@ -1008,4 +1008,34 @@ expected_clv(PG_FUNCTION_ARGS)
 		prev = cum;
 	}
 	PG_RETURN_FLOAT8(value);
+}
+
+/* ---------------------------------------------------------------------
+ * For the stage inference (stage.c)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * What a count model fitted on summaries says of a customer as of a day:
+ * P(alive), and P(at least one purchase in the next horizon_days) (NaN
+ * when the model does not give it).  False when the model cannot tell: a
+ * spend model or one fitted on raw triples (no time unit), no purchase by
+ * as_of, or a BG/NBD one-time buyer, whose P(alive) is 1 by construction
+ * (the model carries no evidence of dropout for them).
+ */
+bool
+crm_btyd_outlook(Datum model, Summary *s, int32 as_of, double horizon_days,
+				 double *p_alive, double *p_buy)
+{
+	BtydModelValue *m = (BtydModelValue *) DatumGetPointer(model);
+	SummaryTriple t;
+
+	*p_alive = *p_buy = get_float8_nan();
+	if (!is_count_model(m->kind) || !(m->unit_days > 0) ||
+		!crm_summary_triple(s, as_of, m->unit_days, &t) ||
+		(m->kind == BTYD_BGNBD && t.x == 0))
+		return false;
+	*p_alive = btyd_p_alive(m->kind, m->params, t.x, t.t_x, t.T);
+	(void) horizon_days;
+	return !isnan(*p_alive);
 }

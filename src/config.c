@@ -17,17 +17,23 @@
  *	crm.change_time		their time (crm.change_time(), the default of
  *						crm.stage_history.changed_at), else now().
  *
- * Configuration tables, cached per backend: crm.scoring's cutpoints
- * (crm_stored_cutpoints()) and the stage thresholds (crm_stage_thresholds();
- * the site's overrides in crm.stage_thresholds over the built-in defaults),
- * and, in segment.c, the rfm_segments scheme.  Every copy is kept until the
- * configuration generation (crm_config_generation()) moves, which happens
- * on a relcache invalidation of crm.scoring or crm.stage_thresholds: their
- * statement triggers send one (crm.config_changed() on crm.scoring and the
- * segment tables, crm.check_stage_thresholds() on the thresholds), and
+ * Configuration tables, cached per backend: crm.scoring's cutpoints and
+ * model (crm_stored_cutpoints(), crm_stored_model()), the setting
+ * complaint_trend_days, the stage and level thresholds
+ * (crm_stage_thresholds(), crm_level_thresholds(); the site's overrides in
+ * crm.stage_thresholds over the built-in defaults), and, in segment.c, the
+ * rfm_segments scheme.  Every copy is kept until the configuration
+ * generation (crm_config_generation()) moves, which happens on a relcache
+ * invalidation of crm.scoring or crm.stage_thresholds: their statement
+ * triggers send one (crm.config_changed() on crm.scoring, crm.settings
+ * and the segment tables, crm.check_stage_thresholds() on the thresholds),
+ * and
  * every backend receives it at its next command once the change commits
  * (this one at once).  The tables are read with the latest snapshot, so a
- * REPEATABLE READ transaction never keeps an older version of them.
+ * REPEATABLE READ transaction never keeps an older version of them.  A
+ * parallel query cannot take one: there they are read with the query's
+ * snapshot, which serves the query, and read again with the latest by the
+ * first use outside parallel mode.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,12 +47,15 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "config.h"
+#include "level_kernel.h"
 #include "sqlnames.h"
 
 /* ---------------------------------------------------------------------
@@ -192,49 +201,117 @@ config_changed(PG_FUNCTION_ARGS)
 }
 
 /* ---------------------------------------------------------------------
- * crm.scoring's cutpoints
+ * crm.scoring (the cutpoints and the model of the last refresh) and the
+ * settings the maintenance reads
  * ---------------------------------------------------------------------
  */
+
+typedef struct ScoringCache
+{
+	bool		valid;
+	bool		latest;			/* read with the latest snapshot */
+	uint64		generation;
+	bool		has_cutpoints;
+	RfmCutpoints cutpoints;
+	Datum		model;			/* (Datum) 0: none; in cxt */
+	int32		complaint_trend_days;
+	MemoryContext cxt;
+} ScoringCache;
+
+static ScoringCache scoring;
+
+static const ScoringCache *
+current_scoring(void)
+{
+	uint64		generation = crm_config_generation();
+	bool		latest = !IsInParallelMode();
+
+	if (!scoring.valid || scoring.generation != generation || (latest && !scoring.latest))
+	{
+		bool		isnull = true;
+		Datum		d;
+
+		if (scoring.cxt == NULL)
+			scoring.cxt = AllocSetContextCreate(TopMemoryContext, "crm scoring",
+												ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(scoring.cxt);
+		scoring.model = (Datum) 0;
+		scoring.has_cutpoints = false;
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		/* the latest snapshot: a committed change is never missed (see above) */
+		if (latest)
+			PushActiveSnapshot(GetLatestSnapshot());
+		if (SPI_execute("SELECT s.cutpoints, s.model FROM crm." CRM_SCORING " s", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read crm.%s", CRM_SCORING);
+		if (SPI_processed == 1)
+		{
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			HeapTuple	tup = SPI_tuptable->vals[0];
+
+			d = SPI_getbinval(tup, desc, 1, &isnull);
+			if (!isnull)
+				memcpy(&scoring.cutpoints, DatumGetPointer(d), RFM_CUTPOINTS_SIZE);
+			scoring.has_cutpoints = !isnull;
+			d = SPI_getbinval(tup, desc, 2, &isnull);
+			if (!isnull)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, 1);
+				MemoryContext old = MemoryContextSwitchTo(scoring.cxt);
+
+				scoring.model = datumCopy(d, att->attbyval, att->attlen);
+				MemoryContextSwitchTo(old);
+			}
+		}
+		if (SPI_execute("SELECT crm.setting('complaint_trend_days')::integer", true, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "could not read the setting complaint_trend_days");
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		scoring.complaint_trend_days = isnull ? 90 : DatumGetInt32(d);
+		if (latest)
+			PopActiveSnapshot();
+		SPI_finish();
+		scoring.generation = generation;
+		scoring.latest = latest;
+		scoring.valid = true;
+	}
+	return &scoring;
+}
 
 /* the cutpoints of the last crm.refresh(), or NULL before the first */
 const RfmCutpoints *
 crm_stored_cutpoints(void)
 {
-	static bool valid = false;
-	static bool present = false;
-	static uint64 valid_generation = 0;
-	static RfmCutpoints cutpoints;
-	uint64		generation = crm_config_generation();
+	const ScoringCache *c = current_scoring();
 
-	if (!valid || valid_generation != generation)
-	{
-		bool		isnull = true;
-		Datum		d = (Datum) 0;
+	return c->has_cutpoints ? &c->cutpoints : NULL;
+}
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		/* the latest snapshot: a committed change is never missed */
-		PushActiveSnapshot(GetLatestSnapshot());
-		if (SPI_execute("SELECT cutpoints FROM crm." CRM_SCORING, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read crm.%s", CRM_SCORING);
-		PopActiveSnapshot();
-		if (SPI_processed == 1)
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		present = !isnull;
-		if (!isnull)
-			memcpy(&cutpoints, DatumGetPointer(d), RFM_CUTPOINTS_SIZE);
-		SPI_finish();
-		valid_generation = generation;
-		valid = true;
-	}
-	return present ? &cutpoints : NULL;
+/* the crm.btyd_model of the last crm.refresh(), or (Datum) 0 */
+Datum
+crm_stored_model(void)
+{
+	return current_scoring()->model;
+}
+
+/* the setting complaint_trend_days: the window of the complaints trend */
+int32
+crm_complaint_trend_days(void)
+{
+	return current_scoring()->complaint_trend_days;
 }
 
 /* ---------------------------------------------------------------------
- * Stage thresholds: the built-in defaults, overridden by the rows of
- * crm.stage_thresholds (name, value)
+ * Relationship thresholds: the built-in defaults of the stage and level
+ * rules, overridden by the rows of crm.stage_thresholds (name, value)
  * ---------------------------------------------------------------------
  */
+
+typedef struct RelationshipThresholds
+{
+	StageThresholds stage;
+	LevelThresholds level;
+} RelationshipThresholds;
 
 typedef struct ThresholdField
 {
@@ -244,25 +321,48 @@ typedef struct ThresholdField
 	const char *description;
 } ThresholdField;
 
-#define TF_INT(f, d) {#f, offsetof(StageThresholds, f), true, d}
-#define TF_DBL(f, d) {#f, offsetof(StageThresholds, f), false, d}
+#define TF_INT(f, d) {#f, offsetof(RelationshipThresholds, stage.f), true, d}
+#define TF_DBL(f, d) {#f, offsetof(RelationshipThresholds, stage.f), false, d}
+#define LF_INT(f, d) {#f, offsetof(RelationshipThresholds, level.f), true, d}
 
 static const ThresholdField threshold_fields[] = {
 	TF_INT(window_days, "length of the recent and the previous window, in days"),
+	TF_INT(min_stage_days, "days a customer stays in a stage before inference moves it again"),
 	TF_INT(formation_min_purchase_days, "purchase days needed to reach formation"),
 	TF_INT(stable_min_purchase_days, "purchase days needed to reach stable"),
-	TF_DBL(stable_spend_floor, "stable: recent spend at least this share of previous spend"),
-	TF_DBL(stable_rhythm_factor, "stable: bought within this many rhythms"),
-	TF_DBL(decline_rhythm_factor, "decline: inactive longer than this many rhythms"),
-	TF_INT(decline_floor_days, "decline: and longer than this many days"),
-	TF_DBL(decline_spend_ratio, "decline: recent spend below this share of previous spend"),
+	TF_DBL(stable_spend_floor, "stable (no model): recent spend at least this share of previous spend"),
+	TF_DBL(stable_rhythm_factor, "stable (no model): bought within this many rhythms"),
+	TF_DBL(stable_p_alive, "stable and win-back (model): P(alive) at least this"),
+	TF_DBL(decline_rhythm_factor, "decline (no model): inactive longer than this many rhythms"),
+	TF_INT(decline_floor_days, "decline (no model): and longer than this many days"),
+	TF_DBL(decline_spend_ratio, "decline (no model): recent spend below this share of previous spend"),
 	TF_INT(decline_min_complaints, "decline: recent complaints above previous and at least this many"),
 	TF_DBL(decline_cost_ratio, "decline: cost to serve up by more than this factor while spend is not rising"),
-	TF_DBL(winback_rhythm_factor, "win-back: bought again within this many rhythms"),
+	TF_DBL(decline_p_alive, "decline (model): P(alive) below this; formation needs at least this"),
+	TF_DBL(winback_rhythm_factor, "win-back (no model): bought again within this many rhythms"),
 	TF_DBL(terminate_rhythm_factor, "terminated: inactive longer than this many rhythms"),
 	TF_INT(terminate_floor_days, "terminated: and longer than this many days"),
-	TF_DBL(terminate_p_alive, "terminated: P(alive) below this, when a model gives it"),
+	TF_DBL(terminate_p_alive, "terminated: the model confirms with P(alive) below this (when it gives no P(buy))"),
+	TF_DBL(terminate_p_buy, "terminated: the model confirms with P(a purchase within the horizon) below this"),
+	TF_INT(terminate_horizon_days, "terminated: the horizon of P(buy), in days"),
+	LF_INT(level_window_days, "levels: the window of the contact and complaint counts, in days"),
+	LF_INT(level_min_days, "levels: days at a level before it moves again"),
+	LF_INT(trust_min_interactions, "trust: interactions in the window"),
+	LF_INT(cooperation_min_tenure_days, "cooperation: days since the first purchase"),
+	LF_INT(cooperation_min_interactions, "cooperation: interactions in the window"),
+	LF_INT(cooperation_min_channels, "cooperation: their distinct channels"),
+	LF_INT(loyalty_min_tenure_days, "loyalty: days since the first purchase"),
+	LF_INT(partnership_min_tenure_days, "partnership: days since the first purchase"),
+	LF_INT(partnership_min_interactions, "partnership: interactions in the window"),
+	LF_INT(partnership_min_channels, "partnership: their distinct channels"),
 };
+
+static void
+default_thresholds(RelationshipThresholds *t)
+{
+	stage_default_thresholds(&t->stage);
+	level_default_thresholds(&t->level);
+}
 
 /*
  * stage_threshold_defaults() -> (name, default_value, description): the
@@ -275,11 +375,11 @@ Datum
 stage_threshold_defaults(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	StageThresholds d;
+	RelationshipThresholds d;
 	int			f;
 
 	InitMaterializedSRF(fcinfo, 0);
-	stage_default_thresholds(&d);
+	default_thresholds(&d);
 	for (f = 0; f < lengthof(threshold_fields); f++)
 	{
 		const ThresholdField *tf = &threshold_fields[f];
@@ -303,12 +403,12 @@ stage_threshold_defaults(PG_FUNCTION_ARGS)
  * committed.
  */
 static void
-load_thresholds(StageThresholds *t)
+load_thresholds(RelationshipThresholds *t)
 {
 	uint64		i;
 	const char *problem;
 
-	stage_default_thresholds(t);
+	default_thresholds(t);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT name, value FROM crm." CRM_STAGE_THRESHOLDS, true, 0) != SPI_OK_SELECT)
@@ -328,7 +428,8 @@ load_thresholds(StageThresholds *t)
 		if (f == lengthof(threshold_fields))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown stage threshold \"%s\" in crm.stage_thresholds", name)));
+					 errmsg("unknown stage threshold \"%s\" in crm.stage_thresholds", name),
+					 errhint("See crm.stage_thresholds_in_effect for the thresholds there are.")));
 		if (isnull || isnan(value) || isinf(value))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -346,7 +447,8 @@ load_thresholds(StageThresholds *t)
 			*(double *) ((char *) t + threshold_fields[f].offset) = value;
 	}
 	SPI_finish();
-	if ((problem = stage_thresholds_check(t)) != NULL)
+	if ((problem = stage_thresholds_check(&t->stage)) != NULL ||
+		(problem = level_thresholds_check(&t->level)) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid stage thresholds in crm.stage_thresholds"),
@@ -358,36 +460,44 @@ load_thresholds(StageThresholds *t)
  * configuration generation moves.  So a single-row write pays no query
  * for them.
  */
-const StageThresholds *
-crm_stage_thresholds(void)
+static const RelationshipThresholds *
+current_thresholds(void)
 {
-	static StageThresholds cached;
+	static RelationshipThresholds cached;
 	static bool valid = false;
+	static bool valid_latest = false;
 	static uint64 valid_generation = 0;
 	uint64		generation = crm_config_generation();
+	bool		latest = !IsInParallelMode();
 
-	if (!valid || valid_generation != generation)
+	if (!valid || valid_generation != generation || (latest && !valid_latest))
 	{
-		StageThresholds t;
-		bool		latest = !IsInParallelMode();
+		RelationshipThresholds t;
 
-		/*
-		 * With the latest snapshot, not the transaction's: in REPEATABLE
-		 * READ the transaction's would miss a change committed since it
-		 * began, and the copy would outlive the transaction.  A parallel
-		 * query cannot take one; what it reads with its own snapshot serves
-		 * the caller (one query) and is not kept.
-		 */
+		/* the latest snapshot when it can (see the header comment) */
 		if (latest)
 			PushActiveSnapshot(GetLatestSnapshot());
 		load_thresholds(&t);
 		if (latest)
 			PopActiveSnapshot();
 		cached = t;
-		valid = latest;
+		valid = true;
+		valid_latest = latest;
 		valid_generation = generation;
 	}
 	return &cached;
+}
+
+const StageThresholds *
+crm_stage_thresholds(void)
+{
+	return &current_thresholds()->stage;
+}
+
+const LevelThresholds *
+crm_level_thresholds(void)
+{
+	return &current_thresholds()->level;
 }
 
 /*
@@ -398,7 +508,7 @@ PG_FUNCTION_INFO_V1(stage_thresholds_validate);
 Datum
 stage_thresholds_validate(PG_FUNCTION_ARGS)
 {
-	StageThresholds t;
+	RelationshipThresholds t;
 
 	load_thresholds(&t);
 	CacheInvalidateRelcacheByRelid(crm_relid(CRM_STAGE_THRESHOLDS));

@@ -10,12 +10,16 @@
 #ifndef CRM_CONFIG_H
 #define CRM_CONFIG_H
 
+#include "level_kernel.h"
 #include "rfm.h"
 #include "stage_kernel.h"
 
 extern int32 crm_business_date(void);
 extern uint64 crm_config_generation(void);
 extern const RfmCutpoints *crm_stored_cutpoints(void);
+extern Datum crm_stored_model(void);
+extern int32 crm_complaint_trend_days(void);
 extern const StageThresholds *crm_stage_thresholds(void);
+extern const LevelThresholds *crm_level_thresholds(void);
 
 #endif							/* CRM_CONFIG_H */

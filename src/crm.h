@@ -47,6 +47,7 @@ extern void crm_transition_close(CrmTransitionReader *r);
  * probe) tells when a DROP and CREATE EXTENSION in the same backend has
  * made new ones, so that the plans are prepared again.
  */
+extern bool crm_restoring_dump(void);
 extern Oid	crm_relid(const char *name);
 extern Oid	crm_type_oid(const char *name);
 extern bool crm_type_gone(Oid typid);

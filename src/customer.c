@@ -77,10 +77,12 @@
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/nodeModifyTable.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -95,6 +97,7 @@
 
 #include "config.h"
 #include "customer.h"
+#include "level.h"
 #include "segment.h"
 #include "sqlnames.h"
 #include "stage.h"
@@ -129,6 +132,9 @@ typedef struct WriterFacts
 	bool		fire_before;	/* see has_before_triggers() */
 	bool		fire_after;		/* AFTER UPDATE row triggers that can act */
 	bool		fk_insert_only; /* see prepare_defaults() */
+	Oid			complaints;		/* crm.complaints and its customer index */
+	Oid			complaints_index;
+	AttrNumber	complaint_opened_at;
 	Oid			history;
 	/* of crm.stage_history, learned with a writer's first history row */
 	bool		history_known;
@@ -161,17 +167,35 @@ struct CustomerWriter
 	TupleTableSlot *old_slot;
 	TupleTableSlot *new_slot;
 	TupleTableSlot *hist_slot;
+	Relation	complaints;		/* opened with the first customer */
+	bool		complaints_empty;
+	Relation	complaints_index;
 };
 
-/* what derives from a summary (derive_state()) */
+/* a customer's row as the derivation reads it */
+typedef struct CustomerRow
+{
+	CrmStage	stage;
+	int32		stage_since;	/* DATEVAL_NOBEGIN: unknown */
+	bool		scored;			/* scored_on known */
+	int32		scored_on;
+	CrmLevel	level;
+	int32		level_since;	/* DATEVAL_NOBEGIN: unknown */
+	bool		has_manager;	/* account_manager set */
+} CustomerRow;
+
+/* what derives from a summary and the row (derive_state()) */
 typedef struct CustomerDerived
 {
 	bool		has_rfm;
 	int32		rfm;
 	text	   *segment;		/* NULL: none */
-	CrmStage	stage;
-	const char *reason;			/* NULL: the stage stays, keep reason and date */
-	const char *reason_code;	/* the inference's reason, changed or not */
+	CrmStage	stage;			/* after the walk */
+	int			nmoves;			/* the walk's moves */
+	StageMove  *moves;
+	const char *reason_code;	/* the inference's reason at as_of */
+	bool		level_known;	/* the level was inferred (signals given) */
+	LevelProposal level;
 } CustomerDerived;
 
 /*
@@ -237,25 +261,118 @@ summary_with_changes(Summary *old, const SummaryChange *changes, int nchanges,
 	return result;
 }
 
+static int
+int32_cmp(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The customer's complaint days (opened_at as a date in the session's
+ * time zone), ascending, through the complaints' customer index; none
+ * without a look when the table is empty.  *n gets how many.
+ */
+static int32 *
+complaint_days(CustomerWriter *w, int64 customer, int *n)
+{
+	ScanKeyData key;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	int32	   *days = NULL;
+	int			cap = 0;
+	MemoryContext old;
+
+	*n = 0;
+	if (w->complaints == NULL)
+	{
+		old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+		w->complaints = table_open(w->f.complaints, AccessShareLock);
+		w->complaints_empty = RelationGetNumberOfBlocks(w->complaints) == 0;
+		if (!w->complaints_empty)
+			w->complaints_index = index_open(w->f.complaints_index, AccessShareLock);
+		MemoryContextSwitchTo(old);
+	}
+	if (w->complaints_empty)
+		return NULL;
+	slot = table_slot_create(w->complaints, NULL);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(customer));
+	scan = index_beginscan(w->complaints, w->complaints_index, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		at = slot_getattr(slot, w->f.complaint_opened_at, &isnull);
+
+		if (isnull)
+			continue;
+		if (*n == cap)
+		{
+			cap = cap ? 2 * cap : 8;
+			days = days ? repalloc(days, cap * sizeof(int32)) : palloc(cap * sizeof(int32));
+		}
+		days[(*n)++] = DatumGetDateADT(DirectFunctionCall1(timestamptz_date, at));
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	if (*n > 1)
+		qsort(days, *n, sizeof(int32), int32_cmp);
+	return days;
+}
+
 /*
  * What the maintenance writes after the summary: the score against the
- * stored cutpoints on as_of and its rfm_segments label, and the stage
- * inferred from current (the reason and date of a stage that stays are
- * kept: out->reason NULL).
+ * stored cutpoints on as_of and its rfm_segments label; the stage walked
+ * from the last evaluation to as_of (the moves with their days), with the
+ * customer's complaints and the stored model; and, when the caller gives
+ * the level signals, the level they propose (the order trigger gives none:
+ * an order does not move a level).
  */
 static void
-derive_state(Summary *s, CrmStage current, int32 stage_since, int32 as_of,
-			 CustomerDerived *out)
+derive_state(CustomerWriter *w, int64 customer, Summary *s, const CustomerRow *row,
+			 int32 as_of, const LevelSignals *level_signals, CustomerDerived *out)
 {
 	const RfmCutpoints *cp = crm_stored_cutpoints();
-	StageProposal p;
+	int32	   *complaints;
+	int			ncomplaints;
+	StageProposal last;
 
 	out->has_rfm = s != NULL && cp != NULL && crm_rfm_score_at(s, cp, as_of, &out->rfm);
 	out->segment = out->has_rfm ? crm_rfm_segment(out->rfm) : NULL;
-	crm_infer_from_summary(current, s, as_of, stage_since, &p);
-	out->stage = p.stage;
-	out->reason_code = stage_reason_code(p.reason);
-	out->reason = p.stage != current ? out->reason_code : NULL;
+	complaints = complaint_days(w, customer, &ncomplaints);
+	out->nmoves = crm_stage_walk(row->stage, row->stage_since,
+								 crm_walk_from(s, row->scored, row->scored_on, as_of), as_of,
+								 s, complaints, ncomplaints, crm_stored_model(),
+								 &out->moves, &last);
+	out->stage = out->nmoves > 0 ? out->moves[out->nmoves - 1].proposal.stage : row->stage;
+	out->reason_code = stage_reason_code(last.reason);
+	out->level_known = level_signals != NULL;
+	if (level_signals != NULL)
+	{
+		LevelSignals ls = *level_signals;
+		SummaryStats st;
+
+		ls.as_of = as_of;
+		ls.stage = out->stage;
+		ls.level_since = DATE_NOT_FINITE(row->level_since) ? STAGE_SINCE_UNKNOWN : row->level_since;
+		ls.account_manager = row->has_manager ? 1 : 0;
+		ls.tenure_days = -1;
+		ls.purchase_days = 0;
+		if (s != NULL)
+		{
+			const LevelThresholds *t = crm_level_thresholds();
+			int			n = summary_cut(s->days, s->ndays, as_of);
+			int			lo = summary_cut(s->days, n, as_of - t->level_window_days);
+
+			if (summary_stats(s->days, n, &st) == SUMMARY_OK && st.purchase_days > 0)
+				ls.tenure_days = as_of - st.first_purchase;
+			if (n > lo && summary_stats(s->days + lo, n - lo, &st) == SUMMARY_OK)
+				ls.purchase_days = st.purchase_days;
+		}
+		level_infer(row->level, &ls, crm_level_thresholds(), &out->level);
+	}
 }
 
 /* ---------------------------------------------------------------------
@@ -266,6 +383,24 @@ derive_state(Summary *s, CrmStage current, int32 stage_since, int32 as_of,
 /* the columns the writer reads and writes (sqlnames.h) */
 static const char *const customer_columns[CUST_NCOLS] = {CRM_CUSTOMER_COLUMNS(CRM_COLUMN_NAME)};
 static const char *const history_columns[HIST_NCOLS] = {CRM_HISTORY_COLUMNS(CRM_COLUMN_NAME)};
+
+/*
+ * The columns the writer writes on an update (an order writes the first
+ * seven; a rescoring also the level's three), and on an insert (the key
+ * and the order's seven; the level gets its default).
+ */
+static bool
+updates_column(int c)
+{
+	return (c >= CUST_SUMMARY && c <= CUST_STAGE_SINCE) ||
+		c == CUST_LEVEL || c == CUST_LEVEL_REASON || c == CUST_LEVEL_SINCE;
+}
+
+static bool
+inserts_column(int c)
+{
+	return c >= CUST_ID && c <= CUST_STAGE_SINCE;
+}
 
 static void
 find_columns(Relation rel, const char *const *names, int n, AttrNumber *attnums)
@@ -341,8 +476,9 @@ needs_constraints(Relation rel, const AttrNumber *cust_att)
 		if (strcmp(constr->check[i].ccname, CRM_CUSTOMERS_KIND_CHECK) != 0 &&
 			strcmp(constr->check[i].ccname, CRM_CUSTOMERS_SERVICE_LEVEL_CHECK) != 0)
 			return true;
-	for (i = CUST_SUMMARY; i <= CUST_STAGE_SINCE; i++)
-		if (i != CUST_STAGE && TupleDescAttr(RelationGetDescr(rel), cust_att[i] - 1)->attnotnull)
+	for (i = 0; i < CUST_NCOLS; i++)
+		if (updates_column(i) && i != CUST_STAGE && i != CUST_LEVEL &&
+			TupleDescAttr(RelationGetDescr(rel), cust_att[i] - 1)->attnotnull)
 			return true;
 	return has_before_triggers(rel);
 }
@@ -359,7 +495,6 @@ static bool
 key_triggers_only(Relation rel, const AttrNumber *cust_att, bool insert)
 {
 	TriggerDesc *trig = rel->trigdesc;
-	int			first = insert ? CUST_ID : CUST_SUMMARY;
 	int			i,
 				k,
 				c;
@@ -392,14 +527,44 @@ key_triggers_only(Relation rel, const AttrNumber *cust_att, bool insert)
 			key = DatumGetArrayTypeP(d);
 			cols = (int16 *) ARR_DATA_PTR(key);
 			for (k = 0; k < ArrayGetNItems(ARR_NDIM(key), ARR_DIMS(key)); k++)
-				for (c = first; c <= CUST_STAGE_SINCE; c++)
-					written |= cols[k] == cust_att[c];
+				for (c = 0; c < CUST_NCOLS; c++)
+					written |= (insert ? inserts_column(c) : updates_column(c)) && cols[k] == cust_att[c];
 		}
 		ReleaseSysCache(tup);
 		if (isnull || written)
 			return false;
 	}
 	return true;
+}
+
+/*
+ * crm.complaints, its index on (customer_id, ...) and where opened_at is:
+ * the walk counts a customer's complaints (derive_state()).
+ */
+static void
+learn_complaints(WriterFacts *f)
+{
+	Relation	rel;
+	Relation	index;
+	AttrNumber	customer_att;
+
+	f->complaints = crm_relid(CRM_COMPLAINTS);
+	f->complaints_index = crm_relid(CRM_COMPLAINTS_INDEX);
+	rel = table_open(f->complaints, AccessShareLock);
+	customer_att = SPI_fnumber(RelationGetDescr(rel), "customer_id");
+	f->complaint_opened_at = SPI_fnumber(RelationGetDescr(rel), "opened_at");
+	index = index_open(f->complaints_index, AccessShareLock);
+	if (customer_att <= 0 || f->complaint_opened_at <= 0 ||
+		index->rd_index->indkey.values[0] != customer_att ||
+		TupleDescAttr(RelationGetDescr(rel), customer_att - 1)->atttypid != INT8OID ||
+		TupleDescAttr(RelationGetDescr(rel), f->complaint_opened_at - 1)->atttypid != TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("crm.%s must lead with customer_id bigint, and crm.%s have opened_at timestamptz",
+						CRM_COMPLAINTS_INDEX, CRM_COMPLAINTS),
+				 errhint("Re-create the extension crm.")));
+	index_close(index, AccessShareLock);
+	table_close(rel, AccessShareLock);
 }
 
 static void
@@ -429,6 +594,7 @@ learn_customers(Relation rel)
 	f.fk_insert_only = key_triggers_only(rel, f.cust_att, true) &&
 		!(rel->trigdesc && rel->trigdesc->trig_insert_before_row);
 	f.history = crm_relid(CRM_STAGE_HISTORY);
+	learn_complaints(&f);
 	facts = f;
 	facts_valid = true;
 }
@@ -567,8 +733,9 @@ crm_writer_begin(const char *source)
 	old = MemoryContextSwitchTo(w->estate->es_query_cxt);
 	cust_rte = writer_rte(RelationGetRelid(w->customers));
 	/* what an UPDATE of the maintained columns names (column triggers) */
-	for (i = CUST_SUMMARY; i <= CUST_STAGE_SINCE; i++)
-		updated = bms_add_member(updated, w->f.cust_att[i] - FirstLowInvalidHeapAttributeNumber);
+	for (i = 0; i < CUST_NCOLS; i++)
+		if (updates_column(i))
+			updated = bms_add_member(updated, w->f.cust_att[i] - FirstLowInvalidHeapAttributeNumber);
 	cust_rte->updatedCols = updated;
 	/* crm.stage_history is opened with its first row (prepare_history()) */
 	hist_rte = writer_rte(w->f.history);
@@ -623,7 +790,7 @@ prepare_history(CustomerWriter *w)
 
 	filled = palloc0(desc->natts * sizeof(bool));
 	for (i = 0; i < HIST_NCOLS; i++)
-		if (i != HIST_SOURCE || w->source != NULL)
+		if ((i != HIST_SOURCE || w->source != NULL) && i != HIST_CHANGED_AT)
 			filled[w->f.hist_att[i] - 1] = true;
 	column_defaults_prepare(w, w->history, filled, &w->hist_defaults, &unmet);
 	src = w->f.hist_att[HIST_SOURCE] - 1;
@@ -638,10 +805,16 @@ prepare_history(CustomerWriter *w)
 	w->hist_open = true;
 }
 
-/* ExecSimpleRelationInsert(), constraints only when prepare_history() says */
+/*
+ * One history row, as ExecSimpleRelationInsert() writes it, constraints
+ * only when prepare_history() says: stage and level from and to, the
+ * reason (a text Datum, or none), and the day of the change when it is
+ * not the business date being written (a walk's move at an earlier month
+ * end; DATEVAL_NOBEGIN: the changed_at default).
+ */
 static void
-write_history(CustomerWriter *w, Datum customer, Datum from_stage, Datum to_stage,
-			  Datum level, Datum reason, bool reason_null)
+write_history(CustomerWriter *w, int64 customer, CrmStage from_stage, CrmStage to_stage,
+			  Datum from_level, Datum to_level, const char *reason, int32 day)
 {
 	TupleTableSlot *slot;
 	ResultRelInfo *info;
@@ -657,14 +830,16 @@ write_history(CustomerWriter *w, Datum customer, Datum from_stage, Datum to_stag
 	column_defaults_apply(w, &w->hist_defaults, slot);
 #define HIST_SET(col, value, isnull) \
 	(slot->tts_values[w->f.hist_att[col] - 1] = (value), slot->tts_isnull[w->f.hist_att[col] - 1] = (isnull))
-	HIST_SET(HIST_CUSTOMER, customer, false);
-	HIST_SET(HIST_FROM_STAGE, from_stage, false);
-	HIST_SET(HIST_TO_STAGE, to_stage, false);
-	HIST_SET(HIST_FROM_LEVEL, level, false);
-	HIST_SET(HIST_TO_LEVEL, level, false);
-	HIST_SET(HIST_REASON, reason, reason_null);
+	HIST_SET(HIST_CUSTOMER, Int64GetDatum(customer), false);
+	HIST_SET(HIST_FROM_STAGE, CharGetDatum((char) from_stage), false);
+	HIST_SET(HIST_TO_STAGE, CharGetDatum((char) to_stage), false);
+	HIST_SET(HIST_FROM_LEVEL, from_level, false);
+	HIST_SET(HIST_TO_LEVEL, to_level, false);
+	HIST_SET(HIST_REASON, reason ? CStringGetTextDatum(reason) : (Datum) 0, reason == NULL);
 	if (w->source != NULL)
 		HIST_SET(HIST_SOURCE, CStringGetTextDatum(w->source), false);
+	if (!DATE_NOT_FINITE(day))
+		HIST_SET(HIST_CHANGED_AT, DirectFunctionCall1(date_timestamptz, DateADTGetDatum(day)), false);
 #undef HIST_SET
 	ExecStoreVirtualTuple(slot);
 
@@ -760,7 +935,7 @@ prepare_defaults(CustomerWriter *w)
 
 	writer_open_indices(w);
 	for (i = 0; i < CUST_NCOLS; i++)
-		if (i != CUST_LEVEL)
+		if (inserts_column(i))
 			filled[w->f.cust_att[i] - 1] = true;
 	/* an insert evaluates the constraints anyway: unmet needs no answer */
 	column_defaults_prepare(w, w->customers, filled, &w->defaults, &unmet);
@@ -830,38 +1005,99 @@ writer_insert(CustomerWriter *w, TupleTableSlot *slot)
 }
 
 /*
+ * The derived state into the row in slot: scores, segment, the stage
+ * after the walk (its reason and since when it is held, when it moved),
+ * and, when inferred, the level; the day as of which it was scored.
+ */
+static void
+set_derived(CustomerWriter *w, TupleTableSlot *slot, Summary *s, const CustomerDerived *d,
+			int32 as_of)
+{
+	AttrNumber *att = w->f.cust_att;
+
+#define CUST_SET(col, value, isnull) \
+	(slot->tts_values[att[col] - 1] = (value), slot->tts_isnull[att[col] - 1] = (isnull))
+	CUST_SET(CUST_SUMMARY, PointerGetDatum(s), s == NULL);
+	CUST_SET(CUST_RFM, Int32GetDatum(d->rfm), !d->has_rfm);
+	CUST_SET(CUST_SEGMENT, PointerGetDatum(d->segment), d->segment == NULL);
+	CUST_SET(CUST_SCORED_ON, DateADTGetDatum(as_of), false);
+	CUST_SET(CUST_STAGE, CharGetDatum((char) d->stage), false);
+	if (d->nmoves > 0)
+	{
+		const StageMove *last = &d->moves[d->nmoves - 1];
+
+		CUST_SET(CUST_STAGE_REASON, CStringGetTextDatum(stage_reason_code(last->proposal.reason)), false);
+		CUST_SET(CUST_STAGE_SINCE, DateADTGetDatum(last->day), false);
+	}
+	if (d->level_known && d->level.reason != LEVEL_REASON_NO_CHANGE && d->level.reason != LEVEL_REASON_HELD)
+	{
+		CUST_SET(CUST_LEVEL, crm_level_datum(d->level.level), false);
+		CUST_SET(CUST_LEVEL_REASON, CStringGetTextDatum(level_reason_code(d->level.reason)), false);
+		CUST_SET(CUST_LEVEL_SINCE, DateADTGetDatum(as_of), false);
+	}
+#undef CUST_SET
+}
+
+/*
+ * The history of a written customer: every move of the walk (on its day,
+ * or, at as_of, at the default time), then the level's move.
+ */
+static void
+write_moves(CustomerWriter *w, int64 customer, const CustomerDerived *d, Datum level,
+			Datum new_level, int32 as_of)
+{
+	int			i;
+
+	for (i = 0; i < d->nmoves; i++)
+		write_history(w, customer, d->moves[i].from, d->moves[i].proposal.stage, level, level,
+					  stage_reason_code(d->moves[i].proposal.reason),
+					  d->moves[i].day == as_of ? DATEVAL_NOBEGIN : d->moves[i].day);
+	if (DatumGetObjectId(new_level) != DatumGetObjectId(level))
+		write_history(w, customer, d->stage, d->stage, level, new_level,
+					  level_reason_code(d->level.reason), DATEVAL_NOBEGIN);
+}
+
+/*
  * Create customer with the changes applied to an empty history: its state
- * as inferred from prospect, no history row (the stage a customer is
- * inserted with is where its history starts).  False if another
- * transaction created it meanwhile.
+ * walked from prospect, and the history of that walk (the stage a customer
+ * is inserted with is where its history starts; the walk's moves are its
+ * history since).  False if another transaction created it meanwhile.
  */
 static bool
 writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, int nchanges,
 			  int32 as_of, const char *relname)
 {
 	TupleTableSlot *new = w->new_slot;
-	AttrNumber *att = w->f.cust_att;
 	Summary    *s = summary_with_changes(NULL, changes, nchanges, customer, relname);
+	CustomerRow row = {CRM_STAGE_PROSPECT, DATEVAL_NOBEGIN, false, 0, CRM_LEVEL_TRANSACTION,
+	DATEVAL_NOBEGIN, false};
 	CustomerDerived d;
+	Datum		level;
 
 	if (!w->defaults_ready)
 		prepare_defaults(w);
-	derive_state(s, CRM_STAGE_PROSPECT, DATEVAL_NOBEGIN, as_of, &d);
+	derive_state(w, customer, s, &row, as_of, NULL, &d);
 	ExecClearTuple(new);
 	column_defaults_apply(w, &w->defaults, new);
-#define CUST_SET(col, value, isnull) \
-	(new->tts_values[att[col] - 1] = (value), new->tts_isnull[att[col] - 1] = (isnull))
-	CUST_SET(CUST_ID, Int64GetDatum(customer), false);
-	CUST_SET(CUST_SUMMARY, PointerGetDatum(s), s == NULL);
-	CUST_SET(CUST_RFM, Int32GetDatum(d.rfm), !d.has_rfm);
-	CUST_SET(CUST_SEGMENT, PointerGetDatum(d.segment), d.segment == NULL);
-	CUST_SET(CUST_SCORED_ON, DateADTGetDatum(as_of), false);
-	CUST_SET(CUST_STAGE, CharGetDatum((char) d.stage), false);
-	CUST_SET(CUST_STAGE_REASON, CStringGetTextDatum(d.reason_code), false);
-	CUST_SET(CUST_STAGE_SINCE, DateADTGetDatum(as_of), false);
-#undef CUST_SET
+	new->tts_values[w->f.cust_att[CUST_ID] - 1] = Int64GetDatum(customer);
+	new->tts_isnull[w->f.cust_att[CUST_ID] - 1] = false;
+	set_derived(w, new, s, &d, as_of);
+	if (d.nmoves == 0)
+	{
+		/* no move (no purchase by as_of): the reason is the inference's, since as_of */
+		new->tts_values[w->f.cust_att[CUST_STAGE_REASON] - 1] = CStringGetTextDatum(d.reason_code);
+		new->tts_isnull[w->f.cust_att[CUST_STAGE_REASON] - 1] = false;
+		new->tts_values[w->f.cust_att[CUST_STAGE_SINCE] - 1] = DateADTGetDatum(as_of);
+		new->tts_isnull[w->f.cust_att[CUST_STAGE_SINCE] - 1] = false;
+	}
 	ExecStoreVirtualTuple(new);
-	return writer_insert(w, new);
+	if (!writer_insert(w, new))
+		return false;
+	/* the level as inserted (its default, or what a trigger made it) */
+	slot_getallattrs(new);
+	level = new->tts_values[w->f.cust_att[CUST_LEVEL] - 1];
+	write_moves(w, customer, &d, level, level, as_of);
+	return true;
 }
 
 /*
@@ -945,12 +1181,15 @@ writer_new_snapshot(CustomerWriter *w)
 }
 
 /*
- * Apply changes to customer's row: false (nothing written) when the
- * customer is not in crm.customers.
+ * Write customer's row: its summary with the changes applied (none for a
+ * rescoring), the state derived from it as of as_of and, when given, the
+ * level the signals propose; the history of what moved.  False (nothing
+ * written) when the customer is not in crm.customers and may not be
+ * created.
  */
-bool
-crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes, int nchanges,
-				 int32 as_of, const char *relname, bool create)
+static bool
+writer_write(CustomerWriter *w, int64 customer, const SummaryChange *changes, int nchanges,
+			 int32 as_of, const char *relname, bool create, const LevelSignals *level_signals)
 {
 	TupleTableSlot *old = w->old_slot;
 	TupleTableSlot *new = w->new_slot;
@@ -958,9 +1197,7 @@ crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes
 	AttrNumber *att = w->f.cust_att;
 	Summary    *s;
 	CustomerDerived d;
-	CrmStage	current;
-	Datum		since;
-	bool		since_null;
+	CustomerRow row;
 	bool		lock = w->f.fire_before;	/* its triggers expect the lock */
 
 	ResetPerTupleExprContext(w->estate);
@@ -976,33 +1213,28 @@ retry:
 	}
 	slot_getallattrs(old);
 
-	s = summary_with_changes(old->tts_isnull[att[CUST_SUMMARY] - 1] ? NULL :
-								 DatumGetSummaryP(old->tts_values[att[CUST_SUMMARY] - 1]),
-							 changes, nchanges, customer, relname);
-	current = (CrmStage) DatumGetChar(old->tts_values[att[CUST_STAGE] - 1]);
-	since = old->tts_values[att[CUST_STAGE_SINCE] - 1];
-	since_null = old->tts_isnull[att[CUST_STAGE_SINCE] - 1];
-	derive_state(s, current, since_null ? DATEVAL_NOBEGIN : DatumGetDateADT(since), as_of, &d);
-	if (!stage_transition_legal(current, d.stage))
+	s = old->tts_isnull[att[CUST_SUMMARY] - 1] ? NULL :
+		DatumGetSummaryP(old->tts_values[att[CUST_SUMMARY] - 1]);
+	if (nchanges > 0)
+		s = summary_with_changes(s, changes, nchanges, customer, relname);
+#define COL_DATE(col) (old->tts_isnull[att[col] - 1] ? DATEVAL_NOBEGIN : DatumGetDateADT(old->tts_values[att[col] - 1]))
+	row.stage = (CrmStage) DatumGetChar(old->tts_values[att[CUST_STAGE] - 1]);
+	row.stage_since = COL_DATE(CUST_STAGE_SINCE);
+	row.scored = !old->tts_isnull[att[CUST_SCORED_ON] - 1];
+	row.scored_on = COL_DATE(CUST_SCORED_ON);
+	row.level = crm_level_from_datum(old->tts_values[att[CUST_LEVEL] - 1]);
+	row.level_since = COL_DATE(CUST_LEVEL_SINCE);
+	row.has_manager = !old->tts_isnull[att[CUST_ACCOUNT_MANAGER] - 1];
+#undef COL_DATE
+	derive_state(w, customer, s, &row, as_of, level_signals, &d);
+	if (d.nmoves > 0 && !stage_transition_legal(row.stage, d.moves[0].proposal.stage))
 		elog(ERROR, "crm: inferred an illegal stage transition from %d to %d for customer " INT64_FORMAT,
-			 (int) current, (int) d.stage, customer);
+			 (int) row.stage, (int) d.moves[0].proposal.stage, customer);
 
 	ExecClearTuple(new);
 	memcpy(new->tts_values, old->tts_values, natts * sizeof(Datum));
 	memcpy(new->tts_isnull, old->tts_isnull, natts * sizeof(bool));
-#define CUST_SET(col, value, isnull) \
-	(new->tts_values[att[col] - 1] = (value), new->tts_isnull[att[col] - 1] = (isnull))
-	CUST_SET(CUST_SUMMARY, PointerGetDatum(s), s == NULL);
-	CUST_SET(CUST_RFM, Int32GetDatum(d.rfm), !d.has_rfm);
-	CUST_SET(CUST_SEGMENT, PointerGetDatum(d.segment), d.segment == NULL);
-	CUST_SET(CUST_SCORED_ON, DateADTGetDatum(as_of), false);
-	CUST_SET(CUST_STAGE, CharGetDatum((char) d.stage), false);
-	if (d.reason != NULL)
-	{
-		CUST_SET(CUST_STAGE_REASON, CStringGetTextDatum(d.reason), false);
-		CUST_SET(CUST_STAGE_SINCE, DateADTGetDatum(as_of), false);
-	}
-#undef CUST_SET
+	set_derived(w, new, s, &d, as_of);
 	ExecStoreVirtualTuple(new);
 	if (!writer_update(w, old, new))
 	{
@@ -1011,21 +1243,45 @@ retry:
 		goto retry;
 	}
 
-	/* record the stage as written (a row trigger may have changed it) */
+	/* record the stage and level as written (a row trigger may have changed them) */
 	slot_getallattrs(new);
-	if (DatumGetChar(new->tts_values[att[CUST_STAGE] - 1]) != (char) current)
-		write_history(w, Int64GetDatum(customer), CharGetDatum((char) current),
-					  new->tts_values[att[CUST_STAGE] - 1],
-					  old->tts_values[att[CUST_LEVEL] - 1],
-					  new->tts_values[att[CUST_STAGE_REASON] - 1],
-					  new->tts_isnull[att[CUST_STAGE_REASON] - 1]);
+	if (DatumGetChar(new->tts_values[att[CUST_STAGE] - 1]) != (char) d.stage)
+		d.nmoves = 0;
+	write_moves(w, customer, &d, old->tts_values[att[CUST_LEVEL] - 1],
+				new->tts_values[att[CUST_LEVEL] - 1], as_of);
 	return true;
+}
+
+/*
+ * Apply an order table's changes to customer's row: false (nothing
+ * written) when the customer is not in crm.customers and create is false.
+ */
+bool
+crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes, int nchanges,
+				 int32 as_of, const char *relname, bool create)
+{
+	return writer_write(w, customer, changes, nchanges, as_of, relname, create, NULL);
+}
+
+/*
+ * Rescore customer as of as_of: its scores, segment and stage walk, and
+ * its level from the signals given (NULL: the level stays).  False when
+ * there is no such customer.
+ */
+bool
+crm_writer_rescore(CustomerWriter *w, int64 customer, int32 as_of, const LevelSignals *level)
+{
+	return writer_write(w, customer, NULL, 0, as_of, NULL, false, level);
 }
 
 void
 crm_writer_end(CustomerWriter *w)
 {
 	writer_new_snapshot(w);
+	if (w->complaints_index != NULL)
+		index_close(w->complaints_index, NoLock);
+	if (w->complaints != NULL)
+		table_close(w->complaints, NoLock);
 	if (w->index != NULL)
 		index_close(w->index, NoLock);
 	AfterTriggerEndQuery(w->estate);

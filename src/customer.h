@@ -13,6 +13,7 @@
 #ifndef CRM_CUSTOMER_H
 #define CRM_CUSTOMER_H
 
+#include "level_kernel.h"
 #include "summary.h"
 
 typedef struct CustomerWriter CustomerWriter;
@@ -27,6 +28,8 @@ extern CustomerWriter *crm_writer_begin(const char *source);
  */
 extern bool crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes,
 							 int nchanges, int32 as_of, const char *relname, bool create);
+extern bool crm_writer_rescore(CustomerWriter *w, int64 customer, int32 as_of,
+							   const LevelSignals *level);
 extern void crm_writer_end(CustomerWriter *w);
 
 #endif							/* CRM_CUSTOMER_H */

@@ -36,6 +36,14 @@
 #define CRM_TYPE_STAGE			"crm.stage"
 #define CRM_TYPE_LEVEL			"crm.relationship_level"
 
+/* the labels of crm.relationship_level, in order (level_kernel.h's CrmLevel) */
+#define CRM_LEVEL_LABELS(X) \
+	X("transaction") X("trust") X("cooperation") X("loyalty") X("partnership")
+
+/* complaints: the writer reads a customer's through this index */
+#define CRM_COMPLAINTS			"complaints"
+#define CRM_COMPLAINTS_INDEX	"complaints_customer"
+
 /* the segment scheme the maintained segment is classified by */
 #define CRM_RFM_SCHEME			"rfm_segments"
 
@@ -52,7 +60,10 @@
 	X(CUST_STAGE, "stage") \
 	X(CUST_STAGE_REASON, "stage_reason") \
 	X(CUST_STAGE_SINCE, "stage_since") \
-	X(CUST_LEVEL, "level")
+	X(CUST_LEVEL, "level") \
+	X(CUST_LEVEL_REASON, "level_reason") \
+	X(CUST_LEVEL_SINCE, "level_since") \
+	X(CUST_ACCOUNT_MANAGER, "account_manager")
 
 #define CRM_HISTORY_COLUMNS(X) \
 	X(HIST_CUSTOMER, "customer_id") \
@@ -61,7 +72,8 @@
 	X(HIST_FROM_LEVEL, "from_level") \
 	X(HIST_TO_LEVEL, "to_level") \
 	X(HIST_SOURCE, "source") \
-	X(HIST_REASON, "reason")
+	X(HIST_REASON, "reason") \
+	X(HIST_CHANGED_AT, "changed_at")
 
 #define CRM_COLUMN_ID(id, name) id,
 #define CRM_COLUMN_NAME(id, name) name,
@@ -103,6 +115,10 @@ crm_history_column(HistoryColumn c)
 	X("table", "crm." CRM_STAGE_HISTORY) \
 	X("table", "crm." CRM_SCORING) \
 	X("table", "crm." CRM_STAGE_THRESHOLDS) \
+	X("table", "crm." CRM_COMPLAINTS) \
+	X("index", "crm." CRM_COMPLAINTS_INDEX) \
+	X("column", "crm." CRM_COMPLAINTS ".customer_id") \
+	X("column", "crm." CRM_COMPLAINTS ".opened_at") \
 	X("column", "crm." CRM_SCORING ".cutpoints") \
 	X("column", "crm." CRM_STAGE_THRESHOLDS ".name") \
 	X("column", "crm." CRM_STAGE_THRESHOLDS ".value") \

@@ -36,7 +36,9 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "btyd.h"
 #include "config.h"
+#include "level.h"
 #include "sqlnames.h"
 #include "stage.h"
 
@@ -178,7 +180,7 @@ stage_cache(FunctionCallInfo fcinfo)
  *	0 current stage, 1 summary (NULL: no purchase), 2 as_of,
  *	3 recent complaints, 4 previous complaints, 5 recent cost to serve,
  *	6 previous cost to serve, 7 P(alive), 8 redevelopment cost,
- *	9 long-term value, 10 stage_since (date)
+ *	9 long-term value, 10 stage_since (date), 11 P(buy)
  * Everything after as_of may be NULL (unknown: its rules do not fire).
  * ---------------------------------------------------------------------
  */
@@ -218,22 +220,163 @@ signals_from_summary(Summary *sum, int32 as_of, const StageThresholds *t, StageS
 				 errmsg("spend of a crm.summary is out of range")));
 }
 
-/*
- * For the order trigger (customer.c): crm.infer_stage(current, s, as_of,
- * stage_since => since) with no other signal, against the thresholds
- * cached for the backend.
+/* ---------------------------------------------------------------------
+ * The walk (stage_walk()): a customer's stage inferred from its history,
+ * one month end at a time
+ * ---------------------------------------------------------------------
  */
-void
-crm_infer_from_summary(CrmStage current, Summary *sum, int32 as_of, int32 stage_since,
-					   StageProposal *out)
-{
-	const StageThresholds *t = crm_stage_thresholds();
-	StageSignals s;
 
-	signals_from_summary(sum, as_of, t, &s);
-	if (!DATE_NOT_FINITE(stage_since))
-		s.stage_since = stage_since;
-	stage_infer(current, &s, t, out);
+/* what the walk's checkpoints read */
+typedef struct WalkContext
+{
+	Summary    *summary;		/* NULL: no purchase */
+	const int32 *complaints;	/* complaint days, ascending; NULL: unknown */
+	int			ncomplaints;
+	int32		complaint_days; /* the complaints trend window (setting) */
+	Datum		model;			/* (Datum) 0: no model */
+	const StageThresholds *t;
+} WalkContext;
+
+/* complaints on days in (lo, hi] */
+static int32
+complaints_between(const WalkContext *c, int64 lo, int64 hi)
+{
+	int32		n = 0;
+	int			i;
+
+	for (i = 0; i < c->ncomplaints; i++)
+		n += c->complaints[i] > lo && c->complaints[i] <= hi;
+	return n;
+}
+
+/* the signals of a walk's customer as of day (see stage_kernel.h) */
+static bool
+walk_signals(int32 day, void *arg, StageSignals *out)
+{
+	WalkContext *c = (WalkContext *) arg;
+
+	signals_from_summary(c->summary, day, c->t, out);
+	if (c->complaints != NULL)
+	{
+		out->recent_complaints = complaints_between(c, (int64) day - c->complaint_days, day);
+		out->previous_complaints = complaints_between(c, (int64) day - 2 * c->complaint_days,
+													  (int64) day - c->complaint_days);
+	}
+	if (c->model != (Datum) 0 && c->summary != NULL)
+		crm_btyd_outlook(c->model, c->summary, day, c->t->terminate_horizon_days,
+						 &out->p_alive, &out->p_buy);
+	return true;
+}
+
+/*
+ * Walk a customer from stage "current" (entered on stage_since, or
+ * STAGE_SINCE_UNKNOWN) from the day after "from" to as_of (stage_walk()),
+ * with the purchases of s (NULL: none), the complaint days given
+ * (ascending; NULL: unknown) and the model's outlook (model (Datum) 0:
+ * none).  *moves gets a palloc'd array of the moves; returns how many.
+ */
+int
+crm_stage_walk(CrmStage current, int32 stage_since, int32 from, int32 as_of,
+			   Summary *s, const int32 *complaints, int ncomplaints, Datum model,
+			   StageMove **moves, StageProposal *last)
+{
+	WalkContext c;
+	int			n;
+
+	crm_check_finite_date(as_of, "as_of");
+	c.summary = s;
+	c.complaints = complaints;
+	c.ncomplaints = ncomplaints;
+	c.complaint_days = crm_complaint_trend_days();
+	c.model = model;
+	c.t = crm_stage_thresholds();
+	*moves = palloc(Max(stage_walk_checkpoints(from, as_of), 1) * sizeof(StageMove));
+	n = stage_walk(current, DATE_NOT_FINITE(stage_since) ? STAGE_SINCE_UNKNOWN : stage_since,
+				   from, as_of, c.t, walk_signals, &c, *moves, last);
+	if (n < 0)
+		elog(ERROR, "crm: the stage walk failed");
+	return n;
+}
+
+/*
+ * The day a walk starts after: the day the customer was last evaluated
+ * (scored_on), else the day before its first purchase (a walk from the
+ * beginning), else the day before as_of (no purchase: one checkpoint).
+ */
+int32
+crm_walk_from(Summary *s, bool scored_known, int32 scored_on, int32 as_of)
+{
+	if (scored_known && !DATE_NOT_FINITE(scored_on))
+		return scored_on;
+	if (s != NULL && s->ndays > 0)
+		return s->days[0].day - 1;
+	return as_of - 1;
+}
+
+/*
+ * walk_stages(current, s, as_of, stage_since, evaluated_through, model,
+ * complaints) -> setof (day, from_stage, to_stage, reason, detail): the
+ * moves of the walk, as the refresh and the order trigger make them.
+ */
+PG_FUNCTION_INFO_V1(walk_stages);
+Datum
+walk_stages(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Summary    *s;
+	int32		as_of;
+	int32		since = STAGE_SINCE_UNKNOWN;
+	int32	   *complaints = NULL;
+	int			ncomplaints = 0;
+	StageMove  *moves;
+	StageProposal last;
+	int			n,
+				i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		return (Datum) 0;
+	s = PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1);
+	as_of = PG_GETARG_DATEADT(2);
+	crm_check_finite_date(as_of, "as_of");
+	if (!PG_ARGISNULL(3))
+		since = PG_GETARG_DATEADT(3);
+	if (!PG_ARGISNULL(6))
+	{
+		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(6);
+		Datum	   *elems;
+		bool	   *nulls;
+
+		deconstruct_array(a, DATEOID, sizeof(DateADT), true, TYPALIGN_INT, &elems, &nulls, &ncomplaints);
+		complaints = palloc(Max(ncomplaints, 1) * sizeof(int32));
+		for (i = 0; i < ncomplaints; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("complaints must not contain NULL")));
+			complaints[i] = DatumGetDateADT(elems[i]);
+		}
+	}
+	n = crm_stage_walk(PG_GETARG_STAGE(0), since,
+					   crm_walk_from(s, !PG_ARGISNULL(4), PG_ARGISNULL(4) ? 0 : PG_GETARG_DATEADT(4), as_of),
+					   as_of, s, complaints, ncomplaints,
+					   PG_ARGISNULL(5) ? (Datum) 0 : PG_GETARG_DATUM(5), &moves, &last);
+	for (i = 0; i < n; i++)
+	{
+		char		detail[STAGE_PROPOSAL_MAXLEN];
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		stage_proposal_format(&moves[i].proposal, detail, sizeof(detail));
+		values[0] = DateADTGetDatum(moves[i].day);
+		values[1] = CharGetDatum((char) moves[i].from);
+		values[2] = CharGetDatum((char) moves[i].proposal.stage);
+		values[3] = CStringGetTextDatum(stage_reason_code(moves[i].proposal.reason));
+		values[4] = CStringGetTextDatum(detail);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 /* false when current or as_of is NULL (the result is then NULL) */
@@ -259,6 +402,14 @@ stage_propose(FunctionCallInfo fcinfo, StageProposal *out)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("p_alive must be between 0 and 1")));
+	if (PG_NARGS() > 11 && !PG_ARGISNULL(11))
+	{
+		s.p_buy = optional_double(fcinfo, 11, "p_buy");
+		if (s.p_buy < 0 || s.p_buy > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("p_buy must be between 0 and 1")));
+	}
 	s.redevelopment_cost = optional_double(fcinfo, 8, "redevelopment_cost");
 	s.long_term_value = optional_double(fcinfo, 9, "long_term_value");
 	if (PG_NARGS() > 10 && !PG_ARGISNULL(10))
@@ -311,12 +462,15 @@ infer_stage(PG_FUNCTION_ARGS)
 
 /*
  * BEFORE UPDATE row trigger on a table with a crm.stage column (named by
- * the trigger's first argument, default "stage") and a key column (second
- * argument, default "customer_id"): an illegal transition raises
- * check_violation (23514) and the statement changes nothing.  The one way
- * around it is crm.override_stage(), which runs as the table's owner with
- * crm.stage_override set for its transaction; a session that sets that
- * variable itself is still refused unless it is the owner.
+ * the trigger's first argument, default "stage"), a key column (second
+ * argument, default "customer_id") and optionally a crm.relationship_level
+ * column (third argument): an illegal stage transition, or a level moving
+ * more than one step at once, raises check_violation (23514) and the
+ * statement changes nothing.  The one way around it is
+ * crm.override_stage() (or crm.override_level()), which runs as the
+ * table's owner with crm.stage_override set for its transaction; a
+ * session that sets that variable itself is still refused unless it is
+ * the owner.
  */
 /* the guarded table's column numbers, found once per trigger call site */
 typedef struct GuardCache
@@ -324,7 +478,18 @@ typedef struct GuardCache
 	Oid			relid;
 	int			stage_attnum;
 	int			key_attnum;
+	int			level_attnum;	/* 0: no level column */
 } GuardCache;
+
+/* the override is set by the table's owner (crm.override_stage()) */
+static bool
+guard_overridden(TriggerData *trigdata)
+{
+	const char *override = GetConfigOption("crm.stage_override", true, false);
+
+	return override && strcmp(override, "on") == 0 &&
+		GetUserId() == trigdata->tg_relation->rd_rel->relowner;
+}
 
 PG_FUNCTION_INFO_V1(stage_guard);
 Datum
@@ -353,29 +518,47 @@ stage_guard(PG_FUNCTION_ARGS)
 		cache->relid = RelationGetRelid(trigdata->tg_relation);
 		cache->stage_attnum = SPI_fnumber(desc, column);
 		cache->key_attnum = SPI_fnumber(desc, key);
-		if (cache->stage_attnum <= 0 || cache->key_attnum <= 0)
-			elog(ERROR, "crm.stage_guard: column \"%s\" or \"%s\" not found", column, key);
+		cache->level_attnum = trigger->tgnargs > 2 ? SPI_fnumber(desc, trigger->tgargs[2]) : 0;
+		if (cache->stage_attnum <= 0 || cache->key_attnum <= 0 ||
+			(trigger->tgnargs > 2 && cache->level_attnum <= 0))
+			elog(ERROR, "crm.stage_guard: a column named by its arguments does not exist");
 		fcinfo->flinfo->fn_extra = cache;
 	}
 	from = DatumGetChar(heap_getattr(trigdata->tg_trigtuple, cache->stage_attnum, desc, &oldnull));
 	to = DatumGetChar(heap_getattr(trigdata->tg_newtuple, cache->stage_attnum, desc, &newnull));
-	if (!oldnull && !newnull && !stage_transition_legal(from, to))
+	if (!oldnull && !newnull && !stage_transition_legal(from, to) && !guard_overridden(trigdata))
 	{
-		const char *override = GetConfigOption("crm.stage_override", true, false);
+		char	   *who = SPI_getvalue(trigdata->tg_trigtuple, desc, cache->key_attnum);
 
-		if (!(override && strcmp(override, "on") == 0 &&
-			  GetUserId() == trigdata->tg_relation->rd_rel->relowner))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("illegal stage transition from %s to %s for %s %s",
+						stage_name(from), stage_name(to),
+						NameStr(TupleDescAttr(desc, cache->key_attnum - 1)->attname),
+						who ? who : "NULL"),
+				 errdetail("From %s a customer can move to %s only.", stage_name(from), legal_next(from)),
+				 errhint("To correct data, use crm.override_stage(), which is recorded.")));
+	}
+	if (cache->level_attnum > 0)
+	{
+		Datum		lfrom = heap_getattr(trigdata->tg_trigtuple, cache->level_attnum, desc, &oldnull);
+		Datum		lto = heap_getattr(trigdata->tg_newtuple, cache->level_attnum, desc, &newnull);
+
+		if (!oldnull && !newnull && DatumGetObjectId(lfrom) != DatumGetObjectId(lto) &&
+			abs((int) crm_level_from_datum(lto) - (int) crm_level_from_datum(lfrom)) > 1 &&
+			!guard_overridden(trigdata))
 		{
 			char	   *who = SPI_getvalue(trigdata->tg_trigtuple, desc, cache->key_attnum);
 
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),
-					 errmsg("illegal stage transition from %s to %s for %s %s",
-							stage_name(from), stage_name(to),
+					 errmsg("illegal relationship level change from %s to %s for %s %s",
+							SPI_getvalue(trigdata->tg_trigtuple, desc, cache->level_attnum),
+							SPI_getvalue(trigdata->tg_newtuple, desc, cache->level_attnum),
 							NameStr(TupleDescAttr(desc, cache->key_attnum - 1)->attname),
 							who ? who : "NULL"),
-					 errdetail("From %s a customer can move to %s only.", stage_name(from), legal_next(from)),
-					 errhint("To correct data, use crm.override_stage(), which is recorded.")));
+					 errdetail("A relationship level moves one step at a time, up or down."),
+					 errhint("To correct data, use crm.override_level(), which is recorded.")));
 		}
 	}
 	return PointerGetDatum(trigdata->tg_newtuple);
@@ -391,7 +574,8 @@ stage_guard(PG_FUNCTION_ARGS)
  * TABLE on crm.customers: every row whose stage or level changed becomes a
  * row of crm.stage_history, all in one INSERT.  The old and new transition
  * tables hold the updated rows in the same order, so they are read in
- * step.  The reason is the new stage_reason; the source, time and who are
+ * step.  The reason is the new stage_reason (level_reason when only the
+ * level moved); the source, time and who are
  * the history table's defaults (crm.change_source(), crm.change_time(),
  * session_user), as for the order trigger's own history rows (customer.c).
  */
@@ -453,7 +637,8 @@ record_stage_changes(PG_FUNCTION_ARGS)
 	int			key_att,
 				stage_att,
 				level_att,
-				reason_att;
+				reason_att,
+				level_reason_att;
 	CrmTransitionReader old_r,
 				new_r;
 	int			n = 0,
@@ -471,8 +656,9 @@ record_stage_changes(PG_FUNCTION_ARGS)
 	stage_att = SPI_fnumber(desc, crm_customer_column(CUST_STAGE));
 	level_att = SPI_fnumber(desc, crm_customer_column(CUST_LEVEL));
 	reason_att = SPI_fnumber(desc, crm_customer_column(CUST_STAGE_REASON));
-	if (key_att <= 0 || stage_att <= 0 || level_att <= 0 || reason_att <= 0)
-		elog(ERROR, "crm.record_stage_changes needs columns customer_id, stage, level and stage_reason");
+	level_reason_att = SPI_fnumber(desc, crm_customer_column(CUST_LEVEL_REASON));
+	if (key_att <= 0 || stage_att <= 0 || level_att <= 0 || reason_att <= 0 || level_reason_att <= 0)
+		elog(ERROR, "crm.record_stage_changes needs columns customer_id, stage, level, stage_reason and level_reason");
 
 	for (i = 0; i < 6; i++)
 		cols[i] = palloc(cap * sizeof(Datum));
@@ -512,7 +698,9 @@ record_stage_changes(PG_FUNCTION_ARGS)
 		cols[2][n] = new_stage;
 		cols[3][n] = old_level;
 		cols[4][n] = new_level;
-		cols[5][n] = slot_getattr(new_r.slot, reason_att, &reason_nulls[n]);
+		/* a level's move alone has the level's reason */
+		cols[5][n] = slot_getattr(new_r.slot, DatumGetChar(old_stage) == DatumGetChar(new_stage) ?
+								  level_reason_att : reason_att, &reason_nulls[n]);
 		if (!reason_nulls[n])
 			cols[5][n] = PointerGetDatum(PG_DETOAST_DATUM_COPY(cols[5][n]));
 		n++;

@@ -16,7 +16,9 @@
 #define PG_GETARG_STAGE(n)	((CrmStage) DatumGetChar(PG_GETARG_DATUM(n)))
 #define PG_RETURN_STAGE(x)	return CharGetDatum((char) (x))
 
-extern void crm_infer_from_summary(CrmStage current, Summary *s, int32 as_of,
-								   int32 stage_since, StageProposal *out);
+extern int	crm_stage_walk(CrmStage current, int32 stage_since, int32 from, int32 as_of,
+						   Summary *s, const int32 *complaints, int ncomplaints,
+						   Datum model, StageMove **moves, StageProposal *last);
+extern int32 crm_walk_from(Summary *s, bool scored_known, int32 scored_on, int32 as_of);
 
 #endif							/* CRM_STAGE_H */

@@ -29,16 +29,19 @@ static const char *const stage_names[CRM_NSTAGES] = {
 
 static const char *const reason_codes[STAGE_NREASONS] = {
 	"no_change",
+	"held",
 	"first_purchase",
+	"repeat_purchase",
 	"repeat_rising_spend",
+	"steady_buyer",
 	"sustained_peak",
+	"p_alive_falling",
 	"inactive_beyond_rhythm",
 	"spend_falling",
 	"complaints_rising",
 	"cost_rising",
 	"won_back",
 	"long_inactive",
-	"p_alive_low",
 	"abandon_cost_exceeds_value",
 	"reacquired"
 };
@@ -122,19 +125,24 @@ void
 stage_default_thresholds(StageThresholds *t)
 {
 	t->window_days = 90;
+	t->min_stage_days = 28;
 	t->formation_min_purchase_days = 2;
-	t->stable_min_purchase_days = 4;
+	t->stable_min_purchase_days = 3;
 	t->stable_spend_floor = 0.8;
 	t->stable_rhythm_factor = 1.0;
+	t->stable_p_alive = 0.5;
 	t->decline_rhythm_factor = 1.5;
 	t->decline_floor_days = 30;
 	t->decline_spend_ratio = 0.7;
 	t->decline_min_complaints = 2;
 	t->decline_cost_ratio = 1.25;
+	t->decline_p_alive = 0.3;
 	t->winback_rhythm_factor = 1.0;
 	t->terminate_rhythm_factor = 4.0;
-	t->terminate_floor_days = 180;
+	t->terminate_floor_days = 365;
 	t->terminate_p_alive = 0.1;
+	t->terminate_p_buy = 0.1;
+	t->terminate_horizon_days = 365;
 }
 
 /* true for a finite double > 0 */
@@ -154,6 +162,8 @@ stage_thresholds_check(const StageThresholds *t)
 {
 	if (t->window_days < 1)
 		return "window_days must be at least 1";
+	if (t->min_stage_days < 0)
+		return "min_stage_days must not be negative";
 	if (t->formation_min_purchase_days < 2)
 		return "formation_min_purchase_days must be at least 2";
 	if (t->stable_min_purchase_days < 2)
@@ -162,6 +172,10 @@ stage_thresholds_check(const StageThresholds *t)
 		return "stable_spend_floor must be a finite number > 0";
 	if (!positive_finite(t->stable_rhythm_factor))
 		return "stable_rhythm_factor must be a finite number > 0";
+	if (!(t->stable_p_alive >= 0.0 && t->stable_p_alive <= 1.0))
+		return "stable_p_alive must be between 0 and 1";
+	if (!(t->decline_p_alive >= 0.0 && t->decline_p_alive <= t->stable_p_alive))
+		return "decline_p_alive must be between 0 and stable_p_alive";
 	if (!positive_finite(t->decline_rhythm_factor))
 		return "decline_rhythm_factor must be a finite number > 0";
 	if (t->decline_floor_days < 0)
@@ -180,6 +194,10 @@ stage_thresholds_check(const StageThresholds *t)
 		return "terminate_floor_days must not be negative";
 	if (!(t->terminate_p_alive >= 0.0 && t->terminate_p_alive <= 1.0))
 		return "terminate_p_alive must be between 0 and 1";
+	if (!(t->terminate_p_buy >= 0.0 && t->terminate_p_buy <= 1.0))
+		return "terminate_p_buy must be between 0 and 1";
+	if (t->terminate_horizon_days < 1)
+		return "terminate_horizon_days must be at least 1";
 	return NULL;
 }
 
@@ -198,6 +216,7 @@ stage_signals_init(StageSignals *s)
 	s->recent_cost = NAN;
 	s->previous_cost = NAN;
 	s->p_alive = NAN;
+	s->p_buy = NAN;
 	s->redevelopment_cost = NAN;
 	s->long_term_value = NAN;
 	s->stage_since = STAGE_SINCE_UNKNOWN;
@@ -403,6 +422,30 @@ phase_allowance(const StageSignals *s)
 	return mean > 0.0 ? mean : 0.0;
 }
 
+/* Does the stored model speak for this customer?  (p_alive known) */
+static bool
+model_known(const StageSignals *s)
+{
+	return !isnan(s->p_alive);
+}
+
+/* A detail "P(alive) value <op> limit", decided by the model. */
+static void
+model_detail(StageProposal *out, double value, double limit)
+{
+	out->detail = make_detail(value, NAN, NAN, limit);
+	out->by_model = true;
+}
+
+/* recent complaints above previous ones, and at least the minimum? */
+static bool
+complaints_rising(const StageSignals *s, const StageThresholds *t)
+{
+	return s->recent_complaints >= 0 && s->previous_complaints >= 0 &&
+		s->recent_complaints > s->previous_complaints &&
+		s->recent_complaints >= t->decline_min_complaints;
+}
+
 /*
  * The decline rules (formation or stable -> decline), first that holds.
  */
@@ -414,32 +457,42 @@ rule_decline(const StageSignals *s, const StageThresholds *t,
 	double		previous = money(s->previous_spend);
 	double		allowance;
 
-	if (inactive_beyond(s, t->decline_rhythm_factor, t->decline_floor_days,
-						&out->detail))
+	if (model_known(s))
 	{
-		out->reason = STAGE_REASON_INACTIVE_BEYOND_RHYTHM;
-		return true;
+		if (s->p_alive < t->decline_p_alive)
+		{
+			out->reason = STAGE_REASON_P_ALIVE_FALLING;
+			model_detail(out, s->p_alive, t->decline_p_alive);
+			return true;
+		}
+	}
+	else
+	{
+		if (inactive_beyond(s, t->decline_rhythm_factor, t->decline_floor_days,
+							&out->detail))
+		{
+			out->reason = STAGE_REASON_INACTIVE_BEYOND_RHYTHM;
+			return true;
+		}
+
+		/*
+		 * Volume down.  The customer is not overdue here (the rule above
+		 * did not fire), so a purchase missing from the recent window may
+		 * not be due yet: it is credited (phase_allowance()).
+		 */
+		allowance = phase_allowance(s);
+		if (s->previous_spend > 0 &&
+			recent + allowance < t->decline_spend_ratio * previous)
+		{
+			out->reason = STAGE_REASON_SPEND_FALLING;
+			out->detail = make_detail(recent, t->decline_spend_ratio, previous,
+									  t->decline_spend_ratio * previous);
+			out->detail.adjustment = allowance;
+			return true;
+		}
 	}
 
-	/*
-	 * Volume down.  The customer is not overdue here (the rule above did not
-	 * fire), so a purchase missing from the recent window may not be due
-	 * yet: it is credited (phase_allowance()).
-	 */
-	allowance = phase_allowance(s);
-	if (s->previous_spend > 0 &&
-		recent + allowance < t->decline_spend_ratio * previous)
-	{
-		out->reason = STAGE_REASON_SPEND_FALLING;
-		out->detail = make_detail(recent, t->decline_spend_ratio, previous,
-								  t->decline_spend_ratio * previous);
-		out->detail.adjustment = allowance;
-		return true;
-	}
-
-	if (s->recent_complaints >= 0 && s->previous_complaints >= 0 &&
-		s->recent_complaints > s->previous_complaints &&
-		s->recent_complaints >= t->decline_min_complaints)
+	if (complaints_rising(s, t))
 	{
 		out->reason = STAGE_REASON_COMPLAINTS_RISING;
 		out->detail = make_detail(s->recent_complaints, NAN,
@@ -463,6 +516,20 @@ rule_decline(const StageSignals *s, const StageThresholds *t,
 }
 
 /*
+ * Does the model, where it can tell, agree that the customer is gone?
+ * P(buy) when known, else P(alive); true when the model cannot tell.
+ */
+static bool
+model_agrees_gone(const StageSignals *s, const StageThresholds *t)
+{
+	if (!isnan(s->p_buy))
+		return s->p_buy < t->terminate_p_buy;
+	if (!isnan(s->p_alive))
+		return s->p_alive < t->terminate_p_alive;
+	return true;
+}
+
+/*
  * The termination rules (exploration or decline -> terminated), first that
  * holds.
  */
@@ -470,16 +537,13 @@ static bool
 rule_terminate(const StageSignals *s, const StageThresholds *t,
 			   StageProposal *out)
 {
-	if (inactive_beyond(s, t->terminate_rhythm_factor, t->terminate_floor_days,
-						&out->detail))
+	StageDetail d;
+
+	if (inactive_beyond(s, t->terminate_rhythm_factor, t->terminate_floor_days, &d) &&
+		model_agrees_gone(s, t))
 	{
 		out->reason = STAGE_REASON_LONG_INACTIVE;
-		return true;
-	}
-	if (!isnan(s->p_alive) && s->p_alive < t->terminate_p_alive)
-	{
-		out->reason = STAGE_REASON_P_ALIVE_LOW;
-		out->detail = make_detail(s->p_alive, NAN, NAN, t->terminate_p_alive);
+		out->detail = d;
 		return true;
 	}
 	if (!isnan(s->redevelopment_cost) && !isnan(s->long_term_value) &&
@@ -494,15 +558,27 @@ rule_terminate(const StageSignals *s, const StageThresholds *t,
 }
 
 /*
- * exploration -> formation: repeat purchases, the latest window with spend,
- * and spend not below the window before.
+ * exploration -> formation: repeat purchases, and either the model says
+ * the customer is alive, or (without one) the latest window with spend,
+ * not below the window before.
  */
 static bool
 rule_formation(const StageSignals *s, const StageThresholds *t,
 			   StageProposal *out)
 {
-	if (s->purchase_days >= t->formation_min_purchase_days &&
-		s->recent_purchase_days > 0 &&
+	if (s->purchase_days < t->formation_min_purchase_days)
+		return false;
+	if (model_known(s))
+	{
+		if (s->p_alive >= t->decline_p_alive)
+		{
+			out->reason = STAGE_REASON_REPEAT_PURCHASE;
+			model_detail(out, s->p_alive, t->decline_p_alive);
+			return true;
+		}
+		return false;
+	}
+	if (s->recent_purchase_days > 0 &&
 		s->recent_spend >= s->previous_spend)
 	{
 		out->reason = STAGE_REASON_REPEAT_RISING_SPEND;
@@ -515,7 +591,8 @@ rule_formation(const StageSignals *s, const StageThresholds *t,
 }
 
 /*
- * formation -> stable: enough history, spend in the band or rising, and
+ * formation -> stable: enough history, and either the model says the
+ * customer is alive, or (without one) spend in the band or rising and
  * buying to the customer's own rhythm.
  */
 static bool
@@ -527,8 +604,19 @@ rule_stable(const StageSignals *s, const StageThresholds *t,
 	double		limit = t->stable_spend_floor * previous;
 	double		allowance = phase_allowance(s);
 
-	if (s->purchase_days >= t->stable_min_purchase_days &&
-		s->recent_spend > 0 &&
+	if (s->purchase_days < t->stable_min_purchase_days)
+		return false;
+	if (model_known(s))
+	{
+		if (s->p_alive >= t->stable_p_alive)
+		{
+			out->reason = STAGE_REASON_STEADY_BUYER;
+			model_detail(out, s->p_alive, t->stable_p_alive);
+			return true;
+		}
+		return false;
+	}
+	if (s->recent_spend > 0 &&
 		recent + allowance >= limit &&
 		within_rhythm(s, t->stable_rhythm_factor))
 	{
@@ -542,15 +630,27 @@ rule_stable(const StageSignals *s, const StageThresholds *t,
 }
 
 /*
- * decline -> stable: bought again since the decline began, back within
- * rhythm, and spend recovered (recent >= previous).
+ * decline -> stable: bought again since the decline began, complaints not
+ * rising, and either the model says the customer is alive again or
+ * (without one) back within rhythm with spend recovered.
  */
 static bool
 rule_won_back(const StageSignals *s, const StageThresholds *t,
 			  StageProposal *out)
 {
-	if (bought_again(s) &&
-		within_rhythm(s, t->winback_rhythm_factor) &&
+	if (!bought_again(s) || complaints_rising(s, t))
+		return false;
+	if (model_known(s))
+	{
+		if (s->p_alive >= t->stable_p_alive)
+		{
+			out->reason = STAGE_REASON_WON_BACK;
+			model_detail(out, s->p_alive, t->stable_p_alive);
+			return true;
+		}
+		return false;
+	}
+	if (within_rhythm(s, t->winback_rhythm_factor) &&
 		s->recent_spend >= s->previous_spend)
 	{
 		out->reason = STAGE_REASON_WON_BACK;
@@ -580,6 +680,20 @@ stage_infer(CrmStage current, const StageSignals *s,
 	out->stage = current;
 	out->reason = STAGE_REASON_NO_CHANGE;
 	out->detail = no_detail();
+	out->by_model = false;
+
+	if ((int) current < 0 || (int) current >= CRM_NSTAGES)
+		return -1;
+
+	/* no overnight moves: a stage is held for min_stage_days */
+	if (current != CRM_STAGE_PROSPECT && s->stage_since != STAGE_SINCE_UNKNOWN &&
+		(int64_t) s->as_of - s->stage_since < t->min_stage_days)
+	{
+		out->reason = STAGE_REASON_HELD;
+		out->detail = make_detail((double) ((int64_t) s->as_of - s->stage_since),
+								  NAN, NAN, t->min_stage_days);
+		return (int) current;
+	}
 
 	switch (current)
 	{
@@ -624,8 +738,6 @@ stage_infer(CrmStage current, const StageSignals *s,
 				fired = true;
 			}
 			break;
-		default:
-			return -1;
 	}
 
 	/* belt and braces: never hand out an illegal transition */
@@ -633,10 +745,131 @@ stage_infer(CrmStage current, const StageSignals *s,
 	{
 		out->reason = STAGE_REASON_NO_CHANGE;
 		out->detail = no_detail();
+		out->by_model = false;
 		next = current;
 	}
 	out->stage = next;
 	return (int) next;
+}
+
+/* ------------------------------------------------------------------------
+ * The walk
+ * ------------------------------------------------------------------------
+ */
+
+/* days since 2000-01-01 of the civil date y-m-d (H. Hinnant's algorithm) */
+static int64_t
+civil_days(int64_t y, int m, int d)
+{
+	int64_t		era,
+				yoe,
+				doy,
+				doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468 - 10957;
+}
+
+/* the last day of the month of "day" (days since 2000-01-01) */
+static int64_t
+month_end(int64_t day)
+{
+	int64_t		z = day + 10957 + 719468,
+				era,
+				doe,
+				yoe,
+				y,
+				doy,
+				mp;
+	int			m;
+
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	m = (int) (mp < 10 ? mp + 3 : mp - 9);
+	y += m <= 2;
+	/* the first of the next month, less a day */
+	return m == 12 ? civil_days(y + 1, 1, 1) - 1 : civil_days(y, m + 1, 1) - 1;
+}
+
+/*
+ * The number of checkpoints of a walk from "from" to as_of (see
+ * stage_walk()), which bounds its moves.
+ */
+int
+stage_walk_checkpoints(int32_t from, int32_t as_of)
+{
+	int64_t		d;
+	int			n = 0;
+
+	if (as_of <= from)
+		return 1;
+	for (d = month_end((int64_t) from + 1); d < as_of; d = month_end(d + 1))
+		n++;
+	return n + 1;
+}
+
+/*
+ * Walk a customer in stage "current" (entered on stage_since, or
+ * STAGE_SINCE_UNKNOWN) from the day after "from" to as_of: at every month
+ * end strictly between from and as_of, then at as_of, ask signals() for
+ * the signals as of that day and apply stage_infer() once.  The moves are
+ * stored in moves[] (room for stage_walk_checkpoints(from, as_of) of
+ * them), the proposal at as_of (the final stage, with why it stays or
+ * moved) in *last.  Returns the number of moves, or -1 when signals()
+ * failed or current is not a valid stage.  With as_of <= from (evaluated
+ * again on the same day, or asked about an earlier one) as_of is the only
+ * checkpoint: a customer that just moved is held there
+ * (min_stage_days), so evaluating twice moves nobody twice.
+ */
+int
+stage_walk(CrmStage current, int32_t stage_since, int32_t from, int32_t as_of,
+		   const StageThresholds *t, StageSignalsAt signals, void *arg,
+		   StageMove *moves, StageProposal *last)
+{
+	int			nmoves = 0;
+	int64_t		day;
+	bool		done = false;
+
+	last->stage = current;
+	last->reason = STAGE_REASON_NO_CHANGE;
+	last->detail = no_detail();
+	last->by_model = false;
+	if ((int) current < 0 || (int) current >= CRM_NSTAGES)
+		return -1;
+	if (as_of <= from)
+		from = as_of - 1;
+	for (day = month_end((int64_t) from + 1); !done; day = month_end(day + 1))
+	{
+		StageSignals s;
+
+		if (day >= as_of)
+		{
+			day = as_of;
+			done = true;
+		}
+		if (!signals((int32_t) day, arg, &s))
+			return -1;
+		s.stage_since = stage_since;
+		stage_infer(current, &s, t, last);
+		if (last->stage != current)
+		{
+			moves[nmoves].day = (int32_t) day;
+			moves[nmoves].from = current;
+			moves[nmoves].proposal = *last;
+			nmoves++;
+			current = last->stage;
+			stage_since = (int32_t) day;
+		}
+	}
+	return nmoves;
 }
 
 /*
@@ -706,6 +939,14 @@ stage_proposal_format(const StageProposal *p, char *buf, size_t buflen)
 	{
 		case STAGE_REASON_NO_CHANGE:
 			return snprintf(buf, buflen, "no rule fired");
+		case STAGE_REASON_HELD:
+			return snprintf(buf, buflen, "in the stage %s days < %s", v, l);
+		case STAGE_REASON_REPEAT_PURCHASE:
+			return snprintf(buf, buflen, "repeat purchases, P(alive) %s >= %s", v, l);
+		case STAGE_REASON_STEADY_BUYER:
+			return snprintf(buf, buflen, "enough purchase days, P(alive) %s >= %s", v, l);
+		case STAGE_REASON_P_ALIVE_FALLING:
+			return snprintf(buf, buflen, "P(alive) %s < %s", v, l);
 		case STAGE_REASON_FIRST_PURCHASE:
 			return snprintf(buf, buflen, "purchase days %s >= %s", v, l);
 		case STAGE_REASON_REPEAT_RISING_SPEND:
@@ -736,11 +977,11 @@ stage_proposal_format(const StageProposal *p, char *buf, size_t buflen)
 							"days since last purchase %s > %s x rhythm %s",
 							v, f, r);
 		case STAGE_REASON_WON_BACK:
+			if (p->by_model)
+				return snprintf(buf, buflen, "bought again, P(alive) %s >= %s", v, l);
 			return snprintf(buf, buflen,
 							"bought again: days since last purchase %s <= %s x rhythm %s, spend recovered",
 							v, f, r);
-		case STAGE_REASON_P_ALIVE_LOW:
-			return snprintf(buf, buflen, "P(alive) %s < %s", v, l);
 		case STAGE_REASON_ABANDON_COST_EXCEEDS_VALUE:
 			return snprintf(buf, buflen,
 							"redevelopment cost %s > long-term value %s", v, r);

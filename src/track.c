@@ -321,13 +321,6 @@ collect_update_tables(Tuplestorestate *old_ts, Tuplestorestate *new_ts, TupleDes
 #define ST_DEFINE
 #include "lib/sort_template.h"
 
-/* Is this session restoring a pg_dump script?  See the header comment. */
-static bool
-restoring_dump(void)
-{
-	return !row_security && namespace_search_path != NULL && namespace_search_path[0] == '\0';
-}
-
 static void
 missing_customer(int64 customer, const char *relname)
 {
@@ -393,7 +386,7 @@ track_orders_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("crm.track_orders_trigger() must be fired AFTER a change"),
 				 errhint("Install it with crm.track_orders().")));
-	if (restoring_dump())
+	if (crm_restoring_dump())
 		return PointerGetDatum(NULL);
 	ev = trigdata->tg_event;
 	/*

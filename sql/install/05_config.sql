@@ -20,8 +20,9 @@ INSERT INTO crm.setting_defaults VALUES
     ('sla_onsite_vip', '8 hours', 'Longest time from a VIP customer''s complaint to a visit on site'),
     ('loyal_after_surveys', '3', 'A customer counts as loyal after this many consecutive satisfied surveys'),
     ('complaint_trend_days', '90', 'Window, in days, of the complaints trend the stage inference compares (recent window against the one before)'),
-    ('btyd_model', 'bgnbd', 'Model crm.refresh() fits for P(alive) when asked to (bgnbd, pareto_nbd, mbgnbd)'),
-    ('btyd_unit', '7 days', 'Time unit of the fitted model');
+    ('btyd_model', 'bgnbd', 'Model crm.refresh() fits for P(alive), which the stage inference reads (bgnbd, pareto_nbd, mbgnbd)'),
+    ('btyd_unit', '7 days', 'Time unit of the fitted model'),
+    ('btyd_min_repeat_buyers', '100', 'crm.refresh() fits a model of its own accord (none stored, fit_model not given) only when at least this many customers have repeat purchases');
 
 CREATE TABLE crm.settings (
     name text PRIMARY KEY REFERENCES crm.setting_defaults ON UPDATE CASCADE,
@@ -44,7 +45,7 @@ CREATE FUNCTION crm.check_setting() RETURNS trigger LANGUAGE plpgsql
 BEGIN
     BEGIN
         CASE
-            WHEN NEW.name IN ('loyal_after_surveys', 'complaint_trend_days') THEN
+            WHEN NEW.name IN ('loyal_after_surveys', 'complaint_trend_days', 'btyd_min_repeat_buyers') THEN
                 IF NEW.value::integer < 1 THEN RAISE EXCEPTION USING ERRCODE = '22023'; END IF;
             WHEN NEW.name = 'btyd_model' THEN
                 IF NEW.value NOT IN ('bgnbd', 'pareto_nbd', 'mbgnbd') THEN RAISE EXCEPTION USING ERRCODE = '22023'; END IF;
@@ -59,6 +60,7 @@ BEGIN
     RETURN NEW;
 END $$;
 COMMENT ON FUNCTION crm.check_setting() IS 'BEFORE trigger on crm.settings: refuses a value of the wrong kind (22023)';
+
 CREATE TRIGGER check_setting BEFORE INSERT OR UPDATE ON crm.settings
     FOR EACH ROW EXECUTE FUNCTION crm.check_setting();
 
@@ -100,7 +102,10 @@ CREATE FUNCTION crm.config_changed() RETURNS trigger
     AS 'MODULE_PATHNAME', 'config_changed' LANGUAGE C;
 REVOKE ALL ON FUNCTION crm.config_changed() FROM PUBLIC;
 COMMENT ON FUNCTION crm.config_changed() IS
-    'Statement trigger on crm.scoring and the segment tables: every backend drops the copy of them the order trigger keeps';
+    'Statement trigger on crm.scoring, crm.settings and the segment tables: every backend drops the copy of them the order trigger keeps';
+
+CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON crm.settings
+    FOR EACH STATEMENT EXECUTE FUNCTION crm.config_changed();
 
 -- the SQL objects the C code finds by name (src/sqlnames.h)
 CREATE FUNCTION crm.c_dependencies(OUT object_type text, OUT object_name text) RETURNS SETOF record

@@ -29,14 +29,16 @@ CREATE FUNCTION crm.summary_eq(crm.summary, crm.summary) RETURNS boolean
     AS 'MODULE_PATHNAME', 'summary_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION crm.summary_ne(crm.summary, crm.summary) RETURNS boolean
     AS 'MODULE_PATHNAME', 'summary_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE OPERATOR crm.= (
+-- The operators live in pg_catalog, not crm: a client with any search_path
+-- (a BI tool's default) can then write WHERE x = 'literal'.
+CREATE OPERATOR pg_catalog.= (
     LEFTARG = crm.summary, RIGHTARG = crm.summary, PROCEDURE = crm.summary_eq,
-    COMMUTATOR = OPERATOR(crm.=), NEGATOR = OPERATOR(crm.<>),
+    COMMUTATOR = OPERATOR(pg_catalog.=), NEGATOR = OPERATOR(pg_catalog.<>),
     RESTRICT = eqsel, JOIN = eqjoinsel
 );
-CREATE OPERATOR crm.<> (
+CREATE OPERATOR pg_catalog.<> (
     LEFTARG = crm.summary, RIGHTARG = crm.summary, PROCEDURE = crm.summary_ne,
-    COMMUTATOR = OPERATOR(crm.<>), NEGATOR = OPERATOR(crm.=),
+    COMMUTATOR = OPERATOR(pg_catalog.<>), NEGATOR = OPERATOR(pg_catalog.=),
     RESTRICT = neqsel, JOIN = neqjoinsel
 );
 

@@ -59,25 +59,27 @@ CREATE FUNCTION crm.rfm_cmp(crm.rfm, crm.rfm) RETURNS integer
 CREATE FUNCTION crm.rfm_hash(crm.rfm) RETURNS integer
     AS 'MODULE_PATHNAME', 'rfm_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
 
-CREATE OPERATOR crm.< (LEFTARG = crm.rfm, RIGHTARG = crm.rfm, PROCEDURE = crm.rfm_lt,
-    COMMUTATOR = OPERATOR(crm.>), NEGATOR = OPERATOR(crm.>=), RESTRICT = scalarltsel, JOIN = scalarltjoinsel);
-CREATE OPERATOR crm.<= (LEFTARG = crm.rfm, RIGHTARG = crm.rfm, PROCEDURE = crm.rfm_le,
-    COMMUTATOR = OPERATOR(crm.>=), NEGATOR = OPERATOR(crm.>), RESTRICT = scalarlesel, JOIN = scalarlejoinsel);
-CREATE OPERATOR crm.= (LEFTARG = crm.rfm, RIGHTARG = crm.rfm, PROCEDURE = crm.rfm_eq,
-    COMMUTATOR = OPERATOR(crm.=), NEGATOR = OPERATOR(crm.<>), RESTRICT = eqsel, JOIN = eqjoinsel,
+-- The operators live in pg_catalog, not crm: a client with any search_path
+-- (a BI tool's default) can then write WHERE x = 'literal'.
+CREATE OPERATOR pg_catalog.< (LEFTARG = crm.rfm, RIGHTARG = crm.rfm, PROCEDURE = crm.rfm_lt,
+    COMMUTATOR = OPERATOR(pg_catalog.>), NEGATOR = OPERATOR(pg_catalog.>=), RESTRICT = scalarltsel, JOIN = scalarltjoinsel);
+CREATE OPERATOR pg_catalog.<= (LEFTARG = crm.rfm, RIGHTARG = crm.rfm, PROCEDURE = crm.rfm_le,
+    COMMUTATOR = OPERATOR(pg_catalog.>=), NEGATOR = OPERATOR(pg_catalog.>), RESTRICT = scalarlesel, JOIN = scalarlejoinsel);
+CREATE OPERATOR pg_catalog.= (LEFTARG = crm.rfm, RIGHTARG = crm.rfm, PROCEDURE = crm.rfm_eq,
+    COMMUTATOR = OPERATOR(pg_catalog.=), NEGATOR = OPERATOR(pg_catalog.<>), RESTRICT = eqsel, JOIN = eqjoinsel,
     HASHES, MERGES);
-CREATE OPERATOR crm.<> (LEFTARG = crm.rfm, RIGHTARG = crm.rfm, PROCEDURE = crm.rfm_ne,
-    COMMUTATOR = OPERATOR(crm.<>), NEGATOR = OPERATOR(crm.=), RESTRICT = neqsel, JOIN = neqjoinsel);
-CREATE OPERATOR crm.>= (LEFTARG = crm.rfm, RIGHTARG = crm.rfm, PROCEDURE = crm.rfm_ge,
-    COMMUTATOR = OPERATOR(crm.<=), NEGATOR = OPERATOR(crm.<), RESTRICT = scalargesel, JOIN = scalargejoinsel);
-CREATE OPERATOR crm.> (LEFTARG = crm.rfm, RIGHTARG = crm.rfm, PROCEDURE = crm.rfm_gt,
-    COMMUTATOR = OPERATOR(crm.<), NEGATOR = OPERATOR(crm.<=), RESTRICT = scalargtsel, JOIN = scalargtjoinsel);
+CREATE OPERATOR pg_catalog.<> (LEFTARG = crm.rfm, RIGHTARG = crm.rfm, PROCEDURE = crm.rfm_ne,
+    COMMUTATOR = OPERATOR(pg_catalog.<>), NEGATOR = OPERATOR(pg_catalog.=), RESTRICT = neqsel, JOIN = neqjoinsel);
+CREATE OPERATOR pg_catalog.>= (LEFTARG = crm.rfm, RIGHTARG = crm.rfm, PROCEDURE = crm.rfm_ge,
+    COMMUTATOR = OPERATOR(pg_catalog.<=), NEGATOR = OPERATOR(pg_catalog.<), RESTRICT = scalargesel, JOIN = scalargejoinsel);
+CREATE OPERATOR pg_catalog.> (LEFTARG = crm.rfm, RIGHTARG = crm.rfm, PROCEDURE = crm.rfm_gt,
+    COMMUTATOR = OPERATOR(pg_catalog.<), NEGATOR = OPERATOR(pg_catalog.<=), RESTRICT = scalargtsel, JOIN = scalargtjoinsel);
 
 CREATE OPERATOR CLASS crm.rfm_ops DEFAULT FOR TYPE crm.rfm USING btree AS
-    OPERATOR 1 crm.<, OPERATOR 2 crm.<=, OPERATOR 3 crm.=, OPERATOR 4 crm.>=, OPERATOR 5 crm.>,
+    OPERATOR 1 pg_catalog.<, OPERATOR 2 pg_catalog.<=, OPERATOR 3 pg_catalog.=, OPERATOR 4 pg_catalog.>=, OPERATOR 5 pg_catalog.>,
     FUNCTION 1 crm.rfm_cmp(crm.rfm, crm.rfm);
 CREATE OPERATOR CLASS crm.rfm_hash_ops DEFAULT FOR TYPE crm.rfm USING hash AS
-    OPERATOR 1 crm.=,
+    OPERATOR 1 pg_catalog.=,
     FUNCTION 1 crm.rfm_hash(crm.rfm);
 
 CREATE FUNCTION crm.recency_score(crm.rfm) RETURNS integer

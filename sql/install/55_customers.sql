@@ -40,7 +40,9 @@ CREATE TABLE crm.customers (
     rfm crm.rfm,
     segment text,
     scored_on date,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT now(),
+    level_reason text,
+    level_since date
 ) WITH (fillfactor = 80);
 CREATE INDEX customers_account_manager ON crm.customers (account_manager) WHERE account_manager IS NOT NULL;
 COMMENT ON TABLE crm.customers IS
@@ -62,6 +64,8 @@ COMMENT ON COLUMN crm.customers.rfm IS 'RFM score on scored_on against the cutpo
 COMMENT ON COLUMN crm.customers.segment IS 'rfm_segments label of the RFM score';
 COMMENT ON COLUMN crm.customers.scored_on IS 'Business date of the last scoring (an order or crm.refresh())';
 COMMENT ON COLUMN crm.customers.created_at IS 'When the record was created';
+COMMENT ON COLUMN crm.customers.level_reason IS 'Why the level last changed (an inference reason code, or free text)';
+COMMENT ON COLUMN crm.customers.level_since IS 'Business date the current level began (inference holds a level level_min_days)';
 
 CREATE TABLE crm.stage_history (
     history_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -84,13 +88,15 @@ SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('cr
 COMMENT ON TABLE crm.stage_history IS
     'Every change of a customer''s stage or level: from, to, when, why, and who (inference, user, import, override)';
 
--- illegal transitions are refused row by row, before anything is written
+-- illegal transitions (a stage move the life cycle does not allow, a level
+-- moving two steps at once) are refused row by row, before anything is
+-- written
 CREATE FUNCTION crm.stage_guard() RETURNS trigger
     AS 'MODULE_PATHNAME', 'stage_guard' LANGUAGE C;
 COMMENT ON FUNCTION crm.stage_guard() IS
-    'BEFORE UPDATE row trigger: refuses an illegal change of the crm.stage column named by its first argument (default stage) with 23514; the second argument names the key for messages';
-CREATE TRIGGER stage_guard BEFORE UPDATE OF stage ON crm.customers
-    FOR EACH ROW EXECUTE FUNCTION crm.stage_guard('stage', 'customer_id');
+    'BEFORE UPDATE row trigger: refuses an illegal change of the crm.stage column named by its first argument (default stage), or of the crm.relationship_level column named by its third (a move of more than one level), with 23514; the second argument names the key for messages';
+CREATE TRIGGER stage_guard BEFORE UPDATE OF stage, level ON crm.customers
+    FOR EACH ROW EXECUTE FUNCTION crm.stage_guard('stage', 'customer_id', 'level');
 
 -- history is written once per statement from the transition tables (in C:
 -- a bulk change of stages costs one INSERT); the reason comes from the row,
@@ -131,26 +137,44 @@ REVOKE ALL ON FUNCTION crm.override_stage(bigint, crm.stage, text) FROM PUBLIC;
 COMMENT ON FUNCTION crm.override_stage(bigint, crm.stage, text) IS
     'Set a stage even when the transition is illegal (data corrections); recorded in crm.stage_history with source override; not granted to PUBLIC';
 
--- apply inference to every customer (or those given) as of a date
+CREATE FUNCTION crm.override_level(customer bigint, new_level crm.relationship_level, reason text)
+    RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, crm
+    AS $$
+BEGIN
+    IF reason IS NULL OR btrim(reason) = '' THEN
+        RAISE EXCEPTION 'an override needs a reason' USING ERRCODE = '22023';
+    END IF;
+    PERFORM set_config('crm.stage_override', 'on', true);
+    PERFORM set_config('crm.change_source', 'override', true);
+    UPDATE crm.customers SET level = new_level, level_reason = reason WHERE customer_id = customer;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'customer % does not exist', customer USING ERRCODE = '22023';
+    END IF;
+    PERFORM set_config('crm.stage_override', 'off', true);
+    PERFORM set_config('crm.change_source', '', true);
+END $$;
+REVOKE ALL ON FUNCTION crm.override_level(bigint, crm.relationship_level, text) FROM PUBLIC;
+COMMENT ON FUNCTION crm.override_level(bigint, crm.relationship_level, text) IS
+    'Set any relationship level, even two or more steps away (data corrections); recorded in crm.stage_history with source override; not granted to PUBLIC';
+
+-- apply inference to every customer as of a date: the refresh's rescoring
+-- (crm.score_customers) in one transaction
 CREATE FUNCTION crm.apply_inferred_stages(as_of date DEFAULT current_date)
     RETURNS bigint LANGUAGE plpgsql
     SET search_path = pg_catalog, crm
     AS $$
 DECLARE
-    changed bigint;
+    last_row bigint := (SELECT coalesce(max(h.history_id), 0) FROM crm.stage_history h);
 BEGIN
     PERFORM set_config('crm.change_source', 'inference', true);
-    UPDATE crm.customers c SET stage = i.stage, stage_reason = i.reason, stage_since = as_of
-    FROM (SELECT customer_id,
-                 (crm.infer_stage(stage, summary, as_of, stage_since => stage_since)).*
-          FROM crm.customers) i
-    WHERE i.customer_id = c.customer_id AND i.stage <> c.stage;
-    GET DIAGNOSTICS changed = ROW_COUNT;
+    PERFORM crm.score_customers(NULL, as_of);
     PERFORM set_config('crm.change_source', '', true);
-    RETURN changed;
+    RETURN (SELECT count(*) FROM crm.stage_history h
+            WHERE h.history_id > last_row AND h.from_stage IS DISTINCT FROM h.to_stage);
 END $$;
 COMMENT ON FUNCTION crm.apply_inferred_stages(date) IS
-    'Move every customer to the stage inferred from its summary as of as_of; returns how many changed (recorded with source inference)';
+    'Rescore every customer as of as_of (stage walked from its last evaluation, level, scores); returns how many stage moves were recorded (source inference)';
 
 -- the population's RFM cutpoints, written by crm.refresh(); one row
 CREATE TABLE crm.scoring (

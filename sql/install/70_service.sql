@@ -222,3 +222,61 @@ COMMENT ON COLUMN crm.customer_satisfaction.surveys IS 'Surveys answered';
 COMMENT ON COLUMN crm.customer_satisfaction.last_score IS 'Score of the latest survey';
 COMMENT ON COLUMN crm.customer_satisfaction.satisfied_streak IS 'How many of the latest surveys in a row were satisfied';
 COMMENT ON COLUMN crm.customer_satisfaction.loyal IS 'Satisfaction held for loyal_after_surveys consecutive surveys';
+
+-- ---------------------------------------------------------------------
+-- Service signals of the relationship level
+-- ---------------------------------------------------------------------
+
+-- what measures a relationship, per customer, as of a date: contact
+-- (interactions and their channels in the level window), complaints of
+-- the window handled past their limits, and satisfaction (the latest
+-- survey, and whether the latest loyal_after_surveys were all satisfied);
+-- a row for every customer given with any of these
+CREATE FUNCTION crm.level_signals(customers bigint[], as_of date)
+    RETURNS TABLE (customer_id bigint, interactions integer, channels integer, complaints_late integer,
+                   last_satisfied boolean, loyal boolean)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, crm
+    AS $$
+    WITH w AS (SELECT t.value::integer AS days FROM crm.stage_thresholds_in_effect t
+               WHERE t.name = 'level_window_days' OFFSET 0),
+    i AS (SELECT i.customer_id, count(*)::integer AS n, count(DISTINCT i.channel)::integer AS ch
+          FROM crm.interactions i, w
+          WHERE i.customer_id = ANY (customers) AND i.occurred_at < as_of + 1 AND i.occurred_at >= as_of + 1 - w.days
+          GROUP BY 1),
+    k AS (SELECT b.customer_id, count(DISTINCT b.id)::integer AS late
+          FROM crm.complaint_sla_breaches b JOIN crm.complaints c ON c.complaint_id = b.id, w
+          WHERE b.source = 'complaint' AND b.customer_id = ANY (customers)
+            AND c.opened_at < as_of + 1 AND c.opened_at >= as_of + 1 - w.days
+          GROUP BY 1),
+    s AS (SELECT cs.customer_id, cs.last_score >= 1 AS last_satisfied, cs.loyal
+          FROM crm.customer_satisfaction cs WHERE cs.customer_id = ANY (customers))
+    SELECT ids.customer_id, coalesce(i.n, 0), coalesce(i.ch, 0), coalesce(k.late, 0), s.last_satisfied, s.loyal
+    FROM (SELECT i.customer_id FROM i UNION SELECT k.customer_id FROM k UNION SELECT s.customer_id FROM s) ids
+    LEFT JOIN i USING (customer_id) LEFT JOIN k USING (customer_id) LEFT JOIN s USING (customer_id) $$;
+COMMENT ON FUNCTION crm.level_signals(bigint[], date) IS
+    'Per customer given (those with any interaction, complaint or survey): interactions and channels in the level window, complaints of the window handled late, the latest survey satisfied, loyal';
+
+-- a service signal arriving moves the level (and, for complaints, the
+-- stage) at once: the customers it concerns are rescored on the business
+-- date, as the refresh would rescore them
+CREATE FUNCTION crm.service_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'service_changed' LANGUAGE C SECURITY DEFINER;
+    -- no search_path here: it reads the caller's to tell a pg_dump restore,
+    -- and qualifies every name of its own (as crm.track_orders_trigger)
+COMMENT ON FUNCTION crm.service_changed() IS
+    'Statement trigger on interactions, complaints, surveys and survey answers: rescores the customers concerned (level, stage) on the business date';
+REVOKE ALL ON FUNCTION crm.service_changed() FROM PUBLIC;
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['interactions', 'complaints', 'surveys', 'survey_answers'] LOOP
+        EXECUTE pg_catalog.format('CREATE TRIGGER service_inserted AFTER INSERT ON crm.%I REFERENCING NEW TABLE AS new_rows '
+                                  'FOR EACH STATEMENT EXECUTE FUNCTION crm.service_changed()', t);
+        EXECUTE pg_catalog.format('CREATE TRIGGER service_updated AFTER UPDATE ON crm.%I REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows '
+                                  'FOR EACH STATEMENT EXECUTE FUNCTION crm.service_changed()', t);
+        EXECUTE pg_catalog.format('CREATE TRIGGER service_deleted AFTER DELETE ON crm.%I REFERENCING OLD TABLE AS old_rows '
+                                  'FOR EACH STATEMENT EXECUTE FUNCTION crm.service_changed()', t);
+    END LOOP;
+END $$;

@@ -21,7 +21,7 @@ COMMENT ON COLUMN crm.lifecycle_funnel.average_spend IS 'Average net spend per c
 CREATE VIEW crm.stage_transitions AS
 SELECT date_trunc('month', h.changed_at) AS month, h.from_stage, h.to_stage, h.source, count(*) AS transitions
 FROM crm.stage_history h
-WHERE h.from_stage IS NULL OR h.from_stage OPERATOR(crm.<>) h.to_stage
+WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage
 GROUP BY 1, 2, 3, 4;
 COMMENT ON VIEW crm.stage_transitions IS 'Stage changes per month, from x to (filter on month for a period''s transition matrix)';
 COMMENT ON COLUMN crm.stage_transitions.month IS 'Month of the change';
@@ -36,7 +36,7 @@ CREATE FUNCTION crm.stage_transition_matrix(since timestamptz, until timestamptz
     SET search_path = pg_catalog, crm
     AS $$ SELECT h.from_stage, h.to_stage, count(*) FROM crm.stage_history h
           WHERE h.changed_at >= since AND h.changed_at < until
-            AND (h.from_stage IS NULL OR h.from_stage OPERATOR(crm.<>) h.to_stage)
+            AND (h.from_stage IS NULL OR h.from_stage <> h.to_stage)
           GROUP BY 1, 2 ORDER BY 1, 2 $$;
 COMMENT ON FUNCTION crm.stage_transition_matrix(timestamptz, timestamptz) IS
     'From x to counts of stage changes in [since, until)';
@@ -50,7 +50,7 @@ SELECT s.stage,
 FROM (SELECT h.to_stage AS stage, h.changed_at AS started_at,
              lead(h.changed_at) OVER (PARTITION BY h.customer_id ORDER BY h.changed_at, h.history_id) AS ended_at
       FROM crm.stage_history h
-      WHERE h.from_stage IS NULL OR h.from_stage OPERATOR(crm.<>) h.to_stage) s
+      WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage) s
 GROUP BY s.stage;
 COMMENT ON VIEW crm.stage_durations IS 'Time spent in each stage, from the history (ongoing spells counted up to now)';
 COMMENT ON COLUMN crm.stage_durations.stage IS 'Life-cycle stage';
@@ -194,8 +194,8 @@ SELECT c.customer_id, c.name, c.account_manager, c.stage, c.stage_reason, c.segm
 FROM crm.customers c
 CROSS JOIN (SELECT crm.business_date() AS as_of, crm.setting('complaint_trend_days')::integer AS trend_days OFFSET 0) d
 LEFT JOIN crm.scoring sc ON true
-WHERE c.stage OPERATOR(crm.=) 'decline'
-   OR ((c.stage OPERATOR(crm.=) 'formation' OR c.stage OPERATOR(crm.=) 'stable') AND crm.first_purchase(c.summary) <= d.as_of
+WHERE c.stage = 'decline'
+   OR (c.stage IN ('formation', 'stable') AND crm.first_purchase(c.summary) <= d.as_of
        AND crm.p_alive(sc.model, c.summary, d.as_of) < 0.5);
 COMMENT ON VIEW crm.churn_watch IS 'Customers at risk: in decline, or formation/stable with P(alive) < 0.5 under the stored model';
 COMMENT ON COLUMN crm.churn_watch.customer_id IS 'Customer';

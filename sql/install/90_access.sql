@@ -22,7 +22,7 @@ GRANT INSERT, UPDATE, DELETE ON crm.orders, crm.interactions, crm.complaints, cr
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA crm TO crm_writer;
 GRANT INSERT (customer_id, name, kind, customer_class, service_level, account_manager, marketing_opt_out, stage, level)
     ON crm.customers TO crm_writer;
-GRANT UPDATE (name, kind, service_level, marketing_opt_out, churn_reason, stage, stage_reason, level)
+GRANT UPDATE (name, kind, service_level, marketing_opt_out, churn_reason, stage, stage_reason, level, level_reason)
     ON crm.customers TO crm_writer;
 -- admins: configuration, attaching tables, refresh, overrides
 GRANT INSERT, UPDATE, DELETE ON crm.settings, crm.stage_thresholds, crm.level_targets,
@@ -32,7 +32,7 @@ GRANT UPDATE, DELETE ON crm.customers TO crm_admin;
 GRANT INSERT, UPDATE, DELETE ON crm.tracked_tables, crm.scoring, crm.stage_history TO crm_admin;
 GRANT EXECUTE ON FUNCTION crm.track_orders_trigger(), crm.install_tracking(regclass, name, name, name, text, text),
     crm.rescore(bigint[], text, integer), crm.score_customers(bigint[], date),
-    crm.override_stage(bigint, crm.stage, text) TO crm_admin;
+    crm.override_stage(bigint, crm.stage, text), crm.override_level(bigint, crm.relationship_level, text) TO crm_admin;
 GRANT EXECUTE ON PROCEDURE crm.rebuild_summaries() TO crm_admin;
 -- crm.refresh writes every customer: admins only
 REVOKE ALL ON PROCEDURE crm.refresh(date, integer, boolean, boolean) FROM PUBLIC;

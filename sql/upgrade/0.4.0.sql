@@ -16,3 +16,62 @@ ALTER TABLE crm.stage_history
 --@ replace 60_segment.sql crm.rfm_segment
 --@ replace 75_refresh.sql crm.score_customers
 --@ copy 05_config.sql crm.c_dependencies
+
+-- any client can compare crm's types: their operators move to pg_catalog
+-- (views and functions that use them keep them: they refer to them by OID)
+ALTER OPERATOR crm.= (crm.summary, crm.summary) SET SCHEMA pg_catalog;
+ALTER OPERATOR crm.<> (crm.summary, crm.summary) SET SCHEMA pg_catalog;
+ALTER OPERATOR crm.< (crm.rfm, crm.rfm) SET SCHEMA pg_catalog;
+ALTER OPERATOR crm.<= (crm.rfm, crm.rfm) SET SCHEMA pg_catalog;
+ALTER OPERATOR crm.= (crm.rfm, crm.rfm) SET SCHEMA pg_catalog;
+ALTER OPERATOR crm.<> (crm.rfm, crm.rfm) SET SCHEMA pg_catalog;
+ALTER OPERATOR crm.>= (crm.rfm, crm.rfm) SET SCHEMA pg_catalog;
+ALTER OPERATOR crm.> (crm.rfm, crm.rfm) SET SCHEMA pg_catalog;
+ALTER OPERATOR crm.< (crm.stage, crm.stage) SET SCHEMA pg_catalog;
+ALTER OPERATOR crm.<= (crm.stage, crm.stage) SET SCHEMA pg_catalog;
+ALTER OPERATOR crm.= (crm.stage, crm.stage) SET SCHEMA pg_catalog;
+ALTER OPERATOR crm.<> (crm.stage, crm.stage) SET SCHEMA pg_catalog;
+ALTER OPERATOR crm.>= (crm.stage, crm.stage) SET SCHEMA pg_catalog;
+ALTER OPERATOR crm.> (crm.stage, crm.stage) SET SCHEMA pg_catalog;
+
+-- settings: the model the refresh fits of its own accord, and a change of
+-- crm.settings reaches every backend's copy
+INSERT INTO crm.setting_defaults VALUES
+    ('btyd_min_repeat_buyers', '100', 'crm.refresh() fits a model of its own accord (none stored, fit_model not given) only when at least this many customers have repeat purchases');
+UPDATE crm.setting_defaults
+SET description = 'Model crm.refresh() fits for P(alive), which the stage inference reads (bgnbd, pareto_nbd, mbgnbd)'
+WHERE name = 'btyd_model';
+--@ replace 05_config.sql crm.check_setting
+--@ replace 05_config.sql crm.config_changed
+--@ copy 05_config.sql config_changed
+
+-- stages: walked month end by month end, with the model and the
+-- complaints; levels inferred too
+DROP FUNCTION crm.next_stage(crm.stage, crm.summary, date, integer, integer, double precision, double precision,
+                             double precision, double precision, double precision, date);
+DROP FUNCTION crm.infer_stage(crm.stage, crm.summary, date, integer, integer, double precision, double precision,
+                              double precision, double precision, double precision, date);
+--@ copy 50_stage.sql crm.next_stage
+--@ copy 50_stage.sql crm.infer_stage
+--@ copy 50_stage.sql crm.walk_stages
+--@ copy 50_stage.sql crm.infer_level
+--@ replace 50_stage.sql crm.stage_threshold_defaults
+COMMENT ON TABLE crm.stage_thresholds IS
+    'Site overrides of the stage and level inference thresholds (see crm.stage_thresholds_in_effect); checked when written';
+COMMENT ON VIEW crm.stage_thresholds_in_effect IS 'Every stage and level inference threshold with the value in effect';
+
+ALTER TABLE crm.customers ADD COLUMN level_reason text, ADD COLUMN level_since date;
+COMMENT ON COLUMN crm.customers.level_reason IS 'Why the level last changed (an inference reason code, or free text)';
+COMMENT ON COLUMN crm.customers.level_since IS 'Business date the current level began (inference holds a level level_min_days)';
+GRANT UPDATE (level_reason) ON crm.customers TO crm_writer;
+DROP TRIGGER stage_guard ON crm.customers;
+--@ replace 55_customers.sql crm.stage_guard
+--@ copy 55_customers.sql crm.override_level
+GRANT EXECUTE ON FUNCTION crm.override_level(bigint, crm.relationship_level, text) TO crm_admin;
+--@ replace 55_customers.sql crm.apply_inferred_stages
+--@ copy 70_service.sql crm.level_signals
+--@ copy 70_service.sql crm.service_changed
+--@ replace 75_refresh.sql crm.refresh
+--@ replace 80_views.sql crm.churn_watch
+ALTER VIEW crm.churn_watch SET (security_invoker = true);
+--@ replace 80_views.sql crm.stage_transition_matrix

@@ -24,7 +24,7 @@ WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
 SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
                   WHERE p.proparallel <> 's'
                     AND NOT (p.prorettype = 'trigger'::regtype OR p.prokind = 'p'
-                             OR p.proname IN ('override_stage', 'apply_inferred_stages', 'copy_segment_scheme',
+                             OR p.proname IN ('override_stage', 'override_level', 'apply_inferred_stages', 'copy_segment_scheme',
                                               'track_orders', 'untrack_orders', 'install_tracking', 'rescore',
                                               'score_customers'))$$,
     'every function and aggregate is PARALLEL SAFE but the triggers, the procedures and those that write');
@@ -36,8 +36,8 @@ SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
     'every SQL and PL/pgSQL function pins search_path (crm.refresh, which commits, pins it in its body)');
 SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
                   WHERE p.prosecdef AND NOT EXISTS (SELECT FROM unnest(p.proconfig) s WHERE s LIKE 'search_path=%')
-                    AND p.oid <> 'crm.track_orders_trigger()'::regprocedure$$,
-    'every SECURITY DEFINER function pins search_path but the order trigger, whose queries are fully qualified');
+                    AND p.oid NOT IN ('crm.track_orders_trigger()'::regprocedure, 'crm.service_changed()'::regprocedure)$$,
+    'every SECURITY DEFINER function pins search_path but the order and service triggers, whose queries are fully qualified (they read the caller''s to tell a restore)');
 SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_aggregate a ON a.aggfnoid = f.oid
                   WHERE a.aggcombinefn = 0
                      OR (a.aggtranstype = 'internal'::regtype AND (a.aggserialfn = 0 OR a.aggdeserialfn = 0))$$,

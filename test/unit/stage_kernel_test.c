@@ -46,6 +46,22 @@ infer(CrmStage current, const StageSignals *s)
 	return p;
 }
 
+/*
+ * Infer with the default thresholds but min_stage_days (cases that are
+ * about another rule than holding a stage).
+ */
+static StageProposal
+infer_unheld(CrmStage current, const StageSignals *s)
+{
+	StageThresholds t;
+	StageProposal p;
+
+	stage_default_thresholds(&t);
+	t.min_stage_days = 0;
+	stage_infer(current, s, &t, &p);
+	return p;
+}
+
 /* proposal is "stage" for "reason"? */
 static int
 proposes(const StageProposal *p, CrmStage stage, StageReason reason)
@@ -134,13 +150,14 @@ test_thresholds(void)
 	const char *msg;
 
 	stage_default_thresholds(&t);
-	ok(t.window_days == 90 && t.formation_min_purchase_days == 2 &&
-	   t.stable_min_purchase_days == 4 && t.stable_spend_floor == 0.8 &&
-	   t.stable_rhythm_factor == 1.0 && t.decline_rhythm_factor == 1.5 &&
+	ok(t.window_days == 90 && t.min_stage_days == 28 && t.formation_min_purchase_days == 2 &&
+	   t.stable_min_purchase_days == 3 && t.stable_spend_floor == 0.8 &&
+	   t.stable_rhythm_factor == 1.0 && t.stable_p_alive == 0.5 && t.decline_rhythm_factor == 1.5 &&
 	   t.decline_floor_days == 30 && t.decline_spend_ratio == 0.7 &&
-	   t.decline_min_complaints == 2 && t.decline_cost_ratio == 1.25 &&
+	   t.decline_min_complaints == 2 && t.decline_cost_ratio == 1.25 && t.decline_p_alive == 0.3 &&
 	   t.winback_rhythm_factor == 1.0 && t.terminate_rhythm_factor == 4.0 &&
-	   t.terminate_floor_days == 180 && t.terminate_p_alive == 0.1,
+	   t.terminate_floor_days == 365 && t.terminate_p_alive == 0.1 &&
+	   t.terminate_p_buy == 0.1 && t.terminate_horizon_days == 365,
 	   "documented defaults");
 	ok(stage_thresholds_check(&t) == NULL, "defaults pass the check");
 
@@ -161,6 +178,14 @@ test_thresholds(void)
 	bad = t;
 	bad.terminate_p_alive = 1.5;
 	ok(stage_thresholds_check(&bad) != NULL, "P(alive) threshold above 1 rejected");
+	bad = t;
+	bad.decline_p_alive = 0.6;
+	msg = stage_thresholds_check(&bad);
+	ok(msg != NULL && strncmp(msg, "decline_p_alive", 15) == 0,
+	   "decline_p_alive above stable_p_alive (no hysteresis, or worse) rejected, by name");
+	bad = t;
+	bad.min_stage_days = -1;
+	ok(stage_thresholds_check(&bad) != NULL, "negative min_stage_days rejected");
 }
 
 static void
@@ -399,16 +424,16 @@ test_early_stages(void)
 	ok(proposes(&p, CRM_STAGE_EXPLORATION, STAGE_REASON_NO_CHANGE),
 	   "repeat purchase with falling spend 50 < 100 stays exploration");
 
-	/* a single trial order 200 days ago: beyond the 180-day floor */
-	s = signals(trial, 1, 5200);
+	/* a single trial order 400 days ago: beyond the 365-day floor */
+	s = signals(trial, 1, 5400);
 	p = infer(CRM_STAGE_EXPLORATION, &s);
 	ok(proposes(&p, CRM_STAGE_TERMINATED, STAGE_REASON_LONG_INACTIVE) &&
-	   p.detail.value == 200 && p.detail.limit == 180,
-	   "trial aborted: exploration inactive 200 > 180 days -> terminated");
-	s = signals(trial, 1, 5170);
+	   p.detail.value == 400 && p.detail.limit == 365,
+	   "trial aborted: exploration inactive 400 > 365 days -> terminated");
+	s = signals(trial, 1, 5300);
 	p = infer(CRM_STAGE_EXPLORATION, &s);
 	ok(proposes(&p, CRM_STAGE_EXPLORATION, STAGE_REASON_NO_CHANGE),
-	   "exploration inactive 170 days (no rhythm, floor 180): no change");
+	   "exploration inactive 300 days (no rhythm, floor 365): no change");
 
 	/* sustained peak: monthly, 300 vs 300, 5 days since the last purchase */
 	s = signals(monthly_template, NDAYS(monthly_template), 5185);
@@ -420,11 +445,11 @@ test_early_stages(void)
 	ok(proposes(&p, CRM_STAGE_STABLE, STAGE_REASON_NO_CHANGE),
 	   "the same customer already stable: no change");
 
-	/* only 3 purchase days: not enough history for the peak (needs 4) */
-	s = signals(early, 3, 5065);
+	/* only 2 purchase days: not enough history for the peak (needs 3) */
+	s = signals(early, 2, 5035);
 	p = infer(CRM_STAGE_FORMATION, &s);
 	ok(proposes(&p, CRM_STAGE_FORMATION, STAGE_REASON_NO_CHANGE),
-	   "3 purchase days: formation stays formation");
+	   "2 purchase days: formation stays formation");
 
 	/* 35 days since the last purchase > 1.0 x rhythm 30: not yet stable */
 	s = signals(monthly_template, NDAYS(monthly_template), 5215);
@@ -661,7 +686,7 @@ test_decline_exits(void)
 	d[8].amount = CU(150);
 	s = signals(d, 9, 5285);
 	s.stage_since = 5282;
-	p = infer(CRM_STAGE_DECLINE, &s);
+	p = infer_unheld(CRM_STAGE_DECLINE, &s);
 	ok(proposes(&p, CRM_STAGE_DECLINE, STAGE_REASON_NO_CHANGE),
 	   "last purchase 5280 before the decline began on 5282: no win-back");
 
@@ -693,26 +718,38 @@ test_decline_exits(void)
 	ok(proposes(&p, CRM_STAGE_DECLINE, STAGE_REASON_NO_CHANGE),
 	   "long-term value unknown: the abandon rule does not fire");
 
-	/* P(alive) below 0.1 */
+	/* the model alone does not terminate a customer who bought 40 days ago */
 	s.redevelopment_cost = NAN;
 	s.p_alive = 0.05;
 	p = infer(CRM_STAGE_DECLINE, &s);
-	ok(proposes(&p, CRM_STAGE_TERMINATED, STAGE_REASON_P_ALIVE_LOW) &&
-	   p.detail.value == 0.05 && p.detail.limit == 0.1,
-	   "P(alive) 0.05 < 0.1: decline -> terminated");
-	s.p_alive = 0.2;
-	p = infer(CRM_STAGE_DECLINE, &s);
 	ok(proposes(&p, CRM_STAGE_DECLINE, STAGE_REASON_NO_CHANGE),
-	   "P(alive) 0.2: no change");
+	   "P(alive) 0.05, last purchase 40 days ago: the model alone does not terminate");
 
-	/* monthly customer 220 days out: > max(4 x 30, 180) = 180 */
-	s = signals(monthly_template, NDAYS(monthly_template), 5400);
+	/* monthly customer 400 days out: > max(4 x 30, 365) = 365 */
+	s = signals(monthly_template, NDAYS(monthly_template), 5580);
 	p = infer(CRM_STAGE_DECLINE, &s);
 	stage_proposal_format(&p, buf, sizeof(buf));
 	ok(proposes(&p, CRM_STAGE_TERMINATED, STAGE_REASON_LONG_INACTIVE) &&
-	   p.detail.value == 220 && p.detail.limit == 180 &&
-	   strcmp(buf, "days since last purchase 220 > 180 (floor)") == 0,
-	   "decline customer inactive 220 days, far beyond rhythm 30: terminated (floor 180 decides)");
+	   p.detail.value == 400 && p.detail.limit == 365 &&
+	   strcmp(buf, "days since last purchase 400 > 365 (floor)") == 0,
+	   "decline customer inactive 400 days, far beyond rhythm 30, no model: terminated (floor 365 decides)");
+	s.p_alive = 0.2;
+	s.p_buy = 0.3;
+	p = infer(CRM_STAGE_DECLINE, &s);
+	ok(proposes(&p, CRM_STAGE_DECLINE, STAGE_REASON_NO_CHANGE),
+	   "the same, but the model gives P(buy) 0.3 >= 0.1: not terminated");
+	s.p_buy = 0.05;
+	p = infer(CRM_STAGE_DECLINE, &s);
+	ok(proposes(&p, CRM_STAGE_TERMINATED, STAGE_REASON_LONG_INACTIVE),
+	   "and with P(buy) 0.05 < 0.1 the model agrees: terminated");
+	s.p_buy = NAN;
+	p = infer(CRM_STAGE_DECLINE, &s);
+	ok(proposes(&p, CRM_STAGE_DECLINE, STAGE_REASON_NO_CHANGE),
+	   "P(buy) unknown, P(alive) 0.2 >= terminate_p_alive 0.1: not terminated");
+	s.p_alive = 0.05;
+	p = infer(CRM_STAGE_DECLINE, &s);
+	ok(proposes(&p, CRM_STAGE_TERMINATED, STAGE_REASON_LONG_INACTIVE),
+	   "P(buy) unknown, P(alive) 0.05 < 0.1: terminated");
 
 	/* a yearly buyer is judged by their own clock: 4 x 365 = 1460 */
 	s = signals(yearly, 3, 4730 + 400);
@@ -745,7 +782,7 @@ test_reacquired(void)
 	/* as of 5310 the last purchase (5290) is before the termination */
 	s = signals(d, 3, 5310);
 	s.stage_since = 5300;
-	p = infer(CRM_STAGE_TERMINATED, &s);
+	p = infer_unheld(CRM_STAGE_TERMINATED, &s);
 	ok(proposes(&p, CRM_STAGE_TERMINATED, STAGE_REASON_NO_CHANGE),
 	   "only purchases before termination: stays terminated");
 
@@ -829,7 +866,9 @@ random_signals(StageSignals *s)
 	s->previous_complaints = rng_int(-2, 6);
 	s->recent_cost = random_double(500.0);
 	s->previous_cost = random_double(500.0);
-	s->p_alive = random_double(1.0);
+	/* half the time no model; p_buy alone (model knows the customer only by P(buy)) too */
+	s->p_alive = rng_int(0, 1) ? random_double(1.0) : NAN;
+	s->p_buy = rng_int(0, 2) ? random_double(1.0) : NAN;
 	s->redevelopment_cost = random_double(1000.0);
 	s->long_term_value = random_double(1000.0);
 	s->stage_since = rng_int(0, 3) == 0 ? STAGE_SINCE_UNKNOWN :
@@ -857,6 +896,11 @@ random_thresholds(StageThresholds *t)
 		t->terminate_rhythm_factor = random_double(8.0);
 		t->terminate_floor_days = rng_int(-10, 400);
 		t->terminate_p_alive = random_double(1.0);
+		t->min_stage_days = rng_int(-10, 100);
+		t->stable_p_alive = random_double(1.0);
+		t->decline_p_alive = random_double(1.0);
+		t->terminate_p_buy = random_double(1.0);
+		t->terminate_horizon_days = rng_int(-10, 400);
 	}
 	else
 	{
@@ -865,6 +909,9 @@ random_thresholds(StageThresholds *t)
 		t->decline_spend_ratio = 0.5 + 0.4 * rng_unit();
 		t->decline_rhythm_factor = 1.0 + rng_unit();
 		t->terminate_rhythm_factor = 2.0 + 4.0 * rng_unit();
+		t->decline_p_alive = 0.1 + 0.3 * rng_unit();
+		t->stable_p_alive = t->decline_p_alive + 0.3 * rng_unit();
+		t->min_stage_days = rng_int(0, 3) == 0 ? 0 : rng_int(1, 60);
 	}
 }
 
@@ -905,7 +952,7 @@ test_property_legal(void)
 				continue;
 			}
 			len = stage_proposal_format(&p, buf, sizeof(buf));
-			if ((p.reason == STAGE_REASON_NO_CHANGE) != (r == from) ||
+			if ((p.reason == STAGE_REASON_NO_CHANGE || p.reason == STAGE_REASON_HELD) != (r == from) ||
 				stage_reason_code(p.reason) == NULL ||
 				len <= 0 || len >= STAGE_PROPOSAL_MAXLEN)
 				inconsistent++;
@@ -916,7 +963,7 @@ test_property_legal(void)
 	ok(illegal == 0,
 	   "600000 proposals (100000 random signal sets x 6 stages): every one legal");
 	ok(inconsistent == 0,
-	   "no_change exactly when the stage stays; every reason has a code and a short explanation");
+	   "no_change or held exactly when the stage stays; every reason has a code and a short explanation");
 
 	/* the sweep is not vacuous: every legal move and every reason occurs */
 	for (from = 0; from < CRM_NSTAGES; from++)
@@ -928,6 +975,192 @@ test_property_legal(void)
 			all_reasons_seen = 0;
 	ok(all_moves_seen && all_reasons_seen,
 	   "the sweep proposes every legal transition and uses every reason");
+}
+
+/*
+ * The rules with a model: P(alive) decides formation, stable, decline and
+ * win-back, with hysteresis between decline_p_alive (0.3) and
+ * stable_p_alive (0.5); P(buy) confirms termination.
+ */
+static void
+test_model_rules(void)
+{
+	StageSignals s = signals(monthly_template, NDAYS(monthly_template), 5185);
+	StageSignals one = signals(monthly_template, 1, 5185);
+	StageProposal p;
+	char		buf[STAGE_PROPOSAL_MAXLEN];
+
+	s.p_alive = 0.9;
+	p = infer(CRM_STAGE_EXPLORATION, &s);
+	ok(proposes(&p, CRM_STAGE_FORMATION, STAGE_REASON_REPEAT_PURCHASE) && p.by_model,
+	   "model: repeat buyer with P(alive) 0.9 >= 0.3: exploration -> formation (repeat_purchase)");
+	one.p_alive = 0.9;
+	p = infer(CRM_STAGE_EXPLORATION, &one);
+	ok(proposes(&p, CRM_STAGE_EXPLORATION, STAGE_REASON_NO_CHANGE),
+	   "model: one purchase day is no repeat, however alive");
+	p = infer(CRM_STAGE_FORMATION, &s);
+	stage_proposal_format(&p, buf, sizeof(buf));
+	ok(proposes(&p, CRM_STAGE_STABLE, STAGE_REASON_STEADY_BUYER) &&
+	   strcmp(buf, "enough purchase days, P(alive) 0.9 >= 0.5") == 0,
+	   "model: 7 purchase days, P(alive) 0.9 >= 0.5: formation -> stable (steady_buyer), said so");
+	s.p_alive = 0.4;
+	p = infer(CRM_STAGE_FORMATION, &s);
+	ok(proposes(&p, CRM_STAGE_FORMATION, STAGE_REASON_NO_CHANGE),
+	   "model: P(alive) 0.4, between 0.3 and 0.5: formation neither stable nor declining");
+	p = infer(CRM_STAGE_STABLE, &s);
+	ok(proposes(&p, CRM_STAGE_STABLE, STAGE_REASON_NO_CHANGE),
+	   "hysteresis: a stable customer at P(alive) 0.4 stays stable");
+	s.p_alive = 0.25;
+	p = infer(CRM_STAGE_STABLE, &s);
+	stage_proposal_format(&p, buf, sizeof(buf));
+	ok(proposes(&p, CRM_STAGE_DECLINE, STAGE_REASON_P_ALIVE_FALLING) &&
+	   strcmp(buf, "P(alive) 0.25 < 0.3") == 0,
+	   "model: P(alive) 0.25 < 0.3: stable -> decline (p_alive_falling)");
+
+	/* won back: bought after stage_since 5140 (5150, 5180), P(alive) high */
+	s.stage_since = 5140;
+	s.p_alive = 0.45;
+	p = infer(CRM_STAGE_DECLINE, &s);
+	ok(proposes(&p, CRM_STAGE_DECLINE, STAGE_REASON_NO_CHANGE),
+	   "hysteresis: bought again but P(alive) 0.45 < 0.5: stays decline");
+	s.p_alive = 0.7;
+	p = infer(CRM_STAGE_DECLINE, &s);
+	ok(proposes(&p, CRM_STAGE_STABLE, STAGE_REASON_WON_BACK) && p.by_model,
+	   "model: bought again, P(alive) 0.7 >= 0.5: decline -> stable (won_back)");
+	s.recent_complaints = 3;
+	s.previous_complaints = 0;
+	p = infer(CRM_STAGE_DECLINE, &s);
+	ok(proposes(&p, CRM_STAGE_DECLINE, STAGE_REASON_NO_CHANGE),
+	   "but not while complaints are rising (3 > 0, >= 2)");
+
+	/* the spend and rhythm rules do not speak when the model does */
+	s = signals(monthly_template, NDAYS(monthly_template), 5300);	/* 120 days out */
+	p = infer(CRM_STAGE_STABLE, &s);
+	ok(proposes(&p, CRM_STAGE_DECLINE, STAGE_REASON_INACTIVE_BEYOND_RHYTHM),
+	   "no model: 120 days > 1.5 x rhythm 30: stable -> decline (inactive_beyond_rhythm)");
+	s.p_alive = 0.6;
+	p = infer(CRM_STAGE_STABLE, &s);
+	ok(proposes(&p, CRM_STAGE_STABLE, STAGE_REASON_NO_CHANGE),
+	   "with a model saying P(alive) 0.6 the same customer stays stable");
+}
+
+/*
+ * Holding a stage: min_stage_days (28) between two moves.
+ */
+static void
+test_held(void)
+{
+	StageSignals s = signals(monthly_template, NDAYS(monthly_template), 5185);
+	StageProposal p;
+	char		buf[STAGE_PROPOSAL_MAXLEN];
+
+	s.stage_since = 5170;
+	p = infer(CRM_STAGE_FORMATION, &s);
+	stage_proposal_format(&p, buf, sizeof(buf));
+	ok(proposes(&p, CRM_STAGE_FORMATION, STAGE_REASON_HELD) &&
+	   strcmp(buf, "in the stage 15 days < 28") == 0,
+	   "formation entered 15 days ago: held, though stable would hold");
+	s.stage_since = 5157;
+	p = infer(CRM_STAGE_FORMATION, &s);
+	ok(proposes(&p, CRM_STAGE_STABLE, STAGE_REASON_SUSTAINED_PEAK),
+	   "entered 28 days ago: it moves");
+	s.stage_since = 5185;
+	p = infer(CRM_STAGE_PROSPECT, &s);
+	ok(proposes(&p, CRM_STAGE_EXPLORATION, STAGE_REASON_FIRST_PURCHASE),
+	   "a prospect is never held: the first purchase counts at once");
+}
+
+/* the signals of monthly_template as of a day, for the walk */
+static bool
+template_signals(int32_t day, void *arg, StageSignals *out)
+{
+	const double *p_alive = arg;
+
+	*out = signals(monthly_template, NDAYS(monthly_template), day);
+	if (p_alive)
+		out->p_alive = *p_alive;
+	return true;
+}
+
+static bool
+failing_signals(int32_t day, void *arg, StageSignals *out)
+{
+	(void) arg;
+	(void) out;
+	return day < 0;
+}
+
+/*
+ * The walk: month ends between "from" and as_of, then as_of, one move at
+ * most at each; the same as calling stage_infer() at those days by hand.
+ */
+static void
+test_walk(void)
+{
+	StageThresholds t;
+	StageMove	moves[64];
+	StageProposal last;
+	StageSignals s;
+	CrmStage	stage = CRM_STAGE_PROSPECT;
+	int32_t		since = STAGE_SINCE_UNKNOWN;
+	/* 2013-09-09 (day 5000) .. ; month ends 2013-09-30 = 5021, 10-31 = 5052, 11-30 = 5082, 12-31 = 5113 */
+	int32_t		hand[] = {5021, 5052, 5082, 5113, 5144, 5172, 5203};
+	int			n,
+				i,
+				same = 1,
+				nmanual = 0;
+
+	stage_default_thresholds(&t);
+	ok(month_end(5000) == 5021 && month_end(5021) == 5021 && month_end(5022) == 5052 &&
+	   month_end(civil_days(2024, 2, 10)) == civil_days(2024, 2, 29) &&
+	   month_end(civil_days(2023, 2, 10)) == civil_days(2023, 2, 28) &&
+	   month_end(civil_days(1999, 12, 31)) == civil_days(1999, 12, 31) && civil_days(2000, 1, 1) == 0,
+	   "month ends: 30, 31, leap and common February, across the year 2000");
+	ok(stage_walk_checkpoints(4999, 5210) == 8 && stage_walk_checkpoints(5020, 5021) == 1 &&
+	   stage_walk_checkpoints(5021, 5021) == 1 && stage_walk_checkpoints(5021, 5052) == 1 &&
+	   stage_walk_checkpoints(5021, 5053) == 2 && stage_walk_checkpoints(5100, 5021) == 1,
+	   "checkpoints: the month ends strictly between from and as_of, then as_of; as_of alone when from is not before it");
+
+	n = stage_walk(CRM_STAGE_PROSPECT, STAGE_SINCE_UNKNOWN, 4999, 5210, &t,
+				   template_signals, NULL, moves, &last);
+	/* the same by hand: stage_infer() at 5021, 5052, ..., 5203, then 5210 */
+	for (i = 0; i <= NDAYS(hand); i++)
+	{
+		StageProposal p;
+
+		s = signals(monthly_template, NDAYS(monthly_template), i < NDAYS(hand) ? hand[i] : 5210);
+		s.stage_since = since;
+		stage_infer(stage, &s, &t, &p);
+		if (p.stage != stage)
+		{
+			same &= nmanual < n && moves[nmanual].day == s.as_of && moves[nmanual].from == stage &&
+				moves[nmanual].proposal.stage == p.stage && moves[nmanual].proposal.reason == p.reason;
+			nmanual++;
+			stage = p.stage;
+			since = s.as_of;
+		}
+	}
+	ok(n >= 3 && n == nmanual && same && last.stage == stage,
+	   "walk from before the first purchase equals stage_infer() at each month end by hand");
+	ok(n >= 3 && moves[0].day == 5021 && moves[0].proposal.stage == CRM_STAGE_EXPLORATION &&
+	   moves[1].proposal.stage == CRM_STAGE_FORMATION && moves[2].proposal.stage == CRM_STAGE_STABLE &&
+	   moves[1].day > moves[0].day && moves[2].day > moves[1].day,
+	   "a rich history climbs prospect -> exploration -> formation -> stable, one month end at a time");
+
+	n = stage_walk(stage, 5210, 5210, 5210, &t, template_signals, NULL, moves, &last);
+	ok(n == 0 && last.stage == stage && last.reason == STAGE_REASON_HELD,
+	   "walking again to the same day, just moved: held there, no second move");
+	n = stage_walk(CRM_STAGE_PROSPECT, STAGE_SINCE_UNKNOWN, 5210, 5210, &t, template_signals, NULL, moves, &last);
+	ok(n == 1 && moves[0].day == 5210 && last.stage == CRM_STAGE_EXPLORATION,
+	   "evaluated on the same day before the purchases arrived: as_of is evaluated again, one move");
+	n = stage_walk(CRM_STAGE_FORMATION, 5200, 5205, 5210, &t, template_signals, NULL, moves, &last);
+	ok(n == 0 && last.stage == CRM_STAGE_FORMATION && last.reason == STAGE_REASON_HELD,
+	   "a customer evaluated 5 days ago, in its stage since 10: held");
+	ok(stage_walk(CRM_STAGE_PROSPECT, STAGE_SINCE_UNKNOWN, 4999, 5210, &t,
+				  failing_signals, NULL, moves, &last) == -1 &&
+	   stage_walk((CrmStage) 9, STAGE_SINCE_UNKNOWN, 4999, 5210, &t,
+				  template_signals, NULL, moves, &last) == -1,
+	   "a failing signals callback or an invalid stage: -1");
 }
 
 int
@@ -943,6 +1176,9 @@ main(void)
 	test_decline();
 	test_decline_exits();
 	test_reacquired();
+	test_model_rules();
+	test_held();
+	test_walk();
 	test_property_legal();
 	return tap_done();
 }

@@ -1,0 +1,464 @@
+/*-------------------------------------------------------------------------
+ *
+ * refresh.c
+ *	  Rescoring customers without an order: the nightly crm.refresh() and
+ *	  crm.score_customers(), through the order trigger's writer.
+ *
+ * Time moves a customer's recency, its stage and its level even when it
+ * does not order.  Both functions here recompute, for each customer, what
+ * the order trigger computes for a customer who orders: the RFM score
+ * against the stored cutpoints, the segment, and the stage walked from the
+ * day it was last evaluated to the business date (customer.c,
+ * derive_state()), and in addition the relationship level from the
+ * service signals of crm.level_signals() (interactions, late complaints,
+ * satisfaction).  One writer, one derivation: a customer refreshed and a
+ * customer who just ordered are scored by the same code.
+ *
+ * crm.refresh(as_of, batch_size, fit_model, commit_batches) first computes
+ * the population's cutpoints (one aggregate over the summaries, no row
+ * locks) and, when asked or when none is stored, fits the BTYD model the
+ * stage inference reads; it stores both in crm.scoring.  Then it rescores
+ * the customers in customer_id order, batch_size at a time.  Called
+ * outside a transaction block (CALL crm.refresh()), it commits after each
+ * batch, so it never holds locks on all customers and a failure keeps the
+ * batches done; inside one (or with commit_batches => false) everything is
+ * one transaction.  A customer changed by an order meanwhile is written
+ * after that order commits, as the order trigger writes it (the writer
+ * waits, then applies to the latest version).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "lib/stringinfo.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "config.h"
+#include "customer.h"
+
+/* one customer's service signals, from crm.level_signals() */
+typedef struct ServiceSignals
+{
+	int64		customer;
+	LevelSignals level;
+} ServiceSignals;
+
+/*
+ * The service signals of the customers ids[0..n-1] (ascending) as of
+ * as_of, in the same order: from crm.level_signals(), which gives a row
+ * for every customer with any interaction, complaint or survey; the
+ * others had none in the window (counts 0, satisfaction unknown).
+ */
+static ServiceSignals *
+service_signals(const int64 *ids, int n, int32 as_of)
+{
+	ServiceSignals *out = palloc(Max(n, 1) * sizeof(ServiceSignals));
+	Datum	   *elems = palloc(Max(n, 1) * sizeof(Datum));
+	Oid			types[2] = {INT8ARRAYOID, DATEOID};
+	Datum		args[2];
+	uint64		r = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		elems[i] = Int64GetDatum(ids[i]);
+		out[i].customer = ids[i];
+		level_signals_init(&out[i].level);
+		out[i].level.interactions = 0;
+		out[i].level.channels = 0;
+		out[i].level.complaints_late = 0;
+	}
+	args[0] = PointerGetDatum(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[1] = DateADTGetDatum(as_of);
+	if (SPI_execute_with_args("SELECT s.customer_id, s.interactions, s.channels, s.complaints_late, "
+							  "s.last_satisfied, s.loyal FROM crm.level_signals($1, $2) s ORDER BY 1",
+							  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read crm.level_signals()");
+	for (i = 0; i < n && r < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		c = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		Datum		d;
+
+		if (c < ids[i])
+		{
+			/* not asked for: skip the row, stay on the customer */
+			r++;
+			i--;
+			continue;
+		}
+		if (c > ids[i])
+			continue;
+		out[i].level.interactions = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		out[i].level.channels = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		out[i].level.complaints_late = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		d = SPI_getbinval(tup, desc, 5, &isnull);
+		out[i].level.last_satisfied = isnull ? -1 : DatumGetBool(d) ? 1 : 0;
+		d = SPI_getbinval(tup, desc, 6, &isnull);
+		out[i].level.loyal = isnull ? -1 : DatumGetBool(d) ? 1 : 0;
+		r++;
+	}
+	return out;
+}
+
+/*
+ * Rescore the customers ids[0..n-1] (ascending, distinct) as of as_of
+ * with one writer; history rows get source (NULL: crm.change_source()).
+ * Returns how many exist.
+ */
+static int64
+rescore(const int64 *ids, int n, int32 as_of, const char *source)
+{
+	ServiceSignals *signals = service_signals(ids, n, as_of);
+	CustomerWriter *w;
+	MemoryContext each,
+				old;
+	int64		done = 0;
+	int			i;
+
+	w = crm_writer_begin(source);
+	each = AllocSetContextCreate(CurrentMemoryContext, "crm rescore", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(each);
+	for (i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		done += crm_writer_rescore(w, ids[i], as_of, &signals[i].level);
+		MemoryContextReset(each);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(each);
+	crm_writer_end(w);
+	return done;
+}
+
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * score_customers(customers bigint[], as_of date) -> bigint: rescore the
+ * customers given (NULL: every customer) as of as_of, in one transaction;
+ * returns how many there were.  Stage changes are recorded with the source
+ * crm.change_source() (import for an attach, user by default).
+ */
+PG_FUNCTION_INFO_V1(score_customers);
+Datum
+score_customers(PG_FUNCTION_ARGS)
+{
+	int32		as_of;
+	int64	   *ids;
+	int			n = 0,
+				i,
+				k;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("as_of must not be NULL")));
+	as_of = PG_GETARG_DATEADT(1);
+	crm_check_finite_date(as_of, "as_of");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (PG_ARGISNULL(0))
+	{
+		if (SPI_execute("SELECT customer_id FROM crm.customers ORDER BY 1", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read crm.customers");
+		n = (int) SPI_processed;
+		ids = palloc(Max(n, 1) * sizeof(int64));
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+	}
+	else
+	{
+		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
+		Datum	   *elems;
+		bool	   *nulls;
+
+		deconstruct_array(a, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
+		ids = palloc(Max(n, 1) * sizeof(int64));
+		for (i = 0, k = 0; i < n; i++)
+			if (!nulls[i])
+				ids[k++] = DatumGetInt64(elems[i]);
+		n = k;
+		/* in customer_id order, as every writer writes them */
+		qsort(ids, n, sizeof(int64), int64_cmp);
+		for (i = 0, k = 0; i < n; i++)
+			if (k == 0 || ids[i] != ids[k - 1])
+				ids[k++] = ids[i];
+		n = k;
+	}
+	k = n > 0 ? (int) rescore(ids, n, as_of, NULL) : 0;
+	SPI_finish();
+	PG_RETURN_INT64(k);
+}
+
+/*
+ * service_changed(): AFTER statement trigger with transition tables on
+ * crm.interactions, crm.complaints, crm.surveys and crm.survey_answers: a
+ * service signal arriving moves the level (and, for complaints, the stage)
+ * at once, so the customers the changed rows concern are rescored on the
+ * business date, as the refresh would rescore them.  Nothing while a
+ * pg_dump script is restored (crm_restoring_dump(): the dump holds the
+ * customers as maintained); for that the function pins no search_path,
+ * and qualifies every name.
+ */
+PG_FUNCTION_INFO_V1(service_changed);
+Datum
+service_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Tuplestorestate *tables[2];
+	TupleDesc	desc;
+	bool		answers;
+	int			key;
+	int64	   *ids = NULL;
+	int			n = 0,
+				cap = 0,
+				t,
+				i,
+				k;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		elog(ERROR, "crm.service_changed must be an AFTER statement trigger with transition tables");
+	if (crm_restoring_dump())
+		return PointerGetDatum(NULL);
+	desc = RelationGetDescr(trigdata->tg_relation);
+	answers = strcmp(RelationGetRelationName(trigdata->tg_relation), "survey_answers") == 0;
+	key = SPI_fnumber(desc, answers ? "survey_id" : "customer_id");
+	if (key <= 0)
+		elog(ERROR, "crm.service_changed: no customer_id or survey_id column");
+	tables[0] = trigdata->tg_oldtable;
+	tables[1] = trigdata->tg_newtable;
+	for (t = 0; t < 2; t++)
+	{
+		CrmTransitionReader r;
+
+		if (tables[t] == NULL)
+			continue;
+		crm_transition_open(&r, tables[t], desc);
+		while (crm_transition_next(&r))
+		{
+			bool		isnull;
+			Datum		v = slot_getattr(r.slot, key, &isnull);
+
+			if (isnull)
+				continue;
+			if (n == cap)
+			{
+				cap = cap ? 2 * cap : 64;
+				ids = ids ? repalloc_huge(ids, cap * sizeof(int64)) : palloc(cap * sizeof(int64));
+			}
+			ids[n++] = DatumGetInt64(v);
+		}
+		crm_transition_close(&r);
+	}
+	if (n == 0)
+		return PointerGetDatum(NULL);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (answers)
+	{
+		/* answers name their survey: the customers are the surveys' */
+		Datum	   *elems = palloc(n * sizeof(Datum));
+		Oid			types[1] = {INT8ARRAYOID};
+		Datum		args[1];
+
+		for (i = 0; i < n; i++)
+			elems[i] = Int64GetDatum(ids[i]);
+		args[0] = PointerGetDatum(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		if (SPI_execute_with_args("SELECT DISTINCT s.customer_id FROM crm.surveys s WHERE s.survey_id = ANY ($1)",
+								  1, types, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read crm.surveys");
+		n = (int) SPI_processed;
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+	}
+	qsort(ids, n, sizeof(int64), int64_cmp);
+	for (i = 0, k = 0; i < n; i++)
+		if (k == 0 || ids[i] != ids[k - 1])
+			ids[k++] = ids[i];
+	if (k > 0)
+		rescore(ids, k, crm_business_date(), NULL);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * The population state as of day: the cutpoints over every summary and,
+ * when asked (or when none is stored), a new fit of the model named by
+ * the setting btyd_model in the unit of btyd_unit; stored in crm.scoring.
+ */
+static void
+refresh_population(int32 day, bool fit, bool fit_if_none)
+{
+	Oid			types[1] = {DATEOID};
+	Datum		args[1] = {DateADTGetDatum(day)};
+	StringInfoData sql;
+
+	/*
+	 * Fit when asked, or when no model is stored and there are enough
+	 * customers with repeat purchases to identify one (the setting
+	 * btyd_min_repeat_buyers): with fewer, the stage rules without a model
+	 * are the better guide.
+	 */
+	if (!fit && fit_if_none)
+	{
+		if (SPI_execute_with_args("SELECT NOT EXISTS (SELECT FROM crm.scoring s WHERE s.model IS NOT NULL) "
+								  "AND (SELECT count(*) FROM crm.customers c "
+								  "     WHERE crm.purchase_days(crm.as_of(c.summary, $1)) >= 2) "
+								  "    >= crm.setting('btyd_min_repeat_buyers')::integer",
+								  1, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read crm.scoring");
+		fit = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &fit_if_none));
+	}
+	initStringInfo(&sql);
+	appendStringInfoString(&sql,
+						   "WITH cp AS (SELECT crm.rfm_quantiles(c.summary, $1) AS cp FROM crm.customers c "
+						   "            WHERE c.summary IS NOT NULL) ");
+	if (fit)
+	{
+		char	   *kind;
+
+		/* the setting is one of three names (crm.check_setting()) */
+		if (SPI_execute("SELECT crm.setting('btyd_model'), crm.setting('btyd_unit')", true, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "could not read the settings btyd_model and btyd_unit");
+		kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (strcmp(kind, "bgnbd") != 0 && strcmp(kind, "pareto_nbd") != 0 && strcmp(kind, "mbgnbd") != 0)
+			elog(ERROR, "crm: unexpected btyd_model setting \"%s\"", kind);
+		appendStringInfo(&sql,
+						 ", m AS (SELECT crm.fit_%s(c.summary, $1, %s::interval) AS m FROM crm.customers c "
+						 "        WHERE crm.first_purchase(c.summary) <= $1) "
+						 "INSERT INTO crm.scoring (singleton, cutpoints, model, refreshed_at) "
+						 "SELECT true, cp.cp, m.m, pg_catalog.now() FROM cp, m WHERE cp.cp IS NOT NULL "
+						 "ON CONFLICT (singleton) DO UPDATE SET cutpoints = excluded.cutpoints, "
+						 "model = excluded.model, refreshed_at = excluded.refreshed_at",
+						 kind, quote_literal_cstr(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)));
+	}
+	else
+		appendStringInfoString(&sql,
+							   "INSERT INTO crm.scoring (singleton, cutpoints, refreshed_at) "
+							   "SELECT true, cp.cp, pg_catalog.now() FROM cp WHERE cp.cp IS NOT NULL "
+							   "ON CONFLICT (singleton) DO UPDATE SET cutpoints = excluded.cutpoints, "
+							   "refreshed_at = excluded.refreshed_at");
+	if (SPI_execute_with_args(sql.data, 1, types, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not write crm.scoring");
+}
+
+/*
+ * CALL crm.refresh(as_of, batch_size, fit_model, commit_batches): see the
+ * header comment.
+ */
+PG_FUNCTION_INFO_V1(refresh);
+Datum
+refresh(PG_FUNCTION_ARGS)
+{
+	bool		atomic = !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
+						   !castNode(CallContext, fcinfo->context)->atomic);
+	int32		day;
+	int32		batch_size;
+	bool		commit;
+	int64		last = PG_INT64_MIN;
+	Oid			types[2] = {INT8OID, INT4OID};
+	MemoryContext batch_cxt,
+				old;
+
+	day = PG_ARGISNULL(0) ? crm_business_date() : PG_GETARG_DATEADT(0);
+	crm_check_finite_date(day, "as_of");
+	if (PG_ARGISNULL(1) || PG_GETARG_INT32(1) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be at least 1")));
+	batch_size = PG_GETARG_INT32(1);
+	if (PG_ARGISNULL(3))
+		commit = !atomic;
+	else if ((commit = PG_GETARG_BOOL(3)) && atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("crm.refresh() cannot commit its batches inside a transaction block"),
+				 errhint("Call it on its own (CALL crm.refresh(), not inside BEGIN or a multi-statement command), "
+						 "or with commit_batches => false to run it as one transaction.")));
+
+	if (SPI_connect_ext(commit ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	refresh_population(day, !PG_ARGISNULL(2) && PG_GETARG_BOOL(2), PG_ARGISNULL(2));
+	if (commit)
+		SPI_commit();
+
+	batch_cxt = AllocSetContextCreate(TopTransactionContext, "crm refresh batch", ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		Datum		args[2];
+		int64	   *ids;
+		int			n,
+					i;
+
+		/* TopTransactionContext is gone after a commit: a context per batch */
+		if (batch_cxt == NULL)
+			batch_cxt = AllocSetContextCreate(TopTransactionContext, "crm refresh batch", ALLOCSET_DEFAULT_SIZES);
+		old = MemoryContextSwitchTo(batch_cxt);
+		if (commit)
+			PushActiveSnapshot(GetTransactionSnapshot());
+		args[0] = Int64GetDatum(last);
+		args[1] = Int32GetDatum(batch_size);
+		if (SPI_execute_with_args("SELECT c.customer_id FROM crm.customers c WHERE c.customer_id > $1 "
+								  "ORDER BY c.customer_id LIMIT $2",
+								  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read crm.customers");
+		n = (int) SPI_processed;
+		ids = palloc(Max(n, 1) * sizeof(int64));
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		if (n > 0)
+		{
+			rescore(ids, n, day, "inference");
+			last = ids[n - 1];
+		}
+		if (commit)
+			PopActiveSnapshot();
+		MemoryContextSwitchTo(old);
+		if (n == 0)
+			break;
+		if (commit)
+		{
+			SPI_commit();
+			batch_cxt = NULL;
+		}
+		else
+			MemoryContextReset(batch_cxt);
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}
