@@ -1039,22 +1039,26 @@ set_derived(CustomerWriter *w, TupleTableSlot *slot, Summary *s, const CustomerD
 }
 
 /*
- * The history of a written customer: every move of the walk (on its day,
- * or, at as_of, at the default time), then the level's move.
+ * The history of a written customer: every move of the walk, then the
+ * level's move.  A move on a day before the business date (an attach's
+ * history, a replay, a refresh as of a past date) is dated that day; one on
+ * the business date gets the table's default time (crm.change_time(), else
+ * now()).
  */
 static void
 write_moves(CustomerWriter *w, int64 customer, const CustomerDerived *d, Datum level,
 			Datum new_level, int32 as_of)
 {
+	int32		today = crm_business_date();
 	int			i;
 
 	for (i = 0; i < d->nmoves; i++)
 		write_history(w, customer, d->moves[i].from, d->moves[i].proposal.stage, level, level,
 					  stage_reason_code(d->moves[i].proposal.reason),
-					  d->moves[i].day == as_of ? DATEVAL_NOBEGIN : d->moves[i].day);
+					  d->moves[i].day < today ? d->moves[i].day : DATEVAL_NOBEGIN);
 	if (DatumGetObjectId(new_level) != DatumGetObjectId(level))
 		write_history(w, customer, d->stage, d->stage, level, new_level,
-					  level_reason_code(d->level.reason), DATEVAL_NOBEGIN);
+					  level_reason_code(d->level.reason), as_of < today ? as_of : DATEVAL_NOBEGIN);
 }
 
 /*

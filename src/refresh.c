@@ -373,6 +373,26 @@ refresh_population(int32 day, bool fit, bool fit_if_none)
 		elog(ERROR, "could not write crm.scoring");
 }
 
+/* compute_scoring(as_of, fit_model): refresh_population() for SQL */
+PG_FUNCTION_INFO_V1(compute_scoring);
+Datum
+compute_scoring(PG_FUNCTION_ARGS)
+{
+	int32		day;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("as_of must not be NULL")));
+	day = PG_GETARG_DATEADT(0);
+	crm_check_finite_date(day, "as_of");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	refresh_population(day, !PG_ARGISNULL(1) && PG_GETARG_BOOL(1), PG_ARGISNULL(1));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
 /*
  * CALL crm.refresh(as_of, batch_size, fit_model, commit_batches): see the
  * header comment.

@@ -18,7 +18,8 @@ cc -std=gnu99 -O2 -o "$work/crm_gen" test/gen/crm_gen.c -lm
 psql -X -q -v ON_ERROR_STOP=1 <<SQL
 CREATE EXTENSION crm;
 CREATE SCHEMA demo;
-CREATE TABLE demo.customers (customer_id int PRIMARY KEY, archetype text NOT NULL, acquired_on date NOT NULL);
+CREATE TABLE demo.customers (customer_id int PRIMARY KEY, archetype text NOT NULL, acquired_on date NOT NULL,
+                             alive boolean NOT NULL, dropped_on date);
 CREATE TABLE demo.orders (customer_id int NOT NULL, ordered_at date NOT NULL, amount numeric(12,2) NOT NULL);
 \copy demo.customers FROM '$work/customers.csv' WITH (FORMAT csv)
 \copy demo.orders FROM '$work/orders.csv' WITH (FORMAT csv)

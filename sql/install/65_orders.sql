@@ -164,7 +164,7 @@ BEGIN
                   HINT = 'Insert the customers first, or attach with unknown_customers => ''create''.';
     END IF;
     PERFORM set_config('crm.change_source', 'import', true);
-    PERFORM crm.rescore(ARRAY(SELECT b.customer_id FROM crm_backfill b ORDER BY 1), 'crm_backfill');
+    PERFORM crm.rescore(ARRAY(SELECT b.customer_id FROM crm_backfill b ORDER BY 1), 'crm_backfill', 1, true);
     PERFORM set_config('crm.change_source', '', true);
     SELECT count(*) INTO backfilled FROM crm_backfill;
     DROP TABLE crm_backfill;
@@ -176,8 +176,12 @@ COMMENT ON FUNCTION crm.track_orders(regclass, name, name, name, text, text) IS
     'Attach crm to an order table (plain or partitioned): install the maintenance triggers (mode statement or row) and merge its existing orders into the customers'' summaries; returns the customers backfilled';
 
 -- merge the summaries in a temporary table (customer_id, summary) into
--- crm.customers, or take them out (sign -1), and rescore those customers
-CREATE FUNCTION crm.rescore(customers bigint[], summaries_table text, sign integer DEFAULT 1)
+-- crm.customers, or take them out (sign -1), and rescore those customers;
+-- first_contact: the population state (cutpoints, a model) is computed
+-- first when none is stored, so that an attach scores and stages its
+-- customers at once
+CREATE FUNCTION crm.rescore(customers bigint[], summaries_table text, sign integer DEFAULT 1,
+                            first_contact boolean DEFAULT false)
     RETURNS void LANGUAGE plpgsql
     SET search_path = pg_catalog, crm
     AS $$
@@ -191,11 +195,14 @@ BEGIN
         'UPDATE crm.customers c SET summary = nullif(%s, ''{}''::crm.summary) FROM %I b WHERE b.customer_id = c.customer_id',
         CASE WHEN sign > 0 THEN 'crm.merge(c.summary, b.summary)'
              ELSE 'crm.subtract(c.summary, b.summary)' END, summaries_table);
+    IF first_contact AND NOT EXISTS (SELECT FROM crm.scoring) THEN
+        PERFORM crm.compute_scoring(as_of);
+    END IF;
     PERFORM crm.score_customers(customers, as_of);
 END $$;
-COMMENT ON FUNCTION crm.rescore(bigint[], text, integer) IS
-    'Merge (or with sign -1 take out) per-customer summaries held in a temporary table, then rescore those customers (used by track_orders and untrack_orders)';
-REVOKE ALL ON FUNCTION crm.rescore(bigint[], text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION crm.rescore(bigint[], text, integer, boolean) IS
+    'Merge (or with sign -1 take out) per-customer summaries held in a temporary table, then rescore those customers (used by track_orders and untrack_orders); with first_contact, compute the population state first when none is stored';
+REVOKE ALL ON FUNCTION crm.rescore(bigint[], text, integer, boolean) FROM PUBLIC;
 
 CREATE FUNCTION crm.untrack_orders(tbl regclass, forget boolean DEFAULT false)
     RETURNS void LANGUAGE plpgsql

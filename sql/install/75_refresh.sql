@@ -12,6 +12,16 @@ COMMENT ON FUNCTION crm.score_customers(bigint[], date) IS
     'Rescore the given customers (NULL: every customer) as of a date, in customer_id order: RFM against the stored cutpoints, segment, the stage walked from the last evaluation with the stored model and the complaints, and the level from crm.level_signals(); returns how many there were';
 REVOKE ALL ON FUNCTION crm.score_customers(bigint[], date) FROM PUBLIC;
 
+-- the population state as of a date: the RFM cutpoints over every
+-- customer and, when asked (or, fit_model NULL, when none is stored and
+-- there is data enough), the BTYD model; stored in crm.scoring
+CREATE FUNCTION crm.compute_scoring(as_of date, fit_model boolean DEFAULT NULL)
+    RETURNS void
+    AS 'MODULE_PATHNAME', 'compute_scoring' LANGUAGE C;
+COMMENT ON FUNCTION crm.compute_scoring(date, boolean) IS
+    'Store the population state as of a date in crm.scoring: RFM cutpoints over every customer and, when asked or (fit_model NULL) when none is stored and btyd_min_repeat_buyers customers repeat, a new BTYD model (settings btyd_model, btyd_unit)';
+REVOKE ALL ON FUNCTION crm.compute_scoring(date, boolean) FROM PUBLIC;
+
 -- ---------------------------------------------------------------------
 -- The daily refresh
 -- ---------------------------------------------------------------------

@@ -31,7 +31,7 @@ GRANT INSERT, UPDATE, DELETE ON crm.settings, crm.stage_thresholds, crm.level_ta
 GRANT UPDATE, DELETE ON crm.customers TO crm_admin;
 GRANT INSERT, UPDATE, DELETE ON crm.tracked_tables, crm.scoring, crm.stage_history TO crm_admin;
 GRANT EXECUTE ON FUNCTION crm.track_orders_trigger(), crm.install_tracking(regclass, name, name, name, text, text),
-    crm.rescore(bigint[], text, integer), crm.score_customers(bigint[], date),
+    crm.rescore(bigint[], text, integer, boolean), crm.score_customers(bigint[], date), crm.compute_scoring(date, boolean),
     crm.override_stage(bigint, crm.stage, text), crm.override_level(bigint, crm.relationship_level, text) TO crm_admin;
 GRANT EXECUTE ON PROCEDURE crm.rebuild_summaries() TO crm_admin;
 -- crm.refresh writes every customer: admins only

@@ -72,6 +72,12 @@ GRANT EXECUTE ON FUNCTION crm.override_level(bigint, crm.relationship_level, tex
 --@ copy 70_service.sql crm.level_signals
 --@ copy 70_service.sql crm.service_changed
 --@ replace 75_refresh.sql crm.refresh
+--@ copy 75_refresh.sql crm.compute_scoring
+GRANT EXECUTE ON FUNCTION crm.compute_scoring(date, boolean) TO crm_admin;
+DROP FUNCTION crm.rescore(bigint[], text, integer);
+--@ copy 65_orders.sql crm.rescore
+GRANT EXECUTE ON FUNCTION crm.rescore(bigint[], text, integer, boolean) TO crm_admin;
+--@ replace 65_orders.sql crm.track_orders
 --@ replace 80_views.sql crm.churn_watch
 ALTER VIEW crm.churn_watch SET (security_invoker = true);
 --@ replace 80_views.sql crm.stage_transition_matrix

@@ -4,8 +4,11 @@
  *
  * Usage: crm_gen [-n customers] [-s seed] [-e YYYY-MM-DD] -o dir
  *
- * Writes dir/customers.csv (customer_id, archetype, acquired_on) and
- * dir/orders.csv (customer_id, ordered_at, amount), orders in date order as
+ * Writes dir/customers.csv (customer_id, archetype, acquired_on, alive,
+ * dropped_on: the truth at the end of the data, whether the customer is
+ * still buying at a rate of its own, and for one who dropped out the day it
+ * did) and dir/orders.csv (customer_id, ordered_at, amount), orders in date
+ * order as
  * an order table fills up in real life, so one customer's rows are spread
  * over the whole table.  The same arguments always give the same bytes.
  *
@@ -13,10 +16,11 @@
  * follow a Poisson process whose rate is the customer's own (gamma
  * distributed across customers) and whose shape depends on the archetype:
  *
- *	 new		acquired in the last 120 days, buying briskly
- *	 regular	steady rate until the end of the data
- *	 declining	rate halving every 180 days
- *	 lapsed		steady rate until a dropout time, then nothing
+ *	 new		acquired in the last 120 days, buying briskly (alive)
+ *	 regular	steady rate until the end of the data (alive)
+ *	 declining	rate halving every 180 days (alive, at a fading rate)
+ *	 lapsed		steady rate until a dropout time, then nothing (dropped out
+ *				on that day, at least 180 days before the end)
  *
  * Spend per order is lognormal around the customer's own mean (gamma
  * distributed across customers).  About 4% of orders are split into two
@@ -247,7 +251,14 @@ simulate_customer(int32_t id, int32_t start, int32_t end, FILE *cust)
 	}
 
 	civil_from_days(acquired, &y, &m, &d);
-	fprintf(cust, "%d,%s,%04d-%02d-%02d\n", id, archetype_name[archetype], y, m, d);
+	fprintf(cust, "%d,%s,%04d-%02d-%02d,%s,", id, archetype_name[archetype], y, m, d,
+			archetype == 3 ? "f" : "t");
+	if (archetype == 3)
+	{
+		civil_from_days(acquired + (int32_t) horizon, &y, &m, &d);
+		fprintf(cust, "%04d-%02d-%02d", y, m, d);
+	}
+	fputc('\n', cust);
 
 	place_order(acquired, id, mean_spend, end);
 	t = 0.0;
