@@ -17,7 +17,9 @@
  *	   the row, the customer starts over from its latest version, locked
  *	   this time (the lock follows the update chain), so the change always
  *	   lands on the latest version;
- *	2. apply the order changes to its summary (summary_with_changes());
+ *	2. apply the order changes to its history (history.c: the row's
+ *	   summary, and for a long history its sealed days, read and written
+ *	   apart from the row only when needed);
  *	3. derive the RFM score against the stored cutpoints on the business
  *	   date, its rfm_segments label and the inferred stage, exactly as
  *	   crm.rfm_score(), crm.rfm_segment() and crm.infer_stage() do
@@ -95,6 +97,7 @@
 
 #include "config.h"
 #include "customer.h"
+#include "history.h"
 #include "segment.h"
 #include "sqlnames.h"
 #include "stage.h"
@@ -199,60 +202,22 @@ facts_invalidate(Datum arg, Oid relid)
  */
 
 /*
- * old (NULL: none) with the changes applied; NULL when nothing is left.
- * Errors name the customer and the order table.
- */
-static Summary *
-summary_with_changes(Summary *old, const SummaryChange *changes, int nchanges,
-					 int64 customer, const char *relname)
-{
-	int			nold = old ? old->ndays : 0;
-	int			nadd = 0;
-	int			n = nold;
-	SummaryDay *days;
-	SummaryStatus st;
-	Summary    *result;
-	int			j;
-
-	for (j = 0; j < nchanges; j++)
-		if (!changes[j].remove)
-			nadd++;
-	days = palloc((nold + nadd + 1) * sizeof(SummaryDay));
-	if (nold > 0)
-		memcpy(days, old->days, nold * sizeof(SummaryDay));
-	st = summary_apply_changes(days, &n, changes, nchanges);
-	if (st == SUMMARY_NOT_PRESENT)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("the summary of customer " INT64_FORMAT " does not hold an order removed from \"%s\"",
-						customer, relname),
-				 errdetail("The customer's state was changed outside crm, or the table was tracked after these orders were written."),
-				 errhint("Recompute with CALL crm.rebuild_summaries().")));
-	else if (st != SUMMARY_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("the summary of customer " INT64_FORMAT " is out of range", customer)));
-	result = n == 0 ? NULL : crm_summary_build(days, n);
-	pfree(days);
-	return result;
-}
-
-/*
  * What the maintenance writes after the summary: the score against the
  * stored cutpoints on as_of and its rfm_segments label, and the stage
  * inferred from current (the reason and date of a stage that stays are
- * kept: out->reason NULL).
+ * kept: out->reason NULL), both read from the history's view (history.c:
+ * a sealed history's view knows the days of the stage windows).
  */
 static void
-derive_state(Summary *s, CrmStage current, int32 stage_since, int32 as_of,
+derive_state(const CustomerHistory *h, CrmStage current, int32 stage_since, int32 as_of,
 			 CustomerDerived *out)
 {
 	const RfmCutpoints *cp = crm_stored_cutpoints();
 	StageProposal p;
 
-	out->has_rfm = s != NULL && cp != NULL && crm_rfm_score_at(s, cp, as_of, &out->rfm);
+	out->has_rfm = h->summary != NULL && cp != NULL && crm_rfm_score_at(&h->view, cp, as_of, &out->rfm);
 	out->segment = out->has_rfm ? crm_rfm_segment(out->rfm) : NULL;
-	crm_infer_from_summary(current, s, as_of, stage_since, &p);
+	crm_infer_from_view(current, &h->view, as_of, stage_since, &p);
 	out->stage = p.stage;
 	out->reason_code = stage_reason_code(p.reason);
 	out->reason = p.stage != current ? out->reason_code : NULL;
@@ -841,12 +806,16 @@ writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, i
 {
 	TupleTableSlot *new = w->new_slot;
 	AttrNumber *att = w->f.cust_att;
-	Summary    *s = summary_with_changes(NULL, changes, nchanges, customer, relname);
+	CustomerHistory h;
+	Summary    *s;
 	CustomerDerived d;
 
+	crm_history_apply(&h, customer, NULL, changes, nchanges, as_of,
+					  crm_stage_thresholds()->window_days, relname);
+	s = h.summary;
 	if (!w->defaults_ready)
 		prepare_defaults(w);
-	derive_state(s, CRM_STAGE_PROSPECT, DATEVAL_NOBEGIN, as_of, &d);
+	derive_state(&h, CRM_STAGE_PROSPECT, DATEVAL_NOBEGIN, as_of, &d);
 	ExecClearTuple(new);
 	column_defaults_apply(w, &w->defaults, new);
 #define CUST_SET(col, value, isnull) \
@@ -861,7 +830,10 @@ writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, i
 	CUST_SET(CUST_STAGE_SINCE, DateADTGetDatum(as_of), false);
 #undef CUST_SET
 	ExecStoreVirtualTuple(new);
-	return writer_insert(w, new);
+	if (!writer_insert(w, new))
+		return false;
+	crm_history_write(&h);
+	return true;
 }
 
 /*
@@ -956,6 +928,7 @@ crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes
 	TupleTableSlot *new = w->new_slot;
 	int			natts = new->tts_tupleDescriptor->natts;
 	AttrNumber *att = w->f.cust_att;
+	CustomerHistory h;
 	Summary    *s;
 	CustomerDerived d;
 	CrmStage	current;
@@ -976,13 +949,15 @@ retry:
 	}
 	slot_getallattrs(old);
 
-	s = summary_with_changes(old->tts_isnull[att[CUST_SUMMARY] - 1] ? NULL :
-								 DatumGetSummaryP(old->tts_values[att[CUST_SUMMARY] - 1]),
-							 changes, nchanges, customer, relname);
+	crm_history_apply(&h, customer,
+					  old->tts_isnull[att[CUST_SUMMARY] - 1] ? NULL :
+					  DatumGetSummaryP(old->tts_values[att[CUST_SUMMARY] - 1]),
+					  changes, nchanges, as_of, crm_stage_thresholds()->window_days, relname);
+	s = h.summary;
 	current = (CrmStage) DatumGetChar(old->tts_values[att[CUST_STAGE] - 1]);
 	since = old->tts_values[att[CUST_STAGE_SINCE] - 1];
 	since_null = old->tts_isnull[att[CUST_STAGE_SINCE] - 1];
-	derive_state(s, current, since_null ? DATEVAL_NOBEGIN : DatumGetDateADT(since), as_of, &d);
+	derive_state(&h, current, since_null ? DATEVAL_NOBEGIN : DatumGetDateADT(since), as_of, &d);
 	if (!stage_transition_legal(current, d.stage))
 		elog(ERROR, "crm: inferred an illegal stage transition from %d to %d for customer " INT64_FORMAT,
 			 (int) current, (int) d.stage, customer);
@@ -1010,6 +985,7 @@ retry:
 		lock = true;
 		goto retry;
 	}
+	crm_history_write(&h);
 
 	/* record the stage as written (a row trigger may have changed it) */
 	slot_getallattrs(new);

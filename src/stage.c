@@ -206,13 +206,20 @@ optional_count(FunctionCallInfo fcinfo, int argno, const char *argname)
 	return v;
 }
 
-/* the purchase signals of s (NULL: no purchase) as of a date */
+/*
+ * the purchase signals of a history as of a date (a sealed one must know
+ * the days of both windows: summary_kernel.c, "Sealed histories")
+ */
 static void
-signals_from_summary(Summary *sum, int32 as_of, const StageThresholds *t, StageSignals *s)
+signals_from_view(const SummaryView *v, int32 as_of, const StageThresholds *t, StageSignals *s)
 {
+	SummaryStatus st;
+
 	crm_check_finite_date(as_of, "as_of");
-	if (stage_signals_from_days(sum ? sum->days : NULL, sum ? sum->ndays : 0,
-								as_of, t->window_days, s) != SUMMARY_OK)
+	st = stage_signals_from_view(v, as_of, t->window_days, s);
+	if (st == SUMMARY_SEALED)
+		crm_summary_check(st, "stage inference");
+	if (st != SUMMARY_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("spend of a crm.summary is out of range")));
@@ -221,16 +228,17 @@ signals_from_summary(Summary *sum, int32 as_of, const StageThresholds *t, StageS
 /*
  * For the order trigger (customer.c): crm.infer_stage(current, s, as_of,
  * stage_since => since) with no other signal, against the thresholds
- * cached for the backend.
+ * cached for the backend, on the writer's view of the history (which
+ * knows the days of the windows of a sealed one).
  */
 void
-crm_infer_from_summary(CrmStage current, Summary *sum, int32 as_of, int32 stage_since,
-					   StageProposal *out)
+crm_infer_from_view(CrmStage current, const SummaryView *v, int32 as_of, int32 stage_since,
+					StageProposal *out)
 {
 	const StageThresholds *t = crm_stage_thresholds();
 	StageSignals s;
 
-	signals_from_summary(sum, as_of, t, &s);
+	signals_from_view(v, as_of, t, &s);
 	if (!DATE_NOT_FINITE(stage_since))
 		s.stage_since = stage_since;
 	stage_infer(current, &s, t, out);
@@ -242,6 +250,7 @@ stage_propose(FunctionCallInfo fcinfo, StageProposal *out)
 {
 	const StageThresholds *t = &stage_cache(fcinfo)->thresholds;
 	StageSignals s;
+	SummaryView v;
 	CrmStage	current;
 	int32		as_of;
 
@@ -249,7 +258,8 @@ stage_propose(FunctionCallInfo fcinfo, StageProposal *out)
 		return false;
 	current = PG_GETARG_STAGE(0);
 	as_of = PG_GETARG_DATEADT(2);
-	signals_from_summary(PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1), as_of, t, &s);
+	crm_summary_view(PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1), &v);
+	signals_from_view(&v, as_of, t, &s);
 	s.recent_complaints = optional_count(fcinfo, 3, "complaints_recent");
 	s.previous_complaints = optional_count(fcinfo, 4, "complaints_previous");
 	s.recent_cost = optional_double(fcinfo, 5, "cost_recent");

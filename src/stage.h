@@ -16,7 +16,7 @@
 #define PG_GETARG_STAGE(n)	((CrmStage) DatumGetChar(PG_GETARG_DATUM(n)))
 #define PG_RETURN_STAGE(x)	return CharGetDatum((char) (x))
 
-extern void crm_infer_from_summary(CrmStage current, Summary *s, int32 as_of,
-								   int32 stage_since, StageProposal *out);
+extern void crm_infer_from_view(CrmStage current, const SummaryView *v, int32 as_of,
+								int32 stage_since, StageProposal *out);
 
 #endif							/* CRM_STAGE_H */

@@ -30,7 +30,7 @@ CREATE FUNCTION crm.score_customers(customers bigint[], as_of date)
                              WHERE k.customer_id = c2.customer_id
                                AND k.opened_at >= as_of - 2 * cfg.days
                                AND k.opened_at < as_of + 1) cc ON true
-          CROSS JOIN LATERAL crm.infer_stage(c2.stage, c2.summary, as_of,
+          CROSS JOIN LATERAL crm.infer_stage(c2.stage, crm.full_summary(c2.customer_id, c2.summary), as_of,
                                              complaints_recent => cc.recent, complaints_previous => cc.previous,
                                              stage_since => c2.stage_since) i
           WHERE c2.customer_id = ANY (customers)

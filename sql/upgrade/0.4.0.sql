@@ -16,3 +16,24 @@ ALTER TABLE crm.stage_history
 --@ replace 60_segment.sql crm.rfm_segment
 --@ replace 75_refresh.sql crm.score_customers
 --@ copy 05_config.sql crm.c_dependencies
+
+-- long histories (issue 17): sealed summaries and the table of their
+-- sealed days; the functions that read or write stored summaries in bulk
+-- seal, unseal, or read the full history where they need every day
+--@ copy 10_summary.sql crm.seal
+--@ copy 10_summary.sql crm.sealed_through
+--@ copy 10_summary.sql crm.seal_point
+--@ copy 10_summary.sql crm.unseal
+--@ copy 10_summary.sql crm.split_by_month
+--@ copy 55_customers.sql crm.summary_blocks
+--@ copy 55_customers.sql crm.full_summary
+--@ copy 55_customers.sql crm.seal_customers
+--@ copy 55_customers.sql crm.unseal_customers
+--@ replace 55_customers.sql crm.apply_inferred_stages
+--@ replace 65_orders.sql crm.rescore
+--@ replace 65_orders.sql crm.rebuild_summaries
+COMMENT ON COLUMN crm.customers.summary IS 'Purchase days of every tracked order table, maintained by their triggers, a long history sealed (crm.full_summary()); NULL: no orders';
+
+-- the stored summaries of 0.3.0 are full (version 1, which 0.4.0 reads
+-- as it is): seal the long ones as the order trigger would
+SELECT crm.seal_customers();
