@@ -82,6 +82,7 @@ COMMENT ON COLUMN crm.summary_blocks.days IS 'The customer''s days of that month
 
 CREATE FUNCTION crm.full_summary(customer_id bigint, s crm.summary) RETURNS crm.summary
     LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, crm
     AS $$
     SELECT CASE WHEN crm.sealed_through($2) IS NULL THEN $2
                 ELSE crm.unseal($2, (SELECT crm.summarize(b.days) FROM crm.summary_blocks b

@@ -33,6 +33,9 @@ ALTER TABLE crm.stage_history
 --@ replace 65_orders.sql crm.rescore
 --@ replace 65_orders.sql crm.rebuild_summaries
 COMMENT ON COLUMN crm.customers.summary IS 'Purchase days of every tracked order table, maintained by their triggers, a long history sealed (crm.full_summary()); NULL: no orders';
+GRANT SELECT ON crm.summary_blocks TO crm_reader;
+GRANT INSERT, UPDATE, DELETE ON crm.summary_blocks TO crm_admin;
+GRANT EXECUTE ON FUNCTION crm.seal_customers(bigint[]), crm.unseal_customers(bigint[]) TO crm_admin;
 
 -- the stored summaries of 0.3.0 are full (version 1, which 0.4.0 reads
 -- as it is): seal the long ones as the order trigger would
