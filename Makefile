@@ -68,7 +68,7 @@ installcheck-tap:
 	psql -X -q -v ON_ERROR_STOP=1 -d crm_tap -c 'CREATE EXTENSION pgtap'
 	CRM_DATA=$${CRM_DATA:-$(CURDIR)/test/data} pg_prove $(PROVE_FLAGS) -d crm_tap test/pgtap/*.sql
 
-.PHONY: test demo bench bench-tracking unit installcheck-tap
+.PHONY: test demo bench bench-tracking bench-history unit installcheck-tap
 test:
 	test/run.sh test
 demo:
@@ -77,3 +77,5 @@ bench:
 	test/run.sh bench
 bench-tracking:
 	test/run.sh bench-tracking
+bench-history:
+	test/run.sh bench-history
