@@ -31,15 +31,11 @@ AS_OF=2025-12-31
 work=$(mktemp -d /tmp/crm-bench-history.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
-q() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
-psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+. test/bench_lib.sh
+new_shop_db
 # group g (1, 2, 3) holds customers g*1000000 + 1 .. + CUSTOMERS with
 # 10, 1,000 and 10,000 days
 q <<SQL
-CREATE EXTENSION crm;
-CREATE SCHEMA bench;
-CREATE TABLE bench.shop (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer_id bigint NOT NULL,
-                         ordered_on date NOT NULL, amount numeric(12,2) NOT NULL);
 SELECT crm.track_orders('bench.shop', 'customer_id', 'ordered_on', 'amount', unknown_customers => 'create') \gset
 SET crm.as_of = '$AS_OF';
 INSERT INTO bench.shop (customer_id, ordered_on, amount)
@@ -70,7 +66,6 @@ round() {
 	after=$(q -At -c "SELECT pg_current_wal_insert_lsn()")
 	printf '%s %s\n' "$lat" "$(q -At -c "SELECT round(('$after'::pg_lsn - '$before'::pg_lsn) / $ORDERS.0)")"
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g) ? "met" : "MISSED" }'; }
 
