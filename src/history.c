@@ -27,8 +27,9 @@
  *	  rare, and a removed first or last purchase day cannot be mended from
  *	  the totals alone);
  *	- a business date before the seal date reads every block (a replay).
- * The blocks are read with the latest snapshot, as the writer reads the
- * row, and written after the row: a concurrent writer of the same
+ * The blocks are read through the primary key with the latest snapshot,
+ * as the writer reads the row, and written (through SPI: rare) after the
+ * row: a concurrent writer of the same
  * customer waits on the row and then reads both anew (customer.c), so a
  * customer's blocks change only under its row's lock.
  *
@@ -36,10 +37,18 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "parser/parse_type.h"
 #include "utils/date.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 
 #include "history.h"
@@ -48,7 +57,6 @@
 #define NONE_LOADED		PG_INT32_MAX	/* loaded_from: no month read */
 #define EARLIEST_MONTH	PG_INT32_MIN	/* load_months(): from the first */
 
-static SPIPlanPtr load_plan = NULL;
 static SPIPlanPtr upsert_plan = NULL;
 static SPIPlanPtr delete_plan = NULL;
 
@@ -63,18 +71,15 @@ prepare_plan(const char *sql, int nargs, Oid *types)
 	return plan;
 }
 
-/* the plans, prepared once per backend (inside SPI) */
+/* the plans that write blocks, prepared once per backend (inside SPI) */
 static void
 prepare_plans(void)
 {
-	Oid			types[3] = {INT8OID, DATEOID, DATEOID};
+	Oid			types[3] = {INT8OID, DATEOID, InvalidOid};
 	int32		typmod;
 
-	if (load_plan != NULL)
+	if (upsert_plan != NULL)
 		return;
-	load_plan = prepare_plan("SELECT " CRM_BLOCK_MONTH ", " CRM_BLOCK_DAYS " FROM crm." CRM_SUMMARY_BLOCKS
-							 " WHERE " CRM_BLOCK_CUSTOMER " = $1 AND " CRM_BLOCK_MONTH " BETWEEN $2 AND $3"
-							 " ORDER BY " CRM_BLOCK_MONTH, 3, types);
 	parseTypeString(CRM_TYPE_SUMMARY, &types[2], &typmod, false);
 	upsert_plan = prepare_plan("INSERT INTO crm." CRM_SUMMARY_BLOCKS " AS b (" CRM_BLOCK_CUSTOMER ", "
 							   CRM_BLOCK_MONTH ", " CRM_BLOCK_DAYS ") VALUES ($1, $2, $3)"
@@ -144,34 +149,47 @@ find_block(CustomerHistory *h, int32 month, bool create)
 
 /*
  * Read the stored blocks of the months from "from" up to the months read
- * already (or all on), with the latest snapshot.  Blocks in memory are
- * newer than their stored rows and are kept.
+ * already (or all on), through the primary key with the latest snapshot,
+ * as the writer reads the row (no query: the stage windows read these for
+ * every order of a sealed customer).  Blocks in memory are newer than
+ * their stored rows and are kept.
  */
 static void
 load_months(CustomerHistory *h, int32 from)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	Datum		args[3];
-	uint64		i;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData keys[3];
+	Snapshot	snapshot;
+	HeapTuple	tup;
+	AttrNumber	customer_att;
+	AttrNumber	month_att;
+	AttrNumber	days_att;
 
 	if (from >= h->loaded_from)
 		return;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "crm: SPI_connect failed");
-	prepare_plans();
-	args[0] = Int64GetDatum(h->customer);
-	args[1] = DateADTGetDatum(from == EARLIEST_MONTH ? DATEVAL_NOBEGIN : from);
-	args[2] = DateADTGetDatum(h->loaded_from == NONE_LOADED ? DATEVAL_NOEND : h->loaded_from - 1);
-	if (SPI_execute_snapshot(load_plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-							 true, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "crm: could not read crm." CRM_SUMMARY_BLOCKS);
-	for (i = 0; i < SPI_processed; i++)
+	rel = table_open(crm_relid(CRM_SUMMARY_BLOCKS), AccessShareLock);
+	customer_att = get_attnum(RelationGetRelid(rel), CRM_BLOCK_CUSTOMER);
+	month_att = get_attnum(RelationGetRelid(rel), CRM_BLOCK_MONTH);
+	days_att = get_attnum(RelationGetRelid(rel), CRM_BLOCK_DAYS);
+	if (customer_att == InvalidAttrNumber || month_att == InvalidAttrNumber || days_att == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("crm." CRM_SUMMARY_BLOCKS " lacks a column the order trigger reads"),
+				 errhint("Re-create the extension crm.")));
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyInit(&keys[0], customer_att, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(h->customer));
+	ScanKeyInit(&keys[1], month_att, BTGreaterEqualStrategyNumber, F_DATE_GE,
+				DateADTGetDatum(from == EARLIEST_MONTH ? DATEVAL_NOBEGIN : from));
+	ScanKeyInit(&keys[2], month_att, BTLessEqualStrategyNumber, F_DATE_LE,
+				DateADTGetDatum(h->loaded_from == NONE_LOADED ? DATEVAL_NOEND : h->loaded_from - 1));
+	scan = systable_beginscan(rel, RelationGetPrimaryKeyIndex(rel), true, snapshot, 3, keys);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
-		int32		month = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		Summary    *s = DatumGetSummaryP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		int32		month = DatumGetDateADT(heap_getattr(tup, month_att, RelationGetDescr(rel), &isnull));
+		Summary    *s = DatumGetSummaryP(heap_getattr(tup, days_att, RelationGetDescr(rel), &isnull));
 		HistoryBlock *b;
-		MemoryContext old;
 
 		if (SUMMARY_IS_SEALED(s) || (s->ndays > 0 && crm_month_start(s->days[0].day) != month) ||
 			(s->ndays > 0 && crm_month_start(s->days[s->ndays - 1].day) != month))
@@ -179,20 +197,19 @@ load_months(CustomerHistory *h, int32 from)
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("crm.summary_blocks of customer " INT64_FORMAT " holds days outside their month", h->customer),
 					 errhint("Recompute with CALL crm.rebuild_summaries().")));
-		old = MemoryContextSwitchTo(cxt);
-		if (find_block(h, month, false) == NULL)
+		b = find_block(h, month, false);
+		if (b == NULL)
 		{
 			b = find_block(h, month, true);
 			block_reserve(b, s->ndays);
 			memcpy(b->days, s->days, s->ndays * sizeof(SummaryDay));
 			b->ndays = s->ndays;
 		}
-		else
-			b = find_block(h, month, false);
 		b->stored = true;
-		MemoryContextSwitchTo(old);
 	}
-	SPI_finish();
+	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
 	h->loaded_from = from;
 }
 
