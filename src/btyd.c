@@ -1024,7 +1024,7 @@ expected_clv(PG_FUNCTION_ARGS)
  * (the model carries no evidence of dropout for them).
  */
 bool
-crm_btyd_outlook(Datum model, Summary *s, int32 as_of, double horizon_days,
+crm_btyd_outlook(Datum model, const SummaryView *v, int32 as_of, double horizon_days,
 				 double *p_alive, double *p_buy)
 {
 	BtydModelValue *m = (BtydModelValue *) DatumGetPointer(model);
@@ -1032,7 +1032,7 @@ crm_btyd_outlook(Datum model, Summary *s, int32 as_of, double horizon_days,
 
 	*p_alive = *p_buy = get_float8_nan();
 	if (!is_count_model(m->kind) || !(m->unit_days > 0) ||
-		!crm_summary_triple(s, as_of, m->unit_days, &t) ||
+		!crm_view_triple(v, as_of, m->unit_days, &t) ||
 		(m->kind == BTYD_BGNBD && t.x == 0))
 		return false;
 	*p_alive = btyd_p_alive(m->kind, m->params, t.x, t.t_x, t.T);

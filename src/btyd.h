@@ -10,7 +10,7 @@
 
 #include "summary.h"
 
-extern bool crm_btyd_outlook(Datum model, Summary *s, int32 as_of, double horizon_days,
+extern bool crm_btyd_outlook(Datum model, const SummaryView *v, int32 as_of, double horizon_days,
 							 double *p_alive, double *p_buy);
 
 #endif							/* CRM_BTYD_H */

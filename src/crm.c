@@ -336,7 +336,7 @@ crm_relid(const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("table crm.%s does not exist", name),
-				 errhint("Re-create the extension crm.")));
+				 errhint(CRM_OBJECT_MISSING_HINT)));
 	return relid;
 }
 

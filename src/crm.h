@@ -16,6 +16,14 @@
 
 #include "summary_kernel.h"
 
+/*
+ * The hint of an error about an SQL object of the extension the library
+ * cannot find: the database's extension is older than the library (the
+ * package was upgraded, ALTER EXTENSION not run yet), or was damaged.
+ */
+#define CRM_OBJECT_MISSING_HINT \
+	"If the crm package was just upgraded, run ALTER EXTENSION crm UPDATE; otherwise re-create the extension crm."
+
 extern crm_money crm_numeric_to_money(Datum num, const char *argname);
 extern double crm_check_finite(double value, const char *argname);
 extern crm_money crm_float8_to_money(double value, const char *argname);

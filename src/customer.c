@@ -17,7 +17,9 @@
  *	   the row, the customer starts over from its latest version, locked
  *	   this time (the lock follows the update chain), so the change always
  *	   lands on the latest version;
- *	2. apply the order changes to its summary (summary_with_changes());
+ *	2. apply the order changes to its history (history.c: the row's
+ *	   summary, and for a long history its sealed days, read and written
+ *	   apart from the row only when needed);
  *	3. derive the RFM score against the stored cutpoints on the business
  *	   date, its rfm_segments label and the inferred stage, exactly as
  *	   crm.rfm_score(), crm.rfm_segment() and crm.infer_stage() do
@@ -97,6 +99,7 @@
 
 #include "config.h"
 #include "customer.h"
+#include "history.h"
 #include "level.h"
 #include "segment.h"
 #include "sqlnames.h"
@@ -222,45 +225,6 @@ facts_invalidate(Datum arg, Oid relid)
  * ---------------------------------------------------------------------
  */
 
-/*
- * old (NULL: none) with the changes applied; NULL when nothing is left.
- * Errors name the customer and the order table.
- */
-static Summary *
-summary_with_changes(Summary *old, const SummaryChange *changes, int nchanges,
-					 int64 customer, const char *relname)
-{
-	int			nold = old ? old->ndays : 0;
-	int			nadd = 0;
-	int			n = nold;
-	SummaryDay *days;
-	SummaryStatus st;
-	Summary    *result;
-	int			j;
-
-	for (j = 0; j < nchanges; j++)
-		if (!changes[j].remove)
-			nadd++;
-	days = palloc((nold + nadd + 1) * sizeof(SummaryDay));
-	if (nold > 0)
-		memcpy(days, old->days, nold * sizeof(SummaryDay));
-	st = summary_apply_changes(days, &n, changes, nchanges);
-	if (st == SUMMARY_NOT_PRESENT)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("the summary of customer " INT64_FORMAT " does not hold an order removed from \"%s\"",
-						customer, relname),
-				 errdetail("The customer's state was changed outside crm, or the table was tracked after these orders were written."),
-				 errhint("Recompute with CALL crm.rebuild_summaries().")));
-	else if (st != SUMMARY_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("the summary of customer " INT64_FORMAT " is out of range", customer)));
-	result = n == 0 ? NULL : crm_summary_build(days, n);
-	pfree(days);
-	return result;
-}
-
 static int
 int32_cmp(const void *a, const void *b)
 {
@@ -323,6 +287,29 @@ complaint_days(CustomerWriter *w, int64 customer, int *n)
 }
 
 /*
+ * What the state of row as of as_of reads of its history, for history.c
+ * to lend a sealed history's blocks: the stats as of the walk's first
+ * checkpoint (*first_day) and later, and the days from the windows of
+ * that checkpoint and, when levels are inferred, the level's window on
+ * (returned).  old: the row's summary (NULL: none).
+ */
+static int64
+history_needed(Summary *old, const CustomerRow *row, int32 as_of, bool levels, int32 *first_day)
+{
+	SummaryView v;
+	int32		from;
+	int64		needed;
+
+	crm_summary_view(old, &v);
+	from = Min(crm_walk_from(&v, row->scored, row->scored_on, as_of), as_of - 1);
+	*first_day = from + 1;
+	needed = (int64) from - 2 * (int64) crm_stage_thresholds()->window_days;
+	if (levels)
+		needed = Min(needed, (int64) as_of - crm_level_thresholds()->level_window_days);
+	return needed;
+}
+
+/*
  * What the maintenance writes after the summary: the score against the
  * stored cutpoints on as_of and its rfm_segments label; the stage walked
  * from the last evaluation to as_of (the moves with their days), with the
@@ -331,7 +318,7 @@ complaint_days(CustomerWriter *w, int64 customer, int *n)
  * an order does not move a level).
  */
 static void
-derive_state(CustomerWriter *w, int64 customer, Summary *s, const CustomerRow *row,
+derive_state(CustomerWriter *w, int64 customer, const CustomerHistory *h, const CustomerRow *row,
 			 int32 as_of, const LevelSignals *level_signals, CustomerDerived *out)
 {
 	const RfmCutpoints *cp = crm_stored_cutpoints();
@@ -339,13 +326,13 @@ derive_state(CustomerWriter *w, int64 customer, Summary *s, const CustomerRow *r
 	int			ncomplaints;
 	StageProposal last;
 
-	out->has_rfm = s != NULL && cp != NULL && crm_rfm_score_at(s, cp, as_of, &out->rfm);
+	out->has_rfm = h->summary != NULL && cp != NULL && crm_rfm_score_at(&h->view, cp, as_of, &out->rfm);
 	out->segment = out->has_rfm ? crm_rfm_segment(out->rfm) : NULL;
 	complaints = complaint_days(w, customer, &ncomplaints);
 	out->nmoves = crm_stage_walk(row->stage, row->stage_since,
-								 crm_walk_from(s, row->scored, row->scored_on, as_of), as_of,
-								 s, complaints, ncomplaints, crm_stored_model(),
-								 &out->moves, &last);
+								 crm_walk_from(&h->view, row->scored, row->scored_on, as_of), as_of,
+								 h->summary != NULL ? &h->view : NULL, complaints, ncomplaints,
+								 crm_stored_model(), &out->moves, &last);
 	out->stage = out->nmoves > 0 ? out->moves[out->nmoves - 1].proposal.stage : row->stage;
 	out->reason_code = stage_reason_code(last.reason);
 	out->level_known = level_signals != NULL;
@@ -360,15 +347,13 @@ derive_state(CustomerWriter *w, int64 customer, Summary *s, const CustomerRow *r
 		ls.account_manager = row->has_manager ? 1 : 0;
 		ls.tenure_days = -1;
 		ls.purchase_days = 0;
-		if (s != NULL)
+		if (h->summary != NULL)
 		{
 			const LevelThresholds *t = crm_level_thresholds();
-			int			n = summary_cut(s->days, s->ndays, as_of);
-			int			lo = summary_cut(s->days, n, as_of - t->level_window_days);
 
-			if (summary_stats(s->days, n, &st) == SUMMARY_OK && st.purchase_days > 0)
+			if (summary_view_stats(&h->view, as_of, &st) == SUMMARY_OK && st.purchase_days > 0)
 				ls.tenure_days = as_of - st.first_purchase;
-			if (n > lo && summary_stats(s->days + lo, n - lo, &st) == SUMMARY_OK)
+			if (summary_view_range(&h->view, (int64) as_of - t->level_window_days, as_of, &st) == SUMMARY_OK)
 				ls.purchase_days = st.purchase_days;
 		}
 		level_infer(row->level, &ls, crm_level_thresholds(), &out->level);
@@ -426,7 +411,7 @@ find_columns(Relation rel, const char *const *names, int n, AttrNumber *attnums)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" of crm.%s does not exist", names[i], RelationGetRelationName(rel)),
-					 errhint("Re-create the extension crm.")));
+					 errhint(CRM_OBJECT_MISSING_HINT)));
 	}
 }
 
@@ -562,7 +547,7 @@ learn_complaints(WriterFacts *f)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("crm.%s must lead with customer_id bigint, and crm.%s have opened_at timestamptz",
 						CRM_COMPLAINTS_INDEX, CRM_COMPLAINTS),
-				 errhint("Re-create the extension crm.")));
+				 errhint(CRM_OBJECT_MISSING_HINT)));
 	index_close(index, AccessShareLock);
 	table_close(rel, AccessShareLock);
 }
@@ -584,7 +569,7 @@ learn_customers(Relation rel)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("crm.customers has no primary key"),
-				 errhint("Re-create the extension crm.")));
+				 errhint(CRM_OBJECT_MISSING_HINT)));
 	find_columns(rel, customer_columns, CUST_NCOLS, f.cust_att);
 	f.check_constraints = needs_constraints(rel, f.cust_att);
 	f.fire_before = has_before_triggers(rel);
@@ -1072,15 +1057,19 @@ writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, i
 			  int32 as_of, const char *relname)
 {
 	TupleTableSlot *new = w->new_slot;
-	Summary    *s = summary_with_changes(NULL, changes, nchanges, customer, relname);
 	CustomerRow row = {CRM_STAGE_PROSPECT, DATEVAL_NOBEGIN, false, 0, CRM_LEVEL_TRANSACTION,
 	DATEVAL_NOBEGIN, false};
+	CustomerHistory h;
+	Summary    *s;
 	CustomerDerived d;
 	Datum		level;
 
+	/* a new history is not sealed: every day is in the view */
+	crm_history_apply(&h, customer, NULL, changes, nchanges, as_of, as_of, as_of, relname);
+	s = h.summary;
 	if (!w->defaults_ready)
 		prepare_defaults(w);
-	derive_state(w, customer, s, &row, as_of, NULL, &d);
+	derive_state(w, customer, &h, &row, as_of, NULL, &d);
 	ExecClearTuple(new);
 	column_defaults_apply(w, &w->defaults, new);
 	new->tts_values[w->f.cust_att[CUST_ID] - 1] = Int64GetDatum(customer);
@@ -1097,6 +1086,7 @@ writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, i
 	ExecStoreVirtualTuple(new);
 	if (!writer_insert(w, new))
 		return false;
+	crm_history_write(&h);
 	/* the level as inserted (its default, or what a trigger made it) */
 	slot_getallattrs(new);
 	level = new->tts_values[w->f.cust_att[CUST_LEVEL] - 1];
@@ -1139,7 +1129,7 @@ writer_find(CustomerWriter *w, int64 customer, TupleTableSlot *out, bool lock)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the primary key of crm.customers must be customer_id bigint"),
-					 errhint("Re-create the extension crm.")));
+					 errhint(CRM_OBJECT_MISSING_HINT)));
 	}
 	if (w->scan == NULL)
 	{
@@ -1199,7 +1189,11 @@ writer_write(CustomerWriter *w, int64 customer, const SummaryChange *changes, in
 	TupleTableSlot *new = w->new_slot;
 	int			natts = new->tts_tupleDescriptor->natts;
 	AttrNumber *att = w->f.cust_att;
+	CustomerHistory h;
+	Summary    *old_summary;
 	Summary    *s;
+	int32		first_day;
+	int64		needed_from;
 	CustomerDerived d;
 	CustomerRow row;
 	bool		lock = w->f.fire_before;	/* its triggers expect the lock */
@@ -1217,10 +1211,8 @@ retry:
 	}
 	slot_getallattrs(old);
 
-	s = old->tts_isnull[att[CUST_SUMMARY] - 1] ? NULL :
+	old_summary = old->tts_isnull[att[CUST_SUMMARY] - 1] ? NULL :
 		DatumGetSummaryP(old->tts_values[att[CUST_SUMMARY] - 1]);
-	if (nchanges > 0)
-		s = summary_with_changes(s, changes, nchanges, customer, relname);
 #define COL_DATE(col) (old->tts_isnull[att[col] - 1] ? DATEVAL_NOBEGIN : DatumGetDateADT(old->tts_values[att[col] - 1]))
 	row.stage = (CrmStage) DatumGetChar(old->tts_values[att[CUST_STAGE] - 1]);
 	row.stage_since = COL_DATE(CUST_STAGE_SINCE);
@@ -1230,7 +1222,11 @@ retry:
 	row.level_since = COL_DATE(CUST_LEVEL_SINCE);
 	row.has_manager = !old->tts_isnull[att[CUST_ACCOUNT_MANAGER] - 1];
 #undef COL_DATE
-	derive_state(w, customer, s, &row, as_of, level_signals, &d);
+	needed_from = history_needed(old_summary, &row, as_of, level_signals != NULL, &first_day);
+	crm_history_apply(&h, customer, old_summary, changes, nchanges, as_of, first_day, needed_from,
+					  relname);
+	s = h.summary;
+	derive_state(w, customer, &h, &row, as_of, level_signals, &d);
 	if (d.nmoves > 0 && !stage_transition_legal(row.stage, d.moves[0].proposal.stage))
 		elog(ERROR, "crm: inferred an illegal stage transition from %d to %d for customer " INT64_FORMAT,
 			 (int) row.stage, (int) d.moves[0].proposal.stage, customer);
@@ -1246,6 +1242,7 @@ retry:
 		lock = true;
 		goto retry;
 	}
+	crm_history_write(&h);
 
 	/* record the stage and level as written (a row trigger may have changed them) */
 	slot_getallattrs(new);

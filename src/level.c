@@ -55,7 +55,7 @@ load_level_oids(void)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("%s has no label \"%s\"", CRM_TYPE_LEVEL, labels[i]),
-					 errhint("Re-create the extension crm.")));
+					 errhint(CRM_OBJECT_MISSING_HINT)));
 		level_oids[i] = ((Form_pg_enum) GETSTRUCT(tup))->oid;
 		ReleaseSysCache(tup);
 	}

@@ -622,15 +622,11 @@ rfm_cutpoints_dim(PG_FUNCTION_ARGS)
  * (total net spend) as of a date; false if no purchase by then.
  */
 static bool
-rfm_measure(Summary *s, int32 as_of, int64 values[3])
+rfm_measure(const SummaryView *v, int32 as_of, int64 values[3])
 {
 	SummaryStats st;
-	int			n = summary_cut(s->days, s->ndays, as_of);
 
-	if (summary_stats(s->days, n, &st) != SUMMARY_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("total spend of a crm.summary is out of range")));
+	crm_summary_check(summary_view_stats(v, as_of, &st), "rfm_score");
 	if (st.purchase_days == 0)
 		return false;
 	values[RFM_RECENCY] = as_of - st.last_purchase;
@@ -646,17 +642,17 @@ rfm_measure(Summary *s, int32 as_of, int64 values[3])
  * The order trigger scores with the stored cutpoints this way.
  */
 bool
-crm_rfm_score_at(Summary *s, const RfmCutpoints *cutpoints, int32 as_of, int32 *score)
+crm_rfm_score_at(const SummaryView *v, const RfmCutpoints *cutpoints, int32 as_of, int32 *score)
 {
 	const RfmCuts *cuts = &cutpoints->cuts;
-	int64		v[3];
+	int64		vals[3];
 
 	crm_check_finite_date(as_of, "as_of");
-	if (!rfm_measure(s, as_of, v))
+	if (!rfm_measure(v, as_of, vals))
 		return false;
-	*score = RFM_PACK(rfm_score_dim(cuts, RFM_RECENCY, v[0]),
-					  rfm_score_dim(cuts, RFM_FREQUENCY, v[1]),
-					  rfm_score_dim(cuts, RFM_MONETARY, v[2]),
+	*score = RFM_PACK(rfm_score_dim(cuts, RFM_RECENCY, vals[0]),
+					  rfm_score_dim(cuts, RFM_FREQUENCY, vals[1]),
+					  rfm_score_dim(cuts, RFM_MONETARY, vals[2]),
 					  cuts->k);
 	return true;
 }
@@ -671,8 +667,10 @@ rfm_score(PG_FUNCTION_ARGS)
 {
 	RfmCutpoints *c = (RfmCutpoints *) PG_GETARG_POINTER(1);
 	int32		score;
+	SummaryView v;
 
-	if (!crm_rfm_score_at(PG_GETARG_SUMMARY_P(0), c, c->as_of, &score))
+	crm_summary_view(PG_GETARG_SUMMARY_P(0), &v);
+	if (!crm_rfm_score_at(&v, c, c->as_of, &score))
 		PG_RETURN_NULL();
 	PG_RETURN_INT32(score);
 }
@@ -772,6 +770,7 @@ rfm_quantiles_accum(PG_FUNCTION_ARGS)
 	int32		as_of;
 	int			k = RFM_DEFAULT_SCALE;
 	int64		v[3];
+	SummaryView view;
 	int			d;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
@@ -793,7 +792,10 @@ rfm_quantiles_accum(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("as_of and k of rfm_quantiles must be the same for every row")));
-	if (PG_ARGISNULL(1) || !rfm_measure(PG_GETARG_SUMMARY_P(1), as_of, v))
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(st);
+	crm_summary_view(PG_GETARG_SUMMARY_P(1), &view);
+	if (!rfm_measure(&view, as_of, v))
 		PG_RETURN_POINTER(st);
 	if (st->tail == NULL || st->tail->n == RFM_BLOCK_ROWS)
 	{

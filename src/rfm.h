@@ -34,7 +34,7 @@ typedef struct RfmCutpoints
 
 #define RFM_CUTPOINTS_SIZE 216
 
-extern bool crm_rfm_score_at(Summary *s, const RfmCutpoints *cutpoints, int32 as_of,
+extern bool crm_rfm_score_at(const SummaryView *v, const RfmCutpoints *cutpoints, int32 as_of,
 							 int32 *score);
 
 #endif							/* CRM_RFM_H */

@@ -21,6 +21,12 @@
 #define CRM_STAGE_HISTORY		"stage_history"
 #define CRM_SCORING				"scoring"
 #define CRM_STAGE_THRESHOLDS	"stage_thresholds"
+#define CRM_SUMMARY_BLOCKS		"summary_blocks"
+
+/* the columns of crm.summary_blocks (history.c) */
+#define CRM_BLOCK_CUSTOMER		"customer_id"
+#define CRM_BLOCK_MONTH			"month"
+#define CRM_BLOCK_DAYS			"days"
 
 /*
  * crm's own CHECK constraints the writer need not evaluate (customer.c,
@@ -35,6 +41,7 @@
 /* types */
 #define CRM_TYPE_STAGE			"crm.stage"
 #define CRM_TYPE_LEVEL			"crm.relationship_level"
+#define CRM_TYPE_SUMMARY		"crm.summary"
 
 /* the labels of crm.relationship_level, in order (level_kernel.h's CrmLevel) */
 #define CRM_LEVEL_LABELS(X) \
@@ -119,6 +126,10 @@ crm_history_column(HistoryColumn c)
 	X("index", "crm." CRM_COMPLAINTS_INDEX) \
 	X("column", "crm." CRM_COMPLAINTS ".customer_id") \
 	X("column", "crm." CRM_COMPLAINTS ".opened_at") \
+	X("table", "crm." CRM_SUMMARY_BLOCKS) \
+	X("column", "crm." CRM_SUMMARY_BLOCKS "." CRM_BLOCK_CUSTOMER) \
+	X("column", "crm." CRM_SUMMARY_BLOCKS "." CRM_BLOCK_MONTH) \
+	X("column", "crm." CRM_SUMMARY_BLOCKS "." CRM_BLOCK_DAYS) \
 	X("column", "crm." CRM_SCORING ".cutpoints") \
 	X("column", "crm." CRM_STAGE_THRESHOLDS ".name") \
 	X("column", "crm." CRM_STAGE_THRESHOLDS ".value") \
@@ -128,6 +139,7 @@ crm_history_column(HistoryColumn c)
 	X("trigger", "crm." CRM_CUSTOMERS "." CRM_STAGE_GUARD) \
 	X("type", CRM_TYPE_STAGE) \
 	X("type", CRM_TYPE_LEVEL) \
+	X("type", CRM_TYPE_SUMMARY) \
 	X("segment scheme", CRM_RFM_SCHEME)
 
 #endif							/* CRM_SQLNAMES_H */

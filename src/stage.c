@@ -208,13 +208,20 @@ optional_count(FunctionCallInfo fcinfo, int argno, const char *argname)
 	return v;
 }
 
-/* the purchase signals of s (NULL: no purchase) as of a date */
+/*
+ * the purchase signals of a history as of a date (a sealed one must know
+ * the days of both windows: summary_kernel.c, "Sealed histories")
+ */
 static void
-signals_from_summary(Summary *sum, int32 as_of, const StageThresholds *t, StageSignals *s)
+signals_from_view(const SummaryView *v, int32 as_of, const StageThresholds *t, StageSignals *s)
 {
+	SummaryStatus st;
+
 	crm_check_finite_date(as_of, "as_of");
-	if (stage_signals_from_days(sum ? sum->days : NULL, sum ? sum->ndays : 0,
-								as_of, t->window_days, s) != SUMMARY_OK)
+	st = stage_signals_from_view(v, as_of, t->window_days, s);
+	if (st == SUMMARY_SEALED)
+		crm_summary_check(st, "stage inference");
+	if (st != SUMMARY_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("spend of a crm.summary is out of range")));
@@ -229,7 +236,8 @@ signals_from_summary(Summary *sum, int32 as_of, const StageThresholds *t, StageS
 /* what the walk's checkpoints read */
 typedef struct WalkContext
 {
-	Summary    *summary;		/* NULL: no purchase */
+	SummaryView view;			/* the purchases (none: an empty view) */
+	bool		purchased;		/* any purchase at all */
 	const int32 *complaints;	/* complaint days, ascending; NULL: unknown */
 	int			ncomplaints;
 	int32		complaint_days; /* the complaints trend window (setting) */
@@ -255,15 +263,15 @@ walk_signals(int32 day, void *arg, StageSignals *out)
 {
 	WalkContext *c = (WalkContext *) arg;
 
-	signals_from_summary(c->summary, day, c->t, out);
+	signals_from_view(&c->view, day, c->t, out);
 	if (c->complaints != NULL)
 	{
 		out->recent_complaints = complaints_between(c, (int64) day - c->complaint_days, day);
 		out->previous_complaints = complaints_between(c, (int64) day - 2 * c->complaint_days,
 													  (int64) day - c->complaint_days);
 	}
-	if (c->model != (Datum) 0 && c->summary != NULL)
-		crm_btyd_outlook(c->model, c->summary, day, c->t->terminate_horizon_days,
+	if (c->model != (Datum) 0 && c->purchased)
+		crm_btyd_outlook(c->model, &c->view, day, c->t->terminate_horizon_days,
 						 &out->p_alive, &out->p_buy);
 	return true;
 }
@@ -271,20 +279,25 @@ walk_signals(int32 day, void *arg, StageSignals *out)
 /*
  * Walk a customer from stage "current" (entered on stage_since, or
  * STAGE_SINCE_UNKNOWN) from the day after "from" to as_of (stage_walk()),
- * with the purchases of s (NULL: none), the complaint days given
+ * with the purchases v views (NULL: none; a sealed history's view must
+ * know the days of every checkpoint's windows), the complaint days given
  * (ascending; NULL: unknown) and the model's outlook (model (Datum) 0:
  * none).  *moves gets a palloc'd array of the moves; returns how many.
  */
 int
 crm_stage_walk(CrmStage current, int32 stage_since, int32 from, int32 as_of,
-			   Summary *s, const int32 *complaints, int ncomplaints, Datum model,
+			   const SummaryView *v, const int32 *complaints, int ncomplaints, Datum model,
 			   StageMove **moves, StageProposal *last)
 {
 	WalkContext c;
 	int			n;
 
 	crm_check_finite_date(as_of, "as_of");
-	c.summary = s;
+	if (v != NULL)
+		c.view = *v;
+	else
+		summary_view_init(&c.view, NULL, 0);
+	c.purchased = v != NULL;
 	c.complaints = complaints;
 	c.ncomplaints = ncomplaints;
 	c.complaint_days = crm_complaint_trend_days();
@@ -304,12 +317,14 @@ crm_stage_walk(CrmStage current, int32 stage_since, int32 from, int32 as_of,
  * beginning), else the day before as_of (no purchase: one checkpoint).
  */
 int32
-crm_walk_from(Summary *s, bool scored_known, int32 scored_on, int32 as_of)
+crm_walk_from(const SummaryView *v, bool scored_known, int32 scored_on, int32 as_of)
 {
+	SummaryStats st;
+
 	if (scored_known && !DATE_NOT_FINITE(scored_on))
 		return scored_on;
-	if (s != NULL && s->ndays > 0)
-		return s->days[0].day - 1;
+	if (summary_view_stats(v, as_of, &st) == SUMMARY_OK && st.purchase_days > 0)
+		return st.first_purchase - 1;
 	return as_of - 1;
 }
 
@@ -323,7 +338,8 @@ Datum
 walk_stages(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Summary    *s;
+	SummaryView v;
+	bool		purchased;
 	int32		as_of;
 	int32		since = STAGE_SINCE_UNKNOWN;
 	int32	   *complaints = NULL;
@@ -336,7 +352,8 @@ walk_stages(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
 		return (Datum) 0;
-	s = PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1);
+	purchased = !PG_ARGISNULL(1);
+	crm_summary_view(purchased ? PG_GETARG_SUMMARY_P(1) : NULL, &v);
 	as_of = PG_GETARG_DATEADT(2);
 	crm_check_finite_date(as_of, "as_of");
 	if (!PG_ARGISNULL(3))
@@ -359,8 +376,8 @@ walk_stages(PG_FUNCTION_ARGS)
 		}
 	}
 	n = crm_stage_walk(PG_GETARG_STAGE(0), since,
-					   crm_walk_from(s, !PG_ARGISNULL(4), PG_ARGISNULL(4) ? 0 : PG_GETARG_DATEADT(4), as_of),
-					   as_of, s, complaints, ncomplaints,
+					   crm_walk_from(&v, !PG_ARGISNULL(4), PG_ARGISNULL(4) ? 0 : PG_GETARG_DATEADT(4), as_of),
+					   as_of, purchased ? &v : NULL, complaints, ncomplaints,
 					   PG_ARGISNULL(5) ? (Datum) 0 : PG_GETARG_DATUM(5), &moves, &last);
 	for (i = 0; i < n; i++)
 	{
@@ -385,6 +402,7 @@ stage_propose(FunctionCallInfo fcinfo, StageProposal *out)
 {
 	const StageThresholds *t = &stage_cache(fcinfo)->thresholds;
 	StageSignals s;
+	SummaryView v;
 	CrmStage	current;
 	int32		as_of;
 
@@ -392,7 +410,8 @@ stage_propose(FunctionCallInfo fcinfo, StageProposal *out)
 		return false;
 	current = PG_GETARG_STAGE(0);
 	as_of = PG_GETARG_DATEADT(2);
-	signals_from_summary(PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1), as_of, t, &s);
+	crm_summary_view(PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1), &v);
+	signals_from_view(&v, as_of, t, &s);
 	s.recent_complaints = optional_count(fcinfo, 3, "complaints_recent");
 	s.previous_complaints = optional_count(fcinfo, 4, "complaints_previous");
 	s.recent_cost = optional_double(fcinfo, 5, "cost_recent");
@@ -657,8 +676,11 @@ record_stage_changes(PG_FUNCTION_ARGS)
 	level_att = SPI_fnumber(desc, crm_customer_column(CUST_LEVEL));
 	reason_att = SPI_fnumber(desc, crm_customer_column(CUST_STAGE_REASON));
 	level_reason_att = SPI_fnumber(desc, crm_customer_column(CUST_LEVEL_REASON));
-	if (key_att <= 0 || stage_att <= 0 || level_att <= 0 || reason_att <= 0 || level_reason_att <= 0)
-		elog(ERROR, "crm.record_stage_changes needs columns customer_id, stage, level, stage_reason and level_reason");
+	if (key_att <= 0 || stage_att <= 0 || level_att <= 0 || reason_att <= 0)
+		elog(ERROR, "crm.record_stage_changes needs columns customer_id, stage, level and stage_reason");
+	/* a 0.3.0 table (before ALTER EXTENSION crm UPDATE) has no level_reason */
+	if (level_reason_att <= 0)
+		level_reason_att = reason_att;
 
 	for (i = 0; i < 6; i++)
 		cols[i] = palloc(cap * sizeof(Datum));

@@ -17,8 +17,8 @@
 #define PG_RETURN_STAGE(x)	return CharGetDatum((char) (x))
 
 extern int	crm_stage_walk(CrmStage current, int32 stage_since, int32 from, int32 as_of,
-						   Summary *s, const int32 *complaints, int ncomplaints,
+						   const SummaryView *v, const int32 *complaints, int ncomplaints,
 						   Datum model, StageMove **moves, StageProposal *last);
-extern int32 crm_walk_from(Summary *s, bool scored_known, int32 scored_on, int32 as_of);
+extern int32 crm_walk_from(const SummaryView *v, bool scored_known, int32 scored_on, int32 as_of);
 
 #endif							/* CRM_STAGE_H */

@@ -223,47 +223,20 @@ stage_signals_init(StageSignals *s)
 }
 
 /*
- * Number of leading days on or before "bound", for a bound that may lie
- * outside the int32 range.
- */
-static int
-cut_at(const SummaryDay *days, int ndays, int64_t bound)
-{
-	if (bound < INT32_MIN)
-		return 0;
-	if (bound > INT32_MAX)
-		return ndays;
-	return summary_cut(days, ndays, (int32_t) bound);
-}
-
-/*
- * summary_stats() of days[from .. to - 1]; no pointer arithmetic on an
- * empty (possibly NULL) run.
- */
-static SummaryStatus
-range_stats(const SummaryDay *days, int from, int to, SummaryStats *stats)
-{
-	if (to <= from)
-		return summary_stats(NULL, 0, stats);
-	return summary_stats(days + from, to - from, stats);
-}
-
-/*
  * The signals of a purchase history as of "as_of", with windows of
  * window_days (>= 1; the glue checks it with stage_thresholds_check()).
- * "days" is a normalized run (strictly increasing, as summary_validate()
- * checks).  The caller-supplied signals are set to unknown.  Fails only
- * with SUMMARY_MONEY_OVERFLOW, when a window's net amount leaves the
- * crm_money range.
+ * "v" views a normalized run (strictly increasing, as summary_validate()
+ * checks), sealed in part or not (summary_kernel.c, "Sealed histories").
+ * The caller-supplied signals are set to unknown.  Fails with
+ * SUMMARY_MONEY_OVERFLOW when a window's net amount leaves the crm_money
+ * range, and with SUMMARY_SEALED when the windows reach into days the
+ * view knows only by their totals.
  */
 SummaryStatus
-stage_signals_from_days(const SummaryDay *days, int ndays, int32_t as_of,
+stage_signals_from_view(const SummaryView *v, int32_t as_of,
 						int window_days, StageSignals *out)
 {
 	int64_t		w = window_days > 0 ? window_days : 0;
-	int			n_all;
-	int			n_prev_start;
-	int			n_recent_start;
 	SummaryStats all;
 	SummaryStats recent;
 	SummaryStats previous;
@@ -273,18 +246,13 @@ stage_signals_from_days(const SummaryDay *days, int ndays, int32_t as_of,
 	out->as_of = as_of;
 	out->window_days = window_days;
 
-	/* the days up to as_of, and where each window starts among them */
-	n_all = summary_cut(days, ndays, as_of);
-	n_recent_start = cut_at(days, n_all, (int64_t) as_of - w);
-	n_prev_start = cut_at(days, n_recent_start, (int64_t) as_of - 2 * w);
-
-	st = range_stats(days, 0, n_all, &all);
+	st = summary_view_stats(v, as_of, &all);
 	if (st != SUMMARY_OK)
 		return st;
-	st = range_stats(days, n_recent_start, n_all, &recent);
+	st = summary_view_range(v, (int64_t) as_of - w, as_of, &recent);
 	if (st != SUMMARY_OK)
 		return st;
-	st = range_stats(days, n_prev_start, n_recent_start, &previous);
+	st = summary_view_range(v, (int64_t) as_of - 2 * w, (int64_t) as_of - w, &previous);
 	if (st != SUMMARY_OK)
 		return st;
 

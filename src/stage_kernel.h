@@ -11,7 +11,7 @@
  * Contract for the caller (the fmgr glue):
  *	- nothing here prints, exits, aborts, allocates, or keeps mutable global
  *	  state;
- *	- stage_signals_from_days() returns a SummaryStatus (money overflow is
+ *	- stage_signals_from_view() returns a SummaryStatus (money overflow is
  *	  the only failure), which the caller turns into an ERROR;
  *	- stage_thresholds_check() names the first bad threshold, or returns
  *	  NULL; the caller checks user-supplied thresholds with it before
@@ -58,7 +58,7 @@
  * yearly buyer are judged each by their own clock.
  *
  * Some signals do not come from the purchase history; the glue fills them
- * in (stage_signals_from_days() sets them to "unknown", and a rule whose
+ * in (stage_signals_from_view() sets them to "unknown", and a rule whose
  * input is unknown never fires):
  *	complaints		count per window; -1 when unknown.
  *	cost to serve	per window, in currency units; NaN when unknown.
@@ -249,7 +249,7 @@ typedef enum StageReason
 
 /*
  * What the rules look at.  The first block is computed from the purchase
- * history by stage_signals_from_days(); the second is supplied by the
+ * history by stage_signals_from_view(); the second is supplied by the
  * caller ("unknown" as noted when not).
  */
 typedef struct StageSignals
@@ -365,9 +365,8 @@ extern const char *stage_reason_code(int reason);
 extern void stage_default_thresholds(StageThresholds *t);
 extern const char *stage_thresholds_check(const StageThresholds *t);
 
-extern SummaryStatus stage_signals_from_days(const SummaryDay *days,
-											 int ndays, int32_t as_of,
-											 int window_days,
+extern SummaryStatus stage_signals_from_view(const SummaryView *v,
+											 int32_t as_of, int window_days,
 											 StageSignals *out);
 
 extern int	stage_infer(CrmStage current, const StageSignals *s,

@@ -60,8 +60,8 @@ StaticAssertDecl(offsetof(SummaryState, days) == 16, "the state header is 16 byt
  * Raise the error matching a kernel status.  "what" names the argument or
  * operation for the message.
  */
-static void
-summary_check(SummaryStatus st, const char *what)
+void
+crm_summary_check(SummaryStatus st, const char *what)
 {
 	switch (st)
 	{
@@ -84,8 +84,16 @@ summary_check(SummaryStatus st, const char *what)
 					 errmsg("%s: the summary holds no such transaction", what),
 					 errhint("A transaction can only be removed from a summary it was added to.")));
 			break;
+		case SUMMARY_SEALED:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s needs days that this crm.summary holds only as sealed totals", what),
+					 errdetail("A sealed summary answers questions about its history as of its seal date or later; the sealed days of a customer are kept in crm.summary_blocks."),
+					 errhint("Use crm.full_summary(customer_id, summary) for the full history of a customer.")));
+			break;
 		case SUMMARY_UNSORTED:
 		case SUMMARY_BAD_DAY:
+		case SUMMARY_BAD_SEAL:
 			elog(ERROR, "corrupt crm.summary in %s", what);
 			break;
 	}
@@ -112,7 +120,7 @@ crm_summary_from_datum(Datum d)
 {
 	Summary    *s = (Summary *) PG_DETOAST_DATUM(d);
 
-	if (s->version != SUMMARY_VERSION)
+	if (s->version != SUMMARY_VERSION && s->version != SUMMARY_VERSION_SEALED)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("unsupported crm.summary version %d", s->version),
@@ -136,13 +144,74 @@ crm_summary_build(const SummaryDay *days, int ndays)
 	return s;
 }
 
+/*
+ * A sealed summary: the totals of the days on or before "through" and the
+ * run of days after it.
+ */
+Summary *
+crm_summary_build_sealed(const SummaryStats *sealed, int32 through,
+						 const SummaryDay *days, int ndays)
+{
+	Summary    *s = palloc0(SUMMARY_SEALED_SIZE(ndays));
+	SummarySeal *seal;
+
+	SET_VARSIZE(s, SUMMARY_SEALED_SIZE(ndays));
+	s->version = SUMMARY_VERSION_SEALED;
+	s->ndays = ndays;
+	if (ndays > 0)
+		memcpy(s->days, days, ndays * sizeof(SummaryDay));
+	seal = SUMMARY_SEAL(s);
+	seal->through = through;
+	seal->purchase_days = sealed->purchase_days;
+	seal->first_purchase = sealed->purchase_days > 0 ? sealed->first_purchase : 0;
+	seal->last_purchase = sealed->purchase_days > 0 ? sealed->last_purchase : 0;
+	seal->purchases = sealed->purchases;
+	seal->total = sealed->total;
+	seal->repeat_total = sealed->repeat_total;
+	seal->first_amount = sealed->first_amount;
+	return s;
+}
+
+/* the sealed totals of a seal */
+static void
+seal_stats(const SummarySeal *seal, SummaryStats *st)
+{
+	st->purchase_days = seal->purchase_days;
+	st->first_purchase = seal->first_purchase;
+	st->last_purchase = seal->last_purchase;
+	st->purchases = seal->purchases;
+	st->total = seal->total;
+	st->repeat_total = seal->repeat_total;
+	st->first_amount = seal->first_amount;
+}
+
+/*
+ * How the readers see s (NULL: no history): sealed or not, see
+ * summary_kernel.c, "Sealed histories".
+ */
+void
+crm_summary_view(Summary *s, SummaryView *v)
+{
+	summary_view_init(v, s ? s->days : NULL, s ? s->ndays : 0);
+	if (s != NULL && SUMMARY_IS_SEALED(s))
+	{
+		seal_stats(SUMMARY_SEAL(s), &v->sealed);
+		v->through = SUMMARY_SEAL(s)->through;
+		v->known_after = v->through;
+	}
+}
+
 /* ---------------------------------------------------------------------
  * Text and binary I/O
  *
  * Text form: {YYYY-MM-DD:amount[xN], ...} in increasing date order, where
  * amount is the day's net amount and N the number of purchases that day
  * (written only when it is not 1; x0 marks a refund-only day).  The empty
- * summary is {}.
+ * summary is {}.  A sealed summary starts with its seal:
+ * {sealed 2024-06-30: days 812, orders 900, total 12345.5, first
+ * 2001-01-02:19.9, last 2024-06-28, repeat 12325.6; 2024-07-01:19.9}
+ * (first, last and repeat only when the sealed days hold a purchase day;
+ * "first" carries that day's net amount).
  * ---------------------------------------------------------------------
  */
 
@@ -213,6 +282,83 @@ parse_iso_date(const char **pp, int32 *day)
 	return true;
 }
 
+#define SEAL_SYNTAX "The seal reads \"sealed DATE: days N, orders N, total AMOUNT[, first DATE:AMOUNT, last DATE, repeat AMOUNT];\"."
+
+/* the keyword kw (after white space) at p, or a syntax error */
+static const char *
+expect_keyword(const char *str, const char *p, const char *kw)
+{
+	size_t		len = strlen(kw);
+
+	p = skip_space(p);
+	if (strncmp(p, kw, len) != 0)
+		summary_syntax_error(str, SEAL_SYNTAX);
+	return skip_space(p + len);
+}
+
+static const char *
+seal_count(const char *str, const char *p, int64 max, int64 *value)
+{
+	char	   *end;
+
+	if (*p < '0' || *p > '9')
+		summary_syntax_error(str, SEAL_SYNTAX);
+	errno = 0;
+	*value = strtoll(p, &end, 10);
+	if (errno != 0 || *value > max)
+		summary_syntax_error(str, "A sealed count is out of range.");
+	return end;
+}
+
+static const char *
+seal_amount(const char *str, const char *p, crm_money *value)
+{
+	if (!crm_money_parse(p, &p, value))
+		summary_syntax_error(str, "An amount is a decimal number with at most 4 decimals.");
+	return p;
+}
+
+static const char *
+seal_date(const char *str, const char *p, int32 *day)
+{
+	if (!parse_iso_date(&p, day))
+		summary_syntax_error(str, SEAL_SYNTAX);
+	return p;
+}
+
+/* the seal after "sealed", up to and with its ";" */
+static const char *
+parse_seal(const char *str, const char *p, SummaryStats *st, int32 *through)
+{
+	int64		count;
+
+	memset(st, 0, sizeof(*st));
+	p = seal_date(str, skip_space(p), through);
+	p = expect_keyword(str, p, ":");
+	p = expect_keyword(str, p, "days");
+	p = seal_count(str, p, PG_INT32_MAX, &count);
+	st->purchase_days = (int32) count;
+	p = expect_keyword(str, p, ",");
+	p = expect_keyword(str, p, "orders");
+	p = seal_count(str, p, PG_INT64_MAX, &st->purchases);
+	p = expect_keyword(str, p, ",");
+	p = seal_amount(str, expect_keyword(str, p, "total"), &st->total);
+	p = skip_space(p);
+	if (*p == ',')
+	{
+		p = seal_date(str, expect_keyword(str, p + 1, "first"), &st->first_purchase);
+		p = seal_amount(str, expect_keyword(str, p, ":"), &st->first_amount);
+		p = expect_keyword(str, p, ",");
+		p = seal_date(str, expect_keyword(str, p, "last"), &st->last_purchase);
+		p = expect_keyword(str, p, ",");
+		p = seal_amount(str, expect_keyword(str, p, "repeat"), &st->repeat_total);
+	}
+	p = expect_keyword(str, p, ";");
+	if (summary_seal_validate(st, *through) != SUMMARY_OK)
+		summary_syntax_error(str, "The sealed totals are not those of any history (purchase days between first and last, orders at least purchase days, last on or before the seal date).");
+	return p;
+}
+
 PG_FUNCTION_INFO_V1(summary_in);
 Datum
 summary_in(PG_FUNCTION_ARGS)
@@ -222,11 +368,19 @@ summary_in(PG_FUNCTION_ARGS)
 	SummaryDay *days;
 	int			ndays = 0;
 	int			capacity = 8;
+	bool		sealed = false;
+	SummaryStats seal;
+	int32		through = 0;
 
 	days = palloc(capacity * sizeof(SummaryDay));
 	if (*p++ != '{')
 		summary_syntax_error(str, "A summary starts with \"{\".");
 	p = skip_space(p);
+	if (strncmp(p, "sealed", 6) == 0)
+	{
+		sealed = true;
+		p = skip_space(parse_seal(str, p + 6, &seal, &through));
+	}
 	if (*p == '}')
 		p++;
 	else
@@ -259,6 +413,8 @@ summary_in(PG_FUNCTION_ARGS)
 			d.purchases = (int32) count;
 			if (ndays > 0 && d.day <= days[ndays - 1].day)
 				summary_syntax_error(str, "Days must be in strictly increasing order.");
+			if (sealed && d.day <= through)
+				summary_syntax_error(str, "The days of a sealed summary come after its seal date.");
 			if (d.purchases == 0 && d.amount >= 0)
 				summary_syntax_error(str, "A day without purchases (x0) holds refunds only, so its amount must be negative.");
 			if (ndays == capacity)
@@ -281,7 +437,29 @@ summary_in(PG_FUNCTION_ARGS)
 	p = skip_space(p);
 	if (*p != '\0')
 		summary_syntax_error(str, "Unexpected text after \"}\".");
+	if (sealed)
+		PG_RETURN_SUMMARY_P(crm_summary_build_sealed(&seal, through, days, ndays));
 	PG_RETURN_SUMMARY_P(crm_summary_build(days, ndays));
+}
+
+static void
+append_date(StringInfo buf, int32 day)
+{
+	int			y,
+				m,
+				d;
+
+	j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+	appendStringInfo(buf, "%04d-%02d-%02d", y, m, d);
+}
+
+static void
+append_money(StringInfo buf, crm_money amount)
+{
+	char		money[CRM_MONEY_MAXLEN];
+
+	crm_money_format(amount, money);
+	appendStringInfoString(buf, money);
 }
 
 PG_FUNCTION_INFO_V1(summary_out);
@@ -294,18 +472,37 @@ summary_out(PG_FUNCTION_ARGS)
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
+	if (SUMMARY_IS_SEALED(s))
+	{
+		const SummarySeal *seal = SUMMARY_SEAL(s);
+
+		appendStringInfoString(&buf, "sealed ");
+		append_date(&buf, seal->through);
+		appendStringInfo(&buf, ": days %d, orders " INT64_FORMAT ", total ",
+						 seal->purchase_days, seal->purchases);
+		append_money(&buf, seal->total);
+		if (seal->purchase_days > 0)
+		{
+			appendStringInfoString(&buf, ", first ");
+			append_date(&buf, seal->first_purchase);
+			appendStringInfoChar(&buf, ':');
+			append_money(&buf, seal->first_amount);
+			appendStringInfoString(&buf, ", last ");
+			append_date(&buf, seal->last_purchase);
+			appendStringInfoString(&buf, ", repeat ");
+			append_money(&buf, seal->repeat_total);
+		}
+		appendStringInfoString(&buf, s->ndays > 0 ? "; " : ";");
+	}
 	for (i = 0; i < s->ndays; i++)
 	{
 		const SummaryDay *d = &s->days[i];
-		int			y,
-					m,
-					dd;
-		char		money[CRM_MONEY_MAXLEN];
 
-		j2date(d->day + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
-		crm_money_format(d->amount, money);
-		appendStringInfo(&buf, "%s%04d-%02d-%02d:%s", i > 0 ? "," : "",
-						 y, m, dd, money);
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		append_date(&buf, d->day);
+		appendStringInfoChar(&buf, ':');
+		append_money(&buf, d->amount);
 		if (d->purchases != 1)
 			appendStringInfo(&buf, "x%d", d->purchases);
 	}
@@ -316,7 +513,10 @@ summary_out(PG_FUNCTION_ARGS)
 /*
  * Binary form: version (1 byte), number of days (int4), then per day the
  * date (int4, days since 2000-01-01), purchases (int4) and amount (int8, in
- * 1/10000 units).
+ * 1/10000 units).  A sealed summary (version 2) has its seal between the
+ * version and the number of days: seal date, purchase days, first and last
+ * purchase day (int4 each), purchases, total, repeat total and the first
+ * purchase day's amount (int8 each).
  */
 PG_FUNCTION_INFO_V1(summary_recv);
 Datum
@@ -324,14 +524,34 @@ summary_recv(PG_FUNCTION_ARGS)
 {
 	StringInfo	buf = (StringInfo) PG_GETARG_POINTER(0);
 	int			version = pq_getmsgbyte(buf);
-	int			ndays = pq_getmsgint(buf, 4);
+	int			ndays;
 	SummaryDay *days;
+	SummaryStats seal;
+	int32		through = 0;
 	int			i;
 
-	if (version != SUMMARY_VERSION)
+	if (version != SUMMARY_VERSION && version != SUMMARY_VERSION_SEALED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("unsupported crm.summary binary version %d", version)));
+	if (version == SUMMARY_VERSION_SEALED)
+	{
+		memset(&seal, 0, sizeof(seal));
+		through = pq_getmsgint(buf, 4);
+		seal.purchase_days = pq_getmsgint(buf, 4);
+		seal.first_purchase = pq_getmsgint(buf, 4);
+		seal.last_purchase = pq_getmsgint(buf, 4);
+		seal.purchases = pq_getmsgint64(buf);
+		seal.total = pq_getmsgint64(buf);
+		seal.repeat_total = pq_getmsgint64(buf);
+		seal.first_amount = pq_getmsgint64(buf);
+		if (through < SUMMARY_MIN_DAY || through > SUMMARY_MAX_DAY ||
+			summary_seal_validate(&seal, through) != SUMMARY_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid seal in external crm.summary value")));
+	}
+	ndays = pq_getmsgint(buf, 4);
 	if (ndays < 0 || ndays > (buf->len - buf->cursor) / 16)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
@@ -352,6 +572,15 @@ summary_recv(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid external crm.summary value"),
 				 errdetail("Days must be strictly increasing, and a day without purchases must have a negative amount.")));
+	if (version == SUMMARY_VERSION_SEALED)
+	{
+		if (ndays > 0 && days[0].day <= through)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("invalid external crm.summary value"),
+					 errdetail("The days of a sealed summary come after its seal date.")));
+		PG_RETURN_SUMMARY_P(crm_summary_build_sealed(&seal, through, days, ndays));
+	}
 	PG_RETURN_SUMMARY_P(crm_summary_build(days, ndays));
 }
 
@@ -364,7 +593,20 @@ summary_send(PG_FUNCTION_ARGS)
 	int			i;
 
 	pq_begintypsend(&buf);
-	pq_sendbyte(&buf, SUMMARY_VERSION);
+	pq_sendbyte(&buf, s->version);
+	if (SUMMARY_IS_SEALED(s))
+	{
+		const SummarySeal *seal = SUMMARY_SEAL(s);
+
+		pq_sendint32(&buf, seal->through);
+		pq_sendint32(&buf, seal->purchase_days);
+		pq_sendint32(&buf, seal->first_purchase);
+		pq_sendint32(&buf, seal->last_purchase);
+		pq_sendint64(&buf, seal->purchases);
+		pq_sendint64(&buf, seal->total);
+		pq_sendint64(&buf, seal->repeat_total);
+		pq_sendint64(&buf, seal->first_amount);
+	}
 	pq_sendint32(&buf, s->ndays);
 	for (i = 0; i < s->ndays; i++)
 	{
@@ -381,8 +623,10 @@ summary_send(PG_FUNCTION_ARGS)
 static bool
 summary_equal(Summary *a, Summary *b)
 {
-	return a->ndays == b->ndays &&
-		memcmp(a->days, b->days, a->ndays * sizeof(SummaryDay)) == 0;
+	return a->version == b->version && a->ndays == b->ndays &&
+		memcmp(a->days, b->days, a->ndays * sizeof(SummaryDay)) == 0 &&
+		(!SUMMARY_IS_SEALED(a) ||
+		 memcmp(SUMMARY_SEAL(a), SUMMARY_SEAL(b), sizeof(SummarySeal)) == 0);
 }
 
 PG_FUNCTION_INFO_V1(summary_eq);
@@ -423,7 +667,7 @@ state_normalize(SummaryState *st)
 {
 	if (!st->normalized)
 	{
-		summary_check(summary_normalize(st->days, &st->ndays), "crm.summarize");
+		crm_summary_check(summary_normalize(st->days, &st->ndays), "crm.summarize");
 		st->normalized = true;
 	}
 }
@@ -455,7 +699,7 @@ state_add(SummaryState *st, MemoryContext aggcxt, int32 day, crm_money amount)
 		state_normalize(st);
 		st = state_reserve(st, 1);
 	}
-	summary_check(summary_append(st->days, &st->ndays, &st->normalized,
+	crm_summary_check(summary_append(st->days, &st->ndays, &st->normalized,
 								 day, amount),
 				  "crm.summarize");
 	return st;
@@ -467,7 +711,7 @@ state_merge(SummaryState *st, const SummaryDay *days, int ndays)
 {
 	state_normalize(st);
 	st = state_reserve(st, ndays);
-	summary_check(summary_merge_into(st->days, &st->ndays, days, ndays),
+	crm_summary_check(summary_merge_into(st->days, &st->ndays, days, ndays),
 				  "crm.summarize");
 	return st;
 }
@@ -544,6 +788,8 @@ summary_accum_summary(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(st);
 	}
 	s = PG_GETARG_SUMMARY_P(1);
+	if (SUMMARY_IS_SEALED(s))
+		crm_summary_check(SUMMARY_SEALED, "crm.summarize");
 	if (st == NULL)
 		st = state_create(aggcxt, s->ndays);
 	st = state_merge(st, s->days, s->ndays);
@@ -637,8 +883,33 @@ summary_deserialize(PG_FUNCTION_ARGS)
  */
 
 /*
+ * A summary of the run of days, sealed as "like" is (NULL: not sealed).
+ */
+static Summary *
+build_like(Summary *like, const SummaryDay *days, int ndays)
+{
+	SummaryStats st;
+
+	if (like == NULL || !SUMMARY_IS_SEALED(like))
+		return crm_summary_build(days, ndays);
+	seal_stats(SUMMARY_SEAL(like), &st);
+	return crm_summary_build_sealed(&st, SUMMARY_SEAL(like)->through, days, ndays);
+}
+
+/*
+ * Whether a change of s on "day" reaches into its sealed days (s NULL:
+ * empty, not sealed).
+ */
+static bool
+sealed_day(Summary *s, int32 day)
+{
+	return s != NULL && SUMMARY_IS_SEALED(s) && day <= SUMMARY_SEAL(s)->through;
+}
+
+/*
  * Apply one transaction to a copy of s (NULL = empty summary): add it, or
- * with "remove", take it back out.
+ * with "remove", take it back out.  A sealed summary takes transactions
+ * after its seal date only.
  */
 static Summary *
 summary_apply(Summary *s, int32 day, crm_money amount, bool remove,
@@ -649,14 +920,16 @@ summary_apply(Summary *s, int32 day, crm_money amount, bool remove,
 	bool		found;
 	int			idx;
 
+	if (sealed_day(s, day))
+		crm_summary_check(SUMMARY_SEALED, fname);
 	if (n > 0)
 		memcpy(days, s->days, n * sizeof(SummaryDay));
 	idx = summary_find_day(days, n, day, &found);
 	if (remove)
 	{
 		if (!found)
-			summary_check(SUMMARY_NOT_PRESENT, fname);
-		summary_check(summary_day_remove(&days[idx], amount), fname);
+			crm_summary_check(SUMMARY_NOT_PRESENT, fname);
+		crm_summary_check(summary_day_remove(&days[idx], amount), fname);
 		if (summary_day_is_empty(&days[idx]))
 		{
 			memmove(&days[idx], &days[idx + 1], (n - idx - 1) * sizeof(SummaryDay));
@@ -673,9 +946,9 @@ summary_apply(Summary *s, int32 day, crm_money amount, bool remove,
 			days[idx].amount = 0;
 			n++;
 		}
-		summary_check(summary_day_add(&days[idx], amount), fname);
+		crm_summary_check(summary_day_add(&days[idx], amount), fname);
 	}
-	return crm_summary_build(days, n);
+	return build_like(s, days, n);
 }
 
 /*
@@ -732,8 +1005,23 @@ summary_remove_float8(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Whether the days of t (NULL: none) can be put into or taken out of s:
+ * t is not sealed, and its days come after s's seal date.
+ */
+static void
+check_unsealed_change(Summary *s, Summary *t, const char *fname)
+{
+	if (t == NULL)
+		return;
+	if (SUMMARY_IS_SEALED(t) || (t->ndays > 0 && sealed_day(s, t->days[0].day)))
+		crm_summary_check(SUMMARY_SEALED, fname);
+}
+
+/*
  * s with the transactions of "added" put in and those of "removed" taken
- * out; NULL summaries are empty.  merge, subtract and apply_changes.
+ * out; NULL summaries are empty.  merge, subtract and apply_changes.  Of
+ * sealed summaries, only s may be, and the others' days must come after
+ * its seal date.
  */
 static Summary *
 summary_change(Summary *s, Summary *added, Summary *removed, const char *fname)
@@ -741,27 +1029,39 @@ summary_change(Summary *s, Summary *added, Summary *removed, const char *fname)
 	int			n = s ? s->ndays : 0;
 	SummaryDay *days = palloc((n + (added ? added->ndays : 0) + 1) * sizeof(SummaryDay));
 
+	check_unsealed_change(s, added, fname);
+	check_unsealed_change(s, removed, fname);
 	if (n > 0)
 		memcpy(days, s->days, n * sizeof(SummaryDay));
 	if (added)
-		summary_check(summary_merge_into(days, &n, added->days, added->ndays), fname);
+		crm_summary_check(summary_merge_into(days, &n, added->days, added->ndays), fname);
 	if (removed)
-		summary_check(summary_subtract_into(days, &n, removed->days, removed->ndays), fname);
-	return crm_summary_build(days, n);
+		crm_summary_check(summary_subtract_into(days, &n, removed->days, removed->ndays), fname);
+	return build_like(s, days, n);
 }
 
-/* merge(a, b): the summary of both histories; NULL counts as empty */
+/*
+ * merge(a, b): the summary of both histories; NULL counts as empty.  One
+ * of them may be sealed when the other's days come after its seal date.
+ */
 PG_FUNCTION_INFO_V1(summary_merge);
 Datum
 summary_merge(PG_FUNCTION_ARGS)
 {
+	Summary    *a;
+	Summary    *b;
+
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0) && PG_ARGISNULL(1))
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(PG_ARGISNULL(0) ? 1 : 0));
 	}
-	PG_RETURN_SUMMARY_P(summary_change(PG_GETARG_SUMMARY_P(0), PG_GETARG_SUMMARY_P(1), NULL, "merge"));
+	a = PG_GETARG_SUMMARY_P(0);
+	b = PG_GETARG_SUMMARY_P(1);
+	if (SUMMARY_IS_SEALED(b))
+		PG_RETURN_SUMMARY_P(summary_change(b, a, NULL, "merge"));
+	PG_RETURN_SUMMARY_P(summary_change(a, b, NULL, "merge"));
 }
 
 /*
@@ -799,7 +1099,7 @@ summary_apply_changes_fn(PG_FUNCTION_ARGS)
 										PG_ARGISNULL(2) ? NULL : PG_GETARG_SUMMARY_P(2),
 										"apply_changes");
 
-	if (result->ndays == 0)
+	if (result->ndays == 0 && !SUMMARY_IS_SEALED(result))
 		PG_RETURN_NULL();
 	PG_RETURN_SUMMARY_P(result);
 }
@@ -812,8 +1112,9 @@ summary_as_of(PG_FUNCTION_ARGS)
 	Summary    *s = PG_GETARG_SUMMARY_P(0);
 	int32		as_of = crm_as_of_arg(fcinfo, 1);
 
-	PG_RETURN_SUMMARY_P(crm_summary_build(s->days,
-										  summary_cut(s->days, s->ndays, as_of)));
+	if (sealed_day(s, as_of + 1))
+		crm_summary_check(SUMMARY_SEALED, "as_of");
+	PG_RETURN_SUMMARY_P(build_like(s, s->days, summary_cut(s->days, s->ndays, as_of)));
 }
 
 /* ---------------------------------------------------------------------
@@ -821,46 +1122,47 @@ summary_as_of(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
+/* the stats of s as of as_of (INT32_MAX: its whole history) */
 static void
-stats_of(Summary *s, int ndays, SummaryStats *stats)
+stats_of(Summary *s, int32 as_of, SummaryStats *stats, const char *what)
 {
-	summary_check(summary_stats(s->days, ndays, stats), "summary");
+	SummaryView v;
+
+	crm_summary_view(s, &v);
+	crm_summary_check(summary_view_stats(&v, as_of, stats), what);
 }
 
 PG_FUNCTION_INFO_V1(summary_first_purchase);
 Datum
 summary_first_purchase(PG_FUNCTION_ARGS)
 {
-	Summary    *s = PG_GETARG_SUMMARY_P(0);
-	int			i;
+	SummaryStats st;
 
-	for (i = 0; i < s->ndays; i++)
-		if (s->days[i].purchases > 0)
-			PG_RETURN_DATEADT(s->days[i].day);
-	PG_RETURN_NULL();
+	stats_of(PG_GETARG_SUMMARY_P(0), PG_INT32_MAX, &st, "first_purchase");
+	if (st.purchase_days == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_DATEADT(st.first_purchase);
 }
 
 PG_FUNCTION_INFO_V1(summary_last_purchase);
 Datum
 summary_last_purchase(PG_FUNCTION_ARGS)
 {
-	Summary    *s = PG_GETARG_SUMMARY_P(0);
-	int			i;
+	SummaryStats st;
 
-	for (i = s->ndays - 1; i >= 0; i--)
-		if (s->days[i].purchases > 0)
-			PG_RETURN_DATEADT(s->days[i].day);
-	PG_RETURN_NULL();
+	stats_of(PG_GETARG_SUMMARY_P(0), PG_INT32_MAX, &st, "last_purchase");
+	if (st.purchase_days == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_DATEADT(st.last_purchase);
 }
 
 PG_FUNCTION_INFO_V1(summary_purchase_days);
 Datum
 summary_purchase_days(PG_FUNCTION_ARGS)
 {
-	Summary    *s = PG_GETARG_SUMMARY_P(0);
 	SummaryStats st;
 
-	stats_of(s, s->ndays, &st);
+	stats_of(PG_GETARG_SUMMARY_P(0), PG_INT32_MAX, &st, "purchase_days");
 	PG_RETURN_INT32(st.purchase_days);
 }
 
@@ -869,10 +1171,9 @@ PG_FUNCTION_INFO_V1(summary_repeat_purchases);
 Datum
 summary_repeat_purchases(PG_FUNCTION_ARGS)
 {
-	Summary    *s = PG_GETARG_SUMMARY_P(0);
 	SummaryStats st;
 
-	stats_of(s, s->ndays, &st);
+	stats_of(PG_GETARG_SUMMARY_P(0), PG_INT32_MAX, &st, "repeat_purchases");
 	if (st.purchase_days == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_INT32(st.purchase_days - 1);
@@ -882,10 +1183,9 @@ PG_FUNCTION_INFO_V1(summary_order_count);
 Datum
 summary_order_count(PG_FUNCTION_ARGS)
 {
-	Summary    *s = PG_GETARG_SUMMARY_P(0);
 	SummaryStats st;
 
-	stats_of(s, s->ndays, &st);
+	stats_of(PG_GETARG_SUMMARY_P(0), PG_INT32_MAX, &st, "order_count");
 	PG_RETURN_INT64(st.purchases);
 }
 
@@ -893,10 +1193,9 @@ PG_FUNCTION_INFO_V1(summary_total_spend);
 Datum
 summary_total_spend(PG_FUNCTION_ARGS)
 {
-	Summary    *s = PG_GETARG_SUMMARY_P(0);
 	SummaryStats st;
 
-	stats_of(s, s->ndays, &st);
+	stats_of(PG_GETARG_SUMMARY_P(0), PG_INT32_MAX, &st, "total_spend");
 	PG_RETURN_DATUM(crm_money_to_numeric(st.total));
 }
 
@@ -905,10 +1204,9 @@ PG_FUNCTION_INFO_V1(summary_mean_repeat_spend);
 Datum
 summary_mean_repeat_spend(PG_FUNCTION_ARGS)
 {
-	Summary    *s = PG_GETARG_SUMMARY_P(0);
 	SummaryStats st;
 
-	stats_of(s, s->ndays, &st);
+	stats_of(PG_GETARG_SUMMARY_P(0), PG_INT32_MAX, &st, "mean_repeat_spend");
 	if (st.purchase_days < 2)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(crm_money_to_double(st.repeat_total) / (st.purchase_days - 1));
@@ -920,13 +1218,12 @@ summary_days_since_last_purchase(PG_FUNCTION_ARGS)
 {
 	Summary    *s = PG_GETARG_SUMMARY_P(0);
 	int32		as_of = crm_as_of_arg(fcinfo, 1);
-	int			n = summary_cut(s->days, s->ndays, as_of);
+	SummaryStats st;
 
-	while (n > 0 && s->days[n - 1].purchases == 0)
-		n--;
-	if (n == 0)
+	stats_of(s, as_of, &st, "days_since_last_purchase");
+	if (st.purchase_days == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_INT32(as_of - s->days[n - 1].day);
+	PG_RETURN_INT32(as_of - st.last_purchase);
 }
 
 /*
@@ -937,16 +1234,16 @@ summary_days_since_last_purchase(PG_FUNCTION_ARGS)
  * purchase.  NULL when the customer had not purchased by as_of.
  */
 /*
- * The triple of s as of as_of in units of unit_days days; false if the
- * customer had not purchased by then.  Shared with the model fits
- * (btyd.c), which take the same view of a summary.
+ * The triple of the history v views as of as_of in units of unit_days
+ * days; false if the customer had not purchased by then.  The view must
+ * know the days up to as_of (crm_summary_check() names what it lacks).
  */
 bool
-crm_summary_triple(Summary *s, int32 as_of, double unit_days, SummaryTriple *out)
+crm_view_triple(const SummaryView *v, int32 as_of, double unit_days, SummaryTriple *out)
 {
 	SummaryStats st;
 
-	stats_of(s, summary_cut(s->days, s->ndays, as_of), &st);
+	crm_summary_check(summary_view_stats(v, as_of, &st), "btyd_triple");
 	if (st.purchase_days == 0)
 		return false;
 	out->x = st.purchase_days - 1;
@@ -954,6 +1251,20 @@ crm_summary_triple(Summary *s, int32 as_of, double unit_days, SummaryTriple *out
 	out->T = (as_of - st.first_purchase) / unit_days;
 	out->zbar = out->x > 0 ? crm_money_to_double(st.repeat_total) / out->x : 0;
 	return true;
+}
+
+/*
+ * The triple of s as of as_of (crm_view_triple()).  Shared with the model
+ * fits (btyd.c), which take the same view of a summary.  A sealed summary
+ * answers for as_of on or after its seal date.
+ */
+bool
+crm_summary_triple(Summary *s, int32 as_of, double unit_days, SummaryTriple *out)
+{
+	SummaryView v;
+
+	crm_summary_view(s, &v);
+	return crm_view_triple(&v, as_of, unit_days, out);
 }
 
 PG_FUNCTION_INFO_V1(summary_btyd_triple);
@@ -988,6 +1299,8 @@ summary_days(PG_FUNCTION_ARGS)
 	Summary    *s = PG_GETARG_SUMMARY_P(0);
 	int			i;
 
+	if (SUMMARY_IS_SEALED(s))
+		crm_summary_check(SUMMARY_SEALED, "purchase_history");
 	InitMaterializedSRF(fcinfo, 0);
 	for (i = 0; i < s->ndays; i++)
 	{
@@ -998,6 +1311,170 @@ summary_days(PG_FUNCTION_ARGS)
 		values[1] = Int32GetDatum(s->days[i].purchases);
 		values[2] = crm_money_to_numeric(s->days[i].amount);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_NULL();
+}
+
+/* ---------------------------------------------------------------------
+ * Sealing (summary_kernel.c, "Sealed histories")
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * s with its days up to "through" sealed (s may be sealed already, up to
+ * an earlier date or the same).
+ */
+static Summary *
+summary_seal(Summary *s, int32 through, const char *fname)
+{
+	SummaryView v;
+	SummaryStats sealed;
+	int			k = summary_cut(s->days, s->ndays, through);
+
+	crm_summary_view(s, &v);
+	if (v.through != SUMMARY_NOTHING_SEALED && through < v.through)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: the summary is sealed through a later date", fname),
+				 errhint("A seal date can only move forward; crm.unseal() gives the days back.")));
+	crm_summary_check(summary_view_stats(&v, through, &sealed), fname);
+	return crm_summary_build_sealed(&sealed, through, s->days + k, s->ndays - k);
+}
+
+/* seal(s, through): s with the days up to and on "through" sealed */
+PG_FUNCTION_INFO_V1(summary_seal_fn);
+Datum
+summary_seal_fn(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	int32		through = PG_GETARG_DATEADT(1);
+
+	check_purchase_day(through, "through");
+	PG_RETURN_SUMMARY_P(summary_seal(s, through, "seal"));
+}
+
+/* sealed_through(s): the seal date, NULL when s is not sealed */
+PG_FUNCTION_INFO_V1(summary_sealed_through);
+Datum
+summary_sealed_through(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+
+	if (!SUMMARY_IS_SEALED(s))
+		PG_RETURN_NULL();
+	PG_RETURN_DATEADT(SUMMARY_SEAL(s)->through);
+}
+
+/*
+ * seal_point(s, as_of): the date through which the order trigger's writer
+ * seals s on the business date as_of (summary_seal_point(), never a day
+ * after as_of: history.c), NULL when it leaves s as it is.
+ */
+PG_FUNCTION_INFO_V1(summary_seal_point_fn);
+Datum
+summary_seal_point_fn(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	int32		as_of = crm_as_of_arg(fcinfo, 1);
+	int			k = Min(summary_seal_point(s->ndays, SUMMARY_IS_SEALED(s)),
+						summary_cut(s->days, s->ndays, as_of));
+
+	if (k == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_DATEADT(s->days[k - 1].day);
+}
+
+/*
+ * unseal(s, sealed_days): the full summary of a sealed one, given the days
+ * it sealed (NULL: none).  They must be exactly those the seal holds the
+ * totals of: every day on or before the seal date, with the same totals.
+ */
+PG_FUNCTION_INFO_V1(summary_unseal);
+Datum
+summary_unseal(PG_FUNCTION_ARGS)
+{
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	Summary    *d = PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1);
+	int			nd = d ? d->ndays : 0;
+	SummaryView v;
+	SummaryStats want;
+	SummaryStats have;
+	SummaryDay *days;
+
+	if (d != NULL && SUMMARY_IS_SEALED(d))
+		crm_summary_check(SUMMARY_SEALED, "unseal");
+	if (!SUMMARY_IS_SEALED(s))
+	{
+		if (nd > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unseal: the summary is not sealed")));
+		PG_RETURN_SUMMARY_P(s);
+	}
+	crm_summary_view(s, &v);
+	want = v.sealed;
+	crm_summary_check(summary_stats(d ? d->days : NULL, nd, &have), "unseal");
+	if ((nd > 0 && d->days[nd - 1].day > v.through) ||
+		have.purchase_days != want.purchase_days || have.purchases != want.purchases ||
+		have.total != want.total || have.repeat_total != want.repeat_total ||
+		(have.purchase_days > 0 &&
+		 (have.first_purchase != want.first_purchase ||
+		  have.last_purchase != want.last_purchase ||
+		  have.first_amount != want.first_amount)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("unseal: the days given are not those the summary sealed"),
+				 errdetail("The sealed days must lie on or before the seal date and add up to the sealed totals."),
+				 errhint("Recompute with CALL crm.rebuild_summaries().")));
+	days = palloc((nd + s->ndays + 1) * sizeof(SummaryDay));
+	if (nd > 0)
+		memcpy(days, d->days, nd * sizeof(SummaryDay));
+	if (s->ndays > 0)
+		memcpy(days + nd, s->days, s->ndays * sizeof(SummaryDay));
+	PG_RETURN_SUMMARY_P(crm_summary_build(days, nd + s->ndays));
+}
+
+/* first day of the calendar month of a DateADT */
+int32
+crm_month_start(int32 day)
+{
+	int			y,
+				m,
+				d;
+
+	j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+	return date2j(y, m, 1) - POSTGRES_EPOCH_JDATE;
+}
+
+/*
+ * split_by_month(s) -> (month, days): the days of a summary that is not
+ * sealed, one summary per calendar month (as crm.summary_blocks keeps the
+ * sealed days), oldest first.
+ */
+PG_FUNCTION_INFO_V1(summary_split_by_month);
+Datum
+summary_split_by_month(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Summary    *s = PG_GETARG_SUMMARY_P(0);
+	int			i = 0;
+
+	if (SUMMARY_IS_SEALED(s))
+		crm_summary_check(SUMMARY_SEALED, "split_by_month");
+	InitMaterializedSRF(fcinfo, 0);
+	while (i < s->ndays)
+	{
+		int32		month = crm_month_start(s->days[i].day);
+		int			j = i;
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		while (j < s->ndays && crm_month_start(s->days[j].day) == month)
+			j++;
+		values[0] = DateADTGetDatum(month);
+		values[1] = PointerGetDatum(crm_summary_build(s->days + i, j - i));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		i = j;
 	}
 	PG_RETURN_NULL();
 }

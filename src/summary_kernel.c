@@ -31,6 +31,26 @@
  * 4. Money is an exact int64 count of 1/10000 of the currency unit; every
  *	  sum is checked for overflow.
  *
+ * Sealed histories.  A customer who has bought on ten thousand days would
+ * carry ten thousand SummaryDays in the row that every order rewrites.
+ * The writer (customer.c, history.c) therefore "seals" the older days: it
+ * keeps their exact totals (a SummaryStats: purchase days, purchases, net
+ * total, first and last purchase day, the first purchase day's amount and
+ * the repeat days' total) in the row, and the days themselves, one block
+ * per calendar month, in a side table that a new order does not touch.
+ * A SummaryView is what the readers see: the sealed totals up to a date
+ * "through" and a run of the days after it.  Stats of a concatenation are
+ * a function of the parts' stats (summary_stats_concat()), so every
+ * question about the history as of a date on or after "through" has the
+ * same answer as on the full list of days: first and last purchase,
+ * purchase days, purchases, totals, recency, the BTYD triple.  A question
+ * about the days of a period that starts before "through" (a stage
+ * window, an as-of cut before it, the list of days) needs the days
+ * themselves and gets SUMMARY_SEALED from a sealed view; the writer
+ * lends the view the sealed days of the period it needs (known_after).
+ * Merging two sealed histories is refused for the same reason: a day
+ * both sealed could not be told apart from two different days.
+ *
  * Removing a transaction is the exact inverse of adding it, which is what
  * lets a trigger keep a stored summary equal to a full recompute after
  * deletes and updates.  Removing a transaction that was never added is
@@ -405,7 +425,10 @@ summary_stats(const SummaryDay *days, int ndays, SummaryStats *stats)
 		if (d->purchases == 0)
 			continue;
 		if (stats->purchase_days == 0)
+		{
 			stats->first_purchase = d->day;
+			stats->first_amount = d->amount;
+		}
 		else if (__builtin_add_overflow(stats->repeat_total, d->amount,
 										&stats->repeat_total))
 			return SUMMARY_MONEY_OVERFLOW;
@@ -414,6 +437,141 @@ summary_stats(const SummaryDay *days, int ndays, SummaryStats *stats)
 		stats->purchases += d->purchases;
 	}
 	return SUMMARY_OK;
+}
+
+/*
+ * a := the stats of a's days followed by b's (every day of a before every
+ * day of b).
+ */
+SummaryStatus
+summary_stats_concat(SummaryStats *a, const SummaryStats *b)
+{
+	crm_money	tail;
+
+	if (__builtin_add_overflow(a->total, b->total, &a->total))
+		return SUMMARY_MONEY_OVERFLOW;
+	if (__builtin_add_overflow(a->purchases, b->purchases, &a->purchases) ||
+		__builtin_add_overflow(a->purchase_days, b->purchase_days, &a->purchase_days))
+		return SUMMARY_COUNT_OVERFLOW;
+	if (b->purchase_days == 0)
+		return SUMMARY_OK;
+	if (a->purchase_days == b->purchase_days)
+	{
+		/* a had no purchase day: b's first is the first */
+		a->first_purchase = b->first_purchase;
+		a->first_amount = b->first_amount;
+		a->repeat_total = b->repeat_total;
+	}
+	else if (__builtin_add_overflow(b->repeat_total, b->first_amount, &tail) ||
+			 __builtin_add_overflow(a->repeat_total, tail, &a->repeat_total))
+		return SUMMARY_MONEY_OVERFLOW;
+	a->last_purchase = b->last_purchase;
+	return SUMMARY_OK;
+}
+
+/*
+ * Check sealed totals read from outside (text or binary input): they
+ * must be the stats of some history of days on or before "through".
+ */
+SummaryStatus
+summary_seal_validate(const SummaryStats *seal, int32_t through)
+{
+	if (seal->purchase_days < 0 || seal->purchases < seal->purchase_days)
+		return SUMMARY_BAD_SEAL;
+	if (seal->purchase_days == 0)
+		return (seal->purchases == 0 && seal->repeat_total == 0 &&
+				seal->first_amount == 0 && seal->first_purchase == 0 &&
+				seal->last_purchase == 0) ? SUMMARY_OK : SUMMARY_BAD_SEAL;
+	if (seal->first_purchase > seal->last_purchase || seal->last_purchase > through ||
+		(int64_t) seal->last_purchase - seal->first_purchase < seal->purchase_days - 1)
+		return SUMMARY_BAD_SEAL;
+	if (seal->purchase_days == 1 &&
+		(seal->first_purchase != seal->last_purchase || seal->repeat_total != 0))
+		return SUMMARY_BAD_SEAL;
+	return SUMMARY_OK;
+}
+
+/* A view of a run of days with nothing sealed. */
+void
+summary_view_init(SummaryView *v, const SummaryDay *days, int ndays)
+{
+	memset(&v->sealed, 0, sizeof(v->sealed));
+	v->through = SUMMARY_NOTHING_SEALED;
+	v->known_after = SUMMARY_NOTHING_SEALED;
+	v->days = days;
+	v->ndays = ndays;
+}
+
+/* index of the first day of the run after "bound" */
+static int
+first_after(const SummaryDay *days, int ndays, int64_t bound)
+{
+	if (bound < INT32_MIN)
+		return 0;
+	if (bound >= INT32_MAX)
+		return ndays;
+	return summary_cut(days, ndays, (int32_t) bound);
+}
+
+/*
+ * The stats of the history as of "as_of" (the days up to and on it):
+ * SUMMARY_SEALED when as_of falls before the end of the sealed part.
+ */
+SummaryStatus
+summary_view_stats(const SummaryView *v, int64_t as_of, SummaryStats *stats)
+{
+	SummaryStats tail;
+	SummaryStatus st;
+	int			from;
+	int			to;
+
+	if (v->through != SUMMARY_NOTHING_SEALED && as_of < v->through)
+		return SUMMARY_SEALED;
+	from = first_after(v->days, v->ndays, v->through);
+	to = first_after(v->days, v->ndays, as_of);
+	*stats = v->sealed;
+	if (to <= from)
+		return SUMMARY_OK;
+	st = summary_stats(v->days + from, to - from, &tail);
+	if (st != SUMMARY_OK)
+		return st;
+	return summary_stats_concat(stats, &tail);
+}
+
+/*
+ * The stats of the days in (after, upto]: SUMMARY_SEALED when the period
+ * starts before the days the view knows one by one.
+ */
+SummaryStatus
+summary_view_range(const SummaryView *v, int64_t after, int64_t upto,
+				   SummaryStats *stats)
+{
+	int			from;
+	int			to;
+
+	if (v->known_after != SUMMARY_NOTHING_SEALED && after < v->known_after)
+		return SUMMARY_SEALED;
+	from = first_after(v->days, v->ndays, after);
+	to = first_after(v->days, v->ndays, upto);
+	if (to <= from)
+		return summary_stats(NULL, 0, stats);
+	return summary_stats(v->days + from, to - from, stats);
+}
+
+/*
+ * How many leading days of a row's run of unsealed days the writer seals:
+ * none while the run is short; beyond SUMMARY_SEAL_FIRST days (a history
+ * not sealed yet) or SUMMARY_SEAL_AGAIN days (one sealed already), all but
+ * the SUMMARY_SEAL_KEEP newest.  The row then holds at most
+ * SUMMARY_SEAL_AGAIN days of a long history, and a daily buyer's row seals
+ * once every SUMMARY_SEAL_AGAIN - SUMMARY_SEAL_KEEP purchase days.
+ */
+int
+summary_seal_point(int ndays, bool sealed)
+{
+	if (ndays > (sealed ? SUMMARY_SEAL_AGAIN : SUMMARY_SEAL_FIRST))
+		return ndays - SUMMARY_SEAL_KEEP;
+	return 0;
 }
 
 /*

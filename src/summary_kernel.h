@@ -50,6 +50,7 @@ typedef struct SummaryStats
 	int64_t		purchases;		/* purchase transactions */
 	crm_money	total;			/* net amount of all days */
 	crm_money	repeat_total;	/* amount of purchase days after the first */
+	crm_money	first_amount;	/* net amount of the first purchase day */
 } SummaryStats;
 
 /* Result codes of the kernel; the glue turns them into ereport(ERROR). */
@@ -60,7 +61,9 @@ typedef enum SummaryStatus
 	SUMMARY_COUNT_OVERFLOW,		/* more than INT32_MAX purchases in a day */
 	SUMMARY_NOT_PRESENT,		/* removing a transaction that is not there */
 	SUMMARY_UNSORTED,			/* days not strictly increasing */
-	SUMMARY_BAD_DAY				/* purchases < 0, or refund day with amount >= 0 */
+	SUMMARY_BAD_DAY,			/* purchases < 0, or refund day with amount >= 0 */
+	SUMMARY_SEALED,				/* the question needs days that are sealed */
+	SUMMARY_BAD_SEAL			/* sealed totals that no history can have */
 } SummaryStatus;
 
 extern SummaryStatus summary_day_add(SummaryDay *d, crm_money amount);
@@ -81,6 +84,45 @@ extern SummaryStatus summary_validate(const SummaryDay *days, int ndays);
 extern int	summary_cut(const SummaryDay *days, int ndays, int32_t as_of);
 extern SummaryStatus summary_stats(const SummaryDay *days, int ndays,
 								   SummaryStats *stats);
+extern SummaryStatus summary_stats_concat(SummaryStats *a, const SummaryStats *b);
+extern SummaryStatus summary_seal_validate(const SummaryStats *seal, int32_t through);
+
+/*
+ * A history as the readers see it: the days up to "through" known only
+ * by their totals ("sealed"; through = SUMMARY_NOTHING_SEALED and zero
+ * totals when nothing is), and a run of days known one by one from
+ * "known_after" on (exclusive; SUMMARY_NOTHING_SEALED when all are).
+ * known_after <= through: days of the run on or before "through" are
+ * counted in "sealed" already (the writer lends a sealed history's recent
+ * blocks this way, for the stage windows).  See summary_kernel.c,
+ * "Sealed histories".
+ */
+#define SUMMARY_NOTHING_SEALED	INT32_MIN
+
+typedef struct SummaryView
+{
+	SummaryStats sealed;
+	int32_t		through;
+	int32_t		known_after;
+	const SummaryDay *days;
+	int			ndays;
+} SummaryView;
+
+extern void summary_view_init(SummaryView *v, const SummaryDay *days, int ndays);
+extern SummaryStatus summary_view_stats(const SummaryView *v, int64_t as_of,
+										SummaryStats *stats);
+extern SummaryStatus summary_view_range(const SummaryView *v, int64_t after,
+										int64_t upto, SummaryStats *stats);
+
+/*
+ * The writer's sealing policy: where to seal a run of unsealed days (see
+ * summary_seal_point()).
+ */
+#define SUMMARY_SEAL_FIRST	64		/* an unsealed history is sealed beyond this */
+#define SUMMARY_SEAL_AGAIN	16		/* a sealed one's recent run, beyond this */
+#define SUMMARY_SEAL_KEEP	4		/* recent days a seal leaves in the row */
+
+extern int	summary_seal_point(int ndays, bool sealed);
 
 /*
  * One order's effect on a summary: add a transaction, or take one back out

@@ -71,6 +71,8 @@ run_test() {
 		"ALTER EXTENSION crm UPDATE from 0.1.0 gives the objects of a fresh install and keeps the data"
 	check "upgrade from 0.3.0" "upgrade_check 0.3.0" \
 		"ALTER EXTENSION crm UPDATE from 0.3.0 gives the objects of a fresh install and keeps the data"
+	check "upgrade from 0.3.0 with long histories" upgrade_sealing_check \
+		"ALTER EXTENSION crm UPDATE from 0.3.0 seals the stored long histories, keeping every day, and orders go on"
 
 	cluster_stop
 	operations_checks
@@ -214,7 +216,7 @@ concurrency_check() {
 		FULL JOIN (SELECT customer_id, crm.summarize(summary) AS summary FROM
 		             (SELECT * FROM crm.table_summaries('crm.orders') UNION ALL SELECT * FROM crm.table_summaries('public.shop')) u
 		           GROUP BY 1) r USING (customer_id)
-		WHERE c.summary IS DISTINCT FROM r.summary")" = 0 ] &&
+		WHERE crm.full_summary(c.customer_id, c.summary) IS DISTINCT FROM r.summary")" = 0 ] &&
 		[ "$(psql -X -At -d crm_conc -c "SELECT count(*) > 80000 FROM crm.orders")" = t ] &&
 		[ "$(psql -X -At -d crm_conc -c "SELECT count(*) FROM crm.customers WHERE customer_id > 5000")" = 700 ]
 }
@@ -285,6 +287,38 @@ upgrade_check() {
 1 formation" ]
 }
 
+# A 0.3.0 database whose customers hold summaries as 0.3.0 stored them
+# (the full form, version 1, whose layout 0.4.0 keeps and reads as it
+# is): the upgrade seals the long one (crm.seal_customers()), its full
+# summary is the one stored before, and the order trigger goes on with it.
+upgrade_sealing_check() {
+	local db=crm_upgraded_sealing
+	cp test/upgrade/crm--0.1.0.sql "$(pg_config --sharedir)/extension/" &&
+		psql_q -c "CREATE DATABASE $db" &&
+		[ "$(psql -X -At -q -v ON_ERROR_STOP=1 -d "$db" <<-SQL
+			CREATE EXTENSION crm VERSION '0.3.0';
+			INSERT INTO crm.customers (customer_id) VALUES (1), (2);
+			UPDATE crm.customers SET summary = (SELECT crm.summarize(DATE '2025-12-31' - d, (10 + d % 7)::numeric)
+			                                    FROM generate_series(1, 3000) d) WHERE customer_id = 1;
+			UPDATE crm.customers SET summary = '{2025-11-01:5,2025-12-01:7x2}' WHERE customer_id = 2;
+			CREATE TEMP TABLE kept AS SELECT customer_id, summary FROM crm.customers;
+			ALTER EXTENSION crm UPDATE;
+			SET crm.as_of = '2025-12-31';
+			SET search_path = crm, public;
+			SELECT (SELECT count(*) FROM crm.customers c JOIN kept k USING (customer_id)
+			        WHERE crm.full_summary(c.customer_id, c.summary) = k.summary)
+			    || ' ' || (SELECT crm.sealed_through(summary) IS NOT NULL AND pg_column_size(summary) < 400 FROM crm.customers WHERE customer_id = 1)
+			    || ' ' || (SELECT crm.sealed_through(summary) IS NULL FROM crm.customers WHERE customer_id = 2)
+			    || ' ' || (SELECT count(*) FROM crm.summary_blocks);
+			INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-12-31', 3), (1, '2020-01-01', 4);
+			SELECT crm.full_summary(1, summary) = crm.merge((SELECT summary FROM kept WHERE customer_id = 1),
+			                                                 '{2020-01-01:4,2025-12-31:3}')
+			FROM crm.customers WHERE customer_id = 1;
+		SQL
+		)" = "2 true true 99
+t" ]
+}
+
 # the version crm.control installs
 extension_version() { sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control; }
 
@@ -300,9 +334,11 @@ run_bench() {
 	build_install
 	cluster_start "shared_buffers=4GB" "work_mem=2GB" "maintenance_work_mem=1GB" \
 		"max_parallel_workers_per_gather=2" "jit=off" "max_wal_size=8GB"
-	[ "$1" = tracking ] || test/bench.sh
-	echo
-	test/bench_tracking.sh
+	case "$1" in
+	tracking) test/bench_tracking.sh ;;
+	history) test/bench_history.sh ;;
+	*) test/bench.sh && echo && test/bench_tracking.sh && echo && test/bench_history.sh ;;
+	esac
 }
 
 case "$mode" in
@@ -310,5 +346,6 @@ test) run_test ;;
 demo) run_demo ;;
 bench) run_bench all ;;
 bench-tracking) run_bench tracking ;;
-*) die "usage: test/run.sh test|demo|bench|bench-tracking" ;;
+bench-history) run_bench history ;;
+*) die "usage: test/run.sh test|demo|bench|bench-tracking|bench-history" ;;
 esac

@@ -185,3 +185,32 @@ CREATE FUNCTION crm.apply_changes(s crm.summary, added crm.summary, removed crm.
     AS 'MODULE_PATHNAME', 'summary_apply_changes_fn' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION crm.apply_changes(crm.summary, crm.summary, crm.summary) IS
     'subtract(merge(s, added), removed), NULL when nothing is left: one customer''s orders written in one statement';
+
+-- sealed summaries: the older days of a long history known by their exact
+-- totals (src/summary_kernel.c, "Sealed histories"); the order trigger
+-- keeps the days themselves in crm.summary_blocks
+CREATE FUNCTION crm.seal(s crm.summary, through date) RETURNS crm.summary
+    AS 'MODULE_PATHNAME', 'summary_seal_fn' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.seal(crm.summary, date) IS
+    'The summary with its days on or before through kept as exact totals only: it answers every question as of through or later';
+
+CREATE FUNCTION crm.sealed_through(s crm.summary) RETURNS date
+    AS 'MODULE_PATHNAME', 'summary_sealed_through' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.sealed_through(crm.summary) IS
+    'The seal date of a sealed summary; NULL when every day is in it';
+
+CREATE FUNCTION crm.seal_point(s crm.summary, as_of date) RETURNS date
+    AS 'MODULE_PATHNAME', 'summary_seal_point_fn' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.seal_point(crm.summary, date) IS
+    'The date through which the order trigger seals this summary on the business date as_of (beyond 64 days, or 16 after a seal, all but the newest 4, none after as_of); NULL when it leaves it as it is';
+
+CREATE FUNCTION crm.unseal(s crm.summary, sealed_days crm.summary) RETURNS crm.summary
+    AS 'MODULE_PATHNAME', 'summary_unseal' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.unseal(crm.summary, crm.summary) IS
+    'The full summary of a sealed one, given the days it sealed; an error unless they add up to its sealed totals';
+
+CREATE FUNCTION crm.split_by_month(s crm.summary, OUT month date, OUT days crm.summary)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'summary_split_by_month' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 12;
+COMMENT ON FUNCTION crm.split_by_month(crm.summary) IS
+    'The days of a summary that is not sealed, one summary per calendar month (first day of the month), oldest first';

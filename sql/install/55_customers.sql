@@ -53,7 +53,7 @@ COMMENT ON COLUMN crm.customers.customer_id IS 'Customer';
 COMMENT ON COLUMN crm.customers.customer_class IS 'Class for relationship-level targets: residential, general, large, important (crm.level_targets)';
 COMMENT ON COLUMN crm.customers.stage IS 'Relationship life-cycle stage (changes are checked and kept in crm.stage_history)';
 COMMENT ON COLUMN crm.customers.level IS 'Relationship level';
-COMMENT ON COLUMN crm.customers.summary IS 'Purchase days of every tracked order table, maintained by their triggers; NULL: no orders';
+COMMENT ON COLUMN crm.customers.summary IS 'Purchase days of every tracked order table, maintained by their triggers, a long history sealed (crm.full_summary()); NULL: no orders';
 COMMENT ON COLUMN crm.customers.name IS 'Name';
 COMMENT ON COLUMN crm.customers.kind IS 'consumer, intermediary, internal or public';
 COMMENT ON COLUMN crm.customers.service_level IS 'vip, professional or ordinary: the order complaints are served in';
@@ -66,6 +66,82 @@ COMMENT ON COLUMN crm.customers.scored_on IS 'Business date of the last scoring 
 COMMENT ON COLUMN crm.customers.created_at IS 'When the record was created';
 COMMENT ON COLUMN crm.customers.level_reason IS 'Why the level last changed (an inference reason code, or free text)';
 COMMENT ON COLUMN crm.customers.level_since IS 'Business date the current level began (inference holds a level level_min_days)';
+
+-- the sealed days of long histories (src/history.c): a customer's days
+-- up to crm.sealed_through(summary), one row per calendar month, written
+-- by the order trigger only when days are sealed or an order of a sealed
+-- day changes; crm.customers.summary keeps their exact totals
+CREATE TABLE crm.summary_blocks (
+    customer_id bigint NOT NULL REFERENCES crm.customers ON DELETE CASCADE,
+    month date NOT NULL,
+    days crm.summary NOT NULL,
+    PRIMARY KEY (customer_id, month)
+);
+SELECT pg_catalog.pg_extension_config_dump('crm.summary_blocks', '');
+COMMENT ON TABLE crm.summary_blocks IS
+    'Sealed purchase days of long histories, one row per customer and calendar month (crm.full_summary() puts them back together)';
+COMMENT ON COLUMN crm.summary_blocks.customer_id IS 'Customer';
+COMMENT ON COLUMN crm.summary_blocks.month IS 'First day of the calendar month';
+COMMENT ON COLUMN crm.summary_blocks.days IS 'The customer''s days of that month, all on or before the seal date of its summary';
+
+CREATE FUNCTION crm.full_summary(customer_id bigint, s crm.summary) RETURNS crm.summary
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, crm
+    AS $$
+    SELECT CASE WHEN crm.sealed_through($2) IS NULL THEN $2
+                ELSE crm.unseal($2, (SELECT crm.summarize(b.days) FROM crm.summary_blocks b
+                                     WHERE b.customer_id = $1)) END $$;
+COMMENT ON FUNCTION crm.full_summary(bigint, crm.summary) IS
+    'A customer''s summary with every day: s itself, or when s is sealed, s with the sealed days of crm.summary_blocks put back (checked against its totals)';
+
+-- seal the long histories of the given customers (all: NULL) that are not
+-- sealed yet, as the order trigger would on the business date
+-- (crm.seal_point())
+CREATE FUNCTION crm.seal_customers(customers bigint[] DEFAULT NULL)
+    RETURNS bigint LANGUAGE plpgsql
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    sealed bigint;
+BEGIN
+    CREATE TEMP TABLE crm_seal ON COMMIT DROP AS
+    SELECT c.customer_id, c.summary, crm.seal_point(c.summary, crm.business_date()) AS through
+    FROM crm.customers c
+    WHERE (customers IS NULL OR c.customer_id = ANY (customers))
+      AND crm.sealed_through(c.summary) IS NULL AND crm.seal_point(c.summary, crm.business_date()) IS NOT NULL
+    ORDER BY c.customer_id FOR NO KEY UPDATE;
+    INSERT INTO crm.summary_blocks (customer_id, month, days)
+    SELECT s.customer_id, m.month, m.days FROM crm_seal s, crm.split_by_month(crm.as_of(s.summary, s.through)) m;
+    UPDATE crm.customers c SET summary = crm.seal(s.summary, s.through)
+    FROM crm_seal s WHERE s.customer_id = c.customer_id;
+    GET DIAGNOSTICS sealed = ROW_COUNT;
+    DROP TABLE crm_seal;
+    RETURN sealed;
+END $$;
+COMMENT ON FUNCTION crm.seal_customers(bigint[]) IS
+    'Seal the long histories (crm.seal_point()) of the given customers, or of all, that are not sealed yet: their older days move to crm.summary_blocks; returns how many were sealed';
+REVOKE ALL ON FUNCTION crm.seal_customers(bigint[]) FROM PUBLIC;
+
+-- the given customers' (all: NULL) sealed summaries made full again
+CREATE FUNCTION crm.unseal_customers(customers bigint[] DEFAULT NULL)
+    RETURNS bigint LANGUAGE plpgsql
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    unsealed bigint;
+BEGIN
+    PERFORM FROM crm.customers c
+    WHERE (customers IS NULL OR c.customer_id = ANY (customers)) AND crm.sealed_through(c.summary) IS NOT NULL
+    ORDER BY c.customer_id FOR NO KEY UPDATE;
+    UPDATE crm.customers c SET summary = crm.full_summary(c.customer_id, c.summary)
+    WHERE (customers IS NULL OR c.customer_id = ANY (customers)) AND crm.sealed_through(c.summary) IS NOT NULL;
+    GET DIAGNOSTICS unsealed = ROW_COUNT;
+    DELETE FROM crm.summary_blocks b WHERE customers IS NULL OR b.customer_id = ANY (customers);
+    RETURN unsealed;
+END $$;
+COMMENT ON FUNCTION crm.unseal_customers(bigint[]) IS
+    'Put the sealed days of the given customers, or of all, back into their summaries (crm.full_summary()) and empty their crm.summary_blocks; returns how many were sealed';
+REVOKE ALL ON FUNCTION crm.unseal_customers(bigint[]) FROM PUBLIC;
 
 CREATE TABLE crm.stage_history (
     history_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -191,10 +191,13 @@ BEGIN
     -- lock in customer order, as the triggers do
     PERFORM FROM crm.customers c WHERE c.customer_id = ANY (customers)
         ORDER BY c.customer_id FOR NO KEY UPDATE;
+    -- a sealed history takes older days only with its sealed days back
+    PERFORM crm.unseal_customers(customers);
     EXECUTE format(
         'UPDATE crm.customers c SET summary = nullif(%s, ''{}''::crm.summary) FROM %I b WHERE b.customer_id = c.customer_id',
         CASE WHEN sign > 0 THEN 'crm.merge(c.summary, b.summary)'
              ELSE 'crm.subtract(c.summary, b.summary)' END, summaries_table);
+    PERFORM crm.seal_customers(customers);
     IF first_contact AND NOT EXISTS (SELECT FROM crm.scoring) THEN
         PERFORM crm.compute_scoring(as_of);
     END IF;
@@ -245,6 +248,8 @@ DECLARE
     t regclass;
 BEGIN
     LOCK TABLE crm.customers IN SHARE ROW EXCLUSIVE MODE;
+    -- every sealed history is rebuilt in full, then sealed again
+    DELETE FROM crm.summary_blocks;
     CREATE TEMP TABLE crm_rebuild (customer_id bigint, summary crm.summary) ON COMMIT DROP;
     FOR t IN SELECT table_name FROM crm.tracked_tables LOOP
         INSERT INTO crm_rebuild SELECT * FROM crm.table_summaries(t);
@@ -255,6 +260,7 @@ BEGIN
     UPDATE crm.customers c SET summary = NULL
     WHERE c.summary IS NOT NULL AND NOT EXISTS (SELECT FROM crm_rebuild r WHERE r.customer_id = c.customer_id);
     DROP TABLE crm_rebuild;
+    PERFORM crm.seal_customers();
 END $$;
 COMMENT ON PROCEDURE crm.rebuild_summaries() IS
     'Recompute every customer''s summary from all tracked tables (repair after changes made with the triggers disabled)';

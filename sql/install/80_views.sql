@@ -128,7 +128,7 @@ COMMENT ON COLUMN crm.customer_360.churn_reason IS 'Why the customer left, if re
 CREATE VIEW crm.kpis AS
 WITH days AS (
     SELECT c.customer_id, h.day, h.purchases, h.amount, crm.first_purchase(c.summary) AS first_day
-    FROM crm.customers c CROSS JOIN LATERAL crm.purchase_history(c.summary) h
+    FROM crm.customers c CROSS JOIN LATERAL crm.purchase_history(crm.full_summary(c.customer_id, c.summary)) h
 ),
 active AS (
     SELECT d.customer_id, date_trunc('month', d.day)::date AS month,

@@ -29,6 +29,8 @@ GRANT INSERT, UPDATE, DELETE ON crm.settings, crm.stage_thresholds, crm.level_ta
     crm.segment_schemes, crm.segment_labels, crm.segment_cells, crm.segment_rules,
     crm.complaint_categories, crm.churn_reasons, crm.customer_segments TO crm_admin;
 GRANT UPDATE, DELETE ON crm.customers TO crm_admin;
+GRANT INSERT, UPDATE, DELETE ON crm.summary_blocks TO crm_admin;
+GRANT EXECUTE ON FUNCTION crm.seal_customers(bigint[]), crm.unseal_customers(bigint[]) TO crm_admin;
 GRANT INSERT, UPDATE, DELETE ON crm.tracked_tables, crm.scoring, crm.stage_history TO crm_admin;
 GRANT EXECUTE ON FUNCTION crm.track_orders_trigger(), crm.install_tracking(regclass, name, name, name, text, text),
     crm.rescore(bigint[], text, integer, boolean), crm.score_customers(bigint[], date), crm.compute_scoring(date, boolean),

@@ -81,3 +81,27 @@ GRANT EXECUTE ON FUNCTION crm.rescore(bigint[], text, integer, boolean) TO crm_a
 --@ replace 80_views.sql crm.churn_watch
 ALTER VIEW crm.churn_watch SET (security_invoker = true);
 --@ replace 80_views.sql crm.stage_transition_matrix
+
+-- long histories (issue 17): sealed summaries and the table of their
+-- sealed days; the functions that read or write stored summaries in bulk
+-- seal, unseal, or read the full history where they need every day
+--@ copy 10_summary.sql crm.seal
+--@ copy 10_summary.sql crm.sealed_through
+--@ copy 10_summary.sql crm.seal_point
+--@ copy 10_summary.sql crm.unseal
+--@ copy 10_summary.sql crm.split_by_month
+--@ copy 55_customers.sql crm.summary_blocks
+--@ copy 55_customers.sql crm.full_summary
+--@ copy 55_customers.sql crm.seal_customers
+--@ copy 55_customers.sql crm.unseal_customers
+--@ replace 65_orders.sql crm.rebuild_summaries
+--@ replace 80_views.sql crm.kpis
+ALTER VIEW crm.kpis SET (security_invoker = true);
+COMMENT ON COLUMN crm.customers.summary IS 'Purchase days of every tracked order table, maintained by their triggers, a long history sealed (crm.full_summary()); NULL: no orders';
+GRANT SELECT ON crm.summary_blocks TO crm_reader;
+GRANT INSERT, UPDATE, DELETE ON crm.summary_blocks TO crm_admin;
+GRANT EXECUTE ON FUNCTION crm.seal_customers(bigint[]), crm.unseal_customers(bigint[]) TO crm_admin;
+
+-- the stored summaries of 0.3.0 are full (version 1, which 0.4.0 reads
+-- as it is): seal the long ones as the order trigger would
+SELECT crm.seal_customers();

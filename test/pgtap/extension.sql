@@ -26,7 +26,8 @@ SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
                     AND NOT (p.prorettype = 'trigger'::regtype OR p.prokind = 'p'
                              OR p.proname IN ('override_stage', 'override_level', 'apply_inferred_stages', 'copy_segment_scheme',
                                               'track_orders', 'untrack_orders', 'install_tracking', 'rescore',
-                                              'score_customers', 'compute_scoring'))$$,
+                                              'score_customers', 'compute_scoring',
+                                              'seal_customers', 'unseal_customers'))$$,
     'every function and aggregate is PARALLEL SAFE but the triggers, the procedures and those that write');
 SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
                   JOIN pg_language l ON l.oid = p.prolang

@@ -447,6 +447,130 @@ test_refund_day(void)
 	   "repeated days are invalid");
 }
 
+static int
+same_stats(const SummaryStats *a, const SummaryStats *b)
+{
+	return a->purchase_days == b->purchase_days && a->purchases == b->purchases &&
+		a->total == b->total && a->repeat_total == b->repeat_total &&
+		(a->purchase_days == 0 ||
+		 (a->first_purchase == b->first_purchase && a->last_purchase == b->last_purchase &&
+		  a->first_amount == b->first_amount));
+}
+
+/*
+ * Sealed views against the full run: random runs (refund-only days
+ * included), every seal point, as-of dates and ranges; stats of a
+ * concatenation equal stats of the whole; what needs sealed days says so.
+ */
+static void
+test_sealed_views(void)
+{
+	Tx			tx[200];
+	SummaryDay	days[RANGE];
+	int			trial,
+				bad_concat = 0,
+				bad_stats = 0,
+				bad_range = 0,
+				bad_sealed = 0,
+				bad_valid = 0;
+
+	for (trial = 0; trial < 300; trial++)
+	{
+		int			n = 1 + rng_int(200);
+		int			nd,
+					k;
+
+		random_transactions(tx, n);
+		nd = reference(tx, n, days);
+		for (k = 0; k <= nd; k++)
+		{
+			SummaryStats head,
+						tail,
+						whole,
+						got,
+						want;
+			SummaryView v;
+			int32_t		through = k > 0 ? days[k - 1].day : -1;
+			int64_t		as_of;
+
+			summary_stats(days, k, &head);
+			summary_stats(days + k, nd - k, &tail);
+			summary_stats(days, nd, &whole);
+			got = head;
+			summary_stats_concat(&got, &tail);
+			bad_concat += !same_stats(&got, &whole);
+			bad_valid += summary_seal_validate(&head, through) != SUMMARY_OK;
+
+			/* the row's view: sealed totals, the days after them */
+			summary_view_init(&v, days + k, nd - k);
+			v.sealed = head;
+			v.through = through;
+			v.known_after = through;
+			for (as_of = through; as_of <= RANGE; as_of++)
+			{
+				summary_stats(days, summary_cut(days, nd, (int32_t) as_of), &want);
+				bad_stats += summary_view_stats(&v, as_of, &got) != SUMMARY_OK || !same_stats(&got, &want);
+			}
+			bad_sealed += through > 0 && summary_view_stats(&v, through - 1, &got) != SUMMARY_SEALED;
+			bad_sealed += through > 0 && summary_view_range(&v, through - 1, RANGE, &got) != SUMMARY_SEALED;
+
+			/* the writer's view: the sealed days of a window lent back */
+			summary_view_init(&v, days, nd);
+			v.sealed = head;
+			v.through = through;
+			v.known_after = through - 10;
+			for (as_of = through; as_of <= RANGE; as_of += 3)
+			{
+				int			lo = summary_cut(days, nd, (int32_t) (through - 10 + (as_of - through) / 2));
+				int			hi = summary_cut(days, nd, (int32_t) as_of);
+
+				summary_stats(days + lo, hi - lo, &want);
+				bad_range += summary_view_range(&v, through - 10 + (as_of - through) / 2, as_of, &got) != SUMMARY_OK ||
+					!same_stats(&got, &want);
+				summary_stats(days, hi, &want);
+				bad_stats += summary_view_stats(&v, as_of, &got) != SUMMARY_OK || !same_stats(&got, &want);
+			}
+		}
+	}
+	ok(bad_concat == 0, "stats of a run cut anywhere concatenate to the stats of the whole");
+	ok(bad_valid == 0, "the stats of every prefix are valid sealed totals");
+	ok(bad_stats == 0, "a sealed view answers as of every date on or after its seal as the full run does");
+	ok(bad_range == 0, "a view lent the sealed days of a window answers for that window as the full run does");
+	ok(bad_sealed == 0, "an as-of date or a window before the seal gives SUMMARY_SEALED");
+}
+
+static void
+test_seal_rules(void)
+{
+	SummaryStats st;
+
+	memset(&st, 0, sizeof(st));
+	st.purchase_days = 2;
+	st.purchases = 1;
+	st.first_purchase = 1;
+	st.last_purchase = 5;
+	ok(summary_seal_validate(&st, 10) == SUMMARY_BAD_SEAL, "fewer purchases than purchase days is no history");
+	st.purchases = 2;
+	ok(summary_seal_validate(&st, 10) == SUMMARY_OK, "two purchases on days 1 and 5 sealed through 10 is");
+	ok(summary_seal_validate(&st, 4) == SUMMARY_BAD_SEAL, "a last purchase after the seal date is not");
+	st.purchase_days = 6;
+	st.purchases = 6;
+	ok(summary_seal_validate(&st, 10) == SUMMARY_BAD_SEAL, "six purchase days between days 1 and 5 are not");
+	st.purchase_days = 1;
+	st.purchases = 1;
+	ok(summary_seal_validate(&st, 10) == SUMMARY_BAD_SEAL, "one purchase day with different first and last is not");
+	memset(&st, 0, sizeof(st));
+	st.total = -5;
+	ok(summary_seal_validate(&st, 10) == SUMMARY_OK, "refunds only is a history");
+	st.repeat_total = 1;
+	ok(summary_seal_validate(&st, 10) == SUMMARY_BAD_SEAL, "but not with a repeat total");
+	ok(summary_seal_point(SUMMARY_SEAL_FIRST, false) == 0 &&
+	   summary_seal_point(SUMMARY_SEAL_FIRST + 1, false) == SUMMARY_SEAL_FIRST + 1 - SUMMARY_SEAL_KEEP &&
+	   summary_seal_point(SUMMARY_SEAL_AGAIN, true) == 0 &&
+	   summary_seal_point(SUMMARY_SEAL_AGAIN + 1, true) == SUMMARY_SEAL_AGAIN + 1 - SUMMARY_SEAL_KEEP,
+	   "the writer seals beyond 64 days, or 16 once sealed, keeping the newest 4");
+}
+
 int
 main(void)
 {
@@ -456,5 +580,7 @@ main(void)
 	test_cdnow_customer_one();
 	test_refund_day();
 	test_apply_changes();
+	test_sealed_views();
+	test_seal_rules();
 	return tap_done();
 }
