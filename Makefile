@@ -5,8 +5,8 @@ EXTENSION = crm
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control)
 
 MODULE_big = crm
-KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/stage_kernel.o src/segment_kernel.o src/select_kernel.o
-OBJS = src/crm.o src/customer.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/segment.o src/track.o $(KERNELS)
+KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/stage_kernel.o src/segment_kernel.o src/select_kernel.o src/pipeline_kernel.o
+OBJS = src/crm.o src/customer.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/segment.o src/track.o src/pipeline.o $(KERNELS)
 
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # Upgrade scripts.  A released one is frozen in sql/upgrade/ as it was
@@ -15,8 +15,11 @@ INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # pieces new in it; at release it is frozen like the others.
 UPGRADES_RELEASED = sql/upgrade/crm--0.1.0--0.2.0.sql sql/upgrade/crm--0.2.0--0.3.0.sql
 UPGRADE_PREVIOUS = 0.3.0
-NEW_PIECES =
-UPGRADE_PIECES = sql/upgrade/$(EXTVERSION).sql $(NEW_PIECES)
+NEW_PIECES = sql/install/79_pipeline.sql sql/install/85_pipeline_access.sql
+# Changes to objects of the previous version that use objects of the new
+# pieces (a view reading a new table) follow them.
+UPGRADE_LATE = sql/upgrade/$(EXTVERSION)-late.sql
+UPGRADE_PIECES = sql/upgrade/$(EXTVERSION).sql $(NEW_PIECES) $(UPGRADE_LATE)
 DATA_built = crm--$(EXTVERSION).sql crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql
 DATA = $(UPGRADES_RELEASED)
 
@@ -46,7 +49,7 @@ crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql: $(UPGRADE_PIECES)
 	cat $(UPGRADE_PIECES) > $@
 
 # C unit tests of the numeric kernels: no server needed.
-UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/stage_kernel_test test/unit/segment_kernel_test
+UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/stage_kernel_test test/unit/segment_kernel_test test/unit/pipeline_kernel_test
 # kernels whose SQL layer is not written yet: unit-tested, not linked into crm.so
 PENDING_KERNEL_SRCS =
 KERNEL_SRCS = $(KERNELS:.o=.c) $(PENDING_KERNEL_SRCS)

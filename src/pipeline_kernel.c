@@ -314,8 +314,8 @@ solve_good(const bool *good, double m[PIPE_NOPEN][PIPE_NSTAGES], double *out)
 	int			k = 0,
 				i,
 				j;
-	double		q[PIPE_NOPEN * PIPE_NOPEN];
-	double		r[PIPE_NOPEN * 2];
+	double		q[PIPE_NOPEN * PIPE_NOPEN] = {0};
+	double		r[PIPE_NOPEN * 2] = {0};
 	double		b[PIPE_NOPEN * 2];
 	PipelineStatus st;
 
@@ -341,10 +341,79 @@ solve_good(const bool *good, double m[PIPE_NOPEN][PIPE_NSTAGES], double *out)
 	return PIPE_OK;
 }
 
+/* the days bin w stands for: [0, 3.5) for bin 0, [7w - 3.5, 7w + 3.5) after */
+static void
+bin_edges(int w, double *lo, double *hi)
+{
+	*lo = w == 0 ? 0 : PIPE_BIN_DAYS * (w - 0.5);
+	*hi = PIPE_BIN_DAYS * (w + 0.5);
+}
+
+/*
+ * The rest of a stay in open stage i that has lasted age days: g[j][t] the
+ * probability of leaving for j after t more weeks (t = 0 .. PIPE_NBINS),
+ * tail[j] of leaving for j after a time the history cannot tell; not
+ * normalized (the total, returned, is the share of stays that last age
+ * days or more).  A stay is taken to be spread evenly over its bin, and a
+ * remaining time of x weeks goes to weeks floor(x) and floor(x) + 1 in the
+ * proportions that keep its mean.
+ */
+static double
+residual(const PipelineFit *fit, int i, double age, double g[PIPE_NSTAGES][PIPE_NBINS + 1],
+		 double *tail)
+{
+	double		total = 0;
+	int			w,
+				j;
+
+	memset(g, 0, sizeof(double) * PIPE_NSTAGES * (PIPE_NBINS + 1));
+	for (w = 0; w < PIPE_NBINS; w++)
+	{
+		double		lo,
+					hi,
+					share,
+					x,
+					frac;
+		int			t;
+
+		bin_edges(w, &lo, &hi);
+		if (hi <= age)
+			continue;
+		share = lo >= age ? 1 : (hi - age) / (hi - lo);
+		x = ((lo >= age ? (lo + hi) / 2 : (hi + age) / 2) - age) / PIPE_BIN_DAYS;
+		t = (int) floor(x);
+		frac = x - t;
+		if (t >= PIPE_NBINS)
+		{
+			t = PIPE_NBINS;
+			frac = 0;
+		}
+		for (j = 0; j < PIPE_NSTAGES; j++)
+		{
+			double		m = fit->sub[i][j][w] * share;
+
+			if (!(m > 0))
+				continue;
+			g[j][t] += m * (1 - frac);
+			if (frac > 0)
+				g[j][t + 1] += m * frac;
+			total += m;
+		}
+	}
+	for (j = 0; j < PIPE_NSTAGES; j++)
+	{
+		tail[j] = fit->tail[i][j];
+		total += tail[j];
+	}
+	return total;
+}
+
 /* week by week times to close from a fresh entry (header comment) */
 static PipelineStatus
 fit_times(PipelineFit *fit, const bool *good)
 {
+	double		g[PIPE_NOPEN][PIPE_NSTAGES][PIPE_NBINS + 1];
+	double		tail[PIPE_NSTAGES];
 	double		f0[PIPE_NOPEN][PIPE_NSTAGES];
 	double		x[PIPE_NOPEN * 2];
 	int			t,
@@ -352,10 +421,13 @@ fit_times(PipelineFit *fit, const bool *good)
 				j,
 				w;
 
+	for (i = 0; i < PIPE_NOPEN; i++)
+		if (good[i])
+			residual(fit, i, 0, g[i], tail);
 	memset(f0, 0, sizeof(f0));
 	for (i = 0; i < PIPE_NOPEN; i++)
 		for (j = 0; j < PIPE_NOPEN; j++)
-			f0[i][j] = good[i] ? fit->sub[i][j][0] : 0;
+			f0[i][j] = good[i] ? g[i][j][0] : 0;
 	for (t = 0; t < PIPE_HORIZON; t++)
 	{
 		PipelineStatus st;
@@ -365,16 +437,16 @@ fit_times(PipelineFit *fit, const bool *good)
 		{
 			if (!good[i])
 				continue;
-			f0[i][PIPE_WON] = t < PIPE_NBINS ? fit->sub[i][PIPE_WON][t] : 0;
-			f0[i][PIPE_LOST] = t < PIPE_NBINS ? fit->sub[i][PIPE_LOST][t] : 0;
+			f0[i][PIPE_WON] = t <= PIPE_NBINS ? g[i][PIPE_WON][t] : 0;
+			f0[i][PIPE_LOST] = t <= PIPE_NBINS ? g[i][PIPE_LOST][t] : 0;
 			for (j = 0; j < PIPE_NOPEN; j++)
 			{
 				if (!good[j])
 					continue;
-				for (w = 1; w <= t && w < PIPE_NBINS; w++)
+				for (w = 1; w <= t && w <= PIPE_NBINS; w++)
 				{
-					f0[i][PIPE_WON] += fit->sub[i][j][w] * fit->time_won[j][t - w];
-					f0[i][PIPE_LOST] += fit->sub[i][j][w] * fit->time_lost[j][t - w];
+					f0[i][PIPE_WON] += g[i][j][w] * fit->time_won[j][t - w];
+					f0[i][PIPE_LOST] += g[i][j][w] * fit->time_lost[j][t - w];
 				}
 			}
 		}
@@ -483,30 +555,33 @@ pipeline_fit(const PipelineCounts *c, double prior_weight, PipelineFit *fit)
 	}
 	for (i = 0; i < PIPE_NOPEN; i++)
 	{
-		for (w = 0; w < PIPE_NBINS; w++)
+		int			d;
+
+		for (d = 0; d < PIPE_AGE_DAYS; d++)
 		{
-			double		rem = 0,
+			double		g[PIPE_NSTAGES][PIPE_NBINS + 1];
+			double		tail[PIPE_NSTAGES];
+			double		rem,
 						win = 0;
 
 			if (!good[i])
 			{
-				fit->win_at_age[i][w] = NAN;
+				fit->win_at_day[i][d] = NAN;
 				continue;
 			}
+			rem = residual(fit, i, d, g, tail);
 			for (j = 0; j < PIPE_NSTAGES; j++)
 			{
-				double		r = fit->tail[i][j];
-				int			v;
+				double		r = tail[j];
 
-				for (v = w; v < PIPE_NBINS; v++)
-					r += fit->sub[i][j][v];
-				rem += r;
+				for (w = 0; w <= PIPE_NBINS; w++)
+					r += g[j][w];
 				if (j == PIPE_WON)
 					win += r;
 				else if (pipeline_is_open(j) && r > 0)
 					win += r * fit->win[j];
 			}
-			fit->win_at_age[i][w] = rem > 1e-12 ? win / rem : fit->win[i];
+			fit->win_at_day[i][d] = rem > 1e-12 ? win / rem : fit->win[i];
 		}
 	}
 	return fit_times(fit, good);
@@ -519,9 +594,9 @@ pipeline_win_at(const PipelineFit *fit, int stage, double days_in_stage)
 		return 1;
 	if (stage == PIPE_LOST)
 		return 0;
-	if (!pipeline_is_open(stage))
+	if (!pipeline_is_open(stage) || !(days_in_stage >= 0))
 		return NAN;
-	return fit->win_at_age[stage][pipeline_bin(days_in_stage)];
+	return fit->win_at_day[stage][days_in_stage < PIPE_AGE_DAYS - 1 ? (int) days_in_stage : PIPE_AGE_DAYS - 1];
 }
 
 double
@@ -539,9 +614,10 @@ pipeline_stay_quantile(const PipelineFit *fit, int stage, double q)
 
 		if (p > 0 && below + p >= q)
 		{
-			double		lo = w == 0 ? 0 : PIPE_BIN_DAYS * (w - 0.5);
-			double		hi = PIPE_BIN_DAYS * (w + 0.5);
+			double		lo,
+						hi;
 
+			bin_edges(w, &lo, &hi);
 			return lo + (q - below) / p * (hi - lo);
 		}
 		below += p;
@@ -550,9 +626,11 @@ pipeline_stay_quantile(const PipelineFit *fit, int stage, double q)
 }
 
 void
-pipeline_win_weeks(const PipelineFit *fit, int stage, int age_bin, double *out)
+pipeline_win_weeks(const PipelineFit *fit, int stage, double age_days, double *out)
 {
-	double		rem = 0;
+	double		g[PIPE_NSTAGES][PIPE_NBINS + 1];
+	double		tail[PIPE_NSTAGES];
+	double		rem;
 	int			t,
 				j,
 				d;
@@ -563,30 +641,21 @@ pipeline_win_weeks(const PipelineFit *fit, int stage, int age_bin, double *out)
 			out[t] = NAN;
 		return;
 	}
-	if (age_bin < 0)
-		age_bin = 0;
-	if (age_bin > PIPE_NBINS - 1)
-		age_bin = PIPE_NBINS - 1;
-	for (j = 0; j < PIPE_NSTAGES; j++)
-	{
-		rem += fit->tail[stage][j];
-		for (d = age_bin; d < PIPE_NBINS; d++)
-			rem += fit->sub[stage][j][d];
-	}
+	rem = residual(fit, stage, age_days > 0 ? age_days : 0, g, tail);
 	if (!(rem > 1e-12))
 	{
-		/* no spell lasted that long: the fresh entry's times stand */
+		/* no stay lasted that long: the fresh entry's times stand */
 		memcpy(out, fit->time_won[stage], sizeof(double) * PIPE_HORIZON);
 		return;
 	}
 	for (t = 0; t < PIPE_HORIZON; t++)
 	{
-		double		p = age_bin + t < PIPE_NBINS ? fit->sub[stage][PIPE_WON][age_bin + t] : 0;
+		double		p = t <= PIPE_NBINS ? g[PIPE_WON][t] : 0;
 
 		for (j = 0; j < PIPE_NOPEN; j++)
-			for (d = 0; d <= t && age_bin + d < PIPE_NBINS; d++)
-				if (fit->sub[stage][j][age_bin + d] > 0)
-					p += fit->sub[stage][j][age_bin + d] * fit->time_won[j][t - d];
+			for (d = 0; d <= t && d <= PIPE_NBINS; d++)
+				if (g[j][d] > 0)
+					p += g[j][d] * fit->time_won[j][t - d];
 		out[t] = p / rem;
 	}
 }
@@ -607,28 +676,59 @@ month_number(int32_t pg_day)
 	return (int) (y * 12 + m - 1);
 }
 
-int
-pipeline_month_of_week(int32_t as_of_day, int week, int months)
+/* the month (0 = as_of's) a day falls in, -1 from "months" on */
+static int
+month_of_day(int32_t as_of_day, int32_t day, int months)
 {
-	int			m = month_number(as_of_day + 7 * week) - month_number(as_of_day);
+	int			m = month_number(day) - month_number(as_of_day);
 
 	return m < months ? m : -1;
 }
 
+/*
+ * Week t from the as-of date is the day as_of + 7t; week 0 (a close within
+ * half a week) the day after as_of, the first a close can fall on.
+ */
+int
+pipeline_month_of_week(int32_t as_of_day, int week, int months)
+{
+	return month_of_day(as_of_day, as_of_day + (week == 0 ? 1 : 7 * week), months);
+}
+
+/*
+ * Weekly probabilities into months: week t >= 1 spread evenly over the
+ * seven days around as_of + 7t (a week is no date), week 0 on the day
+ * after as_of.
+ */
 void
 pipeline_weeks_to_months(const double *weeks, int32_t as_of_day, int months, double *month_p)
 {
-	int			t;
+	int			t,
+				k;
 
 	for (t = 0; t < months; t++)
 		month_p[t] = 0;
 	for (t = 0; t < PIPE_HORIZON; t++)
 	{
-		int			m = pipeline_month_of_week(as_of_day, t, months);
+		if (weeks[t] == 0)
+			continue;
+		if (t == 0)
+		{
+			int			m = month_of_day(as_of_day, as_of_day + 1, months);
 
-		if (m < 0)
+			if (m >= 0)
+				month_p[m] += weeks[0];
+			continue;
+		}
+		if (month_of_day(as_of_day, as_of_day + 7 * t - 3, months) < 0)
 			break;
-		month_p[m] += weeks[t];
+		for (k = -3; k <= 3; k++)
+		{
+			int			m = month_of_day(as_of_day, as_of_day + 7 * t + k, months);
+
+			if (m >= 0)
+				month_p[m] += weeks[t] / 7;
+		}
 	}
 }
 

@@ -124,28 +124,35 @@
  * matrix (I - Q)^-1 (Kemeny & Snell, Finite Markov Chains, 1960, ch. III),
  * solved by Gaussian elimination with partial pivoting (pipeline_absorb).
  *
- * An opportunity that has already been in i for a weeks is one of the
- * spells that lasted that long, so its destinations are those of the
- * spells of a weeks or more:
+ * An opportunity that has already been in i for A days is one of the
+ * stays that lasted that long, so its destinations are those of the stays
+ * of A days or more, a stay taken to be spread evenly over its bin (so the
+ * bin holding A counts in part):
  *
- *	P(j | i, a) = (sum_{w >= a} f_ij(w) + tail_ij) / (sum_j the same)
- *	win(i, a)	= sum_j P(j | i, a) win(j)	  (win(won) = 1, win(lost) = 0)
+ *	P(j | i, A) = (sum of f_ij over the stays longer than A + tail_ij)
+ *				  / (the same summed over j)
+ *	win(i, A)	= sum_j P(j | i, A) win(j)	  (win(won) = 1, win(lost) = 0)
  *
- * (fit->win_at_age).  When no spell of i lasted a weeks, the fresh
- * probabilities stand.
+ * (fit->win_at_day, per whole day up to 371).  When no stay of i lasted A
+ * days, the fresh probabilities stand.
  *
  * Time to close (semi-Markov: the stay and the destination drawn together,
- * then the next stage afresh): the probability of ending won in week t
- * after a fresh entry into i is
+ * then the next stage afresh).  The rest of a stay after A days is
+ * g_ij(t), the probability of leaving for j after t more weeks: each bin's
+ * share beyond A, at its mean remaining time x weeks split between weeks
+ * floor(x) and floor(x) + 1 so as to keep the mean (a fresh entry's bin 0,
+ * a stay under half a week, has its mean of 1.75 days).  The probability
+ * of ending won in week t after a fresh entry into i is then
  *
- *	T_i(t) = f_i,won(t) + sum_{j open} sum_{w <= t} f_ij(w) T_j(t - w)
+ *	T_i(t) = g_i,won(t) + sum_{j open} sum_{w <= t} g_ij(w) T_j(t - w)
  *
- * (and alike for lost), computed week by week up to PIPE_HORIZON weeks;
- * the w = 0 terms make a small linear system per week, (I - F0) T(t) =
- * rest.  Mass in the tail has no known time and is left out of the weeks,
- * so sum_t T_i(t) <= win(i), the rest being "later than the history
- * shows".  The time for an opportunity a weeks into i uses f_ij(a + d),
- * renormalized, for its remaining stay d (pipeline_win_weeks).
+ * (g at A = 0; alike for lost), computed week by week up to PIPE_HORIZON
+ * weeks; the w = 0 terms make a small linear system per week, (I - G0)
+ * T(t) = rest.  Mass in the tail has no known time and is left out of the
+ * weeks, so sum_t T_i(t) <= win(i), the rest being "later than the history
+ * shows".  An opportunity A days into i is won in week t with
+ * probability g_i,won(t) + sum_j sum_d g_ij(d) T_j(t - d) with g at A,
+ * renormalized (pipeline_win_weeks).
  *
  *
  * The forecast (pipeline_forecast_add) spreads each open opportunity's
@@ -185,6 +192,7 @@ typedef enum PipelineStage
 #define PIPE_BIN_DAYS	7.0		/* a bin is a week */
 #define PIPE_NBINS		53		/* stays of 0 .. 51 weeks, then 52 or more */
 #define PIPE_HORIZON	157		/* weeks of time to close computed (3 years) */
+#define PIPE_AGE_DAYS	371		/* days in a stage the win probability is kept for */
 #define PIPE_MAX_MONTHS 36		/* months a forecast may cover */
 
 typedef enum PipelineStatus
@@ -242,8 +250,8 @@ extern PipelineStatus pipeline_absorb(int k, const double *q, const double *r, i
 
 /*
  * Everything learned from counts and a prior weight.  For an open stage i:
- * move[i][j] = P_ij; win[i], lost[i] from a fresh entry; win_at_age[i][a]
- * after a weeks in i; sub[i][j][w] = f_ij(w) and tail[i][j]; stay[i][w]
+ * move[i][j] = P_ij; win[i], lost[i] from a fresh entry; win_at_day[i][d]
+ * after d days in i (the last entry for d >= 370); sub[i][j][w] = f_ij(w) and tail[i][j]; stay[i][w]
  * the stay's distribution (all destinations) and stay_tail[i]; time_won
  * and time_lost[i][t] the probability of closing so in week t after a
  * fresh entry; departures and open spells as counted.  NaN where the data
@@ -257,7 +265,7 @@ typedef struct PipelineFit
 	double		move[PIPE_NOPEN][PIPE_NSTAGES];
 	double		win[PIPE_NOPEN];
 	double		lost[PIPE_NOPEN];
-	double		win_at_age[PIPE_NOPEN][PIPE_NBINS];
+	double		win_at_day[PIPE_NOPEN][PIPE_AGE_DAYS];
 	double		sub[PIPE_NOPEN][PIPE_NSTAGES][PIPE_NBINS];
 	double		tail[PIPE_NOPEN][PIPE_NSTAGES];
 	double		stay[PIPE_NOPEN][PIPE_NBINS];
@@ -281,15 +289,16 @@ extern double pipeline_stay_quantile(const PipelineFit *fit, int stage, double q
 
 /*
  * Probability of being won in each week t = 0 .. PIPE_HORIZON - 1 from now,
- * for an opportunity age_bin weeks into open stage "stage" (out[t]).
+ * for an opportunity age_days days into open stage "stage" (out[t]).
  */
-extern void pipeline_win_weeks(const PipelineFit *fit, int stage, int age_bin, double *out);
+extern void pipeline_win_weeks(const PipelineFit *fit, int stage, double age_days, double *out);
 
 /*
  * The forecast: per month m = 0 .. months - 1 after the as-of date (month
  * 0 the as-of date's own), the expected won revenue and its variance.
  * pipeline_month_of_week() says which month week t from as_of falls in
- * (-1 beyond "months"); pipeline_forecast_add() adds one opportunity
+ * (-1 beyond "months"; week t is the day as_of + 7t, week 0 the day
+ * after as_of); pipeline_forecast_add() adds one opportunity
  * whose monthly win probabilities are month_p[].
  */
 extern int	pipeline_month_of_week(int32_t as_of_day, int week, int months);

@@ -323,8 +323,9 @@ test_fit_exact(void)
 	 * Time to close, deterministic stays: lead -> qualified after 1 week,
 	 * qualified -> presentation after 2, presentation -> negotiation after
 	 * 1, negotiation -> bidding after 1, bidding -> won after 3 (60%) or
-	 * lost at once (40%): won in week 1 + 2 + 1 + 1 + 3 = 8 from lead,
-	 * lost in week 5.
+	 * lost within half a week (40%): won in week 1 + 2 + 1 + 1 + 3 = 8
+	 * from lead; lost after 5 weeks and a stay of bin 0, whose mean of 1.75
+	 * days puts 3/4 of it in week 5 and 1/4 in week 6.
 	 */
 	pipeline_counts_init(&c);
 	c.moves[L][Q][1] = 10;
@@ -334,8 +335,9 @@ test_fit_exact(void)
 	c.moves[B][W][3] = 6;
 	c.moves[B][X][0] = 4;
 	ok(pipeline_fit(&c, 0, &fit) == PIPE_OK && close_to(fit.win[L], 0.6, 1e-12) &&
-	   close_to(fit.time_won[L][8], 0.6, 1e-12) && close_to(fit.time_lost[L][5], 0.4, 1e-12),
-	   "time to close: from lead, won in week 8 with 0.6, lost in week 5 with 0.4");
+	   close_to(fit.time_won[L][8], 0.6, 1e-12) && close_to(fit.time_lost[L][5], 0.3, 1e-12) &&
+	   close_to(fit.time_lost[L][6], 0.1, 1e-12),
+	   "time to close: from lead, won in week 8 with 0.6, lost in weeks 5 and 6 with 0.3 and 0.1");
 	{
 		double		s = 0,
 					weeks[PIPE_HORIZON];
@@ -343,9 +345,16 @@ test_fit_exact(void)
 
 		for (t = 0; t < PIPE_HORIZON; t++)
 			s += fit.time_won[L][t] + fit.time_lost[L][t];
-		pipeline_win_weeks(&fit, Q, 2, weeks);
-		ok(close_to(s, 1, 1e-12) && close_to(weeks[5], 0.6, 1e-12),
-		   "the times add up to 1; a qualified opportunity 2 weeks in is won 5 weeks from now");
+		/*
+		 * qualified stays are all in bin 2, [10.5, 17.5) days: 14 days in,
+		 * what is left of the stay is 0 to 3.5 days, 1.75 on average (week
+		 * 0.25), then 1 + 1 + 3 weeks: won in week 5 (3/4) or 6 (1/4)
+		 */
+		pipeline_win_weeks(&fit, Q, 14, weeks);
+		ok(close_to(s, 1, 1e-12) && close_to(weeks[5], 0.45, 1e-12) && close_to(weeks[6], 0.15, 1e-12),
+		   "the times add up to 1; a qualified opportunity 14 days in is won 5 or 6 weeks from now");
+		ok(close_to(pipeline_win_at(&fit, Q, 14), 0.6, 1e-12) && close_to(pipeline_win_at(&fit, Q, 30), 0.6, 1e-12),
+		   "and its win probability stays 0.6, past every stay seen too (the fresh one stands)");
 	}
 }
 
@@ -687,28 +696,35 @@ test_forecast(void)
 				brier[2] = {0, 0};
 	int			t;
 
-	/* 2025-01-30 is day 9161: weeks 0 (Jan 30) in January, 1-4 (Feb 6-27) February, 5 (Mar 6) March */
+	/* 2025-01-30 is day 9161: week 0 (Jan 31) in January, 1-4 (Feb 6-27) February, 5 (Mar 6) March */
 	ok(pipeline_month_of_week(9161, 0, 3) == 0 && pipeline_month_of_week(9161, 1, 3) == 1 &&
 	   pipeline_month_of_week(9161, 4, 3) == 1 && pipeline_month_of_week(9161, 5, 3) == 2 &&
 	   pipeline_month_of_week(9161, 9, 3) == -1, "weeks fall in calendar months after the as-of date");
-	/* 2024-02-26 (day 8822), a leap year: week 0 Feb 26, week 1 Mar 4 */
+	/* 2024-02-26 (day 8822), a leap year: week 0 Feb 27, week 1 Mar 4 */
 	ok(pipeline_month_of_week(8822, 0, 2) == 0 && pipeline_month_of_week(8822, 1, 2) == 1,
 	   "and across a leap day");
+	/* as of the last day of a month, week 0 (the day after) is in the next */
+	ok(pipeline_month_of_week(9161 + 1, 0, 2) == 1, "a close in week 0 falls after the as-of date");
 	for (t = 0; t < PIPE_HORIZON; t++)
 		weeks[t] = 0;
+	/*
+	 * As of 2025-01-30: week 0 -> Jan 31; week 1 = Feb 3-9; week 3 = Feb
+	 * 17-23; week 4 = Feb 24 - Mar 2, 5 days in February and 2 in March;
+	 * week 20 = June, beyond 3 months.
+	 */
 	weeks[0] = 0.1;
-	weeks[2] = 0.2;
+	weeks[1] = 0.2;
 	weeks[3] = 0.3;
-	weeks[7] = 0.15;
+	weeks[4] = 0.14;
 	weeks[20] = 0.05;
 	pipeline_weeks_to_months(weeks, 9161, 3, months);
-	ok(close_to(months[0], 0.1, 1e-15) && close_to(months[1], 0.5, 1e-15) && close_to(months[2], 0.15, 1e-15),
-	   "weekly probabilities add up per month; weeks beyond the horizon are left out");
+	ok(close_to(months[0], 0.1, 1e-15) && close_to(months[1], 0.6, 1e-15) && close_to(months[2], 0.04, 1e-15),
+	   "weekly probabilities add up per month, a week across months shared by its days; beyond the horizon left out");
 	pipeline_forecast_add(mean, var, 3, months, 1000);
 	pipeline_forecast_add(mean, var, 3, months, 200);
 	/* January: 0.1 x 1200 = 120; variance 0.09 x (1000^2 + 200^2) = 93600 */
 	ok(close_to(mean[0], 120, 1e-12) && close_to(var[0], 93600, 1e-12) &&
-	   close_to(mean[1], 600, 1e-12) && close_to(var[1], 0.25 * 1040000, 1e-12),
+	   close_to(mean[1], 720, 1e-12) && close_to(var[1], 0.24 * 1040000, 1e-12),
 	   "expected won revenue and its variance per month add over opportunities");
 	pipeline_forecast_interval(100, 400, &lo, &hi);
 	ok(close_to(lo, 100 - 1.959964 * 20, 1e-6) && close_to(hi, 100 + 1.959964 * 20, 1e-6),
