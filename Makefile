@@ -23,7 +23,7 @@ UPGRADE_PIECES = sql/upgrade/$(EXTVERSION).sql $(NEW_PIECES) $(UPGRADE_LATE)
 DATA_built = crm--$(EXTVERSION).sql crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql
 DATA = $(UPGRADES_RELEASED)
 
-REGRESS = summary_io summary_functions rfm value btyd stage segment
+REGRESS = summary_io summary_functions rfm value btyd stage segment pipeline
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
 
 PG_CPPFLAGS = -I$(srcdir)/src

@@ -310,8 +310,10 @@ pipeline_model_in(PG_FUNCTION_ARGS)
 	copy[len - 1] = '\0';
 	p = copy + 1;
 
-	/* as_of=DATE;prior=NUMBER */
-	if (strncmp(p, "as_of=", 6) != 0 || (end = strchr(p, ';')) == NULL)
+	/* as_of=YYYY-MM-DD;prior=NUMBER (the date in ISO form whatever DateStyle) */
+	if (strncmp(p, "as_of=", 6) != 0 || (end = strchr(p, ';')) == NULL ||
+		end - (p + 6) != 10 || strspn(p + 6, "0123456789") != 4 || p[10] != '-' ||
+		strspn(p + 11, "0123456789") != 2 || p[13] != '-' || strspn(p + 14, "0123456789") != 2)
 		model_syntax_error(str);
 	*end = '\0';
 	as_of = DatumGetDateADT(DirectFunctionCall1(date_in, CStringGetDatum(p + 6)));
@@ -530,7 +532,8 @@ pipeline_learn_accum(PG_FUNCTION_ARGS)
 				 errmsg("changed_at is before from_since"),
 				 errdetail("A move from %s to %s at %s ends a stay that began at %s.",
 						   pipeline_stage_name(from), pipeline_stage_name(to),
-						   timestamptz_to_str(changed_at), timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(3)))));
+						   pstrdup(timestamptz_to_str(changed_at)),
+						   pstrdup(timestamptz_to_str(PG_GETARG_TIMESTAMPTZ(3))))));
 	PG_RETURN_POINTER(st);
 }
 
@@ -1257,8 +1260,8 @@ pipeline_guard(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a move at %s is before opportunity %s entered %s at %s",
-							timestamptz_to_str(when), SPI_getvalue(trigdata->tg_trigtuple, desc, gc->key_att),
-							pipeline_stage_name(from), timestamptz_to_str(DatumGetTimestampTz(old_since))),
+							pstrdup(timestamptz_to_str(when)), SPI_getvalue(trigdata->tg_trigtuple, desc, gc->key_att),
+							pipeline_stage_name(from), pstrdup(timestamptz_to_str(DatumGetTimestampTz(old_since)))),
 					 errhint("Check crm.change_time.")));
 	}
 	since = TimestampTzGetDatum(when);

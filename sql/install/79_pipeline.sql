@@ -169,6 +169,10 @@ BEGIN
     IF reason IS NULL OR btrim(reason) = '' THEN
         RAISE EXCEPTION 'a reopen needs a reason' USING ERRCODE = '22023';
     END IF;
+    IF to_stage IS NULL OR to_stage >= 'won' THEN
+        RAISE EXCEPTION 'an opportunity is reopened to an open stage, not %', coalesce(to_stage::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
     PERFORM set_config('crm.pipeline_reopen', reason, true);
     UPDATE crm.opportunities o SET stage = to_stage, close_reason = NULL
     WHERE o.opportunity_id = opportunity AND o.stage IN ('won', 'lost');
