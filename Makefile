@@ -57,7 +57,7 @@ unit: $(addsuffix .bin,$(UNIT_TESTS))
 test/unit/%.bin: test/unit/%.c test/unit/tap.h $(KERNEL_SRCS) src/*_kernel.h src/select_template.h
 	$(CC) -std=gnu99 -O2 -Wall -Wextra -Wmissing-prototypes -Werror -I src -o $@ $< $(KERNEL_SRCS) -lm
 
-.PHONY: test demo bench bench-tracking unit
+.PHONY: test demo bench bench-tracking bench-pipeline unit
 test:
 	test/run.sh test
 demo:
@@ -66,3 +66,5 @@ bench:
 	test/run.sh bench
 bench-tracking:
 	test/run.sh bench-tracking
+bench-pipeline:
+	test/run.sh bench-pipeline

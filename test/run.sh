@@ -359,9 +359,14 @@ run_bench() {
 	build_install
 	cluster_start "shared_buffers=4GB" "work_mem=2GB" "maintenance_work_mem=1GB" \
 		"max_parallel_workers_per_gather=2" "jit=off" "max_wal_size=8GB"
+	if [ "$1" = pipeline ]; then
+		test/bench_pipeline.sh
+		return
+	fi
 	[ "$1" = tracking ] || test/bench.sh
 	echo
 	test/bench_tracking.sh
+	[ "$1" = tracking ] || { echo; test/bench_pipeline.sh; }
 }
 
 case "$mode" in
@@ -369,5 +374,6 @@ test) run_test ;;
 demo) run_demo ;;
 bench) run_bench all ;;
 bench-tracking) run_bench tracking ;;
-*) die "usage: test/run.sh test|demo|bench|bench-tracking" ;;
+bench-pipeline) run_bench pipeline ;;
+*) die "usage: test/run.sh test|demo|bench|bench-tracking|bench-pipeline" ;;
 esac
