@@ -160,13 +160,23 @@ check_prior(double prior_weight)
 	return prior_weight;
 }
 
+/*
+ * A stored model is the build's struct: one of another layout (a model kept
+ * in a table across an upgrade that changed it) is refused, to be learned
+ * again from the history.
+ */
 static PipelineModel *
 model_check(struct varlena *v)
 {
 	PipelineModel *m = (PipelineModel *) v;
 
 	if (VARSIZE(m) != sizeof(PipelineModel) || m->version != PIPELINE_MODEL_VERSION)
-		elog(ERROR, "corrupt crm.pipeline_model value");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("crm.pipeline_model value of another layout"),
+				 errdetail("It has %u bytes and version %d; this build's have %zu bytes and version %d.",
+						   (unsigned) VARSIZE(m), m->version, sizeof(PipelineModel), PIPELINE_MODEL_VERSION),
+				 errhint("Learn it again with crm.learn_pipeline().")));
 	return m;
 }
 
