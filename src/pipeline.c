@@ -489,6 +489,58 @@ same_in_every_row(bool same, const char *argname)
 				 errmsg("%s must be the same in every row", argname)));
 }
 
+/*
+ * What the two aggregates over internal states share.  combine_nulls()
+ * answers a combine call when a side is NULL (the other state, the first
+ * "copy" bytes of it copied into a zeroed state of "size" bytes in the
+ * aggregate's context) and returns false when both are there to merge;
+ * state_bytes() and state_from_bytes() are their serial and deserial
+ * functions: the first "copy" bytes of the state, as they are in memory
+ * (a parallel worker is the same build on the same machine).
+ */
+static bool
+combine_nulls(FunctionCallInfo fcinfo, size_t size, size_t copy, Datum *result)
+{
+	MemoryContext aggcxt;
+	void	   *st;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "combine function called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+	{
+		*result = PG_GETARG_DATUM(0);
+		return true;
+	}
+	if (!PG_ARGISNULL(0))
+		return false;
+	st = MemoryContextAllocZero(aggcxt, size);
+	memcpy(st, PG_GETARG_POINTER(1), copy);
+	*result = PointerGetDatum(st);
+	return true;
+}
+
+static bytea *
+state_bytes(const void *st, size_t copy)
+{
+	bytea	   *out = palloc(VARHDRSZ + copy);
+
+	SET_VARSIZE(out, VARHDRSZ + copy);
+	memcpy(VARDATA(out), st, copy);
+	return out;
+}
+
+static void *
+state_from_bytes(bytea *in, size_t size, size_t copy, const char *aggregate)
+{
+	void	   *st;
+
+	if (VARSIZE_ANY_EXHDR(in) != copy)
+		elog(ERROR, "invalid serialized %s state", aggregate);
+	st = palloc0(size);
+	memcpy(st, VARDATA_ANY(in), copy);
+	return st;
+}
+
 /* args: 0 state, 1 from_stage, 2 to_stage, 3 from_since, 4 changed_at, 5 as_of, 6 prior_weight */
 PG_FUNCTION_INFO_V1(pipeline_learn_accum);
 Datum
@@ -551,22 +603,14 @@ PG_FUNCTION_INFO_V1(pipeline_learn_combine);
 Datum
 pipeline_learn_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
 	LearnState *a,
 			   *b;
+	Datum		result;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "pipeline_learn_combine called in non-aggregate context");
-	if (PG_ARGISNULL(1))
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	b = (LearnState *) PG_GETARG_POINTER(1);
-	if (PG_ARGISNULL(0))
-	{
-		a = MemoryContextAlloc(aggcxt, sizeof(LearnState));
-		*a = *b;
-		PG_RETURN_POINTER(a);
-	}
+	if (combine_nulls(fcinfo, sizeof(LearnState), sizeof(LearnState), &result))
+		return result;
 	a = (LearnState *) PG_GETARG_POINTER(0);
+	b = (LearnState *) PG_GETARG_POINTER(1);
 	same_in_every_row(a->as_of == b->as_of, "as_of");
 	same_in_every_row(a->prior_weight == b->prior_weight, "prior_weight");
 	pipeline_counts_merge(&a->counts, &b->counts);
@@ -577,26 +621,15 @@ PG_FUNCTION_INFO_V1(pipeline_learn_serialize);
 Datum
 pipeline_learn_serialize(PG_FUNCTION_ARGS)
 {
-	LearnState *st = (LearnState *) PG_GETARG_POINTER(0);
-	bytea	   *out = palloc(VARHDRSZ + sizeof(LearnState));
-
-	SET_VARSIZE(out, VARHDRSZ + sizeof(LearnState));
-	memcpy(VARDATA(out), st, sizeof(LearnState));
-	PG_RETURN_BYTEA_P(out);
+	PG_RETURN_BYTEA_P(state_bytes(PG_GETARG_POINTER(0), sizeof(LearnState)));
 }
 
 PG_FUNCTION_INFO_V1(pipeline_learn_deserialize);
 Datum
 pipeline_learn_deserialize(PG_FUNCTION_ARGS)
 {
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	LearnState *st;
-
-	if (VARSIZE_ANY_EXHDR(in) != sizeof(LearnState))
-		elog(ERROR, "invalid serialized crm.learn_pipeline state");
-	st = palloc(sizeof(LearnState));
-	memcpy(st, VARDATA_ANY(in), sizeof(LearnState));
-	PG_RETURN_POINTER(st);
+	PG_RETURN_POINTER(state_from_bytes(PG_GETARG_BYTEA_PP(0), sizeof(LearnState), sizeof(LearnState),
+									   "crm.learn_pipeline"));
 }
 
 PG_FUNCTION_INFO_V1(pipeline_learn_final);
@@ -627,15 +660,23 @@ days_arg(FunctionCallInfo fcinfo, int argno)
 	return days;
 }
 
+/* P(won) for arguments (model, stage, ...), days in stage at days_argno if given */
+static double
+row_win(FunctionCallInfo fcinfo, int days_argno)
+{
+	RowCache   *rc = row_cache(fcinfo);
+	PipelineModel *m = model_arg(fcinfo, &rc->model, 0);
+
+	return pipeline_win_at(&m->fit, stage_of(&rc->map, PG_GETARG_DATUM(1)),
+						   PG_NARGS() > days_argno ? days_arg(fcinfo, days_argno) : 0);
+}
+
 /* win_probability(model, stage [, days_in_stage]): NULL where there is no answer */
 PG_FUNCTION_INFO_V1(pipeline_win_probability);
 Datum
 pipeline_win_probability(PG_FUNCTION_ARGS)
 {
-	RowCache   *rc = row_cache(fcinfo);
-	PipelineModel *m = model_arg(fcinfo, &rc->model, 0);
-	double		p = pipeline_win_at(&m->fit, stage_of(&rc->map, PG_GETARG_DATUM(1)),
-									PG_NARGS() > 2 ? days_arg(fcinfo, 2) : 0);
+	double		p = row_win(fcinfo, 2);
 
 	if (isnan(p))
 		PG_RETURN_NULL();
@@ -647,10 +688,7 @@ PG_FUNCTION_INFO_V1(pipeline_expected_revenue);
 Datum
 pipeline_expected_revenue(PG_FUNCTION_ARGS)
 {
-	RowCache   *rc = row_cache(fcinfo);
-	PipelineModel *m = model_arg(fcinfo, &rc->model, 0);
-	double		p = pipeline_win_at(&m->fit, stage_of(&rc->map, PG_GETARG_DATUM(1)),
-									PG_NARGS() > 3 ? days_arg(fcinfo, 3) : 0);
+	double		p = row_win(fcinfo, 3);
 	double		amount = (double) crm_numeric_to_money(PG_GETARG_DATUM(2), "amount") / CRM_MONEY_SCALE;
 
 	if (isnan(p))
@@ -964,27 +1002,22 @@ pipeline_forecast_accum(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
+/* the serialized part of a forecast state: up to the model */
+#define FORECAST_SERIAL offsetof(ForecastState, model)
+
 PG_FUNCTION_INFO_V1(pipeline_forecast_combine);
 Datum
 pipeline_forecast_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
 	ForecastState *a,
 			   *b;
+	Datum		result;
 	int			i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "pipeline_forecast_combine called in non-aggregate context");
-	if (PG_ARGISNULL(1))
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	b = (ForecastState *) PG_GETARG_POINTER(1);
-	if (PG_ARGISNULL(0))
-	{
-		a = MemoryContextAllocZero(aggcxt, sizeof(ForecastState));
-		memcpy(a, b, offsetof(ForecastState, model));
-		PG_RETURN_POINTER(a);
-	}
+	if (combine_nulls(fcinfo, sizeof(ForecastState), FORECAST_SERIAL, &result))
+		return result;
 	a = (ForecastState *) PG_GETARG_POINTER(0);
+	b = (ForecastState *) PG_GETARG_POINTER(1);
 	same_in_every_row(a->as_of == b->as_of, "as_of");
 	same_in_every_row(a->months == b->months, "months");
 	for (i = 0; i < a->months; i++)
@@ -999,28 +1032,15 @@ PG_FUNCTION_INFO_V1(pipeline_forecast_serialize);
 Datum
 pipeline_forecast_serialize(PG_FUNCTION_ARGS)
 {
-	ForecastState *st = (ForecastState *) PG_GETARG_POINTER(0);
-	size_t		n = offsetof(ForecastState, model);
-	bytea	   *out = palloc(VARHDRSZ + n);
-
-	SET_VARSIZE(out, VARHDRSZ + n);
-	memcpy(VARDATA(out), st, n);
-	PG_RETURN_BYTEA_P(out);
+	PG_RETURN_BYTEA_P(state_bytes(PG_GETARG_POINTER(0), FORECAST_SERIAL));
 }
 
 PG_FUNCTION_INFO_V1(pipeline_forecast_deserialize);
 Datum
 pipeline_forecast_deserialize(PG_FUNCTION_ARGS)
 {
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	size_t		n = offsetof(ForecastState, model);
-	ForecastState *st;
-
-	if (VARSIZE_ANY_EXHDR(in) != n)
-		elog(ERROR, "invalid serialized crm.forecast_revenue state");
-	st = palloc0(sizeof(ForecastState));
-	memcpy(st, VARDATA_ANY(in), n);
-	PG_RETURN_POINTER(st);
+	PG_RETURN_POINTER(state_from_bytes(PG_GETARG_BYTEA_PP(0), sizeof(ForecastState), FORECAST_SERIAL,
+									   "crm.forecast_revenue"));
 }
 
 /* float8[months][3]: expected won revenue, and its 95% interval */

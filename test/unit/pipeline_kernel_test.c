@@ -166,34 +166,20 @@ test_absorb_5(void)
  * Counting spells
  * ---------------------------------------------------------------------
  */
+/* the sum of |v| over n counts: a cancelled +1/-1 leaves nothing */
 static int64_t
-total_moves(const PipelineCounts *c)
+total(const int64_t *v, size_t n)
 {
-	int64_t		n = 0;
-	int			i,
-				j,
-				w;
+	int64_t		sum = 0;
+	size_t		i;
 
-	for (i = 0; i < PIPE_NOPEN; i++)
-		for (j = 0; j < PIPE_NSTAGES; j++)
-			for (w = 0; w < PIPE_NBINS; w++)
-				n += c->moves[i][j][w];
-	return n;
+	for (i = 0; i < n; i++)
+		sum += v[i] < 0 ? -v[i] : v[i];
+	return sum;
 }
 
-/* sum of |open| over the bins: a cancelled +1/-1 leaves nothing */
-static int64_t
-total_open(const PipelineCounts *c)
-{
-	int64_t		n = 0;
-	int			i,
-				w;
-
-	for (i = 0; i < PIPE_NOPEN; i++)
-		for (w = 0; w < PIPE_NBINS; w++)
-			n += c->open[i][w] < 0 ? -c->open[i][w] : c->open[i][w];
-	return n;
-}
+#define total_moves(c)	total(&(c)->moves[0][0][0], sizeof((c)->moves) / sizeof(int64_t))
+#define total_open(c)	total(&(c)->open[0][0], sizeof((c)->open) / sizeof(int64_t))
 
 /* a row at day "at", ending a spell begun at day "since", cut-off at day "cut" */
 static PipelineStatus
