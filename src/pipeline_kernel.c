@@ -686,19 +686,9 @@ month_of_day(int32_t as_of_day, int32_t day, int months)
 }
 
 /*
- * Week t from the as-of date is the day as_of + 7t; week 0 (a close within
- * half a week) the day after as_of, the first a close can fall on.
- */
-int
-pipeline_month_of_week(int32_t as_of_day, int week, int months)
-{
-	return month_of_day(as_of_day, as_of_day + (week == 0 ? 1 : 7 * week), months);
-}
-
-/*
  * Weekly probabilities into months: week t >= 1 spread evenly over the
- * seven days around as_of + 7t (a week is no date), week 0 on the day
- * after as_of.
+ * seven days around as_of + 7t (a week is no date), week 0 (a close within
+ * half a week) on the day after as_of, the first a close can fall on.
  */
 void
 pipeline_weeks_to_months(const double *weeks, int32_t as_of_day, int months, double *month_p)

@@ -296,12 +296,12 @@ extern void pipeline_win_weeks(const PipelineFit *fit, int stage, double age_day
 /*
  * The forecast: per month m = 0 .. months - 1 after the as-of date (month
  * 0 the as-of date's own), the expected won revenue and its variance.
- * pipeline_month_of_week() says which month week t from as_of falls in
- * (-1 beyond "months"; week t is the day as_of + 7t, week 0 the day
- * after as_of); pipeline_forecast_add() adds one opportunity
- * whose monthly win probabilities are month_p[].
+ * pipeline_weeks_to_months() sums weekly probabilities from as_of into
+ * those months (week t >= 1 spread over the seven days around as_of + 7t,
+ * week 0 on the day after as_of; what falls beyond is left out);
+ * pipeline_forecast_add() adds one opportunity whose monthly win
+ * probabilities are month_p[].
  */
-extern int	pipeline_month_of_week(int32_t as_of_day, int week, int months);
 extern void pipeline_weeks_to_months(const double *weeks, int32_t as_of_day, int months,
 									 double *month_p);
 extern void pipeline_forecast_add(double *mean, double *variance, int months,

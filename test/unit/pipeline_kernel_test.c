@@ -682,15 +682,22 @@ test_forecast(void)
 				brier[2] = {0, 0};
 	int			t;
 
-	/* 2025-01-30 is day 9161: week 0 (Jan 31) in January, 1-4 (Feb 6-27) February, 5 (Mar 6) March */
-	ok(pipeline_month_of_week(9161, 0, 3) == 0 && pipeline_month_of_week(9161, 1, 3) == 1 &&
-	   pipeline_month_of_week(9161, 4, 3) == 1 && pipeline_month_of_week(9161, 5, 3) == 2 &&
-	   pipeline_month_of_week(9161, 9, 3) == -1, "weeks fall in calendar months after the as-of date");
-	/* 2024-02-26 (day 8822), a leap year: week 0 Feb 27, week 1 Mar 4 */
-	ok(pipeline_month_of_week(8822, 0, 2) == 0 && pipeline_month_of_week(8822, 1, 2) == 1,
-	   "and across a leap day");
-	/* as of the last day of a month, week 0 (the day after) is in the next */
-	ok(pipeline_month_of_week(9161 + 1, 0, 2) == 1, "a close in week 0 falls after the as-of date");
+	/*
+	 * 2024-02-22 is day 8818, in a leap year: week 0 is Feb 23, week 1 the
+	 * seven days around Feb 29, Feb 26 - Mar 3: four in February (the 29th
+	 * among them), three in March
+	 */
+	for (t = 0; t < PIPE_HORIZON; t++)
+		weeks[t] = 0;
+	weeks[0] = 0.7;
+	weeks[1] = 0.07;
+	pipeline_weeks_to_months(weeks, 8818, 2, months);
+	ok(close_to(months[0], 0.74, 1e-15) && close_to(months[1], 0.03, 1e-15),
+	   "weeks fall in calendar months after the as-of date, across a leap day");
+	/* as of the last day of a month (2025-01-31, day 9162), week 0 (the day after) is in the next */
+	weeks[1] = 0;
+	pipeline_weeks_to_months(weeks, 9162, 2, months);
+	ok(months[0] == 0 && close_to(months[1], 0.7, 1e-15), "a close in week 0 falls after the as-of date");
 	for (t = 0; t < PIPE_HORIZON; t++)
 		weeks[t] = 0;
 	/*
