@@ -15,7 +15,7 @@ INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # pieces new in it; at release it is frozen like the others.
 UPGRADES_RELEASED = sql/upgrade/crm--0.1.0--0.2.0.sql sql/upgrade/crm--0.2.0--0.3.0.sql
 UPGRADE_PREVIOUS = 0.3.0
-NEW_PIECES = sql/install/79_pipeline.sql sql/install/85_pipeline_access.sql
+NEW_PIECES = sql/install/79_pipeline.sql sql/install/95_pipeline_access.sql
 # Changes to objects of the previous version that use objects of the new
 # pieces (a view reading a new table) follow them.
 UPGRADE_LATE = sql/upgrade/$(EXTVERSION)-late.sql

@@ -1151,7 +1151,7 @@ typedef struct ChangeTime
 static TimestampTz
 change_time(ChangeTime *ct, MemoryContext cxt)
 {
-	const char *s = crm_change_time_setting;
+	const char *s = GetConfigOption("crm.change_time", true, false);
 
 	if (s == NULL || s[0] == '\0')
 		return GetCurrentTransactionStartTimestamp();

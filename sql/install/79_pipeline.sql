@@ -2,7 +2,7 @@
 -- The sales pipeline (src/pipeline.c over src/pipeline_kernel.c):
 -- opportunities through their stages, win probabilities and times to
 -- close learned from the stage history, forecasts checked against what
--- was won.  Grants and row-level security: 85_pipeline_access.sql.
+-- was won.  Grants and row-level security: 95_pipeline_access.sql.
 -- ---------------------------------------------------------------------
 
 -- the default pipeline of the texts: capture -> presentation ->

@@ -1,8 +1,8 @@
 -- ---------------------------------------------------------------------
--- The sales pipeline, part 2: privileges and row-level security (after
--- 80_access.sql, which creates the roles).  The grants are explicit here
--- although 80_access.sql's "ALL TABLES" already covers a fresh install:
--- an upgrade from 0.3.0 runs only this.
+-- The sales pipeline, part 2: privileges and row-level security (after the
+-- piece that creates the roles).  The grants are explicit here although
+-- that piece's "ALL TABLES" already covers a fresh install: an upgrade
+-- from 0.3.0 runs only this.
 -- ---------------------------------------------------------------------
 
 GRANT SELECT ON crm.opportunities, crm.opportunity_history, crm.fixed_stage_probabilities,
@@ -26,7 +26,7 @@ GRANT INSERT, UPDATE, DELETE ON crm.opportunity_history, crm.fixed_stage_probabi
 -- ---------------------------------------------------------------------
 -- Row-level security: a role that owns some opportunity sees, and writes,
 -- only its own; every other role (a sales manager, BI) sees all.  As for
--- customers' account managers (80_access.sql): SECURITY DEFINER so that
+-- customers' account managers (crm.is_account_manager): SECURITY DEFINER so that
 -- they read past the policy, answering only for roles the session's login
 -- role belongs to.
 -- ---------------------------------------------------------------------
