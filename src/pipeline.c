@@ -12,7 +12,7 @@
  * crm.pipeline_model holds what the history showed (the kernel's
  * PipelineCounts), the prior weight, and everything learned from them
  * (PipelineFit), so that a per-opportunity function reads one number.  It
- * is large (about 50 kB), stored out of line uncompressed (STORAGE
+ * is large (about 60 kB), stored out of line uncompressed (STORAGE
  * external); a function called once per row with a model read from a
  * table keeps the value it detoasted for as long as the same stored value
  * comes in (ModelArg), so the model is fetched once per query, not per row.

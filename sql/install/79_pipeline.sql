@@ -197,7 +197,7 @@ CREATE FUNCTION crm.pipeline_model_recv(internal) RETURNS crm.pipeline_model
     AS 'MODULE_PATHNAME', 'pipeline_model_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION crm.pipeline_model_send(crm.pipeline_model) RETURNS bytea
     AS 'MODULE_PATHNAME', 'pipeline_model_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
--- about 50 kB: stored out of line, uncompressed, so that a function reading
+-- about 60 kB: stored out of line, uncompressed, so that a function reading
 -- one number fetches it once per query (src/pipeline.c)
 CREATE TYPE crm.pipeline_model (
     INPUT = crm.pipeline_model_in,
