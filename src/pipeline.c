@@ -1200,6 +1200,35 @@ column_of(TupleDesc desc, const char *name, const char *who)
 }
 
 /*
+ * The row with stage_since set.  When the column sits at a fixed offset
+ * (only columns of fixed length, none NULL, before it: crm.opportunities
+ * puts it there) and holds a value, a copy of the row with the 8 bytes
+ * written over costs a memcpy; otherwise the row is formed again.
+ */
+static HeapTuple
+set_stage_since(HeapTuple tuple, TupleDesc desc, int since_att, TimestampTz when)
+{
+	Form_pg_attribute att = TupleDescAttr(desc, since_att - 1);
+	Datum		value = TimestampTzGetDatum(when);
+	bool		isnull = false;
+	bool		fixed;
+	HeapTuple	copy;
+	int			i;
+
+	/* reading it caches the offsets of the fixed-length columns up to it */
+	(void) heap_getattr(tuple, since_att, desc, &isnull);
+	fixed = !isnull && att->attcacheoff >= 0 && att->attlen == sizeof(TimestampTz) && att->attbyval;
+	for (i = 0; fixed && HeapTupleHasNulls(tuple) && i < since_att - 1; i++)
+		fixed = !att_isnull(i, tuple->t_data->t_bits);
+	isnull = false;
+	if (!fixed)
+		return heap_modify_tuple_by_cols(tuple, desc, 1, &since_att, &value, &isnull);
+	copy = heap_copytuple(tuple);
+	store_att_byval((char *) copy->t_data + copy->t_data->t_hoff + att->attcacheoff, value, att->attlen);
+	return copy;
+}
+
+/*
  * BEFORE INSERT OR UPDATE OF stage, stage_since row trigger on
  * crm.opportunities.  An insert without stage_since gets the change time.
  * An update that moves the stage must make a legal move (a closed stage
@@ -1220,7 +1249,6 @@ pipeline_guard(PG_FUNCTION_ARGS)
 	HeapTuple	newtup;
 	bool		isnull,
 				oldnull;
-	Datum		since;
 	TimestampTz when;
 	int			from,
 				to;
@@ -1248,9 +1276,8 @@ pipeline_guard(PG_FUNCTION_ARGS)
 		heap_getattr(newtup, gc->since_att, desc, &isnull);
 		if (!isnull)
 			return PointerGetDatum(newtup);
-		since = TimestampTzGetDatum(change_time(&gc->ct, fcinfo->flinfo->fn_mcxt));
-		isnull = false;
-		return PointerGetDatum(heap_modify_tuple_by_cols(newtup, desc, 1, &gc->since_att, &since, &isnull));
+		return PointerGetDatum(set_stage_since(newtup, desc, gc->since_att,
+											   change_time(&gc->ct, fcinfo->flinfo->fn_mcxt)));
 	}
 
 	newtup = trigdata->tg_newtuple;
@@ -1294,9 +1321,7 @@ pipeline_guard(PG_FUNCTION_ARGS)
 							pipeline_stage_name(from), pstrdup(timestamptz_to_str(DatumGetTimestampTz(old_since)))),
 					 errhint("Check crm.change_time.")));
 	}
-	since = TimestampTzGetDatum(when);
-	isnull = false;
-	return PointerGetDatum(heap_modify_tuple_by_cols(newtup, desc, 1, &gc->since_att, &since, &isnull));
+	return PointerGetDatum(set_stage_since(newtup, desc, gc->since_att, when));
 }
 
 /* ---------------------------------------------------------------------
