@@ -68,12 +68,13 @@ typedef struct StageMap
 	Oid			label[PIPE_NSTAGES];
 } StageMap;
 
+/* the labels of crm.pipeline_stage, of OID "type" when the caller knows it */
 static void
-stage_map_init(StageMap *m)
+stage_map_init(StageMap *m, Oid type)
 {
 	int			s;
 
-	m->type = crm_type_oid("crm.pipeline_stage");
+	m->type = OidIsValid(type) ? type : crm_type_oid("crm.pipeline_stage");
 	for (s = 0; s < PIPE_NSTAGES; s++)
 	{
 		m->label[s] = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid, ObjectIdGetDatum(m->type),
@@ -234,7 +235,7 @@ row_cache(FunctionCallInfo fcinfo)
 	{
 		RowCache   *c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RowCache));
 
-		stage_map_init(&c->map);
+		stage_map_init(&c->map, InvalidOid);
 		fcinfo->flinfo->fn_extra = c;
 	}
 	return (RowCache *) fcinfo->flinfo->fn_extra;
@@ -1266,7 +1267,7 @@ pipeline_guard(PG_FUNCTION_ARGS)
 		gc->stage_att = column_of(desc, "stage", "crm.opportunity_guard");
 		gc->since_att = column_of(desc, "stage_since", "crm.opportunity_guard");
 		gc->key_att = column_of(desc, "opportunity_id", "crm.opportunity_guard");
-		stage_map_init(&gc->map);
+		stage_map_init(&gc->map, TupleDescAttr(desc, gc->stage_att - 1)->atttypid);
 		fcinfo->flinfo->fn_extra = gc;
 	}
 
@@ -1374,6 +1375,25 @@ typedef struct HistoryWriter
 	Datum		changed_by;
 } HistoryWriter;
 
+/*
+ * The identity sequence of history_id, looked up in pg_depend once per
+ * backend (a single-row update should not scan the catalog) and again if
+ * it is gone (the extension created anew, the identity replaced).
+ */
+static Oid
+history_sequence(Oid relid, AttrNumber att)
+{
+	static Oid	cached_rel = InvalidOid;
+	static Oid	cached_seq = InvalidOid;
+
+	if (relid != cached_rel || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(cached_seq)))
+	{
+		cached_seq = getIdentitySequence(relid, att, false);
+		cached_rel = relid;
+	}
+	return cached_seq;
+}
+
 static void
 history_begin(HistoryWriter *hw)
 {
@@ -1385,7 +1405,7 @@ history_begin(HistoryWriter *hw)
 	desc = RelationGetDescr(hw->rel);
 	for (i = 0; i < H_NCOLS; i++)
 		hw->att[i] = column_of(desc, hist_columns[i], "crm.record_opportunity_changes");
-	hw->seq = getIdentitySequence(RelationGetRelid(hw->rel), hw->att[H_ID], false);
+	hw->seq = history_sequence(RelationGetRelid(hw->rel), hw->att[H_ID]);
 	hw->estate = CreateExecutorState();
 	rte->rtekind = RTE_RELATION;
 	rte->relid = RelationGetRelid(hw->rel);
@@ -1507,7 +1527,7 @@ pipeline_record_changes(PG_FUNCTION_ARGS)
 	desc = RelationGetDescr(trigdata->tg_relation);
 	for (i = 0; i < OPP_NCOLS; i++)
 		att[i] = column_of(desc, opp_columns[i], "crm.record_opportunity_changes");
-	stage_map_init(&map);
+	stage_map_init(&map, TupleDescAttr(desc, att[OPP_STAGE] - 1)->atttypid);
 
 	history_begin(&hw);
 	crm_transition_open(&new_r, trigdata->tg_newtable, desc);
