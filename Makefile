@@ -6,8 +6,8 @@ EXTENSION = crm
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control)
 
 MODULE_big = crm
-KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/stage_kernel.o src/level_kernel.o src/segment_kernel.o src/select_kernel.o
-OBJS = src/crm.o src/config.o src/customer.o src/history.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/level.o src/segment.o src/track.o src/refresh.o $(KERNELS)
+KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/stage_kernel.o src/level_kernel.o src/segment_kernel.o src/select_kernel.o src/pipeline_kernel.o
+OBJS = src/crm.o src/config.o src/customer.o src/history.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/level.o src/segment.o src/track.o src/refresh.o src/pipeline.o $(KERNELS)
 
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # Upgrade scripts.  A released one is frozen in sql/upgrade/ as it was
@@ -17,12 +17,15 @@ INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # the install pieces new in it; at release it is frozen like the others.
 UPGRADES_RELEASED = sql/upgrade/crm--0.1.0--0.2.0.sql sql/upgrade/crm--0.2.0--0.3.0.sql
 UPGRADE_PREVIOUS = 0.3.0
-NEW_PIECES =
-UPGRADE_PIECES = sql/upgrade/$(EXTVERSION).sql $(NEW_PIECES)
+NEW_PIECES = sql/install/79_pipeline.sql sql/install/95_pipeline_access.sql
+# Changes to objects of the previous version that use objects of the new
+# pieces (a view reading a new table) follow them.
+UPGRADE_LATE = sql/upgrade/$(EXTVERSION)-late.sql
+UPGRADE_PIECES = sql/upgrade/$(EXTVERSION).sql $(NEW_PIECES) $(UPGRADE_LATE)
 DATA_built = crm--$(EXTVERSION).sql crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql
 DATA = $(UPGRADES_RELEASED)
 
-REGRESS = summary_io summary_functions rfm value btyd stage segment
+REGRESS = summary_io summary_functions rfm value btyd stage segment pipeline
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
 # concurrency: isolation specs in test/isolation/specs, expected output in
 # test/isolation/expected (pg_isolation_regress)
@@ -49,10 +52,11 @@ crm--$(EXTVERSION).sql: $(INSTALL_PIECES) crm.control
 	cat $(INSTALL_PIECES) > $@
 
 crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql: $(UPGRADE_PIECES) $(INSTALL_PIECES) sql/upgrade/splice.awk
-	{ awk -f sql/upgrade/splice.awk sql/upgrade/$(EXTVERSION).sql && cat /dev/null $(NEW_PIECES); } > $@.tmp && mv $@.tmp $@
+	{ awk -f sql/upgrade/splice.awk sql/upgrade/$(EXTVERSION).sql && cat /dev/null $(NEW_PIECES) && \
+	  awk -f sql/upgrade/splice.awk $(UPGRADE_LATE); } > $@.tmp && mv $@.tmp $@
 
 # C unit tests of the numeric kernels: no server needed.
-UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/stage_kernel_test test/unit/level_kernel_test test/unit/segment_kernel_test
+UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/stage_kernel_test test/unit/level_kernel_test test/unit/segment_kernel_test test/unit/pipeline_kernel_test
 KERNEL_SRCS = $(KERNELS:.o=.c)
 # A test that #includes its kernel's source (to reach its static functions)
 # is not linked with that source again.
@@ -69,7 +73,7 @@ installcheck-tap:
 	psql -X -q -v ON_ERROR_STOP=1 -d crm_tap -c 'CREATE EXTENSION pgtap'
 	CRM_DATA=$${CRM_DATA:-$(CURDIR)/test/data} pg_prove $(PROVE_FLAGS) -d crm_tap test/pgtap/*.sql
 
-.PHONY: test demo bench bench-tracking bench-history unit installcheck-tap
+.PHONY: test demo bench bench-tracking bench-history bench-pipeline unit installcheck-tap
 test:
 	test/run.sh test
 demo:
@@ -80,6 +84,8 @@ bench-tracking:
 	test/run.sh bench-tracking
 bench-history:
 	test/run.sh bench-history
+bench-pipeline:
+	test/run.sh bench-pipeline
 # the Debian package postgresql-15-crm, built in build/deb/ (debian/)
 .PHONY: deb
 deb:

@@ -14,8 +14,16 @@
  *	crm.change_source	the source of stage history rows (SQL
  *						crm.change_source(), the default of
  *						crm.stage_history.source), else 'user';
- *	crm.change_time		their time (crm.change_time(), the default of
- *						crm.stage_history.changed_at), else now().
+ *	crm.change_time		their time (crm_change_time(), SQL
+ *						crm.change_time(), the default of
+ *						crm.stage_history.changed_at; the pipeline's
+ *						history too), else now();
+ *	crm.stage_override	"on" for the transaction of crm.override_stage()
+ *						and crm.override_level() (crm_stage_override());
+ *	crm.pipeline_reopen	the reason crm.reopen_opportunity() gives, for
+ *						its transaction (crm_pipeline_reopen_reason()).
+ * The last two are the procedures' own: a session that sets them itself
+ * gains nothing its privileges do not already allow (the guards check).
  *
  * Configuration tables, cached per backend: crm.scoring's cutpoints and
  * model (crm_stored_cutpoints(), crm_stored_model()), the setting
@@ -66,6 +74,8 @@
 static char *as_of_setting = NULL;
 static char *change_source_setting = NULL;
 static char *change_time_setting = NULL;
+static char *stage_override_setting = NULL;
+static char *pipeline_reopen_setting = NULL;
 
 void		_PG_init(void);
 
@@ -84,6 +94,14 @@ _PG_init(void)
 							   "The time recorded in crm.stage_history for stage changes; empty: now().",
 							   "Set it for replays and backfills, as a timestamp with time zone.",
 							   &change_time_setting, "", PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("crm.stage_override",
+							   "Set by crm.override_stage() and crm.override_level() for their transaction.",
+							   NULL,
+							   &stage_override_setting, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
+	DefineCustomStringVariable("crm.pipeline_reopen",
+							   "Set by crm.reopen_opportunity() to its reason for its transaction.",
+							   NULL,
+							   &pipeline_reopen_setting, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 }
 
 /*
@@ -129,17 +147,61 @@ change_source(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(s != NULL && s[0] != '\0' ? s : "user"));
 }
 
+/*
+ * The time a change is recorded at: crm.change_time when set (backfills,
+ * replays), else the transaction's start.  The last setting parsed is
+ * kept with its text.
+ */
+TimestampTz
+crm_change_time(void)
+{
+	static char *last = NULL;
+	static TimestampTz last_value;
+	const char *s = change_time_setting;
+
+	if (s == NULL || s[0] == '\0')
+		return GetCurrentTransactionStartTimestamp();
+	if (last == NULL || strcmp(last, s) != 0)
+	{
+		TimestampTz v = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
+																ObjectIdGetDatum(InvalidOid),
+																Int32GetDatum(-1)));
+
+		if (TIMESTAMP_NOT_FINITE(v))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("crm.change_time must be a finite timestamp, not \"%s\"", s),
+					 errhint("Set it to the time changes are to be recorded at, or to '' for now().")));
+		if (last != NULL)
+			pfree(last);
+		last = MemoryContextStrdup(TopMemoryContext, s);
+		last_value = v;
+	}
+	return last_value;
+}
+
 /* crm.change_time(): the default time of a stage history row */
 PG_FUNCTION_INFO_V1(change_time);
 Datum
 change_time(PG_FUNCTION_ARGS)
 {
-	const char *s = change_time_setting;
+	PG_RETURN_TIMESTAMPTZ(crm_change_time());
+}
 
-	if (s == NULL || s[0] == '\0')
-		PG_RETURN_TIMESTAMPTZ(GetCurrentTransactionStartTimestamp());
-	return DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
-							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+/* Is crm.stage_override on (crm.override_stage(), crm.override_level())? */
+bool
+crm_stage_override(void)
+{
+	return stage_override_setting != NULL && strcmp(stage_override_setting, "on") == 0;
+}
+
+/* The reason crm.reopen_opportunity() gives, or NULL outside it. */
+const char *
+crm_pipeline_reopen_reason(void)
+{
+	const char *r = pipeline_reopen_setting;
+
+	return r != NULL && r[0] != '\0' ? r : NULL;
 }
 
 /* ---------------------------------------------------------------------

@@ -10,11 +10,16 @@
 #ifndef CRM_CONFIG_H
 #define CRM_CONFIG_H
 
+#include "datatype/timestamp.h"
+
 #include "level_kernel.h"
 #include "rfm.h"
 #include "stage_kernel.h"
 
 extern int32 crm_business_date(void);
+extern TimestampTz crm_change_time(void);
+extern bool crm_stage_override(void);
+extern const char *crm_pipeline_reopen_reason(void);
 extern uint64 crm_config_generation(void);
 extern const RfmCutpoints *crm_stored_cutpoints(void);
 extern Datum crm_stored_model(void);

@@ -504,10 +504,7 @@ typedef struct GuardCache
 static bool
 guard_overridden(TriggerData *trigdata)
 {
-	const char *override = GetConfigOption("crm.stage_override", true, false);
-
-	return override && strcmp(override, "on") == 0 &&
-		GetUserId() == trigdata->tg_relation->rd_rel->relowner;
+	return crm_stage_override() && GetUserId() == trigdata->tg_relation->rd_rel->relowner;
 }
 
 PG_FUNCTION_INFO_V1(stage_guard);

@@ -4,16 +4,18 @@
 #
 #   CUSTOMERS  size of the synthetic customer base (default 50000)
 #   SEED       generator seed (default 20240601); same seed, same data
+#   OPPORTUNITIES  sales opportunities of the pipeline part (default 20000)
 set -eu
 cd "$(dirname "$0")/.."
 CUSTOMERS=${CUSTOMERS:-50000}
 SEED=${SEED:-20240601}
+OPPORTUNITIES=${OPPORTUNITIES:-20000}
 AS_OF=2025-12-31
 
 work=$(mktemp -d /tmp/crm-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cc -std=gnu99 -O2 -o "$work/crm_gen" test/gen/crm_gen.c -lm
-"$work/crm_gen" -n "$CUSTOMERS" -s "$SEED" -e "$AS_OF" -o "$work"
+"$work/crm_gen" -n "$CUSTOMERS" -s "$SEED" -e "$AS_OF" -p "$OPPORTUNITIES" -o "$work"
 
 psql -X -q -v ON_ERROR_STOP=1 <<SQL
 CREATE EXTENSION crm;
@@ -285,4 +287,55 @@ SELECT target_name, target, count(*) AS breaches, max(late_by) AS worst_late_by 
 \echo '--- churn watch: customers at risk, by stage and segment (top 8)'
 SELECT stage, segment, count(*) AS customers, round(avg(p_alive), 3) AS avg_p_alive, sum(total_spend) AS spend_at_risk
 FROM crm.churn_watch GROUP BY 1, 2 ORDER BY 5 DESC LIMIT 8;
+SQL
+
+psql -X -q -v ON_ERROR_STOP=1 <<SQL
+-- the sales pipeline: the generator's opportunities and their history,
+-- imported with their triggers off (the history is already written)
+SET session_replication_role = replica;
+\\copy crm.opportunity_history (opportunity_id, from_stage, to_stage, from_since, changed_at, amount, expected_close, reason, changed_by) FROM '$work/opportunity_history.csv' WITH (FORMAT csv)
+\\copy crm.opportunities (opportunity_id, customer_id, owner, amount, expected_close, stage, stage_since, created_at, close_reason) FROM '$work/opportunities.csv' WITH (FORMAT csv)
+RESET session_replication_role;
+SELECT setval(pg_get_serial_sequence('crm.opportunities', 'opportunity_id'), max(opportunity_id)) FROM crm.opportunities \\g /dev/null
+ANALYZE crm.opportunities, crm.opportunity_history;
+SQL
+
+psql -X -q -v ON_ERROR_STOP=1 -v as_of="$AS_OF" <<'SQL'
+\pset footer off
+SET search_path = public, crm;
+SET crm.as_of = '2025-12-31';
+\echo
+\echo '=== the sales pipeline: generated opportunities whose stage-to-stage probabilities are known (test/gen/crm_gen.c), as of' :'as_of'
+\echo '--- the funnel, from the history'
+SELECT stage, reached, reached_next, conversion_rate, lost_from_here, open_now, win_probability, fixed_probability
+FROM crm.pipeline_funnel ORDER BY position;
+
+\echo '--- learned win probability per stage against the truth of the generator, the fixed ones, and won / (won + lost) of the closed'
+SELECT p.stage, p.learned_probability, round(t.truth, 4) AS truth, p.fixed_probability, p.closed_win_rate, p.moves_out, p.open_spells
+FROM crm.pipeline_probabilities p
+JOIN (VALUES ('lead'::crm.pipeline_stage, 2016 / 8147.0), ('qualified', 2880 / 8147.0), ('presentation', 18528 / 40735.0),
+             ('negotiation', 4452 / 8147.0), ('bidding', 26667 / 40735.0)) t(stage, truth) USING (stage)
+ORDER BY p.stage;
+
+\echo '--- time in stage: completed stays, and the stay counting open ones as censored'
+SELECT * FROM crm.pipeline_velocity ORDER BY stage;
+
+\echo '--- stuck: open opportunities in their stage longer than 9 stays in 10 last'
+SELECT stage, count(*) AS stuck, round(avg(days_in_stage), 1) AS avg_days_in_stage, max(stuck_after_days) AS stuck_after_days,
+       round(avg(win_probability), 4) AS avg_win_probability
+FROM crm.pipeline_stuck GROUP BY stage ORDER BY stage;
+
+\echo '--- the forecast: revenue expected from the open pipeline per close month (first six)'
+SELECT * FROM crm.pipeline_forecast LIMIT 6;
+
+\echo '--- the backtest: the forecast made as of 2025-06-30, month by month, against what was won'
+SELECT * FROM crm.pipeline_backtest;
+SELECT opportunities, resolved, won, actual_revenue, forecast_error, fixed_forecast_error,
+       round(brier_score::numeric, 4) AS brier_score, round(fixed_brier_score::numeric, 4) AS fixed_brier_score
+FROM crm.pipeline_backtest_scores;
+
+\echo '--- win rate of the last three months, top owners by revenue won'
+SELECT owner, sum(won) AS won, sum(lost) AS lost, round(sum(won)::numeric / (sum(won) + sum(lost)), 4) AS win_rate,
+       sum(won_amount) AS won_amount
+FROM crm.pipeline_win_rate WHERE month >= '2025-10-01' GROUP BY owner ORDER BY won_amount DESC LIMIT 5;
 SQL

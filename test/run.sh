@@ -65,6 +65,8 @@ run_test() {
 
 	check "pg_dump and restore" dump_restore_check \
 		"pg_dump of a database using crm restores into a new database, configuration and data included"
+	check "pg_dump and restore of the sales pipeline" pipeline_restore_check \
+		"opportunities and their history survive pg_dump and restore with no history row written twice, and the restored triggers keep writing it"
 	check "concurrent writers" concurrency_check \
 		"4 bulk writers, a single-order writer and crm.refresh() at once, all creating the same new customers too: no deadlock, no error, every summary exact"
 	check "upgrade from 0.1.0" "upgrade_check 0.1.0" \
@@ -159,6 +161,43 @@ dump_restore_check() {
 		# the restored triggers keep tracking
 		[ "$(psql -X -At -q -d crm_restored -c "INSERT INTO public.shop VALUES (4, 4, '2024-06-02', 3);
 			SELECT summary FROM crm.customers WHERE customer_id = 4")" = "{2024-05-02:1,2024-06-02:3}" ]
+	local rc=$?
+	rm -f "$dump"
+	return $rc
+}
+
+# The history trigger writes a row when an opportunity is created; a
+# restore loads the opportunities after CREATE EXTENSION made the trigger,
+# and must not write their history again (pipeline.c, restoring_dump()).
+pipeline_restore_check() {
+	local dump fingerprint="SELECT (SELECT count(*) FROM crm.opportunity_history) || ' ' || (SELECT count(*) FROM crm.stage_history)
+		|| ' ' || (SELECT string_agg(opportunity_id || '=' || stage || '@' || (stage_since AT TIME ZONE 'UTC'), ' ' ORDER BY opportunity_id) FROM crm.opportunities)"
+	local before after
+	dump=$(mktemp)
+	psql_q -c "CREATE DATABASE crm_pipeline_dump" &&
+		psql_q -d crm_pipeline_dump <<-'SQL' &&
+			CREATE EXTENSION crm;
+			INSERT INTO crm.customers (customer_id) VALUES (1), (2);
+			SET crm.change_time = '2025-01-01 10:00+00';
+			INSERT INTO crm.opportunities (customer_id, amount) VALUES (1, 1000), (2, 500);
+			SET crm.change_time = '2025-01-10 10:00+00';
+			UPDATE crm.opportunities SET stage = 'lost' WHERE opportunity_id = 2;
+			UPDATE crm.opportunities SET stage = 'qualified' WHERE opportunity_id = 1;
+			UPDATE crm.opportunities SET stage = 'presentation' WHERE opportunity_id = 1;
+			UPDATE crm.opportunities SET stage = 'negotiation' WHERE opportunity_id = 1;
+			UPDATE crm.opportunities SET stage = 'bidding' WHERE opportunity_id = 1;
+			UPDATE crm.opportunities SET stage = 'won' WHERE opportunity_id = 1;
+		SQL
+		before=$(psql -X -At -d crm_pipeline_dump -c "$fingerprint") &&
+		pg_dump -Fc -d crm_pipeline_dump -f "$dump" &&
+		psql_q -c "CREATE DATABASE crm_pipeline_restored" &&
+		pg_restore --exit-on-error -d crm_pipeline_restored "$dump" &&
+		after=$(psql -X -At -d crm_pipeline_restored -c "$fingerprint") &&
+		echo "# before:   $before" && echo "# restored: $after" &&
+		[ "$before" = "$after" ] &&
+		case "$before" in "8 1 1=won@2025-01-10 "*) ;; *) false ;; esac &&
+		[ "$(psql -X -At -q -d crm_pipeline_restored -c "INSERT INTO crm.opportunities (customer_id, amount) VALUES (2, 7)" \
+			-c "SELECT count(*) FROM crm.opportunity_history WHERE opportunity_id = 3")" = 1 ]
 	local rc=$?
 	rm -f "$dump"
 	return $rc
@@ -337,7 +376,8 @@ run_bench() {
 	case "$1" in
 	tracking) test/bench_tracking.sh ;;
 	history) test/bench_history.sh ;;
-	*) test/bench.sh && echo && test/bench_tracking.sh && echo && test/bench_history.sh ;;
+	pipeline) test/bench_pipeline.sh ;;
+	*) test/bench.sh && echo && test/bench_tracking.sh && echo && test/bench_history.sh && echo && test/bench_pipeline.sh ;;
 	esac
 }
 
@@ -347,5 +387,6 @@ demo) run_demo ;;
 bench) run_bench all ;;
 bench-tracking) run_bench tracking ;;
 bench-history) run_bench history ;;
-*) die "usage: test/run.sh test|demo|bench|bench-tracking|bench-history" ;;
+bench-pipeline) run_bench pipeline ;;
+*) die "usage: test/run.sh test|demo|bench|bench-tracking|bench-history|bench-pipeline" ;;
 esac

@@ -82,7 +82,8 @@ SELECT c.customer_id, c.name, c.kind, c.customer_class, c.service_level, c.accou
        li.occurred_at AS last_interaction_at, li.channel AS last_interaction_channel,
        coalesce(oc.open_complaints, 0) AS open_complaints,
        round(cs.last_score::numeric, 4) AS last_satisfaction_score, coalesce(cs.loyal, false) AS loyal,
-       c.churn_reason
+       c.churn_reason,
+       coalesce(op.open_opportunities, 0) AS open_opportunities, coalesce(op.pipeline_value, 0) AS pipeline_value
 FROM crm.customers c
 -- settings and the business date read once, not per row (OFFSET 0 keeps
 -- the planner from copying the calls into every row)
@@ -93,8 +94,10 @@ LEFT JOIN LATERAL (SELECT i.occurred_at, i.channel FROM crm.interactions i
                    WHERE i.customer_id = c.customer_id ORDER BY i.occurred_at DESC LIMIT 1) li ON true
 LEFT JOIN LATERAL (SELECT count(*) AS open_complaints FROM crm.complaints k
                    WHERE k.customer_id = c.customer_id AND k.resolved_at IS NULL) oc ON true
-LEFT JOIN crm.customer_satisfaction cs USING (customer_id);
-COMMENT ON VIEW crm.customer_360 IS 'One row per customer: identity, purchases, scores, segment, stage, level, last interaction, open complaints, satisfaction';
+LEFT JOIN crm.customer_satisfaction cs USING (customer_id)
+LEFT JOIN LATERAL (SELECT count(*) AS open_opportunities, sum(o.amount) AS pipeline_value FROM crm.opportunities o
+                   WHERE o.customer_id = c.customer_id AND o.stage < 'won') op ON true;
+COMMENT ON VIEW crm.customer_360 IS 'One row per customer: identity, purchases, scores, segment, stage, level, last interaction, open complaints, satisfaction, open pipeline';
 COMMENT ON COLUMN crm.customer_360.customer_id IS 'Customer';
 COMMENT ON COLUMN crm.customer_360.name IS 'Name';
 COMMENT ON COLUMN crm.customer_360.kind IS 'consumer, intermediary, internal or public';
@@ -121,6 +124,8 @@ COMMENT ON COLUMN crm.customer_360.open_complaints IS 'Complaints not resolved y
 COMMENT ON COLUMN crm.customer_360.last_satisfaction_score IS 'Perceived / expected in the latest survey';
 COMMENT ON COLUMN crm.customer_360.loyal IS 'Satisfied in loyal_after_surveys consecutive latest surveys';
 COMMENT ON COLUMN crm.customer_360.churn_reason IS 'Why the customer left, if recorded';
+COMMENT ON COLUMN crm.customer_360.open_opportunities IS 'Open sales opportunities (crm.opportunities)';
+COMMENT ON COLUMN crm.customer_360.pipeline_value IS 'Sum of the amounts of the open opportunities';
 
 -- KPIs per calendar month.  A customer is active in a month with a purchase
 -- day in it; retention is the share of last month's active customers active

@@ -2,7 +2,10 @@
  * crm_gen.c
  *	  Deterministic synthetic customer base for the crm demo and benchmarks.
  *
- * Usage: crm_gen [-n customers] [-s seed] [-e YYYY-MM-DD] -o dir
+ * Usage: crm_gen [-n customers] [-s seed] [-e YYYY-MM-DD]
+ *				  [-p opportunities [-b share -d days]] -o dir
+ *		  crm_gen [-n customers] [-s seed] [-e YYYY-MM-DD] -p opportunities
+ *				  [-b share -d days] -H
  *
  * Writes dir/customers.csv (customer_id, archetype, acquired_on, alive,
  * dropped_on: the truth at the end of the data, whether the customer is
@@ -27,6 +30,38 @@
  * orders on the same day and about 3% are refunded, partly or wholly, a few
  * days later.  Over three years this averages about five orders per
  * customer.
+ *
+ * Sales opportunities (-p N): N opportunities of the customers, captured
+ * at uniformly random times over the three years, or a share (-b, default
+ * 0) of them over the last -d days (default 30: a campaign), each walked
+ * through the default pipeline with these known probabilities (the
+ * destination of a stay drawn first, then its length):
+ *
+ *	lead		 -> qualified 0.70, lost 0.30
+ *	qualified	 -> presentation 0.75, lead 0.05, lost 0.20
+ *	presentation -> negotiation 0.80, qualified 0.05, lost 0.15
+ *	negotiation  -> bidding 0.80, presentation 0.05, lost 0.15
+ *	bidding		 -> won 0.60, negotiation 0.10, lost 0.30
+ *
+ * so an opportunity entering lead, qualified, presentation, negotiation or
+ * bidding ends won with probability 2016/8147, 2880/8147, 18528/40735,
+ * 4452/8147 and 26667/40735 (0.2475, 0.3535, 0.4548, 0.5465, 0.6546;
+ * solved by hand in test/unit/pipeline_kernel_test.c).  A stay lasts a
+ * gamma(2) number of days with a mean depending on where it goes: forward
+ * 14, 21, 28, 21 and 30 days (bidding -> won) from lead .. bidding, back
+ * 14, lost 7, 12, 15, 12 and 20: losses come sooner than wins, as in life.
+ * Amounts are lognormal around 10,000; the owner expects to close 30 to 90
+ * days after capture (optimistic: most take longer), and never updates it.
+ * It writes dir/opportunities.csv (opportunity_id, customer_id, owner,
+ * amount, expected_close, stage, stage_since, created_at, close_reason) as
+ * they stand at the end date, and dir/opportunity_history.csv
+ * (opportunity_id, from_stage, to_stage, from_since, changed_at, amount,
+ * expected_close, reason, changed_by) in time order, as crm's history
+ * trigger writes them; with -H, only the history, to standard output.
+ * Moves after the end date are not written: the later an opportunity was
+ * captured, the likelier it is still open.  The opportunities use a random
+ * stream of their own, so customers and orders are the same bytes with or
+ * without them.
  */
 #include <errno.h>
 #include <math.h>
@@ -274,10 +309,252 @@ simulate_customer(int32_t id, int32_t start, int32_t end, FILE *cust)
 	}
 }
 
+/* ---------------------------------------------------------------------
+ * Sales opportunities
+ * ---------------------------------------------------------------------
+ */
+enum
+{
+	LEAD, QUALIFIED, PRESENTATION, NEGOTIATION, BIDDING, WON, LOST, NSTAGES
+};
+static const char *const stage_name[NSTAGES] = {
+	"lead", "qualified", "presentation", "negotiation", "bidding", "won", "lost"
+};
+/* where a stay in each open stage goes (the header comment) */
+static const double move_p[BIDDING + 1][NSTAGES] = {
+	{0, 0.70, 0, 0, 0, 0, 0.30},
+	{0.05, 0, 0.75, 0, 0, 0, 0.20},
+	{0, 0.05, 0, 0.80, 0, 0, 0.15},
+	{0, 0, 0.05, 0, 0.80, 0, 0.15},
+	{0, 0, 0, 0.10, 0, 0.60, 0.30}
+};
+static const char *const lost_reason[] = {"price", "competitor", "no budget", "no decision"};
+
+typedef struct Opportunity
+{
+	int32_t		customer;
+	int32_t		owner;
+	int64_t		cents;
+	int32_t		expected_close; /* day */
+	int8_t		stage;			/* at the end date */
+	int8_t		reason;			/* index into lost_reason, -1 none */
+	int64_t		since;			/* seconds since 1970 */
+	int64_t		created;
+} Opportunity;
+
+typedef struct Move
+{
+	int64_t		at;				/* seconds since 1970 */
+	int64_t		since;
+	int32_t		opp;			/* 1-based */
+	int8_t		from;			/* -1: created */
+	int8_t		to;
+} Move;
+
+static Opportunity *opps;
+static Move *moves;
+static size_t nmoves,
+			moves_cap;
+
+static void
+add_move(int32_t opp, int from, int to, int64_t since, int64_t at)
+{
+	if (nmoves == moves_cap)
+	{
+		moves_cap = moves_cap ? moves_cap * 2 : 1 << 20;
+		moves = realloc(moves, moves_cap * sizeof(Move));
+		if (moves == NULL)
+		{
+			fprintf(stderr, "crm_gen: out of memory\n");
+			exit(1);
+		}
+	}
+	moves[nmoves].opp = opp;
+	moves[nmoves].from = (int8_t) from;
+	moves[nmoves].to = (int8_t) to;
+	moves[nmoves].since = since;
+	moves[nmoves].at = at;
+	nmoves++;
+}
+
+static int
+move_cmp(const void *a, const void *b)
+{
+	const Move *x = a;
+	const Move *y = b;
+
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	return (x->opp > y->opp) - (x->opp < y->opp);
+}
+
+/* mean stay in days before a move from "from" to "to" */
+static double
+mean_stay(int from, int to)
+{
+	static const double forward[BIDDING + 1] = {14, 21, 28, 21, 30};
+	static const double lost[BIDDING + 1] = {7, 12, 15, 12, 20};
+
+	if (to == LOST)
+		return lost[from];
+	return to < from ? 14 : forward[from];
+}
+
+/* one opportunity captured at second "t", walked until it closes or the end */
+static void
+simulate_opportunity(int32_t id, int64_t t, int64_t end_sec, long ncustomers)
+{
+	Opportunity *o = &opps[id - 1];
+	int			stage = LEAD;
+
+	o->customer = 1 + (int32_t) (uniform() * ncustomers);
+	o->owner = 1 + (int32_t) (uniform() * 20);
+	o->cents = (int64_t) llround(1000000.0 * exp(0.8 * normal() - 0.32));
+	o->expected_close = (int32_t) (t / 86400) + 30 + (int32_t) (uniform() * 60);
+	o->created = t;
+	o->reason = -1;
+	add_move(id, -1, LEAD, t, t);
+	for (;;)
+	{
+		double		u = uniform(),
+					acc = 0;
+		int			to;
+		int64_t		at;
+
+		for (to = 0; to < NSTAGES - 1; to++)
+		{
+			acc += move_p[stage][to];
+			if (u < acc)
+				break;
+		}
+		/* gamma(2) days: the sum of two exponentials of half the mean */
+		at = t + (int64_t) (86400.0 * (exponential(2 / mean_stay(stage, to)) +
+									   exponential(2 / mean_stay(stage, to))));
+		if (at >= end_sec)
+			break;
+		add_move(id, stage, to, t, at);
+		t = at;
+		stage = to;
+		if (to == LOST)
+			o->reason = (int8_t) (uniform() * 4);
+		if (to >= WON)
+			break;
+	}
+	o->stage = (int8_t) stage;
+	o->since = t;
+}
+
+static void
+print_time(FILE *f, int64_t sec)
+{
+	int			y,
+				m,
+				d;
+	int64_t		s = sec % 86400;
+
+	civil_from_days((int32_t) (sec / 86400), &y, &m, &d);
+	fprintf(f, "%04d-%02d-%02d %02d:%02d:%02d+00", y, m, d,
+			(int) (s / 3600), (int) (s / 60 % 60), (int) (s % 60));
+}
+
+static void
+print_day(FILE *f, int32_t day)
+{
+	int			y,
+				m,
+				d;
+
+	civil_from_days(day, &y, &m, &d);
+	fprintf(f, "%04d-%02d-%02d", y, m, d);
+}
+
+static void
+print_cents(FILE *f, int64_t c)
+{
+	fprintf(f, "%lld.%02lld", (long long) (c / 100), (long long) (c % 100));
+}
+
+static void
+write_opportunities(FILE *f, long n)
+{
+	long		i;
+
+	for (i = 0; i < n; i++)
+	{
+		Opportunity *o = &opps[i];
+
+		fprintf(f, "%ld,%d,rep%02d,", i + 1, o->customer, o->owner);
+		print_cents(f, o->cents);
+		fputc(',', f);
+		print_day(f, o->expected_close);
+		fprintf(f, ",%s,", stage_name[o->stage]);
+		print_time(f, o->since);
+		fputc(',', f);
+		print_time(f, o->created);
+		fprintf(f, ",%s\n", o->stage == WON ? "accepted" : o->reason >= 0 ? lost_reason[o->reason] : "");
+	}
+}
+
+static void
+write_history(FILE *f)
+{
+	size_t		i;
+
+	for (i = 0; i < nmoves; i++)
+	{
+		const Move *m = &moves[i];
+		const Opportunity *o = &opps[m->opp - 1];
+
+		fprintf(f, "%d,%s,%s,", m->opp, m->from < 0 ? "" : stage_name[m->from], stage_name[m->to]);
+		if (m->from >= 0)
+			print_time(f, m->since);
+		fputc(',', f);
+		print_time(f, m->at);
+		fputc(',', f);
+		print_cents(f, o->cents);
+		fputc(',', f);
+		print_day(f, o->expected_close);
+		fprintf(f, ",%s,rep%02d\n",
+				m->to == WON ? "accepted" : m->to == LOST && o->reason >= 0 ? lost_reason[o->reason] : "",
+				o->owner);
+	}
+}
+
+/*
+ * The opportunities, on a random stream of their own: captured over
+ * [start, end], a share "burst" of them over the last burst_days days.
+ */
+static void
+simulate_opportunities(long n, double burst, double burst_days, int32_t start, int32_t end,
+					   long ncustomers, uint64_t seed)
+{
+	uint64_t	sm = seed ^ 0x6F70706F7274756EULL;	/* "opportun" */
+	int64_t		end_sec = (int64_t) (end + 1) * 86400;
+	long		i;
+
+	for (i = 0; i < 4; i++)
+		rng_s[i] = splitmix64(&sm);
+	opps = calloc(n, sizeof(Opportunity));
+	if (opps == NULL)
+	{
+		fprintf(stderr, "crm_gen: out of memory\n");
+		exit(1);
+	}
+	for (i = 0; i < n; i++)
+	{
+		double		span = uniform() < burst ? burst_days : (double) (end + 1 - start);
+		int64_t		t = end_sec - (int64_t) (uniform() * span * 86400);
+
+		simulate_opportunity((int32_t) (i + 1), t, end_sec, ncustomers);
+	}
+	qsort(moves, nmoves, sizeof(Move), move_cmp);
+}
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: crm_gen [-n customers] [-s seed] [-e YYYY-MM-DD] -o dir\n");
+	fprintf(stderr, "usage: crm_gen [-n customers] [-s seed] [-e YYYY-MM-DD] [-p opportunities [-b share -d days]] -o dir\n"
+			"       crm_gen [-n customers] [-s seed] [-e YYYY-MM-DD] -p opportunities [-b share -d days] -H\n");
 	exit(2);
 }
 
@@ -287,6 +564,10 @@ main(int argc, char **argv)
 	long		ncustomers = 50000;
 	uint64_t	seed = 20240601;
 	const char *dir = NULL;
+	long		nopps = 0;
+	double		burst = 0,
+				burst_days = 30;
+	int			history_only = 0;
 	int			ey = 2025,
 				em = 12,
 				ed = 31;
@@ -301,6 +582,11 @@ main(int argc, char **argv)
 
 	for (opt = 1; opt < argc; opt++)
 	{
+		if (strcmp(argv[opt], "-H") == 0)
+		{
+			history_only = 1;
+			continue;
+		}
 		if (opt + 1 >= argc)
 			usage();
 		if (strcmp(argv[opt], "-n") == 0)
@@ -314,10 +600,18 @@ main(int argc, char **argv)
 		}
 		else if (strcmp(argv[opt], "-o") == 0)
 			dir = argv[++opt];
+		else if (strcmp(argv[opt], "-p") == 0)
+			nopps = strtol(argv[++opt], NULL, 10);
+		else if (strcmp(argv[opt], "-b") == 0)
+			burst = strtod(argv[++opt], NULL);
+		else if (strcmp(argv[opt], "-d") == 0)
+			burst_days = strtod(argv[++opt], NULL);
 		else
 			usage();
 	}
-	if (dir == NULL || ncustomers < 1 || ncustomers > 100000000)
+	if ((dir == NULL) == !history_only || ncustomers < 1 || ncustomers > 100000000 ||
+		nopps < 0 || nopps > 100000000 || (history_only && nopps == 0) ||
+		!(burst >= 0 && burst <= 1) || !(burst_days > 0 && burst_days <= 3 * 365))
 		usage();
 
 	sm = seed;
@@ -325,6 +619,13 @@ main(int argc, char **argv)
 		rng_s[i] = splitmix64(&sm);
 	end = days_from_civil(ey, em, ed);
 	start = end - 3 * 365;
+	if (history_only)
+	{
+		simulate_opportunities(nopps, burst, burst_days, start, end, ncustomers, seed);
+		write_history(stdout);
+		fprintf(stderr, "crm_gen: %ld opportunities, %zu history rows\n", nopps, nmoves);
+		return 0;
+	}
 
 	snprintf(path, sizeof(path), "%s/customers.csv", dir);
 	if ((cust = fopen(path, "w")) == NULL)
@@ -357,5 +658,26 @@ main(int argc, char **argv)
 	fclose(out);
 	fprintf(stderr, "crm_gen: %ld customers, %zu orders\n", ncustomers, norders);
 	free(orders);
+	if (nopps > 0)
+	{
+		simulate_opportunities(nopps, burst, burst_days, start, end, ncustomers, seed);
+		snprintf(path, sizeof(path), "%s/opportunities.csv", dir);
+		if ((out = fopen(path, "w")) == NULL)
+		{
+			fprintf(stderr, "crm_gen: cannot write %s: %s\n", path, strerror(errno));
+			return 1;
+		}
+		write_opportunities(out, nopps);
+		fclose(out);
+		snprintf(path, sizeof(path), "%s/opportunity_history.csv", dir);
+		if ((out = fopen(path, "w")) == NULL)
+		{
+			fprintf(stderr, "crm_gen: cannot write %s: %s\n", path, strerror(errno));
+			return 1;
+		}
+		write_history(out);
+		fclose(out);
+		fprintf(stderr, "crm_gen: %ld opportunities, %zu history rows\n", nopps, nmoves);
+	}
 	return 0;
 }
