@@ -1326,7 +1326,7 @@ test_bad_input(void)
 
 	if (cd_n > 0)
 	{
-		BtydOptions opt = {2, 1e-9, NULL};
+		BtydOptions opt = {2, 1e-9, NULL, 0};
 
 		st = btyd_fit_ex(BTYD_BGNBD, cd_rows, cd_n, 0.0, &opt, &fit);
 		ok(st == BTYD_ERR_NOT_CONVERGED && !fit.converged && fit.iterations == 2 &&
@@ -1339,7 +1339,7 @@ test_bad_input(void)
 
 	{
 		double		badstart[4] = {1, -1, 1, 1};
-		BtydOptions opt = {10, 1e-9, badstart};
+		BtydOptions opt = {10, 1e-9, badstart, 0};
 
 		ok(btyd_fit((BtydKind) 99, good, 8, 0.0, &fit) == BTYD_ERR_ARGUMENT &&
 		   btyd_fit(BTYD_BGNBD, good, 8, 0.0, NULL) == BTYD_ERR_ARGUMENT &&
