@@ -52,6 +52,7 @@ PG_MODULE_MAGIC;
 char	   *crm_as_of_setting = NULL;
 char	   *crm_change_source_setting = NULL;
 char	   *crm_change_time_setting = NULL;
+bool		crm_standard_errors_setting = true;
 
 void		_PG_init(void);
 
@@ -70,6 +71,10 @@ _PG_init(void)
 							   "The time recorded in crm.stage_history for stage changes; empty: now().",
 							   "Set it for replays and backfills, as a timestamp with time zone.",
 							   &crm_change_time_setting, "", PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("crm.standard_errors",
+							 "Whether the fit aggregates of crm.btyd_model compute the covariance of the estimates.",
+							 "It costs about one more pass over the distinct inputs per parameter (one in all for BG/NBD and MBG/NBD).",
+							 &crm_standard_errors_setting, true, PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
 /* the bits of the numeric header word (see the comment above) */

@@ -46,6 +46,9 @@ extern PGDLLIMPORT char *crm_as_of_setting;
 extern PGDLLIMPORT char *crm_change_source_setting;
 extern PGDLLIMPORT char *crm_change_time_setting;
 
+/* the setting crm.standard_errors: the BTYD fits compute standard errors */
+extern PGDLLIMPORT bool crm_standard_errors_setting;
+
 /*
  * Saved SPI plans of the triggers, and the OIDs of crm's types they take as
  * parameters.  The OIDs are looked up once; crm_type_gone() (one syscache
