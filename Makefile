@@ -12,11 +12,14 @@ INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # Upgrade scripts.  A released one is frozen in sql/upgrade/ as it was
 # released and never rebuilt.  The one to the version under development is
 # its own changes (sql/upgrade/$(EXTVERSION).sql) followed by the install
-# pieces new in it; at release it is frozen like the others.
+# pieces new in it, or made again whole in it (40_btyd.sql: crm.btyd_model
+# changed its storage in 0.4.0), then sql/upgrade/$(EXTVERSION)-finish.sql
+# if there is one (what must run after those pieces); at release it is
+# frozen like the others.
 UPGRADES_RELEASED = sql/upgrade/crm--0.1.0--0.2.0.sql sql/upgrade/crm--0.2.0--0.3.0.sql
 UPGRADE_PREVIOUS = 0.3.0
-NEW_PIECES =
-UPGRADE_PIECES = sql/upgrade/$(EXTVERSION).sql $(NEW_PIECES)
+NEW_PIECES = sql/install/40_btyd.sql sql/install/42_validation.sql sql/install/85_model_validation.sql
+UPGRADE_PIECES = sql/upgrade/$(EXTVERSION).sql $(NEW_PIECES) $(wildcard sql/upgrade/$(EXTVERSION)-finish.sql)
 DATA_built = crm--$(EXTVERSION).sql crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql
 DATA = $(UPGRADES_RELEASED)
 

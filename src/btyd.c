@@ -13,9 +13,16 @@
  * from summaries use the same unit), and the covariance of the estimates.
  * Stored form, after the varlena header: ModelHeader, then the nparams
  * parameters, the ntrans + ndrop coefficients, and (flag MODEL_HAS_VCOV)
- * the lower triangle of the covariance, row by row, all float8.  0.3.0
- * stored 80 fixed bytes; ALTER EXTENSION UPDATE converts them through
- * their text form (btyd_model_v030_in/out below).
+ * the lower triangle of the covariance, row by row, all float8.
+ *
+ * 0.3.0 stored 80 fixed bytes (BtydModelV030).  Until ALTER EXTENSION crm
+ * UPDATE has converted them (through their text form, sql/upgrade/), a
+ * database still has the 0.3.0 type, whose functions call this library:
+ * every function here reads both forms (a 0.3.0 value starts with its
+ * kind, an int32 from 1 to 4; a 0.4.0 one with a varlena header of at
+ * least 60 bytes, never that), and the input functions and the fits
+ * return the 0.3.0 form when the SQL type they return is the 0.3.0 one
+ * (80 bytes long).
  *
  *-------------------------------------------------------------------------
  */
@@ -98,6 +105,95 @@ model_ndoubles(const BtydModelValue *m)
 	return n + (m->has_vcov ? n * (n + 1) / 2 : 0);
 }
 
+/* the 0.3.0 form */
+typedef struct BtydModelV030
+{
+	int32		kind;
+	int32		iterations;
+	int32		converged;
+	int32		reserved;
+	double		params[BTYD_MAX_PARAMS];
+	double		loglik;
+	double		customers;
+	double		penalty;
+	double		unit_days;
+} BtydModelV030;
+
+StaticAssertDecl(sizeof(BtydModelV030) == 80, "the 0.3.0 crm.btyd_model is 80 bytes");
+
+static bool
+is_v030(Datum d)
+{
+	int32		first;
+
+	memcpy(&first, DatumGetPointer(d), sizeof(first));
+	return first >= 1 && first <= 4;
+}
+
+/* whether the type typid is the 0.3.0 crm.btyd_model (80 bytes long) */
+static bool
+is_v030_type(Oid typid)
+{
+	return OidIsValid(typid) && get_typlen(typid) == sizeof(BtydModelV030);
+}
+
+static void
+model_corrupt(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid crm.btyd_model value")));
+}
+
+/* a model in the 0.3.0 form, which holds no covariates, covariance or as_of */
+static Datum
+pack_v030(const BtydModelValue *m)
+{
+	BtydModelV030 *old = palloc0(sizeof(BtydModelV030));
+
+	if (m->kind == BTYD_BGBB || m->ntrans + m->ndrop > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a crm.btyd_model of 0.3.0 holds a bgnbd, pareto_nbd, gamma_gamma or mbgnbd model without covariates"),
+				 errhint("Run ALTER EXTENSION crm UPDATE.")));
+	old->kind = m->kind;
+	memcpy(old->params, m->params, sizeof(old->params));
+	old->iterations = m->iterations;
+	old->converged = m->converged;
+	old->loglik = m->loglik;
+	old->customers = m->customers;
+	old->penalty = m->penalty;
+	old->unit_days = m->unit_days;
+	return PointerGetDatum(old);
+}
+
+static void
+unpack_v030(Datum d, BtydModelValue *m)
+{
+	BtydModelV030 old;
+
+	memcpy(&old, DatumGetPointer(d), sizeof(old));
+	memset(m, 0, sizeof(*m));
+	m->kind = old.kind;
+	if (btyd_nparams(m->kind) == 0)
+		model_corrupt();
+	memcpy(m->params, old.params, sizeof(m->params));
+	m->iterations = old.iterations;
+	m->converged = old.converged;
+	m->loglik = old.loglik;
+	m->customers = old.customers;
+	m->penalty = old.penalty;
+	m->unit_days = old.unit_days;
+}
+
+Datum
+btyd_model_result(FunctionCallInfo fcinfo, const BtydModelValue *m)
+{
+	if (is_v030_type(get_func_rettype(fcinfo->flinfo->fn_oid)))
+		return pack_v030(m);
+	return btyd_model_pack(m);
+}
+
 Datum
 btyd_model_pack(const BtydModelValue *m)
 {
@@ -140,20 +236,12 @@ btyd_model_pack(const BtydModelValue *m)
 	PG_RETURN_POINTER(v);
 }
 
-static void
-model_corrupt(void)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("invalid crm.btyd_model value")));
-}
-
 void
 btyd_model_unpack(Datum datum, BtydModelValue *m)
 {
-	struct varlena *v = PG_DETOAST_DATUM_PACKED(datum);
-	const char *p = VARDATA_ANY(v);
-	Size		len = VARSIZE_ANY_EXHDR(v);
+	struct varlena *v;
+	const char *p;
+	Size		len;
 	ModelHeader h;
 	int			np,
 				n,
@@ -162,6 +250,14 @@ btyd_model_unpack(Datum datum, BtydModelValue *m)
 				k = 0;
 	double		d[BTYD_MAX_THETA + BTYD_MAX_THETA * (BTYD_MAX_THETA + 1) / 2];
 
+	if (is_v030(datum))
+	{
+		unpack_v030(datum, m);
+		return;
+	}
+	v = PG_DETOAST_DATUM_PACKED(datum);
+	p = VARDATA_ANY(v);
+	len = VARSIZE_ANY_EXHDR(v);
 	if (len < sizeof(h))
 		model_corrupt();
 	memcpy(&h, p, sizeof(h));
@@ -504,6 +600,8 @@ btyd_model_in(PG_FUNCTION_ARGS)
 	BtydModelValue m;
 
 	model_parse(PG_GETARG_CSTRING(0), &m);
+	if (PG_NARGS() > 1 && is_v030_type(PG_GETARG_OID(1)))
+		return pack_v030(&m);
 	return btyd_model_pack(&m);
 }
 
@@ -575,6 +673,8 @@ btyd_model_recv(PG_FUNCTION_ARGS)
 					m.vcov[i * n + j] = m.vcov[j * n + i] = pq_getmsgfloat8(buf);
 	}
 	check_params(&m);
+	if (PG_NARGS() > 1 && is_v030_type(PG_GETARG_OID(1)))
+		return pack_v030(&m);
 	return btyd_model_pack(&m);
 }
 
@@ -591,6 +691,20 @@ btyd_model_send(PG_FUNCTION_ARGS)
 	btyd_model_unpack(PG_GETARG_DATUM(0), &m);
 	n = BTYD_MODEL_NTHETA(&m);
 	pq_begintypsend(&buf);
+	if (is_v030(PG_GETARG_DATUM(0)))
+	{
+		/* 0.3.0's binary form, for the 0.3.0 type */
+		pq_sendint32(&buf, m.kind);
+		pq_sendint32(&buf, m.iterations);
+		pq_sendint32(&buf, m.converged);
+		for (i = 0; i < BTYD_MAX_PARAMS; i++)
+			pq_sendfloat8(&buf, m.params[i]);
+		pq_sendfloat8(&buf, m.loglik);
+		pq_sendfloat8(&buf, m.customers);
+		pq_sendfloat8(&buf, m.penalty);
+		pq_sendfloat8(&buf, m.unit_days);
+		PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	}
 	pq_sendbyte(&buf, BTYD_MODEL_VERSION);
 	pq_sendbyte(&buf, m.kind);
 	pq_sendbyte(&buf, m.ntrans);
@@ -612,69 +726,6 @@ btyd_model_send(PG_FUNCTION_ARGS)
 			for (j = 0; j <= i; j++)
 				pq_sendfloat8(&buf, m.vcov[i * n + j]);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
-}
-
-/*
- * The 0.3.0 form: 80 fixed bytes.  ALTER EXTENSION crm UPDATE from 0.3.0
- * renames that type and points its input and output here, and converts
- * every column of it through text (sql/upgrade/0.4.0*.sql).
- */
-typedef struct BtydModelV030
-{
-	int32		kind;
-	int32		iterations;
-	int32		converged;
-	int32		reserved;
-	double		params[BTYD_MAX_PARAMS];
-	double		loglik;
-	double		customers;
-	double		penalty;
-	double		unit_days;
-} BtydModelV030;
-
-StaticAssertDecl(sizeof(BtydModelV030) == 80, "the 0.3.0 crm.btyd_model is 80 bytes");
-
-PG_FUNCTION_INFO_V1(btyd_model_v030_out);
-Datum
-btyd_model_v030_out(PG_FUNCTION_ARGS)
-{
-	BtydModelV030 *old = (BtydModelV030 *) PG_GETARG_POINTER(0);
-	BtydModelValue m;
-
-	memset(&m, 0, sizeof(m));
-	m.kind = old->kind;
-	if (btyd_nparams(m.kind) == 0 || m.kind == BTYD_BGBB)
-		model_corrupt();
-	memcpy(m.params, old->params, sizeof(m.params));
-	m.iterations = old->iterations;
-	m.converged = old->converged;
-	m.loglik = old->loglik;
-	m.customers = old->customers;
-	m.penalty = old->penalty;
-	m.unit_days = old->unit_days;
-	PG_RETURN_CSTRING(model_to_text(&m));
-}
-
-PG_FUNCTION_INFO_V1(btyd_model_v030_in);
-Datum
-btyd_model_v030_in(PG_FUNCTION_ARGS)
-{
-	const char *str = PG_GETARG_CSTRING(0);
-	BtydModelValue m;
-	BtydModelV030 *old = palloc0(sizeof(BtydModelV030));
-
-	model_parse(str, &m);
-	if (m.kind == BTYD_BGBB || m.ntrans + m.ndrop > 0 || m.has_vcov || m.has_as_of)
-		model_syntax_error(str, "A 0.3.0 model holds a bgnbd, pareto_nbd, gamma_gamma or mbgnbd model and its fit only.");
-	old->kind = m.kind;
-	memcpy(old->params, m.params, sizeof(old->params));
-	old->iterations = m.iterations;
-	old->converged = m.converged;
-	old->loglik = m.loglik;
-	old->customers = m.customers;
-	old->penalty = m.penalty;
-	old->unit_days = m.unit_days;
-	PG_RETURN_POINTER(old);
 }
 
 /* ---------------------------------------------------------------------

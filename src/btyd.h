@@ -42,6 +42,9 @@ typedef struct BtydModelValue
 
 extern void btyd_model_unpack(Datum d, BtydModelValue *m);
 extern Datum btyd_model_pack(const BtydModelValue *m);
+
+/* a model returned by a function: in the 0.3.0 form if its SQL type is */
+extern Datum btyd_model_result(FunctionCallInfo fcinfo, const BtydModelValue *m);
 extern const char *btyd_model_name(int kind);
 
 /*

@@ -727,7 +727,7 @@ btyd_fit_final(FunctionCallInfo fcinfo, BtydKind kind)
 	m.has_vcov = fit->has_vcov != 0;
 	if (m.has_vcov)
 		memcpy(m.vcov, fit->vcov, sizeof(m.vcov));
-	return btyd_model_pack(&m);
+	return btyd_model_result(fcinfo, &m);
 }
 
 PG_FUNCTION_INFO_V1(btyd_final_bgnbd);

@@ -244,6 +244,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -255,6 +256,7 @@
 #define MAX_X		1e9
 #define PMF_ABS_TOL 1e-15		/* Pareto/NBD P(X = k) quadrature */
 #define FD_PRED_STEP 1e-5		/* delta-method derivative step, ln scale */
+#define BG_FIXED_P	1e4			/* see bg_expected_fixed_p() */
 
 /* ----------------------------------------------------------------
  * Model framework
@@ -2030,6 +2032,35 @@ posterior(const BtydModel *m, const double *p, double x, double T, double *q)
 }
 
 /*
+ * E[X(t)] of a BG/NBD customer alive at 0 with (r, alpha, a, b) when a is
+ * so large that the dropout probability p ~ Beta(a, b) barely varies:
+ * given p, E = h(p) = (1 - (alpha/(alpha + p t))^r) / p (the geometric
+ * number of purchases before dropout, mixed over lambda), and
+ * E[h(p)] = h(m) + h''(m) Var(p) / 2 + O(1/a^2) relative, m = a/(a+b),
+ * Var(p) = m (1-m)/(a+b+1), whose relative size is about 1/a.  Used when
+ * the series of eq. (10) would need more than BG_FIXED_P terms (they grow
+ * until about z (a-1)); there a > BG_FIXED_P, so the neglected terms are
+ * below 1e-8 relative.
+ */
+static double
+bg_h(double r, double alpha, double t, double p)
+{
+	return -expm1(-r * log1p(p * t / alpha)) / p;
+}
+
+static double
+bg_expected_fixed_p(double r, double alpha, double a, double b, double t)
+{
+	double		m = a / (a + b);
+	double		var = m * (1.0 - m) / (a + b + 1.0);
+	double		d = 1e-4 * fmin(m, 1.0 - m);
+	double		h0 = bg_h(r, alpha, t, m);
+	double		h2 = (bg_h(r, alpha, t, m + d) - 2.0 * h0 + bg_h(r, alpha, t, m - d)) / (d * d);
+
+	return h0 + 0.5 * h2 * var;
+}
+
+/*
  * BG/NBD and MBG/NBD, FHL eq. (10) without the P(alive) factor, with
  * Euler's transformation:
  *	C/(a-1) [1 - (1-z)^(a-1) 2F1(P, a-1; C; z)]
@@ -2050,10 +2081,14 @@ bg_expected_alive(const BtydModel *m, const double *p, double t, double x,
 	double		z = t / (alpha + T + t);
 	double		L = -log1p(t / (alpha + T));	/* ln(1 - z) */
 	double		lscale;
-	double		S = btyd_hyp_tail_series(P, a - 1.0, C, z, &lscale);
-	double		bracket = btyd_one_minus_exp_over(a - 1.0, L)
-		- exp((a - 1.0) * L + lscale) * S;
+	double		S;
+	double		bracket;
 
+	if (a - 1.0 > BG_FIXED_P && z * (a - 1.0) > BG_FIXED_P)
+		return bg_expected_fixed_p(r + x, alpha + T, a, b + x + m->delta, t);
+	S = btyd_hyp_tail_series(P, a - 1.0, C, z, &lscale);
+	bracket = btyd_one_minus_exp_over(a - 1.0, L)
+		- exp((a - 1.0) * L + lscale) * S;
 	return C * bracket;
 }
 
@@ -2160,15 +2195,23 @@ bg_pmf_new(const double *q, double t, double k)
 				alpha = q[1],
 				a = q[2],
 				b = q[3];
-	double		lb = btyd_lbeta(a, b);
-	double		P = exp(btyd_lbeta(a, b + k) - lb + nb_logpmf(r, alpha, t, k));
+	double		lratio = 0.0;	/* ln B(a, b+k-1)/B(a, b) as sum -log1p(a/(b+j)) */
+	double		P;
+	double		j;
 
+	for (j = 0; j < k - 1.0; j++)
+		lratio -= log1p(a / (b + j));
+	if (k == 0.0)
+		P = exp(nb_logpmf(r, alpha, t, k));
+	else
+		P = exp(lratio - log1p(a / (b + k - 1.0)) + nb_logpmf(r, alpha, t, k));
 	if (k > 0.0 && t > 0.0)
 	{
 		double		below;
 		double		tail = btyd_beta_inc(k, r, t / (alpha + t), &below);
 
-		P += exp(btyd_lbeta(a + 1.0, b + k - 1.0) - lb) * tail;
+		/* B(a+1, b+k-1)/B(a, b) = a/(a+b+k-1) B(a, b+k-1)/B(a, b) */
+		P += exp(log(a) - log(a + b + k - 1.0) + lratio) * tail;
 	}
 	return P;
 }
@@ -2180,19 +2223,23 @@ typedef struct PnbdPmfArg
 	double		k;
 	double		c;				/* r + s - 1 */
 	double		s1;				/* s + 1 */
-	double		alpha;
-	double		beta;
+	double		ratio;			/* alpha / beta - 1 */
 } PnbdPmfArg;
 
+/*
+ * s beta^s alpha G(r+k)/(G(r) k!) u^k (1-u)^(r+s-1) (beta + (alpha-beta) u)^-(s+1)
+ * with beta^s (beta + (alpha-beta) u)^-(s+1) = (1 + (alpha/beta - 1) u)^-(s+1)
+ * / beta, so that no power of beta is formed (s can be huge)
+ */
 static double
 pnbd_pmf_integrand(double u, const void *varg)
 {
 	const PnbdPmfArg *a = (const PnbdPmfArg *) varg;
 
 	if (u <= 0.0)
-		return a->k == 0.0 ? exp(a->lc - a->s1 * log(a->beta)) : 0.0;
+		return 0.0;
 	return exp(a->lc + a->k * log(u) + a->c * log1p(-u)
-			   - a->s1 * log(a->beta + (a->alpha - a->beta) * u));
+			   - a->s1 * log1p(a->ratio * u));
 }
 
 /* Pareto/NBD P(X(t) = k) of a new customer; q = (r, alpha, s, beta) */
@@ -2226,13 +2273,12 @@ pnbd_pmf_new(const double *q, double t, double k)
 		PnbdPmfArg	a;
 		double		err;
 
-		a.lc = log(s) + s * log(beta) + log(alpha) + lgamma(r + k) - lgamma(r)
+		a.lc = log(s) - log(beta) + log(alpha) + lgamma(r + k) - lgamma(r)
 			- lgamma(k + 1.0);
 		a.k = k;
 		a.c = r + s - 1.0;
 		a.s1 = s + 1.0;
-		a.alpha = alpha;
-		a.beta = beta;
+		a.ratio = alpha / beta - 1.0;
 		P += btyd_integrate(pnbd_pmf_integrand, &a, 0.0, t / (alpha + t),
 							PMF_ABS_TOL, 1e-13, &err);
 	}
@@ -2500,18 +2546,68 @@ scored_cmp(const void *pa, const void *pb)
 	return (a > b) - (a < b);
 }
 
+/* the bits of a double as an unsigned key in the order of the doubles */
+static uint64_t
+sort_key(double v)
+{
+	uint64_t	u;
+
+	memcpy(&u, &v, sizeof(u));
+	return (u >> 63) ? ~u : u | UINT64_C(0x8000000000000000);
+}
+
+/* LSD radix sort by score, 11 bits a pass, through scratch */
+static void
+radix_sort_scored(BtydScored *pairs, size_t n, BtydScored *scratch)
+{
+	BtydScored *from = pairs,
+			   *to = scratch;
+	int			shift;
+
+	for (shift = 0; shift < 64; shift += 11)
+	{
+		size_t		count[2048];
+		size_t		i,
+					sum = 0;
+
+		memset(count, 0, sizeof(count));
+		for (i = 0; i < n; i++)
+			count[(sort_key(from[i].score) >> shift) & 2047]++;
+		for (i = 0; i < 2048; i++)
+		{
+			size_t		c = count[i];
+
+			count[i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			to[count[(sort_key(from[i].score) >> shift) & 2047]++] = from[i];
+		from = to;
+		to = (to == scratch) ? pairs : scratch;
+	}
+	if (from != pairs)
+		memcpy(pairs, from, n * sizeof(BtydScored));
+}
+
 /*
  * Mann-Whitney: with the pairs sorted by score and tied scores given their
  * mean rank, AUC = (R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg).
  */
 double
-btyd_auc(BtydScored *pairs, size_t n)
+btyd_auc(BtydScored *pairs, size_t n, BtydScored *scratch)
 {
 	double		npos = 0.0,
 				rank_sum = 0.0;
 	size_t		i = 0;
 
-	qsort(pairs, n, sizeof(BtydScored), scored_cmp);
+	for (i = 0; i < n; i++)
+		if (isnan(pairs[i].score))
+			return NAN;
+	i = 0;
+	if (scratch)
+		radix_sort_scored(pairs, n, scratch);
+	else
+		qsort(pairs, n, sizeof(BtydScored), scored_cmp);
 	while (i < n)
 	{
 		size_t		j = i;

@@ -333,7 +333,9 @@ extern double btyd_gg_expected_spend(const double *params, double x,
 /*
  * Area under the ROC curve of scores against 0/1 labels (ties count one
  * half): the probability that a random positive scores above a random
- * negative.  Sorts the pairs in place.  NaN if either class is empty.
+ * negative.  Sorts the pairs in place, by radix sort through scratch (n
+ * pairs) when it is not NULL, else with qsort().  NaN if either class is
+ * empty or a score is NaN.
  */
 typedef struct BtydScored
 {
@@ -341,6 +343,6 @@ typedef struct BtydScored
 	int			label;
 } BtydScored;
 
-extern double btyd_auc(BtydScored *pairs, size_t n);
+extern double btyd_auc(BtydScored *pairs, size_t n, BtydScored *scratch);
 
 #endif							/* CRM_BTYD_KERNEL_H */

@@ -42,6 +42,7 @@
 
 #include <math.h>
 
+#include "common/hashfn.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
@@ -68,6 +69,7 @@ typedef struct ValState
 {
 	/* settings, the same on every row */
 	BtydModelValue model;
+	struct varlena *packed;		/* the model argument as given */
 	int32		split;
 	int32		holdout_end;
 	double		step_days;
@@ -183,9 +185,8 @@ key_lookup(ValState *st, int32 x, int32 dist)
 
 	if (2 * (st->nkeys + 1) > st->keysize)
 		keys_grow(st);
-	h = ((uint64) (uint32) x * UINT64CONST(0x9E3779B97F4A7C15)) ^
-		((uint64) (uint32) dist * UINT64CONST(0xC2B2AE3D27D4EB4F));
-	for (i = (h >> 17) & (st->keysize - 1);; i = (i + 1) & (st->keysize - 1))
+	h = hash_combine(murmurhash32((uint32) x), murmurhash32((uint32) dist));
+	for (i = h & (st->keysize - 1);; i = (i + 1) & (st->keysize - 1))
 	{
 		ValKey	   *k = &st->keys[i];
 
@@ -345,7 +346,7 @@ val_state_arg(FunctionCallInfo fcinfo)
 {
 	MemoryContext aggcxt;
 	ValState   *st;
-	BtydModelValue m;
+	struct varlena *v;
 	int32		split,
 				end;
 	double		step;
@@ -374,11 +375,11 @@ val_state_arg(FunctionCallInfo fcinfo)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("split, holdout_end and step must be the same for every row of a validation")));
-		/* the model: compared by its parameters and unit */
-		btyd_model_unpack(PG_GETARG_DATUM(1), &m);
-		if (m.kind != st->model.kind ||
-			memcmp(m.params, st->model.params, sizeof(m.params)) != 0 ||
-			m.unit_days != st->model.unit_days)
+		/* the model: the same bytes (the same pointer, mostly) */
+		v = (struct varlena *) PG_GETARG_POINTER(1);
+		if (v != st->packed &&
+			(VARSIZE_ANY(v) != VARSIZE_ANY(st->packed) ||
+			 memcmp(v, st->packed, VARSIZE_ANY(v)) != 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the model must be the same for every row of a validation")));
@@ -387,6 +388,9 @@ val_state_arg(FunctionCallInfo fcinfo)
 	check_dates(split, end);
 	st = val_state_create(aggcxt);
 	btyd_model_unpack(PG_GETARG_DATUM(1), &st->model);
+	v = (struct varlena *) PG_GETARG_POINTER(1);
+	st->packed = MemoryContextAlloc(aggcxt, VARSIZE_ANY(v));
+	memcpy(st->packed, v, VARSIZE_ANY(v));
 	check_validation_model(&st->model);
 	st->split = split;
 	st->holdout_end = end;
@@ -495,6 +499,8 @@ btyd_validate_combine(PG_FUNCTION_ARGS)
 	{
 		a = val_state_create(aggcxt);
 		a->model = b->model;
+		a->packed = MemoryContextAlloc(aggcxt, VARSIZE_ANY(b->packed));
+		memcpy(a->packed, b->packed, VARSIZE_ANY(b->packed));
 		a->split = b->split;
 		a->holdout_end = b->holdout_end;
 		a->step_days = b->step_days;
@@ -567,8 +573,7 @@ Datum
 btyd_validate_serialize(PG_FUNCTION_ARGS)
 {
 	ValState   *st = (ValState *) PG_GETARG_POINTER(0);
-	Datum		packed = btyd_model_pack(&st->model);
-	int32		plen = VARSIZE(DatumGetPointer(packed));
+	int32		plen = VARSIZE_ANY(st->packed);
 	SerialBuf	sb;
 	bytea	   *out;
 	int64		i;
@@ -576,7 +581,7 @@ btyd_validate_serialize(PG_FUNCTION_ARGS)
 	initStringInfo(&sb.buf);
 	appendStringInfoSpaces(&sb.buf, VARHDRSZ);
 	put(&sb, &plen, sizeof(plen));
-	put(&sb, DatumGetPointer(packed), plen);
+	put(&sb, st->packed, plen);
 	put(&sb, &st->split, sizeof(int32));
 	put(&sb, &st->holdout_end, sizeof(int32));
 	put(&sb, &st->step_days, sizeof(double));
@@ -623,6 +628,7 @@ btyd_validate_deserialize(PG_FUNCTION_ARGS)
 	packed = palloc(plen);
 	get(&sb, packed, plen);
 	btyd_model_unpack(PointerGetDatum(packed), &st->model);
+	st->packed = (struct varlena *) packed;
 	get(&sb, &st->split, sizeof(int32));
 	get(&sb, &st->holdout_end, sizeof(int32));
 	get(&sb, &st->step_days, sizeof(double));
@@ -808,7 +814,13 @@ btyd_validate_final(PG_FUNCTION_ARGS)
 	appendStringInfoString(&buf, ", ");
 	json_number(&buf, "root_mean_squared_error", sqrt(st->sq_error / n));
 	appendStringInfoString(&buf, ", ");
-	json_number(&buf, "auc", btyd_auc(st->pairs, st->npairs));
+	{
+		BtydScored *scratch = palloc_extended(Max(st->npairs, 1) * sizeof(BtydScored),
+											  MCXT_ALLOC_HUGE);
+
+		json_number(&buf, "auc", btyd_auc(st->pairs, st->npairs, scratch));
+		pfree(scratch);
+	}
 	appendStringInfoString(&buf, ", \"by_frequency\": [");
 	for (b = 0; b < NBUCKETS; b++)
 	{

@@ -46,7 +46,7 @@ CREATE FUNCTION crm.validation_summary(v jsonb,
     OUT customers bigint, OUT actual double precision, OUT expected double precision,
     OUT buyers bigint, OUT buyers_expected double precision,
     OUT mean_absolute_error double precision, OUT root_mean_squared_error double precision, OUT auc double precision)
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, crm
     AS $$ SELECT v->>'model', (v->>'split')::date, (v->>'holdout_end')::date, (v->>'holdout_length')::float8,
                  (v->>'customers')::bigint, (v->>'actual')::float8, (v->>'expected')::float8,
                  (v->>'buyers')::bigint, (v->>'buyers_expected')::float8,
@@ -58,7 +58,7 @@ CREATE FUNCTION crm.validation_by_frequency(v jsonb,
     OUT frequency text, OUT min_x integer, OUT customers bigint, OUT actual double precision, OUT expected double precision,
     OUT actual_mean double precision, OUT expected_mean double precision)
     RETURNS SETOF record
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE ROWS 8
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE ROWS 8 SET search_path = pg_catalog, crm
     AS $$ SELECT f.frequency, f.min_x, f.customers::bigint, f.actual, f.expected, f.actual_mean, f.expected_mean
           FROM jsonb_to_recordset(v->'by_frequency')
                AS f(frequency text, min_x integer, customers float8, actual float8, expected float8,
@@ -72,7 +72,7 @@ CREATE FUNCTION crm.validation_tracking(v jsonb,
     OUT actual_cumulative double precision, OUT expected_cumulative double precision,
     OUT expected_given_calibration double precision)
     RETURNS SETOF record
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE ROWS 100
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE ROWS 100 SET search_path = pg_catalog, crm
     AS $$ SELECT t.period_start, t.period_end, t.holdout, t.actual, t.actual_cumulative, t.expected_cumulative,
                  t.expected_given_calibration
           FROM jsonb_to_recordset(v->'tracking')

@@ -77,8 +77,8 @@ SELECT has_type('crm', 'summary', 'CREATE EXTENSION works again after DROP');
 SELECT is(crm.purchase_days('{2024-01-01:1,2024-01-02:2}'), 2, 'and it works');
 SELECT is((SELECT string_agg(name || '=' || boot_val, ' ' ORDER BY name) FROM pg_settings
            WHERE name LIKE 'crm.%' AND short_desc <> '' AND context = 'user'),
-          'crm.as_of= crm.change_source= crm.change_time=',
-    'once the library is loaded, pg_settings lists its settings, empty (unset) by default');
+          'crm.as_of= crm.change_source= crm.change_time= crm.standard_errors=on',
+    'once the library is loaded, pg_settings lists its settings, empty (unset) by default, standard errors on');
 INSERT INTO crm.customers (customer_id) VALUES (1);
 INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '2025-12-01', 10);
 SELECT ok((SELECT rfm IS NULL AND segment IS NULL AND stage = 'exploration' FROM crm.customers WHERE customer_id = 1)
