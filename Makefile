@@ -49,12 +49,12 @@ crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql: $(UPGRADE_PIECES)
 	cat $(UPGRADE_PIECES) > $@
 
 # C unit tests of the numeric kernels: no server needed.
-UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/stage_kernel_test test/unit/segment_kernel_test
+UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/btyd_predictions_test test/unit/stage_kernel_test test/unit/segment_kernel_test
 # kernels whose SQL layer is not written yet: unit-tested, not linked into crm.so
 PENDING_KERNEL_SRCS =
 KERNEL_SRCS = $(KERNELS:.o=.c) $(PENDING_KERNEL_SRCS)
 unit: $(addsuffix .bin,$(UNIT_TESTS))
-test/unit/%.bin: test/unit/%.c test/unit/tap.h $(KERNEL_SRCS) src/*_kernel.h src/select_template.h
+test/unit/%.bin: test/unit/%.c test/unit/*.h $(KERNEL_SRCS) src/*_kernel.h src/select_template.h
 	$(CC) -std=gnu99 -O2 -Wall -Wextra -Wmissing-prototypes -Werror -I src -o $@ $< $(KERNEL_SRCS) -lm
 
 .PHONY: test demo bench bench-tracking unit
