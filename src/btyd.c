@@ -37,6 +37,7 @@
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/float.h"
+#include "utils/datetime.h"
 #include "utils/lsyscache.h"
 
 #include "btyd.h"
@@ -297,6 +298,22 @@ btyd_model_unpack(Datum datum, BtydModelValue *m)
 		pfree(v);
 }
 
+/*
+ * A date as YYYY-MM-DD whatever DateStyle says, so that text forms that
+ * hold dates (the model's as_of, the validation report) read back the same
+ * in any session.  Dates here are within 0001-01-01 .. 9999-12-31.
+ */
+char *
+btyd_iso_date(int32 date)
+{
+	int			y,
+				m,
+				d;
+
+	j2date(date + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+	return psprintf("%04d-%02d-%02d", y, m, d);
+}
+
 /* the name of (params, coef) entry i: "r", ..., "trans_1", "dropout_2" */
 static char *
 theta_name(const BtydModelValue *m, int i)
@@ -362,8 +379,7 @@ model_to_text(const BtydModelValue *m)
 						 m->iterations, m->converged ? "true" : "false",
 						 float8out_internal(m->penalty), float8out_internal(m->unit_days));
 		if (m->has_as_of)
-			appendStringInfo(&buf, ",as_of=%s",
-							 DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(m->as_of))));
+			appendStringInfo(&buf, ",as_of=%s", btyd_iso_date(m->as_of));
 		appendStringInfoChar(&buf, ')');
 	}
 	if (m->has_vcov)
@@ -556,6 +572,8 @@ model_parse(const char *str, BtydModelValue *m)
 			while (k < 15 && ((*p >= '0' && *p <= '9') || *p == '-'))
 				date[k++] = *p++;
 			date[k] = '\0';
+			if (k < 8)
+				model_syntax_error(str, "as_of is a date like 2024-06-30.");
 			m->as_of = DatumGetDateADT(DirectFunctionCall1(date_in, CStringGetDatum(date)));
 			if (DATE_NOT_FINITE(m->as_of))
 				model_syntax_error(str, "as_of is a finite date.");

@@ -46,6 +46,7 @@ extern Datum btyd_model_pack(const BtydModelValue *m);
 /* a model returned by a function: in the 0.3.0 form if its SQL type is */
 extern Datum btyd_model_result(FunctionCallInfo fcinfo, const BtydModelValue *m);
 extern const char *btyd_model_name(int kind);
+extern char *btyd_iso_date(int32 date);
 
 /*
  * A count model argument (an ERROR for a spend model, or for a model with

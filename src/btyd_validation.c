@@ -272,8 +272,7 @@ check_dates(int32 split, int32 holdout_end)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("holdout_end must not be before split"),
 				 errdetail("split is %s and holdout_end is %s.",
-						   DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(split))),
-						   DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(holdout_end))))));
+						   btyd_iso_date(split), btyd_iso_date(holdout_end))));
 }
 
 /* a model the report can use: a continuous count model with a time unit */
@@ -681,8 +680,7 @@ json_number(StringInfo buf, const char *name, double v)
 static void
 json_date(StringInfo buf, const char *name, int32 d)
 {
-	appendStringInfo(buf, "\"%s\": \"%s\"", name,
-					 DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(d))));
+	appendStringInfo(buf, "\"%s\": \"%s\"", name, btyd_iso_date(d));
 }
 
 /*
