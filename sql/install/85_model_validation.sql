@@ -9,11 +9,15 @@
 CREATE FUNCTION crm.stored_model_validation() RETURNS jsonb
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, crm
-    AS $$ SELECT crm.validate(sc.model, c.summary, crm.calibration_end(sc.model), d.as_of)
-          FROM crm.scoring sc
-          CROSS JOIN (SELECT crm.business_date() AS as_of OFFSET 0) d
-          JOIN crm.customers c ON c.summary IS NOT NULL
-          WHERE sc.model IS NOT NULL AND crm.calibration_end(sc.model) <= d.as_of $$;
+    -- the model and the dates as scalar subqueries: a parallel plan can
+    -- then aggregate in its workers
+    AS $$ SELECT crm.validate((SELECT sc.model FROM crm.scoring sc),
+                              c.summary,
+                              (SELECT crm.calibration_end(sc.model) FROM crm.scoring sc),
+                              (SELECT crm.business_date()))
+          FROM crm.customers c
+          WHERE c.summary IS NOT NULL
+            AND (SELECT crm.calibration_end(sc.model) <= crm.business_date() FROM crm.scoring sc) $$;
 COMMENT ON FUNCTION crm.stored_model_validation() IS
     'crm.validate of the model in crm.scoring over crm.customers, from the model''s calibration end to the business date; NULL without a model fitted on summaries';
 
