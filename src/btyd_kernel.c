@@ -2487,6 +2487,12 @@ btyd_individual(BtydKind kind, const double *params, const double *coef,
 		return 0;
 	if (vcov == NULL || out_vcov == NULL)
 		return 1;
+	if (n == np)
+	{
+		/* no covariates: the customer's parameters are the model's */
+		memcpy(out_vcov, vcov, sizeof(double) * np * np);
+		return 1;
+	}
 	/* Cov(ln q) = M Cov(theta) M', theta = (ln params, coef) */
 	for (i = 0; i < np; i++)
 		for (j = 0; j < np; j++)
