@@ -1002,43 +1002,51 @@ triple_args(FunctionCallInfo fcinfo, const BtydModelValue *m, int argno,
 		*t_x = 0;
 }
 
+/*
+ * The discrete history of a summary as of as_of (BG/BB): opportunities of
+ * period_days, counted back from as_of, so that the last one ends on as_of
+ * and every one after the first purchase's is complete; with a period of a
+ * year ending on December 31 they are calendar years.  The first purchase
+ * falls in period k_f (0 = the one ending on as_of); the n = k_f periods
+ * after it are the opportunities, a purchase in period k being in
+ * opportunity j = k_f - k.  x counts the opportunities with a purchase,
+ * t_x is the last of them; another purchase in the first purchase's own
+ * period is no repeat.
+ */
 bool
 btyd_discrete_history(Summary *s, int32 as_of, double period_days,
 					  SummaryTriple *out)
 {
 	int			cut = summary_cut(s->days, s->ndays, as_of);
-	int32		first = 0;
+	double		kf = 0,
+				last_j = 0;
 	bool		seen = false;
-	double		last_j = 0;
-	double		n;
 	int			i;
 
 	out->x = 0;
 	out->zbar = 0;
 	for (i = 0; i < cut; i++)
 	{
-		double		j;
+		double		k;
 
 		if (s->days[i].purchases <= 0)
 			continue;
+		k = floor((as_of - s->days[i].day) / period_days);
 		if (!seen)
 		{
-			first = s->days[i].day;
+			kf = k;
 			seen = true;
 			continue;
 		}
-		j = floor((s->days[i].day - first) / period_days);
-		if (j >= 1 && j > last_j &&
-			(j + 1) * period_days <= (double) (as_of - first) + 1)
+		if (k < kf && kf - k > last_j)
 		{
 			out->x++;
-			last_j = j;
+			last_j = kf - k;
 		}
 	}
 	if (!seen)
 		return false;
-	n = floor(((double) (as_of - first) + 1) / period_days) - 1;
-	out->T = Min(Max(n, 0), BTYD_MAX_OPPORTUNITIES);
+	out->T = Min(kf, BTYD_MAX_OPPORTUNITIES);
 	out->t_x = Min(last_j, out->T);
 	return true;
 }

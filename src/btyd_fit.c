@@ -406,7 +406,9 @@ unit_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
  * customer's triple as of the calibration end; customers who had not
  * purchased by then, or whose first purchase is on as_of (T = 0), are
  * skipped.  fit_bgbb(s, as_of, period [, penalty]) alike, with
- * opportunities of one period from the first purchase.
+ * opportunities of one period counted back from as_of (see
+ * btyd_discrete_history()); customers without one after their first
+ * purchase are skipped.
  */
 static Datum
 accum_summary(FunctionCallInfo fcinfo, bool discrete)

@@ -160,7 +160,7 @@ BEGIN
                 ('discrete', 'btyd_accum_discrete', 'x integer, t_x integer, n integer', 'per customer (x, t_x, n)'),
                 ('discrete', 'btyd_accum_discrete', 'x integer, t_x integer, n integer, weight double precision', 'per group of weight customers'),
                 ('discrete', 'btyd_accum_discrete', 'x integer, t_x integer, n integer, weight double precision, penalty double precision', 'per group, with an L2 penalty'),
-                ('discrete', 'btyd_accum_discrete', 's crm.summary, as_of date, period interval', 'from summaries, opportunities of one period from the first purchase, observed to as_of'),
+                ('discrete', 'btyd_accum_discrete', 's crm.summary, as_of date, period interval', 'from summaries, opportunities of one period counted back from as_of, those after the first purchase'),
                 ('discrete', 'btyd_accum_discrete', 's crm.summary, as_of date, period interval, penalty double precision', 'from summaries, with an L2 penalty'),
                 ('spend', 'btyd_accum_spend', 'x integer, mean_spend double precision', 'per customer (x, mean repeat spend)'),
                 ('spend', 'btyd_accum_spend', 'x integer, mean_spend double precision, weight double precision', 'per group of weight customers'),

@@ -71,9 +71,10 @@ SELECT ok(abs(q.total - 1) < 1e-12 AND p_no_purchase(f.m, 5, 2, 4, 6) = p_purcha
           'given (2, 4, 6): P(X(5) = k) sums to 1; P(no purchase) is its k = 0')
 FROM fit f, LATERAL (SELECT sum(p_purchases(f.m, 5, k, 2, 4, 6)) AS total FROM generate_series(0, 5) k) q;
 
--- from summaries: opportunities of one year (365.25 days) counted from the
--- first purchase, 1995-01-01 here; a donation in mid-year 1995 + y falls in
--- opportunity y, and on 2001-12-31 six of them are complete
+-- from summaries: opportunities of one year (365.25 days) counted back
+-- from 2001-12-31, so about calendar years; the first donation on
+-- 1995-01-01 leaves six after it, and a donation in mid-year 1995 + y falls
+-- in opportunity y
 CREATE TEMP TABLE patterns AS
 SELECT d.x, d.t_x, d.n, g AS donor,
        ('{1995-01-01:10' || coalesce((SELECT string_agg(',' || (1995 + y) || '-07-01:10', '' ORDER BY y)
@@ -86,7 +87,7 @@ CREATE TEMP TABLE from_summaries AS SELECT fit_bgbb(s, '2001-12-31', '1 year') A
 SELECT ok(param(s.m, 'alpha') = param(f.m, 'alpha') AND param(s.m, 'beta') = param(f.m, 'beta')
           AND param(s.m, 'gamma') = param(f.m, 'gamma') AND param(s.m, 'delta') = param(f.m, 'delta')
           AND loglik(s.m) = loglik(f.m) AND calibration_end(s.m) = '2001-12-31',
-          'fit from summaries, opportunities of a year from the first purchase, observed to 2001-12-31 = the fit of the pattern table, bit for bit')
+          'fit from summaries, opportunities of a year counted back from 2001-12-31 = the fit of the pattern table, bit for bit')
 FROM from_summaries s, fit f;
 SELECT ok(abs(p_alive(f.m, p.s, '2001-12-31') - p_alive(f.m, 2, 4, 6)) < 1e-15
           AND abs(expected_purchases(f.m, 5, p.s, '2001-12-31') - expected_purchases(f.m, 5, 2, 4, 6)) < 1e-15,
