@@ -18,7 +18,7 @@ INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # frozen like the others.
 UPGRADES_RELEASED = sql/upgrade/crm--0.1.0--0.2.0.sql sql/upgrade/crm--0.2.0--0.3.0.sql
 UPGRADE_PREVIOUS = 0.3.0
-NEW_PIECES = sql/install/40_btyd.sql sql/install/42_validation.sql sql/install/85_model_validation.sql
+NEW_PIECES = sql/install/40_btyd.sql sql/install/42_validation.sql sql/install/95_model_validation.sql
 UPGRADE_PIECES = sql/upgrade/$(EXTVERSION).sql $(NEW_PIECES) $(wildcard sql/upgrade/$(EXTVERSION)-finish.sql)
 DATA_built = crm--$(EXTVERSION).sql crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql
 DATA = $(UPGRADES_RELEASED)

@@ -1536,3 +1536,40 @@ expected_clv(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_FLOAT8(value);
 }
+
+/* ---------------------------------------------------------------------
+ * For the stage inference (stage.c)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * What a count model fitted on summaries says of a customer as of a day:
+ * P(alive), and P(at least one purchase in the next horizon_days).  False
+ * when the model cannot tell: a spend model, one with covariates, one
+ * fitted on raw triples (no time unit), no purchase by as_of, or a BG/NBD
+ * one-time buyer, whose P(alive) is 1 by construction (the model carries
+ * no evidence of dropout for them).  For BG/BB the horizon is rounded down
+ * to whole opportunities.
+ */
+bool
+crm_btyd_outlook(Datum model, Summary *s, int32 as_of, double horizon_days,
+				 double *p_alive, double *p_buy)
+{
+	BtydModelValue m;
+	SummaryTriple t;
+	double		horizon;
+
+	*p_alive = *p_buy = get_float8_nan();
+	btyd_model_unpack(model, &m);
+	if (!is_count_model(m.kind) || m.ntrans + m.ndrop > 0 || !(m.unit_days > 0) ||
+		!btyd_history(&m, s, as_of, &t) ||
+		(m.kind == BTYD_BGNBD && t.x == 0))
+		return false;
+	*p_alive = btyd_p_alive(m.kind, m.params, t.x, t.t_x, t.T);
+	horizon = horizon_days / m.unit_days;
+	if (btyd_is_discrete(m.kind))
+		horizon = floor(horizon);
+	if (horizon_days > 0 && isfinite(horizon))
+		*p_buy = 1 - btyd_pmf_conditional(m.kind, m.params, horizon, 0, t.x, t.t_x, t.T);
+	return !isnan(*p_alive);
+}

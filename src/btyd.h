@@ -3,7 +3,8 @@
  * btyd.h
  *	  The crm.btyd_model type as the glue of the BTYD room sees it, shared
  *	  by btyd.c (the type, accessors and predictions), btyd_fit.c (the fit
- *	  aggregates) and btyd_validation.c (calibration and holdout).
+ *	  aggregates) and btyd_validation.c (calibration and holdout), and what
+ *	  the other rooms ask of a stored model (crm_btyd_outlook()).
  *
  *-------------------------------------------------------------------------
  */
@@ -73,5 +74,13 @@ extern bool btyd_history(const BtydModelValue *m, Summary *s, int32 as_of,
 						 SummaryTriple *out);
 extern bool btyd_discrete_history(Summary *s, int32 as_of, double period_days,
 								  SummaryTriple *out);
+
+/*
+ * For the stage inference: P(alive) and P(a purchase in the next
+ * horizon_days) of a customer under a stored model (see btyd.c).
+ */
+extern bool crm_btyd_outlook(Datum model, Summary *s, int32 as_of,
+							 double horizon_days, double *p_alive,
+							 double *p_buy);
 
 #endif							/* CRM_BTYD_H */
