@@ -6,22 +6,27 @@ EXTENSION = crm
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control)
 
 MODULE_big = crm
-KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/stage_kernel.o src/level_kernel.o src/segment_kernel.o src/select_kernel.o src/pipeline_kernel.o
-OBJS = src/crm.o src/config.o src/customer.o src/history.o src/summary.o src/rfm.o src/value.o src/btyd.o src/stage.o src/level.o src/segment.o src/track.o src/refresh.o src/pipeline.o $(KERNELS)
+KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/btyd_math_kernel.o src/btyd_optim_kernel.o src/stage_kernel.o src/level_kernel.o src/segment_kernel.o src/select_kernel.o src/pipeline_kernel.o
+OBJS = src/crm.o src/config.o src/customer.o src/history.o src/summary.o src/rfm.o src/value.o src/btyd.o src/btyd_fit.o src/btyd_validation.o src/stage.o src/level.o src/segment.o src/track.o src/refresh.o src/pipeline.o $(KERNELS)
 
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # Upgrade scripts.  A released one is frozen in sql/upgrade/ as it was
 # released and never rebuilt.  The one to the version under development is
 # its own changes (sql/upgrade/$(EXTVERSION).sql, whose --@ lines take
-# definitions from the install pieces: sql/upgrade/splice.awk) followed by
-# the install pieces new in it; at release it is frozen like the others.
+# definitions from the install pieces: sql/upgrade/splice.awk), the
+# install pieces new in it or made again whole in it (40_btyd.sql:
+# crm.btyd_model changed its storage in 0.4.0), then what must run after
+# them: sql/upgrade/$(EXTVERSION)-finish.sql (stored models converted) and
+# sql/upgrade/$(EXTVERSION)-late.sql (changed objects of the previous
+# version that use objects of the new pieces, spliced too); at release it
+# is frozen like the others.
 UPGRADES_RELEASED = sql/upgrade/crm--0.1.0--0.2.0.sql sql/upgrade/crm--0.2.0--0.3.0.sql
 UPGRADE_PREVIOUS = 0.3.0
-NEW_PIECES = sql/install/79_pipeline.sql sql/install/95_pipeline_access.sql
-# Changes to objects of the previous version that use objects of the new
-# pieces (a view reading a new table) follow them.
+NEW_PIECES = sql/install/40_btyd.sql sql/install/42_validation.sql sql/install/79_pipeline.sql \
+	sql/install/95_model_validation.sql sql/install/95_pipeline_access.sql
+UPGRADE_FINISH = sql/upgrade/$(EXTVERSION)-finish.sql
 UPGRADE_LATE = sql/upgrade/$(EXTVERSION)-late.sql
-UPGRADE_PIECES = sql/upgrade/$(EXTVERSION).sql $(NEW_PIECES) $(UPGRADE_LATE)
+UPGRADE_PIECES = sql/upgrade/$(EXTVERSION).sql $(NEW_PIECES) $(UPGRADE_FINISH) $(UPGRADE_LATE)
 DATA_built = crm--$(EXTVERSION).sql crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql
 DATA = $(UPGRADES_RELEASED)
 
@@ -52,16 +57,16 @@ crm--$(EXTVERSION).sql: $(INSTALL_PIECES) crm.control
 	cat $(INSTALL_PIECES) > $@
 
 crm--$(UPGRADE_PREVIOUS)--$(EXTVERSION).sql: $(UPGRADE_PIECES) $(INSTALL_PIECES) sql/upgrade/splice.awk
-	{ awk -f sql/upgrade/splice.awk sql/upgrade/$(EXTVERSION).sql && cat /dev/null $(NEW_PIECES) && \
+	{ awk -f sql/upgrade/splice.awk sql/upgrade/$(EXTVERSION).sql && cat /dev/null $(NEW_PIECES) $(UPGRADE_FINISH) && \
 	  awk -f sql/upgrade/splice.awk $(UPGRADE_LATE); } > $@.tmp && mv $@.tmp $@
 
 # C unit tests of the numeric kernels: no server needed.
-UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/stage_kernel_test test/unit/level_kernel_test test/unit/segment_kernel_test test/unit/pipeline_kernel_test
+UNIT_TESTS = test/unit/summary_kernel_test test/unit/rfm_kernel_test test/unit/value_kernel_test test/unit/btyd_kernel_test test/unit/btyd_predictions_test test/unit/stage_kernel_test test/unit/level_kernel_test test/unit/segment_kernel_test test/unit/pipeline_kernel_test
 KERNEL_SRCS = $(KERNELS:.o=.c)
 # A test that #includes its kernel's source (to reach its static functions)
 # is not linked with that source again.
 unit: $(addsuffix .bin,$(UNIT_TESTS))
-test/unit/%.bin: test/unit/%.c test/unit/tap.h $(KERNEL_SRCS) src/*_kernel.h src/select_template.h
+test/unit/%.bin: test/unit/%.c test/unit/*.h $(KERNEL_SRCS) src/*_kernel.h src/select_template.h
 	$(CC) -std=gnu99 -O2 -Wall -Wextra -Wmissing-prototypes -Werror -I src -o $@ $< \
 		$(filter-out $(shell sed -n 's|^#include "\(.*_kernel\.c\)"|src/\1|p' $<),$(KERNEL_SRCS)) -lm
 

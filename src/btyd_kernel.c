@@ -2,8 +2,9 @@
  *
  * btyd_kernel.c
  *	  "Buy till you die" (BTYD) customer-base models in pure C99:
- *	  likelihoods with analytic gradients, a maximum-likelihood optimizer,
- *	  and per-customer predictions.
+ *	  likelihoods with analytic gradients, maximum-likelihood fits with
+ *	  standard errors and covariates, per-customer predictions and their
+ *	  distributions.
  *
  * 1. THE DATA
  *
@@ -13,7 +14,10 @@
  * them at time t_x, observed for a time T since the first purchase
  * ("frequency", "recency", "age").  Customers with the same triple are
  * interchangeable, hence BtydRow.weight.  The models below are fitted by
- * maximizing sum_i weight_i * ln L(params | x_i, t_x_i, T_i).
+ * maximizing sum_i weight_i * ln L(params | x_i, t_x_i, T_i).  In discrete
+ * time (BG/BB) the same triple counts opportunities: x of the n = T
+ * opportunities after the first purchase had a purchase, the last of them
+ * t_x.
  *
  * 2. THE MODELS
  *
@@ -45,6 +49,12 @@
  *		* [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))]
  *		* P(alive | x, t_x, T).
  * Eq. (9) is eq. (10) at x = t_x = T = 0, which is how we compute it.
+ * The distribution of a new customer's count is FHL eq. (8),
+ *	P(X(t) = k) = B(a, b+k)/B(a, b) NB(k; r, alpha, t)
+ *		+ [k > 0] B(a+1, b+k-1)/B(a, b) P(NB(r, alpha, t) >= k),
+ * NB(k; r, alpha, t) = G(r+k)/(G(r) k!) (alpha/(alpha+t))^r (t/(alpha+t))^k,
+ * the negative binomial tail being the regularized incomplete beta
+ * I_{t/(alpha+t)}(k, r).
  *
  * MBG/NBD (Batislam, Denizel & Filiztekin 2007, "Empirical validation and
  * comparison of models for customer base analysis", IJRM 24(3) 201-209).
@@ -52,7 +62,9 @@
  * first purchase.  Every formula above holds with b+x -> b+x+1 in the beta
  * functions, b+x-1 -> b+x in D, the dropout term present also for x = 0,
  * and (a+b+x-1) -> (a+b+x) in eq. (10).  We write delta = 0 for BG/NBD and
- * delta = 1 for MBG/NBD and implement both with one set of functions.
+ * delta = 1 for MBG/NBD and implement both with one set of functions.  A
+ * new customer's count is 0 with probability a/(a+b) (gone at once), else
+ * distributed as a BG/NBD customer's with b+1.
  *
  * Pareto/NBD (Schmittlein, Morrison & Colombo 1987, "Counting Your
  * Customers: Who Are They and What Will They Do Next?", Management Science
@@ -79,14 +91,9 @@
  * which is the FH note's 2F1(r+s+x, s+1; r+s+x+1; z) after Euler's
  * transformation 2F1(a,b;c;z) = (1-z)^(c-a-b) 2F1(c-a,c-b;c;z)
  * (Abramowitz & Stegun 15.3.3).  For u < v swap (m,u) with (n,v).  The
- * series sum_k (m)_k/(m+n)_k z^k has positive terms that shrink by at
- * least the factor z, never overflows (it is at most 1/(1-z)), and its
- * derivatives in m, n and z are summed term by term in the same loop,
- * which gives the exact gradient.  alpha == beta is simply z = 0.  When
- * z > 0.75 (one of alpha+t, beta+t over 4 times the other; the series
- * would need ~40/(1-z) terms) we switch to Gauss's continued fraction for
- * the same function, whose error falls like ((1-sqrt(1-z))/(1+sqrt(1-z)))^j
- * (f1_contfrac); both agree to ~1e-12 where both apply.
+ * 2F1(1, m; m+n; z) and its derivatives come from btyd_f1()
+ * (btyd_math_kernel.c), which gives the exact gradient.  alpha == beta is
+ * simply z = 0.
  *
  * P(alive) is the "alive" share of the bracket (FH note section 5):
  *	P(alive) = 1 / (1 + s I (alpha+T)^m (beta+T)^s).
@@ -95,7 +102,51 @@
  *	E[Y(t) | x, t_x, T] = (r+x)(beta+T) / ((alpha+T)(s-1))
  *		* [1 - ((beta+T)/(beta+T+t))^(s-1)] * P(alive).
  * At s = 1 the ratio [1 - y^(s-1)]/(s-1) is -ln y; we evaluate it as
- * -expm1((s-1) ln y)/(s-1) so that it is continuous there.
+ * -expm1((s-1) ln y)/(s-1) so that it is continuous there.  A new
+ * customer's count, alive through t or dead at tau, is
+ *	P(X(t) = k) = NB(k; r, alpha, t) (beta/(beta+t))^s
+ *		+ s beta^s alpha G(r+k)/(G(r) k!)
+ *		  * integral_0^U u^k (1-u)^(r+s-1) (beta + (alpha-beta) u)^-(s+1) du,
+ * U = t/(alpha+t), the death time mixed over its Pareto density and
+ * substituted u = tau/(alpha+tau).  For k = 0 the integral is G(0) - G(t)
+ * above (with m = r); for k > 0 we integrate numerically
+ * (btyd_integrate(), to 1e-15 absolute).
+ *
+ * BG/BB (Fader, Hardie & Shang 2010, "Customer-Base Analysis in a
+ * Discrete-Time Noncontractual Setting", Marketing Science 29(6)
+ * 1086-1108; "FHS").  At each of n opportunities after the first purchase
+ * a customer alive at its start buys with probability p, p ~ Beta(alpha,
+ * beta), and a customer dies at the start of an opportunity with
+ * probability theta, theta ~ Beta(gamma, delta).  FHS eq. (5):
+ *	L = B(alpha+x, beta+n-x)/B(alpha, beta) * B(gamma, delta+n)/B(gamma, delta)
+ *	  + sum_{i=0}^{n-t_x-1} B(alpha+x, beta+t_x-x+i)/B(alpha, beta)
+ *		  * B(gamma+1, delta+t_x+i)/B(gamma, delta),
+ * alive through n, or alive through t_x + i and dead at the start of the
+ * next.  We evaluate the terms in logs, each from the previous by one
+ * ratio, and sum them as a log-sum-exp.  P(alive at n+1) is the first term
+ * times (delta+n)/(gamma+delta+n) over L (FHS eq. (11)), E[X(n)] of a new
+ * customer FHS eq. (9),
+ *	alpha/(alpha+beta) delta/(gamma-1)
+ *		[1 - G(gamma+delta) G(1+delta+n) / (G(gamma+delta+n) G(1+delta))],
+ * with the bracket over gamma-1 summed as -expm1(sum_j -log1p((gamma-1)/
+ * (1+delta+j)))/(gamma-1), continuous at gamma = 1, and P(X(n) = k) FHS
+ * eq. (8),
+ *	C(n,k) B(alpha+k, beta+n-k)/B(alpha, beta) B(gamma, delta+n)/B(gamma, delta)
+ *	+ sum_{i=k}^{n-1} C(i,k) B(alpha+k, beta+i-k)/B(alpha, beta)
+ *		  B(gamma+1, delta+i)/B(gamma, delta).
+ *
+ * Conditional on the history.  Given (x, t_x, T), the customer is alive at
+ * T with the probability w above (for BG/BB: alive at n), and then alive
+ * with the posterior of the latent rates: lambda ~ Gamma(r+x, alpha+T),
+ * p ~ Beta(a, b+x+delta) (BG/NBD, MBG/NBD), mu ~ Gamma(s, beta+T)
+ * (Pareto/NBD), p ~ Beta(alpha+x, beta+n-x), theta ~ Beta(gamma, delta+n)
+ * (BG/BB).  From T on, such a customer behaves like a new BG/NBD,
+ * Pareto/NBD or BG/BB customer with those parameters (the MBG/NBD one
+ * without its drop at time 0), so every conditional prediction is
+ *	E[X(T, T+t) | history] = w E_new(t; posterior),
+ *	P(X(T, T+t) = k | history) = [k = 0] (1 - w) + w P_new(k; posterior),
+ * which is eq. (10) and FHS eq. (13) for the expectations; the code keeps
+ * the formulas above for them.
  *
  * Gamma-Gamma (Fader, Hardie & Lee 2005c, "RFM and CLV: Using Iso-value
  * Curves for Customer Base Analysis", JMR 42(4) 415-430, the spend
@@ -108,51 +159,50 @@
  * and E[M | x, zbar] = (p (v + x zbar)) / (p x + q - 1) (note 025 eq. (5)),
  * a weighted mean of the population mean p v / (q-1) and zbar:
  *	(q-1)/(px+q-1) * p v/(q-1) + p x/(px+q-1) * zbar.
- * The likelihood is fitted over the customers with x > 0 only.
+ * It is the posterior mean p E[1/nu], finite only when p x + q > 1 (for a
+ * customer without repeat purchases, q > 1): otherwise the mean is
+ * infinite, and we say so (+Infinity) rather than return the formula's
+ * negative number.  The likelihood is fitted over the customers with
+ * x > 0 only.
+ *
+ * Covariates (time-invariant; Fader & Hardie 2007, "Incorporating
+ * Time-Invariant Covariates into the Pareto/NBD and BG/NBD Models",
+ * brucehardie.com note 019, in the parametrization of CLVTools).  Customer
+ * i has its own alpha_i = alpha exp(-gamma_trans' z_i), and for dropout
+ * beta_i = beta exp(-gamma_drop' z_i) (Pareto/NBD) or a_i = a
+ * exp(gamma_drop' z_i), b_i = b exp(gamma_drop' z_i) (BG/NBD, MBG/NBD);
+ * everything else about the customer is the model above with these
+ * parameters.  The log of each customer parameter is linear in (ln
+ * params, gamma), ln q_i = M_i theta, so the gradient and Hessian in theta
+ * are M_i' times those in ln q_i (times M_i), and the covariance of a
+ * customer's parameters is M_i Cov(theta) M_i'.
  *
  * 3. NUMERICS
  *
- * Every likelihood is evaluated in logs.  ln G(y+x) - ln G(y) and
- * psi(y+x) - psi(y) for integer x come from per-evaluation tables of
- * cumulative sums of ln(y+j) and 1/(y+j) (x below XTAB), so a row costs a
- * few logarithms; larger x falls back to lgamma() and our digamma().  The
- * BG/NBD beta part A2 is sum_j -log1p(a/(b+j)), accurate even for b >> a.
- * Log-sum-exp uses log1p(exp(.)).  The conditional expectation of BG/NBD
- * uses Euler's transformation, which turns 2F1(r+x, b+x; a+b+x-1; z) into
+ * Every likelihood is evaluated in logs.  ln G(y+x) - ln G(y), psi(y+x) -
+ * psi(y) and psi'(y+x) - psi'(y) for integer x come from per-evaluation
+ * tables of cumulative sums of ln(y+j), 1/(y+j) and 1/(y+j)^2 (x below
+ * XTAB), so a row costs a few logarithms; larger x falls back to lgamma()
+ * and our digamma and trigamma.  The BG/NBD beta part A2 is
+ * sum_j -log1p(a/(b+j)), accurate even for b >> a.  Log-sum-exp uses
+ * log1p(exp(.)).  The conditional expectation of BG/NBD uses Euler's
+ * transformation, which turns 2F1(r+x, b+x; a+b+x-1; z) into
  * (1-z)^(a-1-r-x) 2F1(a+b-1-r, a-1; a+b+x-1; z): the upper parameters no
  * longer grow with x (no overflow for x in the thousands), and since the
  * second is a-1 we sum (2F1 - 1)/(a-1) directly, so that a -> 1 (where
- * eq. (10) is 0/0) is continuous.  See btyd_hyp2f1() for the general 2F1.
+ * eq. (10) is 0/0) is continuous.  Probabilities are clamped to [0, 1]
+ * against rounding.  The special functions live in btyd_math_kernel.c.
  *
- * 4. OPTIMIZER
+ * 4. FITTING
  *
  * We minimize f(theta) = -LL(exp(theta)) / N + lambda sum exp(2 theta_i)
  * over theta = ln(params), N the total weight: positivity is automatic.
  * The penalty is lifetimes' penalizer_coef exactly (its fitters return
  * -(weights * ll).sum() / weights.sum() + penalizer_coef * sum(params**2)).
- * Reported loglik is the total weighted LL without the penalty.
- *
- * Method: BFGS on the inverse Hessian, started from the inverse of the
- * BHHH matrix (sum of outer products of per-customer scores, free while
- * summing the gradient), with a weak-Wolfe line search (Armijo c1 = 1e-4,
- * curvature c2 = 0.9) that also accepts Hager & Zhang's approximate Wolfe
- * condition near the optimum, where f no longer changes in floating
- * point.  A step moves no ln-parameter by more than MAX_STEP; points with
- * |theta_i| > LOG_BOUND, or where f or its gradient is not finite, are
- * rejected by the line search (treated as +Infinity), so the iterate is
- * always finite.  If the line search fails the BHHH matrix is recomputed
- * once at the current point.
- *
- * Convergence test (A): max_i |df/dtheta_i| <= gtol (default 1e-9), i.e.
- * the gradient of the per-customer objective in log-parameters, which is
- * the relative sensitivity of f to each parameter.  The fit also counts
- * as converged, provided max_i |df/dtheta_i| <= 1e-6, when (B) the line
- * search cannot decrease f any more (a floating-point floor), or (C) f
- * fell by less than 1e-12 (1 + |f|) over the last 5 iterations (a flat
- * objective: a maximum at a boundary, approached along ln-parameters,
- * such as a -> 0 or s, beta -> infinity with s/beta fixed; the fit then
- * stops at finite but extreme values).  Otherwise, or after
- * max_iterations (default 200), the status is BTYD_ERR_NOT_CONVERGED.
+ * With covariates theta also holds the coefficients, as they are, and the
+ * penalty adds lambda gamma^2 for each.  Reported loglik is the total
+ * weighted LL without the penalty.  Points with |theta_i| > LOG_BOUND are
+ * infeasible.  The optimizer (BFGS) is btyd_optim_kernel.c's.
  *
  * Starting values (deterministic): with xbar and Tbar the weighted means
  * of x and T, the purchase part starts at r = 0.5 and a mean rate r/alpha
@@ -161,13 +211,31 @@
  * dropout probability 1/3); Pareto/NBD adds s = 1, beta = Tbar (mean
  * lifetime about Tbar).  Gamma-Gamma starts at p = 1, q = 2, v = the
  * weighted mean of zbar over x > 0 (so that p v / (q-1) = mean spend).
+ * BG/BB starts at alpha = 1 and a mean purchase probability
+ * alpha/(alpha+beta) of min(0.9, 2 xbar/nbar), gamma = delta = 1.
+ * Covariate coefficients start at 0.  A covariate that is 0 for every row
+ * cannot be identified: its coefficient stays 0 and is not fitted, so a
+ * fit whose covariates are all 0 is exactly the fit without them.
  *
  * Count models need at least one customer with x > 0: otherwise dropout
  * and purchase rate cannot be told apart and btyd_fit returns
  * BTYD_ERR_NO_REPEAT_PURCHASES without fitting.
  *
+ * Standard errors.  On request (BtydOptions.covariance) the fit also
+ * returns the covariance of the estimates, the inverse of the observed
+ * information N H, H the Hessian of f in theta at the optimum (with a
+ * penalty, its curvature is included: the covariance is then that of the
+ * penalized estimate), mapped to the natural scale by the delta method,
+ * Cov(params) = diag(params) Cov(theta) diag(params), which at the
+ * optimum is the inverse Hessian in the natural parameters.  H is
+ * analytic for BG/NBD and MBG/NBD (one pass over the rows with second
+ * derivatives, about the cost of one gradient) and comes from forward
+ * differences of the analytic gradient otherwise (btyd_fd_hessian(): one
+ * gradient per free parameter).  If H is not positive definite (a maximum
+ * on the boundary) there is no covariance (has_vcov = 0).
+ *
  * No allocation, no mutable globals; the tables live on the stack (about
- * 11 KB).  lgamma() is the C library's (glibc's also sets the global
+ * 16 KB).  lgamma() is the C library's (glibc's also sets the global
  * signgam, harmless in a PostgreSQL backend process).
  *
  *-------------------------------------------------------------------------
@@ -176,403 +244,19 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define XTAB		256			/* per-x table length */
-#define LOG_BOUND	40.0		/* |ln param| beyond this is infeasible */
-#define MAX_STEP	4.0			/* max change of a ln-param per iteration */
+#define NTAB		8			/* tables per evaluation */
+#define LOG_BOUND	40.0		/* |theta_i| beyond this is infeasible */
 #define GTOL_DEFAULT	1e-9
-#define GTOL_FLOOR	1e-6
-#define FLAT_ITERS	5			/* criterion C window */
-#define FLAT_RTOL	1e-12		/* criterion C relative decrease */
 #define MAXIT_DEFAULT	200
-#define LS_MAX		40			/* line-search trials */
-#define LS_PATIENCE 8			/* trials before taking any Armijo point */
-#define LS_C1		1e-4
-#define LS_C2		0.9
-#define F_NOISE		1e-13		/* relative f noise for approximate Wolfe */
-#define SERIES_EPS	1e-17
-#define CF_EPS		4e-16
-#define CF_MIN_Z	0.75		/* continued fraction above this z */
-#define CF_MAX		4000L		/* exact for 1 - z > ~3e-5, see f1_contfrac */
-#define SERIES_MAX	2000000L	/* cap on series terms (z extremely near 1) */
-#define HYP_BIG		1e250
 #define MAX_X		1e9
-
-/* ----------------------------------------------------------------
- * Special functions
- * ----------------------------------------------------------------
- */
-
-/*
- * Digamma psi(x) for x > 0: recurrence psi(x) = psi(x+1) - 1/x up to
- * x >= 10, then the asymptotic series (A&S 6.3.18) through x^-14, whose
- * truncation error there is below 1e-17.
- */
-static double
-digamma(double x)
-{
-	double		result = 0.0;
-	double		inv;
-	double		inv2;
-
-	while (x < 10.0)
-	{
-		result -= 1.0 / x;
-		x += 1.0;
-	}
-	inv = 1.0 / x;
-	inv2 = inv * inv;
-	result += log(x) - 0.5 * inv
-		- inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252
-		 - inv2 * (1.0 / 240 - inv2 * (1.0 / 132 - inv2 * (691.0 / 32760
-															- inv2 / 12))))));
-	return result;
-}
-
-/* ln(1 + exp(d)) without overflow */
-static double
-log1pexp(double d)
-{
-	if (d > 0.0)
-		return d + log1p(exp(-d));
-	return log1p(exp(d));
-}
-
-/* 1 / (1 + exp(-d)) */
-static double
-logistic(double d)
-{
-	return 1.0 / (1.0 + exp(-d));
-}
-
-/* (1 - exp(c L)) / c, continuous at c = 0 where it is -L */
-static double
-one_minus_exp_over(double c, double L)
-{
-	if (c == 0.0)
-		return -L;
-	return -expm1(c * L) / c;
-}
-
-static int
-is_nonpos_int(double v)
-{
-	return v <= 0.0 && v == floor(v);
-}
-
-/* ln|Gamma(v)| and the sign of Gamma(v), v not a non-positive integer */
-static double
-lgamma_signed(double v, int *sign)
-{
-	*sign = 1;
-	if (v < 0.0 && ((long) ceil(-v)) % 2 == 1)
-		*sign = -1;
-	return lgamma(v);
-}
-
-/* ----------------------------------------------------------------
- * Hypergeometric series
- * ----------------------------------------------------------------
- */
-
-/*
- * F(b, c, z) = 2F1(1, b; c; z) = sum_k (b)_k / (c)_k z^k for 0 <= z < 1,
- * 0 < b < c, and the logarithmic derivatives d ln F / d{b, c, z}.  Terms
- * are positive and t_{k+1}/t_k = z (b+k)/(c+k) < z, so the tail after a
- * term t is below t z / (1-z); we stop when that, weighted for the
- * derivative sums, is below SERIES_EPS of the sum.
- */
-typedef struct F1Value
-{
-	double		f;
-	double		dlb;
-	double		dlc;
-	double		dlz;
-} F1Value;
-
-static void
-f1_series(double b, double c, double z, F1Value *out)
-{
-	double		t = 1.0;
-	double		sum = 1.0;
-	double		sb = 0.0;
-	double		sc = 0.0;
-	double		sz = 0.0;
-	double		hb = 0.0;
-	double		hc = 0.0;
-	long		k;
-
-	for (k = 0; k < SERIES_MAX; k++)
-	{
-		double		ib = 1.0 / (b + k);
-		double		ic = 1.0 / (c + k);
-		double		tz = t * (b + k) * ic;	/* t_{k+1} / z */
-		double		tn = tz * z;
-
-		hb += ib;
-		hc += ic;
-		sb += tn * hb;
-		sc -= tn * hc;
-		sz += (k + 1) * tz;
-		sum += tn;
-		t = tn;
-		if (tn * (k + 2 + hb + hc) <= SERIES_EPS * sum * (1.0 - z))
-			break;
-	}
-	out->f = sum;
-	out->dlb = sb / sum;
-	out->dlc = sc / sum;
-	out->dlz = sz / sum;
-}
-
-/*
- * The same F(b, c, z) = 2F1(1, b; c; z) and log-derivatives by Gauss's
- * continued fraction (see e.g. Cuyt et al. 2008, "Handbook of Continued
- * Fractions for Special Functions", on 2F1 ratios; with a = 0 in
- * 2F1(a+1, b; c'+1; z) / 2F1(a, b; c'; z), c' = c - 1):
- *	F = 1 / (1 + k1 z / (1 + k2 z / (1 + ...)))
- *	k_{2i+1} = -(c'+i)(b+i) / ((c'+2i)(c'+2i+1)),
- *	k_{2i}	 = -i (c'+i-b) / ((c'+2i-1)(c'+2i)).
- * For 0 < b < c all k_j z lie in (-1, 0) and tend to -z/4, so the
- * convergents stay positive and the error shrinks like
- * ((1 - sqrt(1-z)) / (1 + sqrt(1-z)))^j: far faster than the power series
- * when z is near 1.  The derivatives are carried through the three-term
- * recurrences A_j = A_{j-1} + a_j A_{j-2} (same for B) by the product rule.
- * Returns 0 if a convergent is not positive (then the caller uses the
- * series).  At most CF_MAX levels are used: full accuracy needs about
- * 20 / sqrt(1-z) of them, so beyond 1 - z ~ 3e-5 (alpha+t and beta+t over
- * 30000 times apart, reached when a fit runs off to s, beta -> infinity)
- * the result is a truncated, still positive and finite, approximation;
- * this bounds the cost of such evaluations.
- */
-static int
-f1_contfrac(double b, double c, double z, F1Value *out)
-{
-	double		cp = c - 1.0;
-
-	/*
-	 * Convergents F_n = A_n / B_n of 0 + 1/(1 + a_1/(1 + a_2/(1 + ...)))
-	 * with a_j = k_j z: (A_0, B_0) = (0, 1), (A_1, B_1) = (1, 1), then
-	 * X_n = X_{n-1} + a_{n-1} X_{n-2}.  Index 0 of each array is the value,
-	 * 1..3 its derivatives with respect to b, c and z.
-	 */
-	double		A1[4] = {1.0, 0.0, 0.0, 0.0},
-				A2[4] = {0.0, 0.0, 0.0, 0.0};
-	double		B1[4] = {1.0, 0.0, 0.0, 0.0},
-				B2[4] = {1.0, 0.0, 0.0, 0.0};
-	double		prev[4] = {1.0, 0.0, 0.0, 0.0};
-	long		j;
-	int			i;
-
-	for (j = 1; j < CF_MAX; j++)
-	{
-		long		h = j / 2;
-		double		k,
-					kb,
-					kc,
-					a[4];
-		double		An[4],
-					Bn[4];
-		double		cur[4];
-		double		big;
-		int			done = 1;
-
-		if (j % 2 == 1)
-		{
-			double		den = (cp + 2 * h) * (cp + 2 * h + 1);
-
-			k = -(cp + h) * (b + h) / den;
-			kb = -(cp + h) / den;
-			kc = k * (1.0 / (cp + h) - 1.0 / (cp + 2 * h)
-					  - 1.0 / (cp + 2 * h + 1));
-		}
-		else
-		{
-			double		den = (cp + 2 * h - 1) * (cp + 2 * h);
-
-			k = -h * (cp + h - b) / den;
-			kb = h / den;
-			kc = -h / den - k * (1.0 / (cp + 2 * h - 1) + 1.0 / (cp + 2 * h));
-		}
-		a[0] = k * z;
-		a[1] = kb * z;
-		a[2] = kc * z;
-		a[3] = k;
-		An[0] = A1[0] + a[0] * A2[0];
-		Bn[0] = B1[0] + a[0] * B2[0];
-		for (i = 1; i < 4; i++)
-		{
-			An[i] = A1[i] + a[i] * A2[0] + a[0] * A2[i];
-			Bn[i] = B1[i] + a[i] * B2[0] + a[0] * B2[i];
-		}
-		if (!(An[0] > 0.0 && Bn[0] > 0.0))
-			return 0;
-		cur[0] = An[0] / Bn[0];
-		for (i = 1; i < 4; i++)
-			cur[i] = An[i] / An[0] - Bn[i] / Bn[0];
-		/* stop when the value and the derivatives no longer move */
-		if (fabs(cur[0] - prev[0]) > CF_EPS * cur[0])
-			done = 0;
-		for (i = 1; i < 4 && done; i++)
-			if (fabs(cur[i] - prev[i]) > CF_EPS * (1.0 + fabs(cur[i])))
-				done = 0;
-		memcpy(prev, cur, sizeof(prev));
-		if (done)
-			break;
-		memcpy(A2, A1, sizeof(A1));
-		memcpy(B2, B1, sizeof(B1));
-		memcpy(A1, An, sizeof(An));
-		memcpy(B1, Bn, sizeof(Bn));
-		big = fmax(An[0], Bn[0]);
-		if (big > 1e100 || big < 1e-100)
-		{
-			for (i = 0; i < 4; i++)
-			{
-				A1[i] /= big;
-				A2[i] /= big;
-				B1[i] /= big;
-				B2[i] /= big;
-			}
-		}
-	}
-	out->f = prev[0];
-	out->dlb = prev[1];
-	out->dlc = prev[2];
-	out->dlz = prev[3];
-	return 1;
-}
-
-/*
- * S = sum_{k>=1} (a)_k (b+1)_{k-1} / ((c)_k k!) z^k, so that
- * 2F1(a, b; c; z) = 1 + b S; returned as mantissa * exp(*lscale) so that
- * growing terms cannot overflow.  Needs |z| <= 1 (z = 1 only for a
- * terminating series) and c not a non-positive integer.
- */
-static double
-hyp_tail_series(double a, double b, double c, double z, double *lscale)
-{
-	double		t = a * z / c;
-	double		s = 0.0;
-	long		k;
-
-	*lscale = 0.0;
-	for (k = 1; k <= SERIES_MAX; k++)
-	{
-		double		ratio;
-
-		s += t;
-		if (t == 0.0)
-			break;
-		ratio = z * ((a + k) / (c + k)) * ((b + k) / (k + 1));
-		if (fabs(ratio) < 1.0 && fabs(z) < 1.0)
-		{
-			double		q = fmax(fabs(ratio), fabs(z));
-
-			if (fabs(t) * q <= SERIES_EPS * fabs(s) * (1.0 - q))
-				break;
-		}
-		t *= ratio;
-		if (fabs(t) > HYP_BIG)
-		{
-			t /= HYP_BIG;
-			s /= HYP_BIG;
-			*lscale += log(HYP_BIG);
-		}
-	}
-	return s;
-}
-
-/* 2F1(a, b; c; 1): Gauss's sum (A&S 15.1.20), or the terminating series */
-static double
-hyp2f1_at_one(double a, double b, double c)
-{
-	double		lg;
-	int			s1,
-				s2,
-				s3,
-				s4;
-	double		lscale;
-	double		s;
-
-	if (is_nonpos_int(a) || is_nonpos_int(b))
-	{
-		s = hyp_tail_series(a, b, c, 1.0, &lscale);
-		return (exp(-lscale) + b * s) * exp(lscale);
-	}
-	if (c - a - b <= 0.0)
-		return NAN;
-	if (is_nonpos_int(c - a) || is_nonpos_int(c - b))
-		return 0.0;
-	lg = lgamma_signed(c, &s1) + lgamma_signed(c - a - b, &s2)
-		- lgamma_signed(c - a, &s3) - lgamma_signed(c - b, &s4);
-	return s1 * s2 * s3 * s4 * exp(lg);
-}
-
-/*
- * Gauss hypergeometric 2F1(a, b; c; z), real arguments, z <= 1.
- *
- * z < 0 is mapped into (0, 1) by Pfaff's transformation (A&S 15.3.4)
- *	2F1(a,b;c;z) = (1-z)^-a 2F1(a, c-b; c; z/(z-1)),
- * keeping a terminating parameter if there is one, else the form with the
- * smaller |c-b|.  For 0 < z < 1 Euler's transformation (A&S 15.3.3)
- *	2F1(a,b;c;z) = (1-z)^(c-a-b) 2F1(c-a, c-b; c; z)
- * is used when it makes the upper parameters smaller.  The series is then
- * summed with rescaling (no intermediate overflow) and the prefactor is
- * applied in logs.  Convergence slows as z -> 1 (terms decay like z^k);
- * at most SERIES_MAX terms are summed, enough for 1 - z > 2e-5.
- */
-double
-btyd_hyp2f1(double a, double b, double c, double z)
-{
-	double		pre = 0.0;
-	double		lscale;
-	double		s;
-	double		mant;
-
-	if (!isfinite(a) || !isfinite(b) || !isfinite(c) || !isfinite(z))
-		return NAN;
-	if (is_nonpos_int(c) || z > 1.0)
-		return NAN;
-	if (a == 0.0 || b == 0.0 || z == 0.0)
-		return 1.0;
-	if (z == 1.0)
-		return hyp2f1_at_one(a, b, c);
-	if (z < 0.0)
-	{
-		int			use_b;
-
-		if (is_nonpos_int(a))
-			use_b = 0;
-		else if (is_nonpos_int(b))
-			use_b = 1;
-		else
-			use_b = fabs(c - a) < fabs(c - b);
-		if (use_b)
-		{
-			double		tmp = a;
-
-			a = b;
-			b = tmp;
-		}
-		pre = -a * log1p(-z);
-		b = c - b;
-		z = z / (z - 1.0);
-	}
-	else if (!is_nonpos_int(a) && !is_nonpos_int(b) &&
-			 fabs(c - a) + fabs(c - b) < fabs(a) + fabs(b))
-	{
-		pre = (c - a - b) * log1p(-z);
-		a = c - a;
-		b = c - b;
-	}
-	s = hyp_tail_series(a, b, c, z, &lscale);
-	mant = exp(-lscale) + b * s;
-	if (mant == 0.0)
-		return 0.0;
-	return copysign(exp(log(fabs(mant)) + lscale + pre), mant);
-}
+#define PMF_ABS_TOL 1e-15		/* Pareto/NBD P(X = k) quadrature */
+#define FD_PRED_STEP 1e-5		/* delta-method derivative step, ln scale */
+#define BG_FIXED_P	1e4			/* see bg_expected_fixed_p() */
 
 /* ----------------------------------------------------------------
  * Model framework
@@ -588,8 +272,10 @@ typedef struct EvalCtx
 	double		p[BTYD_MAX_PARAMS];
 	double		lp[BTYD_MAX_PARAMS];	/* ln p */
 	int			ntab;			/* x < ntab is looked up in tab */
+	int			want_hess;		/* fill the second-derivative tables */
+	int			per_row;		/* parameters of one row: no tables */
 	double		aux[8];			/* model-specific constants */
-	double		tab[5][XTAB];	/* model-specific per-x values */
+	double		tab[NTAB][XTAB];	/* model-specific per-x values */
 } EvalCtx;
 
 /* Weighted means used for starting values. */
@@ -603,6 +289,13 @@ typedef struct DataSummary
 	double		xmax;
 } DataSummary;
 
+/*
+ * A model: its rows, its likelihood and, for covariates, which parameters
+ * the two processes scale (index and the sign of the coefficient's effect
+ * on ln param).  row_loglik returns ln L of one row and, when asked, the
+ * gradient and (if has_hessian) the Hessian with respect to the natural
+ * parameters.
+ */
 typedef struct BtydModel
 {
 	BtydKind	kind;
@@ -614,8 +307,15 @@ typedef struct BtydModel
 	int			(*uses_row) (const BtydRow *row);
 	void		(*prepare) (EvalCtx *ctx, double xmax);
 	double		(*row_loglik) (const EvalCtx *ctx, const BtydRow *row,
-							   double *grad);
+							   double *grad, double *hess);
 	void		(*start) (const DataSummary *sum, double *params);
+	int			has_hessian;
+	int			discrete;
+	int			trans_index;	/* -1: no covariates */
+	int			trans_sign;
+	int			ndrop_index;
+	int			drop_index[2];
+	int			drop_sign;
 } BtydModel;
 
 static int
@@ -648,6 +348,26 @@ check_gg_row(const BtydRow *row)
 	return BTYD_OK;
 }
 
+/* a discrete history (x, t_x, n), n >= min_n */
+static int
+valid_discrete(double x, double t_x, double n, double min_n)
+{
+	if (!valid_count(x) || !valid_count(t_x) || !valid_count(n))
+		return 0;
+	if (n < min_n || n > BTYD_MAX_OPPORTUNITIES || t_x > n)
+		return 0;
+	return x == 0.0 || (x <= t_x);
+}
+
+static int
+check_bgbb_row(const BtydRow *row)
+{
+	if (!isfinite(row->weight) || !(row->weight > 0.0) ||
+		!valid_discrete(row->x, row->t_x, row->T, 1.0))
+		return BTYD_ERR_INVALID_ROW;
+	return BTYD_OK;
+}
+
 static int
 uses_all_rows(const BtydRow *row)
 {
@@ -671,13 +391,15 @@ table_len(double xmax, int extra)
 
 /*
  * Fill lsum[k] = ln G(y+k) - ln G(y) and rsum[k] = psi(y+k) - psi(y),
- * k < n, by cumulative sums of ln(y+j) and 1/(y+j).
+ * k < n, by cumulative sums of ln(y+j) and 1/(y+j); and, if ssum is not
+ * NULL, ssum[k] = psi'(y+k) - psi'(y) = -sum_{j<k} 1/(y+j)^2.
  */
 static void
-poch_fill(double y, int n, double *lsum, double *rsum)
+poch_fill(double y, int n, double *lsum, double *rsum, double *ssum)
 {
 	double		l = 0.0;
 	double		r = 0.0;
+	double		q = 0.0;
 	int			k;
 
 	for (k = 0; k < n; k++)
@@ -686,6 +408,11 @@ poch_fill(double y, int n, double *lsum, double *rsum)
 		rsum[k] = r;
 		l += log(y + k);
 		r += 1.0 / (y + k);
+		if (ssum)
+		{
+			ssum[k] = q;
+			q -= 1.0 / ((y + k) * (y + k));
+		}
 	}
 }
 
@@ -704,8 +431,17 @@ poch_get(const EvalCtx *ctx, int which, double y, double x,
 	else
 	{
 		*l = lgamma(y + x) - lgamma(y);
-		*r = digamma(y + x) - digamma(y);
+		*r = btyd_digamma(y + x) - btyd_digamma(y);
 	}
+}
+
+/* psi'(y+x) - psi'(y), from table "which" if x < ntab */
+static double
+poch_second(const EvalCtx *ctx, int which, double y, double x)
+{
+	if (x < ctx->ntab)
+		return ctx->tab[which][(int) x];
+	return btyd_trigamma(y + x) - btyd_trigamma(y);
 }
 
 /* ----------------------------------------------------------------
@@ -736,7 +472,10 @@ bg_dropout(const double *p, int delta, double x, double t_x, double T,
  * tab[0..1]: ln G(r+k) - ln G(r), psi(r+k) - psi(r);
  * tab[2]: A2 at k + delta = sum_j -log1p(a/(b+j));
  * tab[3]: d A2 / d b = sum_j a / ((b+j)(a+b+j));
- * tab[4]: d A2 / d a = -sum_j 1/(a+b+j).
+ * tab[4]: d A2 / d a = -sum_j 1/(a+b+j);
+ * for the Hessian, tab[5]: psi'(r+k) - psi'(r);
+ * tab[6]: d2 A2 / da2 = d2 A2 / da db = sum_j 1/(a+b+j)^2;
+ * tab[7]: d2 A2 / db2 = sum_j 1/(a+b+j)^2 - 1/(b+j)^2.
  */
 static void
 bg_prepare(EvalCtx *ctx, double xmax)
@@ -747,16 +486,21 @@ bg_prepare(EvalCtx *ctx, double xmax)
 	double		l2 = 0.0;
 	double		p2 = 0.0;
 	double		pab = 0.0;
+	double		sab = 0.0;
+	double		sbb = 0.0;
 	int			j;
 	int			k;
 
-	ctx->ntab = table_len(xmax, 0);
-	poch_fill(ctx->p[0], ctx->ntab, ctx->tab[0], ctx->tab[1]);
+	ctx->ntab = ctx->per_row ? 0 : table_len(xmax, 0);
+	poch_fill(ctx->p[0], ctx->ntab, ctx->tab[0], ctx->tab[1],
+			  ctx->want_hess ? ctx->tab[5] : NULL);
 	for (j = 0; j < delta; j++)
 	{
 		l2 -= log1p(a / (b + j));
 		p2 += a / ((b + j) * (a + b + j));
 		pab -= 1.0 / (a + b + j);
+		sab += 1.0 / ((a + b + j) * (a + b + j));
+		sbb -= 1.0 / ((b + j) * (b + j));
 	}
 	for (k = 0; k < ctx->ntab; k++)
 	{
@@ -767,6 +511,13 @@ bg_prepare(EvalCtx *ctx, double xmax)
 		l2 -= log1p(a / (b + j));
 		p2 += a / ((b + j) * (a + b + j));
 		pab -= 1.0 / (a + b + j);
+		if (ctx->want_hess)
+		{
+			ctx->tab[6][k] = sab;
+			ctx->tab[7][k] = sab + sbb;
+			sab += 1.0 / ((a + b + j) * (a + b + j));
+			sbb -= 1.0 / ((b + j) * (b + j));
+		}
 	}
 }
 
@@ -789,12 +540,78 @@ bg_beta_terms(const EvalCtx *ctx, double x, double *a2, double *da,
 		return;
 	}
 	*a2 = lgamma(a + b) + lgamma(b + xd) - lgamma(b) - lgamma(a + b + xd);
-	*da = digamma(a + b) - digamma(a + b + xd);
-	*db = *da + digamma(b + xd) - digamma(b);
+	*da = btyd_digamma(a + b) - btyd_digamma(a + b + xd);
+	*db = *da + btyd_digamma(b + xd) - btyd_digamma(b);
+}
+
+/* the second derivatives of A2: d2/da2 (= d2/da db), d2/db2 */
+static void
+bg_beta_second(const EvalCtx *ctx, double x, double *s2)
+{
+	double		a = ctx->p[2];
+	double		b = ctx->p[3];
+	double		xd = x + ctx->model->delta;
+
+	if (x < ctx->ntab)
+	{
+		s2[0] = ctx->tab[6][(int) x];
+		s2[1] = ctx->tab[7][(int) x];
+		return;
+	}
+	s2[0] = btyd_trigamma(a + b) - btyd_trigamma(a + b + xd);
+	s2[1] = s2[0] - (btyd_trigamma(b) - btyd_trigamma(b + xd));
+}
+
+/*
+ * The Hessian of one BG/NBD row in the natural parameters, from the parts
+ * bg_row() computed: d2 ln(1 + e^D) = w(1-w) dD dD' + w d2D, with dD =
+ * (lratio, dD/dalpha, 1/a, -1/bx) and d2D nonzero in (r, alpha),
+ * (alpha, alpha), (a, a) and (b, b) only.
+ */
+static void
+bg_hessian(const EvalCtx *ctx, double x, double t_x, double T, int dropout,
+		   double w, double lratio, double bx, double *hess)
+{
+	const double *p = ctx->p;
+	double		r = p[0];
+	double		alpha = p[1];
+	double		s2[2];
+	double		dD[4];
+	double		ww = w * (1.0 - w);
+	double		ia = 1.0 / (alpha + T);
+	double		ix = 1.0 / (alpha + t_x);
+	int			i,
+				j;
+
+	bg_beta_second(ctx, x, s2);
+	memset(hess, 0, sizeof(double) * 16);
+	hess[0] = poch_second(ctx, 5, r, x);
+	hess[1] = 1.0 / alpha - ia;
+	hess[5] = -r / (alpha * alpha) + (r + x) * ia * ia;
+	hess[10] = s2[0];
+	hess[11] = s2[0];
+	hess[15] = s2[1];
+	if (dropout)
+	{
+		dD[0] = lratio;
+		dD[1] = (r + x) * (ia - ix);
+		dD[2] = 1.0 / p[2];
+		dD[3] = -1.0 / bx;
+		for (i = 0; i < 4; i++)
+			for (j = i; j < 4; j++)
+				hess[i * 4 + j] += ww * dD[i] * dD[j];
+		hess[1] += w * (ia - ix);
+		hess[5] += w * (r + x) * (ix * ix - ia * ia);
+		hess[10] -= w / (p[2] * p[2]);
+		hess[15] += w / (bx * bx);
+	}
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < i; j++)
+			hess[i * 4 + j] = hess[j * 4 + i];
 }
 
 static double
-bg_row(const EvalCtx *ctx, const BtydRow *row, double *grad)
+bg_row(const EvalCtx *ctx, const BtydRow *row, double *grad, double *hess)
 {
 	const double *p = ctx->p;
 	double		r = p[0];
@@ -813,14 +630,16 @@ bg_row(const EvalCtx *ctx, const BtydRow *row, double *grad)
 				bx = 1.0,
 				w = 0.0;
 	double		ll;
+	int			dropout;
 
 	poch_get(ctx, 0, r, x, &lr, &pr);
 	bg_beta_terms(ctx, x, &a2, &da, &db);
 	ll = lr + r * ctx->lp[1] - (r + x) * lat + a2;
-	if (bg_dropout(p, ctx->model->delta, x, t_x, T, &D, &lratio, &bx))
+	dropout = bg_dropout(p, ctx->model->delta, x, t_x, T, &D, &lratio, &bx);
+	if (dropout)
 	{
-		ll += log1pexp(D);
-		w = logistic(D);		/* posterior P(dropped out) */
+		ll += btyd_log1pexp(D);
+		w = btyd_logistic(D);	/* posterior P(dropped out) */
 	}
 	if (grad)
 	{
@@ -830,6 +649,8 @@ bg_row(const EvalCtx *ctx, const BtydRow *row, double *grad)
 		grad[2] = da + w / p[2];
 		grad[3] = db - w / bx;
 	}
+	if (hess)
+		bg_hessian(ctx, x, t_x, T, dropout, w, lratio, bx, hess);
 	return ll;
 }
 
@@ -860,7 +681,7 @@ static double
 pnbd_log_tail(double m, double u, double n, double v, double diff,
 			  double lu, double lv, double *d)
 {
-	F1Value		f;
+	BtydF1		f;
 	double		k = m + n - 1.0;
 
 	if (diff < 0.0)
@@ -878,8 +699,7 @@ pnbd_log_tail(double m, double u, double n, double v, double diff,
 		}
 		return lg;
 	}
-	if (!(diff / u > CF_MIN_Z && f1_contfrac(m, m + n, diff / u, &f)))
-		f1_series(m, m + n, diff / u, &f);
+	btyd_f1(m, m + n, diff / u, &f);
 	if (d)
 	{
 		d[0] = -lu + f.dlb + f.dlc - 1.0 / k;
@@ -968,20 +788,25 @@ pnbd_parts(const double *p, double x, double t_x, double T, int want_grad,
 	}
 }
 
-/* tables for r; aux[0..4] = ln G(0) at x = 0 and its gradient */
+/*
+ * tables for r; aux[0..4] = ln G(0) at x = 0 and its gradient (not for the
+ * parameters of a single row)
+ */
 static void
 pnbd_prepare(EvalCtx *ctx, double xmax)
 {
 	const double *p = ctx->p;
 
-	ctx->ntab = table_len(xmax, 0);
-	poch_fill(p[0], ctx->ntab, ctx->tab[0], ctx->tab[1]);
+	ctx->ntab = ctx->per_row ? 0 : table_len(xmax, 0);
+	poch_fill(p[0], ctx->ntab, ctx->tab[0], ctx->tab[1], NULL);
+	if (ctx->per_row)
+		return;
 	ctx->aux[0] = pnbd_log_tail(p[0], p[1], p[2] + 1.0, p[3], p[1] - p[3],
 								ctx->lp[1], ctx->lp[3], ctx->aux + 1);
 }
 
 static double
-pnbd_row(const EvalCtx *ctx, const BtydRow *row, double *grad)
+pnbd_row(const EvalCtx *ctx, const BtydRow *row, double *grad, double *hess)
 {
 	PnbdParts	pp;
 	double		lr,
@@ -992,16 +817,17 @@ pnbd_row(const EvalCtx *ctx, const BtydRow *row, double *grad)
 				ll;
 	int			i;
 
+	(void) hess;				/* no analytic Hessian: see btyd_fd_hessian() */
 	poch_get(ctx, 0, ctx->p[0], row->x, &lr, &pr);
-	pnbd_parts(ctx->p, row->x, row->t_x, row->T, grad != NULL, ctx->aux,
-			   &pp);
+	pnbd_parts(ctx->p, row->x, row->t_x, row->T, grad != NULL,
+			   ctx->per_row ? NULL : ctx->aux, &pp);
 	hi = fmax(pp.l_alive, pp.l_dead);
 	lo = fmin(pp.l_alive, pp.l_dead);
 	ll = lr + ctx->p[0] * ctx->lp[1] + ctx->p[2] * ctx->lp[3]
 		+ hi + log1p(exp(lo - hi));
 	if (grad)
 	{
-		w = logistic(pp.l_dead - pp.l_alive);	/* P(dead | data) */
+		w = btyd_logistic(pp.l_dead - pp.l_alive);	/* P(dead | data) */
 		for (i = 0; i < 4; i++)
 			grad[i] = (1.0 - w) * pp.d_alive[i] + w * pp.d_dead[i];
 		grad[0] += pr + ctx->lp[1];
@@ -1038,10 +864,10 @@ gg_xterms(const EvalCtx *ctx, double x, double *l, double *dp, double *dq)
 {
 	double		px = ctx->p[0] * x;
 	double		q = ctx->p[1];
-	double		psq = digamma(px + q);
+	double		psq = btyd_digamma(px + q);
 
 	*l = lgamma(px + q) - lgamma(px);
-	*dp = psq - digamma(px);
+	*dp = psq - btyd_digamma(px);
 	*dq = psq - ctx->aux[1];
 }
 
@@ -1051,14 +877,14 @@ gg_prepare(EvalCtx *ctx, double xmax)
 	int			k;
 
 	ctx->aux[0] = lgamma(ctx->p[1]);
-	ctx->aux[1] = digamma(ctx->p[1]);
+	ctx->aux[1] = btyd_digamma(ctx->p[1]);
 	ctx->ntab = table_len(xmax, 0);
 	for (k = 1; k < ctx->ntab; k++)
 		gg_xterms(ctx, k, &ctx->tab[0][k], &ctx->tab[1][k], &ctx->tab[2][k]);
 }
 
 static double
-gg_row(const EvalCtx *ctx, const BtydRow *row, double *grad)
+gg_row(const EvalCtx *ctx, const BtydRow *row, double *grad, double *hess)
 {
 	double		p = ctx->p[0],
 				q = ctx->p[1],
@@ -1073,6 +899,7 @@ gg_row(const EvalCtx *ctx, const BtydRow *row, double *grad)
 	double		l1 = log1p(v / xz); /* ln((v + x zbar) / (x zbar)) */
 	double		l2 = log1p(xz / v); /* ln((v + x zbar) / v) */
 
+	(void) hess;
 	if (x < ctx->ntab)
 	{
 		int			k = (int) x;
@@ -1101,19 +928,157 @@ gg_start(const DataSummary *sum, double *params)
 }
 
 /* ----------------------------------------------------------------
+ * BG/BB
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * ln L of a discrete history (x, t_x, n) under BG/BB (FHS eq. (5)) as a
+ * log-sum-exp of its terms, each from the previous by one ratio; *l_alive
+ * is the log of the first term (alive through n).  If grad is not NULL, the
+ * gradient with respect to (alpha, beta, gamma, delta).
+ */
+static double
+bgbb_loglik(const double *p, double x, double t_x, double n,
+			double *l_alive, double *grad)
+{
+	double		al = p[0],
+				be = p[1],
+				ga = p[2],
+				de = p[3];
+	double		lab = btyd_lbeta(al, be);
+	double		lgd = btyd_lbeta(ga, de);
+	double		ps_a = btyd_digamma(al),
+				ps_b = btyd_digamma(be),
+				ps_ab = btyd_digamma(al + be),
+				ps_g = btyd_digamma(ga),
+				ps_d = btyd_digamma(de),
+				ps_gd = btyd_digamma(ga + de),
+				ps_ax = btyd_digamma(al + x);
+	double		lt,
+				gt[4];
+	double		top,
+				sum,
+				gsum[4];
+	int			i,
+				j,
+				nterms;
+
+	if (x == 0.0)
+		t_x = 0.0;
+	/* alive through n */
+	lt = btyd_lbeta(al + x, be + n - x) - lab + btyd_lbeta(ga, de + n) - lgd;
+	*l_alive = lt;
+	top = lt;
+	sum = 1.0;
+	gt[0] = ps_ax - btyd_digamma(al + be + n) - ps_a + ps_ab;
+	gt[1] = btyd_digamma(be + n - x) - btyd_digamma(al + be + n) - ps_b + ps_ab;
+	gt[2] = ps_gd - btyd_digamma(ga + de + n);
+	gt[3] = btyd_digamma(de + n) - btyd_digamma(ga + de + n) - ps_d + ps_gd;
+	memcpy(gsum, gt, sizeof(gsum));
+
+	/* dead at the start of opportunity t_x + i + 1, i = 0 .. n - t_x - 1 */
+	nterms = (int) (n - t_x);
+	if (nterms > 0)
+	{
+		lt = btyd_lbeta(al + x, be + t_x - x) - lab
+			+ btyd_lbeta(ga + 1.0, de + t_x) - lgd;
+		gt[0] = ps_ax - btyd_digamma(al + be + t_x) - ps_a + ps_ab;
+		gt[1] = btyd_digamma(be + t_x - x) - btyd_digamma(al + be + t_x)
+			- ps_b + ps_ab;
+		gt[2] = btyd_digamma(ga + 1.0) - btyd_digamma(ga + de + 1.0 + t_x)
+			- ps_g + ps_gd;
+		gt[3] = btyd_digamma(de + t_x) - btyd_digamma(ga + de + 1.0 + t_x)
+			- ps_d + ps_gd;
+	}
+	for (i = 0; i < nterms; i++)
+	{
+		double		e;
+
+		if (i > 0)
+		{
+			double		k = t_x + i - 1.0;	/* the previous term's i */
+			double		iab = 1.0 / (al + be + k);
+			double		igd = 1.0 / (ga + de + 1.0 + k);
+
+			lt += log(be + k - x) - log(al + be + k)
+				+ log(de + k) - log(ga + de + 1.0 + k);
+			gt[0] -= iab;
+			gt[1] += 1.0 / (be + k - x) - iab;
+			gt[2] -= igd;
+			gt[3] += 1.0 / (de + k) - igd;
+		}
+		if (lt > top)
+		{
+			/* rescale the sums to the new largest term */
+			double		f = exp(top - lt);
+
+			sum *= f;
+			for (j = 0; j < 4; j++)
+				gsum[j] *= f;
+			top = lt;
+		}
+		e = exp(lt - top);
+		sum += e;
+		for (j = 0; j < 4; j++)
+			gsum[j] += e * gt[j];
+	}
+	if (grad)
+		for (j = 0; j < 4; j++)
+			grad[j] = gsum[j] / sum;
+	return top + log(sum);
+}
+
+static void
+bgbb_prepare(EvalCtx *ctx, double xmax)
+{
+	(void) xmax;
+	ctx->ntab = 0;
+}
+
+static double
+bgbb_row(const EvalCtx *ctx, const BtydRow *row, double *grad, double *hess)
+{
+	double		l_alive;
+
+	(void) hess;
+	return bgbb_loglik(ctx->p, row->x, row->t_x, row->T, &l_alive, grad);
+}
+
+static void
+bgbb_start(const DataSummary *sum, double *params)
+{
+	double		xbar = sum->wx / sum->w;
+	double		nbar = sum->wT / sum->w;
+	double		mean = fmin(0.9, fmax(2.0 * xbar / nbar, 0.01));
+
+	params[0] = 1.0;
+	params[1] = (1.0 - mean) / mean;
+	params[2] = 1.0;
+	params[3] = 1.0;
+}
+
+/* ----------------------------------------------------------------
  * The model table
  * ----------------------------------------------------------------
  */
 
 static const BtydModel models[] = {
 	{BTYD_BGNBD, "BG/NBD", 4, 0, {"r", "alpha", "a", "b"},
-	check_count_row, uses_all_rows, bg_prepare, bg_row, bg_start},
+		check_count_row, uses_all_rows, bg_prepare, bg_row, bg_start,
+	1, 0, 1, -1, 2, {2, 3}, 1},
 	{BTYD_PARETO_NBD, "Pareto/NBD", 4, 0, {"r", "alpha", "s", "beta"},
-	check_count_row, uses_all_rows, pnbd_prepare, pnbd_row, pnbd_start},
+		check_count_row, uses_all_rows, pnbd_prepare, pnbd_row, pnbd_start,
+	0, 0, 1, -1, 1, {3, -1}, -1},
 	{BTYD_GAMMA_GAMMA, "Gamma-Gamma", 3, 0, {"p", "q", "v", NULL},
-	check_gg_row, uses_repeat_rows, gg_prepare, gg_row, gg_start},
+		check_gg_row, uses_repeat_rows, gg_prepare, gg_row, gg_start,
+	0, 0, -1, 0, 0, {-1, -1}, 0},
 	{BTYD_MBGNBD, "MBG/NBD", 4, 1, {"r", "alpha", "a", "b"},
-	check_count_row, uses_all_rows, bg_prepare, bg_row, bg_start},
+		check_count_row, uses_all_rows, bg_prepare, bg_row, bg_start,
+	1, 0, 1, -1, 2, {2, 3}, 1},
+	{BTYD_BGBB, "BG/BB", 4, 0, {"alpha", "beta", "gamma", "delta"},
+		check_bgbb_row, uses_all_rows, bgbb_prepare, bgbb_row, bgbb_start,
+	0, 1, -1, 0, 0, {-1, -1}, 0},
 };
 
 static const BtydModel *
@@ -1166,6 +1131,22 @@ btyd_kind_name(BtydKind kind)
 	return m ? m->name : NULL;
 }
 
+int
+btyd_is_discrete(BtydKind kind)
+{
+	const BtydModel *m = find_model(kind);
+
+	return m ? m->discrete : 0;
+}
+
+int
+btyd_takes_covariates(BtydKind kind)
+{
+	const BtydModel *m = find_model(kind);
+
+	return m ? m->trans_index >= 0 : 0;
+}
+
 const char *
 btyd_status_message(int status)
 {
@@ -1174,11 +1155,11 @@ btyd_status_message(int status)
 		case BTYD_OK:
 			return "success";
 		case BTYD_ERR_ARGUMENT:
-			return "invalid argument (unknown model, missing pointer, or negative or non-finite penalty)";
+			return "invalid argument (unknown model, missing pointer, negative or non-finite penalty, or covariates the model does not take)";
 		case BTYD_ERR_EMPTY:
 			return "no customers to fit";
 		case BTYD_ERR_INVALID_ROW:
-			return "invalid customer summary (need finite values, integral x >= 0, 0 <= t_x <= T, T > 0, weight > 0; zbar > 0 when x > 0 for Gamma-Gamma)";
+			return "invalid customer summary (need finite values, integral x >= 0, 0 <= t_x <= T, T > 0, weight > 0; zbar > 0 when x > 0 for Gamma-Gamma; whole numbers with x <= t_x <= n for BG/BB)";
 		case BTYD_ERR_NO_REPEAT_SPEND:
 			return "Gamma-Gamma model needs at least one customer with repeat purchases (x > 0)";
 		case BTYD_ERR_NO_REPEAT_PURCHASES:
@@ -1207,11 +1188,14 @@ btyd_check_row(BtydKind kind, const BtydRow *row)
  */
 
 static void
-ctx_init(EvalCtx *ctx, const BtydModel *m, const double *params, double xmax)
+ctx_init(EvalCtx *ctx, const BtydModel *m, const double *params, double xmax,
+		 int want_hess, int per_row)
 {
 	int			i;
 
 	ctx->model = m;
+	ctx->want_hess = want_hess;
+	ctx->per_row = per_row;
 	for (i = 0; i < m->nparams; i++)
 	{
 		ctx->p[i] = params[i];
@@ -1238,7 +1222,7 @@ sum_loglik(const BtydModel *m, const double *params, const BtydRow *rows,
 				j;
 	size_t		k;
 
-	ctx_init(&ctx, m, params, xmax);
+	ctx_init(&ctx, m, params, xmax, 0, 0);
 	if (grad)
 		for (i = 0; i < np; i++)
 			grad[i] = 0.0;
@@ -1249,7 +1233,7 @@ sum_loglik(const BtydModel *m, const double *params, const BtydRow *rows,
 
 		if (!m->uses_row(row))
 			continue;
-		ll += w * m->row_loglik(&ctx, row, grad ? g : NULL);
+		ll += w * m->row_loglik(&ctx, row, grad ? g : NULL, NULL);
 		if (grad)
 		{
 			for (i = 0; i < np; i++)
@@ -1269,6 +1253,262 @@ sum_loglik(const BtydModel *m, const double *params, const BtydRow *rows,
 			for (j = 0; j < i; j++)
 				bhhh[j * np + i] = bhhh[i * np + j];
 	return ll;
+}
+
+/*
+ * One row's gradient g and Hessian h in the natural parameters q, turned
+ * into those in ln q: gl = q .* g, hl = diag(q) h diag(q) + diag(gl).
+ */
+static void
+to_log_scale(const double *q, int np, const double *g, const double *h,
+			 double *gl, double *hl)
+{
+	int			i,
+				j;
+
+	for (i = 0; i < np; i++)
+		gl[i] = q[i] * g[i];
+	if (hl)
+		for (i = 0; i < np; i++)
+			for (j = 0; j < np; j++)
+				hl[i * np + j] = q[i] * q[j] * h[i * np + j] + (i == j ? gl[i] : 0.0);
+}
+
+/*
+ * Weighted Hessian of the LL in ln(params), analytic (the model must have
+ * second derivatives), into H (nparams x nparams).
+ */
+static double
+sum_hessian(const BtydModel *m, const double *params, const BtydRow *rows,
+			size_t nrows, double xmax, double *H)
+{
+	EvalCtx		ctx;
+	double		ll = 0.0;
+	double		g[BTYD_MAX_PARAMS],
+				gl[BTYD_MAX_PARAMS];
+	double		h[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS],
+				hl[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS];
+	int			np = m->nparams;
+	int			i;
+	size_t		k;
+
+	ctx_init(&ctx, m, params, xmax, 1, 0);
+	memset(H, 0, sizeof(double) * np * np);
+	for (k = 0; k < nrows; k++)
+	{
+		const BtydRow *row = &rows[k];
+
+		if (!m->uses_row(row))
+			continue;
+		ll += row->weight * m->row_loglik(&ctx, row, g, h);
+		to_log_scale(params, np, g, h, gl, hl);
+		for (i = 0; i < np * np; i++)
+			H[i] += row->weight * hl[i];
+	}
+	return ll;
+}
+
+/* ----------------------------------------------------------------
+ * Covariates
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The covariates of a fit and the columns that are fitted (not 0 on every
+ * row).  theta = (ln params, gamma of the active purchase columns, gamma
+ * of the active dropout columns).
+ */
+typedef struct CovSpec
+{
+	int			ntrans;
+	int			ndrop;
+	const double *z;			/* stride ntrans + ndrop */
+	int			nact_t;
+	int			nact_d;
+	int			act_t[BTYD_MAX_COVARIATES];
+	int			act_d[BTYD_MAX_COVARIATES];
+} CovSpec;
+
+/*
+ * Row k's parameters q from (params, gamma) and its map M (nparams x
+ * ntheta, row-major): ln q = M theta.  0 if q is not finite and positive.
+ */
+static int
+cov_row_params(const BtydModel *m, const double *params, const double *gam,
+			   const CovSpec *cs, size_t k, double *q, double *M)
+{
+	const double *z = cs->z + k * (cs->ntrans + cs->ndrop);
+	int			np = m->nparams;
+	int			n = np + cs->nact_t + cs->nact_d;
+	double		et = 0.0,
+				ed = 0.0;
+	int			a,
+				j;
+
+	memset(M, 0, sizeof(double) * np * n);
+	for (j = 0; j < np; j++)
+	{
+		q[j] = params[j];
+		M[j * n + j] = 1.0;
+	}
+	for (a = 0; a < cs->nact_t; a++)
+	{
+		double		zv = z[cs->act_t[a]];
+
+		et += gam[a] * zv;
+		M[m->trans_index * n + np + a] = m->trans_sign * zv;
+	}
+	for (a = 0; a < cs->nact_d; a++)
+	{
+		double		zv = z[cs->ntrans + cs->act_d[a]];
+
+		ed += gam[cs->nact_t + a] * zv;
+		for (j = 0; j < m->ndrop_index; j++)
+			M[m->drop_index[j] * n + np + cs->nact_t + a] = m->drop_sign * zv;
+	}
+	q[m->trans_index] *= exp(m->trans_sign * et);
+	for (j = 0; j < m->ndrop_index; j++)
+		q[m->drop_index[j]] *= exp(m->drop_sign * ed);
+	for (j = 0; j < np; j++)
+		if (!(isfinite(q[j]) && q[j] > 0.0))
+			return 0;
+	return 1;
+}
+
+/*
+ * Weighted LL with covariates at natural params and coefficients gam; its
+ * gradient in theta into gt, the BHHH matrix of the per-row scores in
+ * theta into bhhh, the Hessian in theta (model with second derivatives)
+ * into H, each if not NULL.  NaN if a row's parameters are not valid.
+ */
+static double
+sum_loglik_cov(const BtydModel *m, const double *params, const double *gam,
+			   const CovSpec *cs, const BtydRow *rows, size_t nrows,
+			   double *gt, double *bhhh, double *H)
+{
+	int			np = m->nparams;
+	int			n = np + cs->nact_t + cs->nact_d;
+	double		ll = 0.0;
+	int			want_grad = gt != NULL || bhhh != NULL || H != NULL;
+	int			i,
+				j,
+				l;
+	size_t		k;
+
+	if (gt)
+		memset(gt, 0, sizeof(double) * n);
+	if (bhhh)
+		memset(bhhh, 0, sizeof(double) * n * n);
+	if (H)
+		memset(H, 0, sizeof(double) * n * n);
+	for (k = 0; k < nrows; k++)
+	{
+		const BtydRow *row = &rows[k];
+		double		w = row->weight;
+		double		q[BTYD_MAX_PARAMS];
+		double		M[BTYD_MAX_PARAMS * BTYD_MAX_THETA];
+		double		g[BTYD_MAX_PARAMS],
+					gl[BTYD_MAX_PARAMS],
+					s[BTYD_MAX_THETA];
+		double		h[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS],
+					hl[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS];
+		EvalCtx		ctx;
+
+		if (!m->uses_row(row))
+			continue;
+		if (!cov_row_params(m, params, gam, cs, k, q, M))
+			return NAN;
+		ctx_init(&ctx, m, q, row->x, H != NULL, 1);
+		ll += w * m->row_loglik(&ctx, row, want_grad ? g : NULL, H ? h : NULL);
+		if (!want_grad)
+			continue;
+		to_log_scale(q, np, g, H ? h : NULL, gl, H ? hl : NULL);
+		/* the score in theta: M' gl */
+		for (i = 0; i < n; i++)
+		{
+			s[i] = 0.0;
+			for (j = 0; j < np; j++)
+				s[i] += M[j * n + i] * gl[j];
+		}
+		if (gt)
+			for (i = 0; i < n; i++)
+				gt[i] += w * s[i];
+		if (bhhh)
+			for (i = 0; i < n; i++)
+				for (j = 0; j < n; j++)
+					bhhh[i * n + j] += w * s[i] * s[j];
+		if (H)
+		{
+			/* M' hl M */
+			for (i = 0; i < n; i++)
+				for (l = 0; l < n; l++)
+				{
+					double		v = 0.0;
+					int			a,
+								b;
+
+					for (a = 0; a < np; a++)
+					{
+						if (M[a * n + i] == 0.0)
+							continue;
+						for (b = 0; b < np; b++)
+							v += M[a * n + i] * hl[a * np + b] * M[b * n + l];
+					}
+					H[i * n + l] += w * v;
+				}
+		}
+	}
+	return ll;
+}
+
+/*
+ * Validate covariates for a model and rows and find the active columns;
+ * BTYD_OK, BTYD_ERR_ARGUMENT, or BTYD_ERR_INVALID_ROW (*bad_row set) for a
+ * value that is not finite.
+ */
+static int
+cov_setup(const BtydModel *m, const BtydCovariates *cov, const BtydRow *rows,
+		  size_t nrows, CovSpec *cs, long *bad_row)
+{
+	int			stride;
+	int			c;
+	size_t		k;
+
+	memset(cs, 0, sizeof(*cs));
+	if (cov == NULL || (cov->ntrans == 0 && cov->ndrop == 0))
+		return BTYD_OK;
+	if (m->trans_index < 0 || cov->ntrans < 0 || cov->ndrop < 0 ||
+		cov->ntrans > BTYD_MAX_COVARIATES || cov->ndrop > BTYD_MAX_COVARIATES ||
+		(cov->z == NULL && nrows > 0))
+		return BTYD_ERR_ARGUMENT;
+	cs->ntrans = cov->ntrans;
+	cs->ndrop = cov->ndrop;
+	cs->z = cov->z;
+	stride = cov->ntrans + cov->ndrop;
+	for (c = 0; c < stride; c++)
+	{
+		int			active = 0;
+
+		for (k = 0; k < nrows; k++)
+		{
+			double		v = cov->z[k * stride + c];
+
+			if (!isfinite(v))
+			{
+				*bad_row = (long) k;
+				return BTYD_ERR_INVALID_ROW;
+			}
+			if (v != 0.0 && m->uses_row(&rows[k]))
+				active = 1;
+		}
+		if (!active)
+			continue;
+		if (c < cov->ntrans)
+			cs->act_t[cs->nact_t++] = c;
+		else
+			cs->act_d[cs->nact_d++] = c - cov->ntrans;
+	}
+	return BTYD_OK;
 }
 
 /* validate kind/params/rows and the max x for the tables; 0 if invalid */
@@ -1318,8 +1558,52 @@ btyd_loglik(BtydKind kind, const double *params, const BtydRow *rows,
 	return btyd_loglik_grad(kind, params, rows, nrows, NULL);
 }
 
+double
+btyd_loglik_hessian(BtydKind kind, const double *params, const BtydRow *rows,
+					size_t nrows, double *hess)
+{
+	const BtydModel *m;
+	double		xmax;
+	int			i;
+
+	if (!ll_setup(kind, params, rows, nrows, &m, &xmax) || !m->has_hessian)
+	{
+		for (i = 0; i < BTYD_MAX_PARAMS * BTYD_MAX_PARAMS; i++)
+			hess[i] = NAN;
+		return NAN;
+	}
+	return sum_hessian(m, params, rows, nrows, xmax, hess);
+}
+
+double
+btyd_loglik_cov(BtydKind kind, const double *params, const double *coef,
+				const BtydRow *rows, size_t nrows, const BtydCovariates *cov,
+				double *grad)
+{
+	const BtydModel *m;
+	double		xmax;
+	CovSpec		cs;
+	int			c;
+
+	if (!ll_setup(kind, params, rows, nrows, &m, &xmax) || cov == NULL ||
+		m->trans_index < 0 || cov->ntrans < 0 || cov->ndrop < 0 ||
+		cov->ntrans > BTYD_MAX_COVARIATES || cov->ndrop > BTYD_MAX_COVARIATES ||
+		cov->z == NULL)
+		return NAN;
+	/* every column counts, zero or not */
+	memset(&cs, 0, sizeof(cs));
+	cs.ntrans = cov->ntrans;
+	cs.ndrop = cov->ndrop;
+	cs.z = cov->z;
+	for (c = 0; c < cov->ntrans; c++)
+		cs.act_t[cs.nact_t++] = c;
+	for (c = 0; c < cov->ndrop; c++)
+		cs.act_d[cs.nact_d++] = c;
+	return sum_loglik_cov(m, params, coef, &cs, rows, nrows, grad, NULL, NULL);
+}
+
 /* ----------------------------------------------------------------
- * Optimizer (see "4. OPTIMIZER" above)
+ * Fitting (see "4. FITTING" above)
  * ----------------------------------------------------------------
  */
 
@@ -1332,368 +1616,146 @@ typedef struct Problem
 	double		xmax;
 	double		penalty;
 	int			nevals;
+	const CovSpec *cov;			/* NULL: no covariate is fitted */
+	int			ntheta;
 } Problem;
-
-/* A point of the search: theta, f, gradient of f, unpenalized LL. */
-typedef struct Point
-{
-	double		theta[BTYD_MAX_PARAMS];
-	double		f;
-	double		g[BTYD_MAX_PARAMS];
-	double		ll;
-} Point;
 
 /*
  * Evaluate f and its gradient at pt->theta; f = +Infinity if the point is
  * infeasible or anything is not finite.  Adds the BHHH matrix of f (plus
- * the penalty's Hessian) into bhhh if not NULL.
+ * the penalty's Hessian) into bhhh if not NULL.  (btyd_optim_kernel.h's
+ * BtydEvaluate.)
  */
 static void
-evaluate(Problem *pb, Point *pt, double *bhhh)
+evaluate(void *arg, BtydPoint *pt, double *bhhh)
 {
+	Problem    *pb = (Problem *) arg;
 	int			np = pb->model->nparams;
+	int			n = pb->ntheta;
 	double		p[BTYD_MAX_PARAMS];
-	double		grad[BTYD_MAX_PARAMS];
+	double		grad[BTYD_MAX_THETA];
 	double		pen = 0.0;
 	int			i;
 
 	pt->f = INFINITY;
 	pt->ll = NAN;
-	for (i = 0; i < np; i++)
-	{
+	for (i = 0; i < n; i++)
 		if (!(fabs(pt->theta[i]) <= LOG_BOUND))
 			return;
+	for (i = 0; i < np; i++)
 		p[i] = exp(pt->theta[i]);
-	}
 	if (bhhh)
-		memset(bhhh, 0, sizeof(double) * np * np);
+		memset(bhhh, 0, sizeof(double) * n * n);
 	pb->nevals++;
-	pt->ll = sum_loglik(pb->model, p, pb->rows, pb->nrows, pb->xmax, grad,
-						bhhh);
+	if (pb->cov == NULL)
+		pt->ll = sum_loglik(pb->model, p, pb->rows, pb->nrows, pb->xmax, grad,
+							bhhh);
+	else
+		pt->ll = sum_loglik_cov(pb->model, p, pt->theta + np, pb->cov,
+								pb->rows, pb->nrows, grad, bhhh, NULL);
 	if (!isfinite(pt->ll))
 		return;
-	for (i = 0; i < np; i++)
+	for (i = 0; i < n; i++)
 	{
-		pt->g[i] = -p[i] * grad[i] / pb->W + 2.0 * pb->penalty * p[i] * p[i];
+		double		v = i < np ? p[i] : pt->theta[i];
+
+		/* grad is in natural params without covariates, else in theta */
+		if (pb->cov == NULL)
+			pt->g[i] = -p[i] * grad[i] / pb->W + 2.0 * pb->penalty * p[i] * p[i];
+		else
+			pt->g[i] = -grad[i] / pb->W
+				+ 2.0 * pb->penalty * (i < np ? p[i] * p[i] : v);
 		if (!isfinite(pt->g[i]))
 			return;
-		pen += p[i] * p[i];
+		pen += v * v;
 	}
 	if (bhhh)
 	{
-		for (i = 0; i < np * np; i++)
+		for (i = 0; i < n * n; i++)
 			bhhh[i] /= pb->W;
-		for (i = 0; i < np; i++)
-			bhhh[i * np + i] += 4.0 * pb->penalty * p[i] * p[i];
+		for (i = 0; i < n; i++)
+			bhhh[i * n + i] += i < np ? 4.0 * pb->penalty * p[i] * p[i]
+				: 2.0 * pb->penalty;
 	}
 	pt->f = -pt->ll / pb->W + pb->penalty * pen;
 }
 
-static double
-dot(const double *a, const double *b, int n)
-{
-	double		s = 0.0;
-	int			i;
-
-	for (i = 0; i < n; i++)
-		s += a[i] * b[i];
-	return s;
-}
-
-static double
-max_abs(const double *a, int n)
-{
-	double		m = 0.0;
-	int			i;
-
-	for (i = 0; i < n; i++)
-		m = fmax(m, fabs(a[i]));
-	return m;
-}
-
 /*
- * Inverse of a symmetric positive (semi)definite n x n matrix via
- * Cholesky, with a growing ridge if it is not numerically positive
- * definite.  Falls back to a scaled identity.
- */
-static void
-spd_inverse(const double *A, int n, double *Ainv)
-{
-	double		L[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS];
-	double		scale = 0.0;
-	double		ridge = 0.0;
-	int			attempt,
-				i,
-				j,
-				k;
-
-	for (i = 0; i < n; i++)
-		scale = fmax(scale, fabs(A[i * n + i]));
-	if (!(scale > 0.0) || !isfinite(scale))
-	{
-		memset(Ainv, 0, sizeof(double) * n * n);
-		for (i = 0; i < n; i++)
-			Ainv[i * n + i] = 1.0;
-		return;
-	}
-	for (attempt = 0; attempt < 12; attempt++)
-	{
-		int			ok = 1;
-
-		for (i = 0; i < n && ok; i++)
-		{
-			for (j = 0; j <= i; j++)
-			{
-				double		s = A[i * n + j] + (i == j ? ridge : 0.0);
-
-				for (k = 0; k < j; k++)
-					s -= L[i * n + k] * L[j * n + k];
-				if (i == j)
-				{
-					if (!(s > 1e-14 * scale))
-					{
-						ok = 0;
-						break;
-					}
-					L[i * n + i] = sqrt(s);
-				}
-				else
-					L[i * n + j] = s / L[j * n + j];
-			}
-		}
-		if (ok)
-		{
-			/* solve L L' X = I column by column */
-			for (k = 0; k < n; k++)
-			{
-				double		y[BTYD_MAX_PARAMS];
-
-				for (i = 0; i < n; i++)
-				{
-					double		s = (i == k) ? 1.0 : 0.0;
-
-					for (j = 0; j < i; j++)
-						s -= L[i * n + j] * y[j];
-					y[i] = s / L[i * n + i];
-				}
-				for (i = n - 1; i >= 0; i--)
-				{
-					double		s = y[i];
-
-					for (j = i + 1; j < n; j++)
-						s -= L[j * n + i] * Ainv[j * n + k];
-					Ainv[i * n + k] = s / L[i * n + i];
-				}
-			}
-			return;
-		}
-		ridge = (ridge == 0.0) ? 1e-10 * scale : ridge * 10.0;
-	}
-	memset(Ainv, 0, sizeof(double) * n * n);
-	for (i = 0; i < n; i++)
-		Ainv[i * n + i] = 1.0 / scale;
-}
-
-/*
- * Weak-Wolfe line search from cur along d (a descent direction).  Accepts
- * t when f(t) <= f0 + c1 t g0'd and g(t)'d >= c2 g0'd, or (approximate
- * Wolfe, Hager & Zhang 2005) when f(t) <= f0 + F_NOISE (1 + |f0|) and
- * c2 g0'd <= g(t)'d <= (1 - 2 c1)|g0'd|.  Brackets by doubling (up to a
- * step of MAX_STEP), then bisection (quadratic interpolation while the
- * lower end is 0).  A point with sufficient decrease only is taken when
- * the step is at its maximum or after LS_PATIENCE trials.  Returns 1 and
- * the new point in *next, or 0 if no acceptable point was found.
+ * The Hessian of f in theta at pt (evaluated): analytic for a model with
+ * second derivatives, else forward differences of the gradient.  0 if it
+ * cannot be computed.
  */
 static int
-line_search(Problem *pb, const Point *cur, const double *d, Point *next)
+objective_hessian(Problem *pb, const BtydObjective *obj, const BtydPoint *pt,
+				  double *H)
 {
 	int			np = pb->model->nparams;
-	double		gd = dot(cur->g, d, np);
-	double		lo = 0.0;
-	double		hi = INFINITY;
-	double		t = 1.0;
-	double		dmax = fmax(max_abs(d, np), DBL_MIN);
-	double		tmax = MAX_STEP / dmax;
-	Point		trial;
-	Point		armijo;
-	int			have_armijo = 0;
-	int			it,
-				i;
+	int			n = pb->ntheta;
+	double		p[BTYD_MAX_PARAMS];
+	double		ll;
+	int			i;
 
-	for (it = 0; it < LS_MAX; it++)
+	if (!pb->model->has_hessian)
+		return btyd_fd_hessian(obj, pt, H);
+	for (i = 0; i < np; i++)
+		p[i] = exp(pt->theta[i]);
+	pb->nevals++;
+	if (pb->cov == NULL)
+		ll = sum_hessian(pb->model, p, pb->rows, pb->nrows, pb->xmax, H);
+	else
+		ll = sum_loglik_cov(pb->model, p, pt->theta + np, pb->cov, pb->rows,
+							pb->nrows, NULL, NULL, H);
+	if (!isfinite(ll))
+		return 0;
+	for (i = 0; i < n * n; i++)
 	{
-		double		gtd;
-		int			armijo_ok;
-
-		for (i = 0; i < np; i++)
-			trial.theta[i] = cur->theta[i] + t * d[i];
-		evaluate(pb, &trial, NULL);
-		gtd = isfinite(trial.f) ? dot(trial.g, d, np) : NAN;
-		armijo_ok = trial.f <= cur->f + LS_C1 * t * gd;
-		if (armijo_ok && gtd >= LS_C2 * gd)
-		{
-			*next = trial;
-			return 1;
-		}
-		if (isfinite(trial.f) &&
-			trial.f <= cur->f + F_NOISE * (1.0 + fabs(cur->f)) &&
-			gtd >= LS_C2 * gd && gtd <= (1.0 - 2.0 * LS_C1) * fabs(gd))
-		{
-			*next = trial;
-			return 1;
-		}
-		if (armijo_ok && trial.f < cur->f)
-		{
-			/* sufficient decrease but still steep: go further */
-			lo = t;
-			armijo = trial;
-			have_armijo = 1;
-			/* not beyond MAX_STEP, and not forever along an asymptote */
-			if (t >= tmax || it >= LS_PATIENCE)
-				break;
-		}
-		else
-			hi = t;
-		if (hi == INFINITY)
-			t = fmin(2.0 * t, tmax);
-		else if (lo == 0.0 && isfinite(trial.f))
-		{
-			/* minimizer of the quadratic through f0, g0'd and f(hi) */
-			double		den = 2.0 * (trial.f - cur->f - gd * hi);
-			double		tq = den > 0.0 ? -gd * hi * hi / den : 0.5 * hi;
-
-			t = fmin(fmax(tq, 0.1 * hi), 0.5 * hi);
-		}
-		else
-			t = 0.5 * (lo + hi);
-		/* give up when the step no longer changes theta meaningfully */
-		if (hi - lo < 1e-15 * hi || t * dmax < 1e-13)
-			break;
+		H[i] = -H[i] / pb->W;
+		if (!isfinite(H[i]))
+			return 0;
 	}
-	if (have_armijo)
-	{
-		*next = armijo;
-		return 1;
-	}
-	return 0;
+	for (i = 0; i < n; i++)
+		H[i * n + i] += i < np ? 4.0 * pb->penalty * p[i] * p[i]
+			: 2.0 * pb->penalty;
+	return 1;
 }
 
-/* BFGS update of the inverse Hessian H with step s and gradient change y */
+/*
+ * The covariance of the estimates into out->vcov (see the header comment,
+ * "Standard errors"), in the layout of BtydFit: params, then every
+ * purchase and every dropout coefficient, NaN for those not fitted.
+ */
 static void
-bfgs_update(double *H, const double *s, const double *y, int n)
+fit_covariance(Problem *pb, const BtydObjective *obj, const BtydPoint *pt,
+			   BtydFit *out)
 {
-	double		Hy[BTYD_MAX_PARAMS];
-	double		sy = dot(s, y, n);
-	double		yHy;
+	int			np = pb->model->nparams;
+	int			n = pb->ntheta;
+	int			nfull = np + out->ntrans + out->ndrop;
+	double		H[BTYD_MAX_THETA * BTYD_MAX_THETA];
+	double		C[BTYD_MAX_THETA * BTYD_MAX_THETA];
+	int			pos[BTYD_MAX_THETA];	/* theta index -> layout index */
+	double		d[BTYD_MAX_THETA];
 	int			i,
 				j;
 
+	if (!objective_hessian(pb, obj, pt, H) || !btyd_cholesky_inverse(H, n, C))
+		return;
 	for (i = 0; i < n; i++)
-		Hy[i] = dot(&H[i * n], y, n);
-	yHy = dot(y, Hy, n);
+	{
+		d[i] = i < np ? exp(pt->theta[i]) : 1.0;
+		if (i < np)
+			pos[i] = i;
+		else if (i < np + pb->cov->nact_t)
+			pos[i] = np + pb->cov->act_t[i - np];
+		else
+			pos[i] = np + out->ntrans + pb->cov->act_d[i - np - pb->cov->nact_t];
+	}
+	for (i = 0; i < nfull * nfull; i++)
+		out->vcov[i] = NAN;
 	for (i = 0; i < n; i++)
 		for (j = 0; j < n; j++)
-			H[i * n + j] += (sy + yHy) * s[i] * s[j] / (sy * sy)
-				- (Hy[i] * s[j] + s[i] * Hy[j]) / sy;
-}
-
-/*
- * Minimize from *cur (theta set).  Returns BTYD_OK or
- * BTYD_ERR_NOT_CONVERGED; *cur holds the best point, *iters the number
- * of iterations.
- */
-static int
-minimize(Problem *pb, Point *cur, int maxit, double gtol, int *iters)
-{
-	int			np = pb->model->nparams;
-	double		B[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS];
-	double		H[BTYD_MAX_PARAMS * BTYD_MAX_PARAMS];
-	double		fhist[FLAT_ITERS];
-	int			fresh = 1;
-	int			stalled = 0;
-	int			flat = 0;
-	int			it,
-				i;
-
-	evaluate(pb, cur, B);
-	if (!isfinite(cur->f))
-	{
-		*iters = 0;
-		return BTYD_ERR_NOT_CONVERGED;
-	}
-	spd_inverse(B, np, H);
-	for (it = 0; it < maxit; it++)
-	{
-		double		d[BTYD_MAX_PARAMS];
-		double		s[BTYD_MAX_PARAMS];
-		double		y[BTYD_MAX_PARAMS];
-		double		dmax;
-		Point		next;
-
-		if (max_abs(cur->g, np) <= gtol)
-			break;
-		/* criterion C: f flat over the last FLAT_ITERS iterations */
-		if (it >= FLAT_ITERS &&
-			fhist[it % FLAT_ITERS] - cur->f <= FLAT_RTOL * (1.0 + fabs(cur->f)) &&
-			max_abs(cur->g, np) <= GTOL_FLOOR)
-		{
-			flat = 1;
-			break;
-		}
-		fhist[it % FLAT_ITERS] = cur->f;
-		for (i = 0; i < np; i++)
-			d[i] = -dot(&H[i * np], cur->g, np);
-		if (!(dot(d, cur->g, np) < 0.0))
-		{
-			/* not a descent direction: restart from the BHHH matrix */
-			Point		again = *cur;
-
-			evaluate(pb, &again, B);
-			spd_inverse(B, np, H);
-			fresh = 1;
-			for (i = 0; i < np; i++)
-				d[i] = -dot(&H[i * np], cur->g, np);
-			if (!(dot(d, cur->g, np) < 0.0))
-				for (i = 0; i < np; i++)
-					d[i] = -cur->g[i];
-		}
-		dmax = max_abs(d, np);
-		if (dmax > MAX_STEP)
-			for (i = 0; i < np; i++)
-				d[i] *= MAX_STEP / dmax;
-		if (!line_search(pb, cur, d, &next))
-		{
-			if (fresh)
-			{
-				stalled = 1;
-				break;
-			}
-			/* retry once from a fresh BHHH inverse */
-			{
-				Point		again = *cur;
-
-				evaluate(pb, &again, B);
-				spd_inverse(B, np, H);
-			}
-			fresh = 1;
-			continue;
-		}
-		for (i = 0; i < np; i++)
-		{
-			s[i] = next.theta[i] - cur->theta[i];
-			y[i] = next.g[i] - cur->g[i];
-		}
-		if (dot(s, y, np) > 1e-12 * sqrt(dot(s, s, np) * dot(y, y, np)))
-			bfgs_update(H, s, y, np);
-		fresh = 0;
-		*cur = next;
-	}
-	*iters = it;
-	if (max_abs(cur->g, np) <= gtol)
-		return BTYD_OK;
-	if ((stalled || flat) && max_abs(cur->g, np) <= GTOL_FLOOR)
-		return BTYD_OK;
-	return BTYD_ERR_NOT_CONVERGED;
+			out->vcov[pos[i] * nfull + pos[j]] = C[i * n + j] / pb->W * d[i] * d[j];
+	out->has_vcov = 1;
 }
 
 static void
@@ -1701,6 +1763,7 @@ fit_init(BtydFit *out, BtydKind kind, double penalty)
 {
 	int			i;
 
+	memset(out, 0, sizeof(*out));
 	out->kind = kind;
 	out->nparams = btyd_nparams(kind);
 	for (i = 0; i < BTYD_MAX_PARAMS; i++)
@@ -1713,16 +1776,20 @@ fit_init(BtydFit *out, BtydKind kind, double penalty)
 	out->penalty = penalty;
 	out->grad_max = NAN;
 	out->bad_row = -1;
+	out->has_vcov = 0;
 }
 
 int
-btyd_fit_ex(BtydKind kind, const BtydRow *rows, size_t nrows,
-			double l2_penalty, const BtydOptions *options, BtydFit *out)
+btyd_fit_cov(BtydKind kind, const BtydRow *rows, size_t nrows,
+			 const BtydCovariates *cov, double l2_penalty,
+			 const BtydOptions *options, BtydFit *out)
 {
 	const BtydModel *m = find_model(kind);
 	DataSummary sum;
+	CovSpec		cs;
 	Problem		pb;
-	Point		pt;
+	BtydObjective obj;
+	BtydPoint	pt;
 	double		start[BTYD_MAX_PARAMS];
 	int			maxit = MAXIT_DEFAULT;
 	double		gtol = GTOL_DEFAULT;
@@ -1768,6 +1835,14 @@ btyd_fit_ex(BtydKind kind, const BtydRow *rows, size_t nrows,
 			sum.wpos += row->weight;
 		sum.xmax = fmax(sum.xmax, row->x);
 	}
+	status = cov_setup(m, cov, rows, nrows, &cs, &out->bad_row);
+	if (status != BTYD_OK)
+		return status;
+	if (cov)
+	{
+		out->ntrans = cov->ntrans;
+		out->ndrop = cov->ndrop;
+	}
 	if (kind == BTYD_GAMMA_GAMMA && sum.w == 0.0)
 		return BTYD_ERR_NO_REPEAT_SPEND;
 	if (!(sum.w > 0.0) || !isfinite(sum.w))
@@ -1788,22 +1863,47 @@ btyd_fit_ex(BtydKind kind, const BtydRow *rows, size_t nrows,
 	pb.xmax = sum.xmax;
 	pb.penalty = l2_penalty;
 	pb.nevals = 0;
+	pb.cov = (cs.nact_t + cs.nact_d > 0) ? &cs : NULL;
+	pb.ntheta = m->nparams + cs.nact_t + cs.nact_d;
+	obj.n = pb.ntheta;
+	obj.evaluate = evaluate;
+	obj.arg = &pb;
+	memset(&pt, 0, sizeof(pt));
 	for (i = 0; i < m->nparams; i++)
 		pt.theta[i] = fmin(fmax(log(start[i]), -LOG_BOUND), LOG_BOUND);
 
-	status = minimize(&pb, &pt, maxit, gtol, &iters);
+	status = btyd_minimize(&obj, &pt, maxit, gtol, &iters) ? BTYD_OK
+		: BTYD_ERR_NOT_CONVERGED;
 
 	out->iterations = iters;
-	out->evaluations = pb.nevals;
 	if (isfinite(pt.f))
 	{
+		int			a;
+
 		for (i = 0; i < m->nparams; i++)
 			out->params[i] = exp(pt.theta[i]);
+		for (a = 0; a < cs.nact_t; a++)
+			out->coef[cs.act_t[a]] = pt.theta[m->nparams + a];
+		for (a = 0; a < cs.nact_d; a++)
+			out->coef[out->ntrans + cs.act_d[a]] =
+				pt.theta[m->nparams + cs.nact_t + a];
 		out->loglik = pt.ll;
-		out->grad_max = max_abs(pt.g, m->nparams);
+		out->grad_max = 0.0;
+		for (i = 0; i < pb.ntheta; i++)
+			out->grad_max = fmax(out->grad_max, fabs(pt.g[i]));
+		if (options && options->covariance)
+			fit_covariance(&pb, &obj, &pt, out);
 	}
+	out->evaluations = pb.nevals;
 	out->converged = (status == BTYD_OK);
 	return status;
+}
+
+int
+btyd_fit_ex(BtydKind kind, const BtydRow *rows, size_t nrows,
+			double l2_penalty, const BtydOptions *options, BtydFit *out)
+{
+	return btyd_fit_cov(kind, rows, nrows, NULL, l2_penalty, options, out);
 }
 
 int
@@ -1827,6 +1927,8 @@ count_model(BtydKind kind, const double *params, double x, double t_x,
 
 	if (m == NULL || kind == BTYD_GAMMA_GAMMA || !valid_params(m, params))
 		return NULL;
+	if (m->discrete)
+		return valid_discrete(x, t_x, T, 0.0) ? m : NULL;
 	if (!valid_count(x) || !isfinite(t_x) || !isfinite(T))
 		return NULL;
 	if (t_x < 0.0 || T < 0.0 || t_x > T)
@@ -1834,7 +1936,19 @@ count_model(BtydKind kind, const double *params, double x, double t_x,
 	return m;
 }
 
-/* P(alive) of a validated history */
+/* a valid horizon t for model m */
+static int
+valid_horizon(const BtydModel *m, double t)
+{
+	if (!isfinite(t) || t < 0.0)
+		return 0;
+	return !m->discrete || (t == floor(t) && t <= BTYD_MAX_OPPORTUNITIES);
+}
+
+/*
+ * P(alive at T) of a validated history: the weight of the "alive" branch
+ * of every conditional prediction (for BG/BB, alive at n).
+ */
 static double
 p_alive(const BtydModel *m, const double *params, double x, double t_x,
 		double T)
@@ -1844,7 +1958,17 @@ p_alive(const BtydModel *m, const double *params, double x, double t_x,
 		PnbdParts	pp;
 
 		pnbd_parts(params, x, t_x, T, 0, NULL, &pp);
-		return logistic(pp.l_alive - pp.l_dead);
+		return btyd_logistic(pp.l_alive - pp.l_dead);
+	}
+	else if (m->kind == BTYD_BGBB)
+	{
+		double		l_alive,
+					ll;
+
+		if (T == 0.0)
+			return 1.0;
+		ll = bgbb_loglik(params, x, t_x, T, &l_alive, NULL);
+		return fmin(1.0, exp(l_alive - ll));
 	}
 	else
 	{
@@ -1854,7 +1978,7 @@ p_alive(const BtydModel *m, const double *params, double x, double t_x,
 
 		if (!bg_dropout(params, m->delta, x, t_x, T, &D, &lratio, &bx))
 			return 1.0;
-		return logistic(-D);
+		return btyd_logistic(-D);
 	}
 }
 
@@ -1863,22 +1987,90 @@ btyd_p_alive(BtydKind kind, const double *params, double x, double t_x,
 			 double T)
 {
 	const BtydModel *m = count_model(kind, params, x, t_x, T);
+	double		w;
 
 	if (m == NULL)
 		return NAN;
-	return p_alive(m, params, x, t_x, T);
+	w = p_alive(m, params, x, t_x, T);
+	if (m->kind == BTYD_BGBB)
+	{
+		/* and survives the start of opportunity n + 1 (FHS eq. (11)) */
+		w *= (params[3] + T) / (params[2] + params[3] + T);
+	}
+	return w;
+}
+
+double
+btyd_alive_weight(BtydKind kind, const double *params, double x, double t_x,
+				  double T)
+{
+	const BtydModel *m = count_model(kind, params, x, t_x, T);
+
+	return m ? p_alive(m, params, x, t_x, T) : NAN;
 }
 
 /*
- * BG/NBD and MBG/NBD, FHL eq. (10) with Euler's transformation:
- *	E = C/(a-1) [1 - (1-z)^(a-1) 2F1(P, a-1; C; z)] P(alive)
- *	  = C [ (1 - (1-z)^(a-1))/(a-1) - (1-z)^(a-1) S ] P(alive)
+ * The parameters of a customer alive at T with history (x, T), from which
+ * it behaves like a new customer of the "alive" family: BG/NBD for BG/NBD
+ * and MBG/NBD, Pareto/NBD, BG/BB (see "Conditional on the history").
+ */
+static void
+posterior(const BtydModel *m, const double *p, double x, double T, double *q)
+{
+	if (m->kind == BTYD_BGBB)
+	{
+		q[0] = p[0] + x;
+		q[1] = p[1] + T - x;
+		q[2] = p[2];
+		q[3] = p[3] + T;
+		return;
+	}
+	q[0] = p[0] + x;
+	q[1] = p[1] + T;
+	q[2] = p[2];
+	q[3] = m->kind == BTYD_PARETO_NBD ? p[3] + T : p[3] + x + m->delta;
+}
+
+/*
+ * E[X(t)] of a BG/NBD customer alive at 0 with (r, alpha, a, b) when a is
+ * so large that the dropout probability p ~ Beta(a, b) barely varies:
+ * given p, E = h(p) = (1 - (alpha/(alpha + p t))^r) / p (the geometric
+ * number of purchases before dropout, mixed over lambda), and
+ * E[h(p)] = h(m) + h''(m) Var(p) / 2 + O(1/a^2) relative, m = a/(a+b),
+ * Var(p) = m (1-m)/(a+b+1), whose relative size is about 1/a.  Used when
+ * the series of eq. (10) would need more than BG_FIXED_P terms (they grow
+ * until about z (a-1)); there a > BG_FIXED_P, so the neglected terms are
+ * below 1e-8 relative.
+ */
+static double
+bg_h(double r, double alpha, double t, double p)
+{
+	return -expm1(-r * log1p(p * t / alpha)) / p;
+}
+
+static double
+bg_expected_fixed_p(double r, double alpha, double a, double b, double t)
+{
+	double		m = a / (a + b);
+	double		var = m * (1.0 - m) / (a + b + 1.0);
+	double		d = 1e-4 * fmin(m, 1.0 - m);
+	double		h0 = bg_h(r, alpha, t, m);
+	double		h2 = (bg_h(r, alpha, t, m + d) - 2.0 * h0 + bg_h(r, alpha, t, m - d)) / (d * d);
+
+	return h0 + 0.5 * h2 * var;
+}
+
+/*
+ * BG/NBD and MBG/NBD, FHL eq. (10) without the P(alive) factor, with
+ * Euler's transformation:
+ *	C/(a-1) [1 - (1-z)^(a-1) 2F1(P, a-1; C; z)]
+ *	  = C [ (1 - (1-z)^(a-1))/(a-1) - (1-z)^(a-1) S ]
  * with C = a+b+x-1+delta, P = a+b-1-r+delta, z = t/(alpha+T+t) and
  * 2F1(P, a-1; C; z) = 1 + (a-1) S.
  */
 static double
-bg_expected(const BtydModel *m, const double *p, double t, double x,
-			double t_x, double T)
+bg_expected_alive(const BtydModel *m, const double *p, double t, double x,
+				  double T)
 {
 	double		r = p[0],
 				alpha = p[1],
@@ -1889,17 +2081,20 @@ bg_expected(const BtydModel *m, const double *p, double t, double x,
 	double		z = t / (alpha + T + t);
 	double		L = -log1p(t / (alpha + T));	/* ln(1 - z) */
 	double		lscale;
-	double		S = hyp_tail_series(P, a - 1.0, C, z, &lscale);
-	double		bracket = one_minus_exp_over(a - 1.0, L)
-		- exp((a - 1.0) * L + lscale) * S;
+	double		S;
+	double		bracket;
 
-	return C * bracket * p_alive(m, p, x, t_x, T);
+	if (a - 1.0 > BG_FIXED_P && z * (a - 1.0) > BG_FIXED_P)
+		return bg_expected_fixed_p(r + x, alpha + T, a, b + x + m->delta, t);
+	S = btyd_hyp_tail_series(P, a - 1.0, C, z, &lscale);
+	bracket = btyd_one_minus_exp_over(a - 1.0, L)
+		- exp((a - 1.0) * L + lscale) * S;
+	return C * bracket;
 }
 
-/* Pareto/NBD conditional expectation, FH note section 6 */
+/* Pareto/NBD conditional expectation without P(alive), FH note section 6 */
 static double
-pnbd_expected(const BtydModel *m, const double *p, double t, double x,
-			  double t_x, double T)
+pnbd_expected_alive(const double *p, double t, double x, double T)
 {
 	double		r = p[0],
 				alpha = p[1],
@@ -1908,7 +2103,39 @@ pnbd_expected(const BtydModel *m, const double *p, double t, double x,
 	double		L = -log1p(t / (beta + T));	/* ln((beta+T)/(beta+T+t)) */
 
 	return (r + x) * (beta + T) / (alpha + T)
-		* one_minus_exp_over(s - 1.0, L) * p_alive(m, p, x, t_x, T);
+		* btyd_one_minus_exp_over(s - 1.0, L);
+}
+
+/* BG/BB E[X(n)] of a new customer, FHS eq. (9); n = t whole */
+static double
+bgbb_expected_new(const double *q, double t)
+{
+	double		c = q[2] - 1.0;
+	double		sum = 0.0;
+	int			j;
+
+	for (j = 0; j < (int) t; j++)
+		sum += c == 0.0 ? 1.0 / (1.0 + q[3] + j) : -log1p(c / (1.0 + q[3] + j));
+	if (c != 0.0)
+		sum = -expm1(sum) / c;
+	return q[0] / (q[0] + q[1]) * q[3] * sum;
+}
+
+/* expectation given alive at T with history (x, T), t > 0 */
+static double
+expected_alive(const BtydModel *m, const double *params, double t, double x,
+			   double T)
+{
+	double		q[BTYD_MAX_PARAMS];
+
+	if (m->kind == BTYD_PARETO_NBD)
+		return pnbd_expected_alive(params, t, x, T);
+	if (m->kind == BTYD_BGBB)
+	{
+		posterior(m, params, x, T, q);
+		return bgbb_expected_new(q, t);
+	}
+	return bg_expected_alive(m, params, t, x, T);
 }
 
 double
@@ -1916,20 +2143,380 @@ btyd_expected_purchases(BtydKind kind, const double *params, double t,
 						double x, double t_x, double T)
 {
 	const BtydModel *m = count_model(kind, params, x, t_x, T);
+	double		alive;
 
-	if (m == NULL || !isfinite(t) || t < 0.0)
+	if (m == NULL || !valid_horizon(m, t))
 		return NAN;
 	if (t == 0.0)
 		return 0.0;
-	if (kind == BTYD_PARETO_NBD)
-		return pnbd_expected(m, params, t, x, t_x, T);
-	return bg_expected(m, params, t, x, t_x, T);
+	alive = expected_alive(m, params, t, x, T);
+	return fmax(0.0, alive * p_alive(m, params, x, t_x, T));
 }
 
 double
 btyd_expected_purchases_new(BtydKind kind, const double *params, double t)
 {
 	return btyd_expected_purchases(kind, params, t, 0.0, 0.0, 0.0);
+}
+
+double
+btyd_expected_alive(BtydKind kind, const double *params, double t, double x,
+					double T)
+{
+	const BtydModel *m = count_model(kind, params, x, 0.0, T);
+
+	if (m == NULL || !valid_horizon(m, t))
+		return NAN;
+	if (t == 0.0)
+		return 0.0;
+	return fmax(0.0, expected_alive(m, params, t, x, T));
+}
+
+/* ----------------------------------------------------------------
+ * Distributions of the counts
+ * ----------------------------------------------------------------
+ */
+
+/* ln NB(k; r, alpha, t), the negative binomial count of a live customer */
+static double
+nb_logpmf(double r, double alpha, double t, double k)
+{
+	if (t == 0.0)
+		return k == 0.0 ? 0.0 : -INFINITY;
+	return lgamma(r + k) - lgamma(r) - lgamma(k + 1.0)
+		- r * log1p(t / alpha) - k * log1p(alpha / t);
+}
+
+/* BG/NBD P(X(t) = k) of a new customer, FHL eq. (8); q = (r, alpha, a, b) */
+static double
+bg_pmf_new(const double *q, double t, double k)
+{
+	double		r = q[0],
+				alpha = q[1],
+				a = q[2],
+				b = q[3];
+	double		lratio = 0.0;	/* ln B(a, b+k-1)/B(a, b) as sum -log1p(a/(b+j)) */
+	double		P;
+	double		j;
+
+	for (j = 0; j < k - 1.0; j++)
+		lratio -= log1p(a / (b + j));
+	if (k == 0.0)
+		P = exp(nb_logpmf(r, alpha, t, k));
+	else
+		P = exp(lratio - log1p(a / (b + k - 1.0)) + nb_logpmf(r, alpha, t, k));
+	if (k > 0.0 && t > 0.0)
+	{
+		double		below;
+		double		tail = btyd_beta_inc(k, r, t / (alpha + t), &below);
+
+		/* B(a+1, b+k-1)/B(a, b) = a/(a+b+k-1) B(a, b+k-1)/B(a, b) */
+		P += exp(log(a) - log(a + b + k - 1.0) + lratio) * tail;
+	}
+	return P;
+}
+
+/* the Pareto/NBD integrand of P(X(t) = k) in u = tau / (alpha + tau) */
+typedef struct PnbdPmfArg
+{
+	double		lc;				/* log of the constant factor */
+	double		k;
+	double		c;				/* r + s - 1 */
+	double		s1;				/* s + 1 */
+	double		ratio;			/* alpha / beta - 1 */
+} PnbdPmfArg;
+
+/*
+ * s beta^s alpha G(r+k)/(G(r) k!) u^k (1-u)^(r+s-1) (beta + (alpha-beta) u)^-(s+1)
+ * with beta^s (beta + (alpha-beta) u)^-(s+1) = (1 + (alpha/beta - 1) u)^-(s+1)
+ * / beta, so that no power of beta is formed (s can be huge)
+ */
+static double
+pnbd_pmf_integrand(double u, const void *varg)
+{
+	const PnbdPmfArg *a = (const PnbdPmfArg *) varg;
+
+	if (u <= 0.0)
+		return 0.0;
+	return exp(a->lc + a->k * log(u) + a->c * log1p(-u)
+			   - a->s1 * log1p(a->ratio * u));
+}
+
+/* Pareto/NBD P(X(t) = k) of a new customer; q = (r, alpha, s, beta) */
+static double
+pnbd_pmf_new(const double *q, double t, double k)
+{
+	double		r = q[0],
+				alpha = q[1],
+				s = q[2],
+				beta = q[3];
+	double		P;
+
+	if (t == 0.0)
+		return k == 0.0 ? 1.0 : 0.0;
+	/* alive through t */
+	P = exp(nb_logpmf(r, alpha, t, k) - s * log1p(t / beta));
+	if (k == 0.0)
+	{
+		/* dead before t: s alpha^r beta^s (G(0) - G(t)), G with m = r */
+		double		lg0 = pnbd_log_tail(r, alpha, s + 1.0, beta, alpha - beta,
+										log(alpha), log(beta), NULL);
+		double		lgt = pnbd_log_tail(r, alpha + t, s + 1.0, beta + t,
+										alpha - beta, log(alpha + t),
+										log(beta + t), NULL);
+
+		P += exp(log(s) + r * log(alpha) + s * log(beta) + lg0)
+			* -expm1(lgt - lg0);
+	}
+	else
+	{
+		PnbdPmfArg	a;
+		double		err;
+
+		a.lc = log(s) - log(beta) + log(alpha) + lgamma(r + k) - lgamma(r)
+			- lgamma(k + 1.0);
+		a.k = k;
+		a.c = r + s - 1.0;
+		a.s1 = s + 1.0;
+		a.ratio = alpha / beta - 1.0;
+		P += btyd_integrate(pnbd_pmf_integrand, &a, 0.0, t / (alpha + t),
+							PMF_ABS_TOL, 1e-13, &err);
+	}
+	return P;
+}
+
+/* BG/BB P(X(n) = k) of a new customer, FHS eq. (8); n = t whole */
+static double
+bgbb_pmf_new(const double *q, double t, double k)
+{
+	double		al = q[0],
+				be = q[1],
+				ga = q[2],
+				de = q[3];
+	double		lab = btyd_lbeta(al, be);
+	double		lgd = btyd_lbeta(ga, de);
+	double		lk1 = lgamma(k + 1.0);
+	double		P;
+	double		i;
+
+	if (k > t)
+		return 0.0;
+	P = exp(lgamma(t + 1.0) - lk1 - lgamma(t - k + 1.0)
+			+ btyd_lbeta(al + k, be + t - k) - lab
+			+ btyd_lbeta(ga, de + t) - lgd);
+	for (i = k; i < t; i++)
+		P += exp(lgamma(i + 1.0) - lk1 - lgamma(i - k + 1.0)
+				 + btyd_lbeta(al + k, be + i - k) - lab
+				 + btyd_lbeta(ga + 1.0, de + i) - lgd);
+	return P;
+}
+
+/* P(X(t) = k) of a new customer of the "alive" family of m */
+static double
+pmf_new_alive(const BtydModel *m, const double *q, double t, double k)
+{
+	if (m->kind == BTYD_PARETO_NBD)
+		return pnbd_pmf_new(q, t, k);
+	if (m->kind == BTYD_BGBB)
+		return bgbb_pmf_new(q, t, k);
+	return bg_pmf_new(q, t, k);
+}
+
+static double
+clamp01(double v)
+{
+	return fmin(1.0, fmax(0.0, v));
+}
+
+double
+btyd_pmf(BtydKind kind, const double *params, double t, double k)
+{
+	const BtydModel *m = count_model(kind, params, 0.0, 0.0, 0.0);
+
+	if (m == NULL || !valid_horizon(m, t) || !valid_count(k))
+		return NAN;
+	if (m->kind == BTYD_MBGNBD)
+	{
+		/* gone at time 0 with probability a/(a+b), else BG/NBD with b+1 */
+		double		q[BTYD_MAX_PARAMS];
+		double		keep = params[3] / (params[2] + params[3]);
+
+		memcpy(q, params, sizeof(q));
+		q[3] += 1.0;
+		return clamp01((k == 0.0 ? 1.0 - keep : 0.0) + keep * bg_pmf_new(q, t, k));
+	}
+	return clamp01(pmf_new_alive(m, params, t, k));
+}
+
+double
+btyd_pmf_alive(BtydKind kind, const double *params, double t, double k,
+			   double x, double T)
+{
+	const BtydModel *m = count_model(kind, params, x, 0.0, T);
+	double		q[BTYD_MAX_PARAMS];
+
+	if (m == NULL || !valid_horizon(m, t) || !valid_count(k))
+		return NAN;
+	posterior(m, params, x, T, q);
+	return clamp01(pmf_new_alive(m, q, t, k));
+}
+
+double
+btyd_pmf_conditional(BtydKind kind, const double *params, double t,
+					 double k, double x, double t_x, double T)
+{
+	const BtydModel *m = count_model(kind, params, x, t_x, T);
+	double		q[BTYD_MAX_PARAMS];
+	double		w;
+
+	if (m == NULL || !valid_horizon(m, t) || !valid_count(k))
+		return NAN;
+	w = p_alive(m, params, x, t_x, T);
+	posterior(m, params, x, T, q);
+	return clamp01((k == 0.0 ? 1.0 - w : 0.0) + w * pmf_new_alive(m, q, t, k));
+}
+
+/* ----------------------------------------------------------------
+ * Uncertainty
+ * ----------------------------------------------------------------
+ */
+
+int
+btyd_expected_interval(BtydKind kind, const double *params,
+					   const double *vcov, double t, double x, double t_x,
+					   double T, double level, double *out)
+{
+	const BtydModel *m = count_model(kind, params, x, t_x, T);
+	double		g[BTYD_MAX_PARAMS];
+	double		E,
+				var = 0.0,
+				se,
+				z;
+	int			np,
+				i,
+				j;
+
+	for (i = 0; i < 4; i++)
+		out[i] = NAN;
+	if (m == NULL || vcov == NULL || !(level > 0.0 && level < 1.0))
+		return 0;
+	np = m->nparams;
+	for (i = 0; i < np * np; i++)
+		if (!isfinite(vcov[i]))
+			return 0;
+	E = btyd_expected_purchases(kind, params, t, x, t_x, T);
+	if (!isfinite(E))
+		return 0;
+	/* dE / d ln param_j by central differences */
+	for (j = 0; j < np; j++)
+	{
+		double		up[BTYD_MAX_PARAMS],
+					dn[BTYD_MAX_PARAMS];
+
+		memcpy(up, params, sizeof(up));
+		memcpy(dn, params, sizeof(dn));
+		up[j] *= exp(FD_PRED_STEP);
+		dn[j] *= exp(-FD_PRED_STEP);
+		g[j] = (btyd_expected_purchases(kind, up, t, x, t_x, T)
+				- btyd_expected_purchases(kind, dn, t, x, t_x, T))
+			/ (2.0 * FD_PRED_STEP);
+	}
+	for (i = 0; i < np; i++)
+		for (j = 0; j < np; j++)
+			var += g[i] * g[j] * vcov[i * np + j] / (params[i] * params[j]);
+	if (!isfinite(var))
+		return 0;
+	se = sqrt(fmax(var, 0.0));
+	z = btyd_normal_quantile(0.5 + 0.5 * level);
+	out[0] = E;
+	out[1] = se;
+	out[2] = E > 0.0 ? E * exp(-z * se / E) : 0.0;
+	out[3] = E > 0.0 ? E * exp(z * se / E) : 0.0;
+	return 1;
+}
+
+int
+btyd_individual(BtydKind kind, const double *params, const double *coef,
+				int ntrans, int ndrop, const double *z_trans,
+				const double *z_drop, const double *vcov, double *out_params,
+				double *out_vcov)
+{
+	const BtydModel *m = find_model(kind);
+	double		M[BTYD_MAX_PARAMS * BTYD_MAX_THETA];
+	double		et = 0.0,
+				ed = 0.0;
+	int			np,
+				n,
+				a,
+				i,
+				j;
+
+	if (m == NULL || !valid_params(m, params) || ntrans < 0 || ndrop < 0 ||
+		ntrans > BTYD_MAX_COVARIATES || ndrop > BTYD_MAX_COVARIATES ||
+		(m->trans_index < 0 && ntrans + ndrop > 0))
+		return 0;
+	np = m->nparams;
+	n = np + ntrans + ndrop;
+	memset(M, 0, sizeof(M));
+	for (j = 0; j < np; j++)
+	{
+		out_params[j] = params[j];
+		M[j * n + j] = 1.0;
+	}
+	for (a = 0; a < ntrans; a++)
+	{
+		if (!isfinite(coef[a]) || !isfinite(z_trans[a]))
+			return 0;
+		et += coef[a] * z_trans[a];
+		M[m->trans_index * n + np + a] = m->trans_sign * z_trans[a];
+	}
+	for (a = 0; a < ndrop; a++)
+	{
+		if (!isfinite(coef[ntrans + a]) || !isfinite(z_drop[a]))
+			return 0;
+		ed += coef[ntrans + a] * z_drop[a];
+		for (j = 0; j < m->ndrop_index; j++)
+			M[m->drop_index[j] * n + np + ntrans + a] = m->drop_sign * z_drop[a];
+	}
+	if (ntrans > 0)
+		out_params[m->trans_index] *= exp(m->trans_sign * et);
+	if (ndrop > 0)
+		for (j = 0; j < m->ndrop_index; j++)
+			out_params[m->drop_index[j]] *= exp(m->drop_sign * ed);
+	if (!valid_params(m, out_params))
+		return 0;
+	if (vcov == NULL || out_vcov == NULL)
+		return 1;
+	if (n == np)
+	{
+		/* no covariates: the customer's parameters are the model's */
+		memcpy(out_vcov, vcov, sizeof(double) * np * np);
+		return 1;
+	}
+	/* Cov(ln q) = M Cov(theta) M', theta = (ln params, coef) */
+	for (i = 0; i < np; i++)
+		for (j = 0; j < np; j++)
+		{
+			double		v = 0.0;
+			int			b;
+
+			for (a = 0; a < n; a++)
+			{
+				if (M[i * n + a] == 0.0)
+					continue;
+				for (b = 0; b < n; b++)
+				{
+					double		da = a < np ? params[a] : 1.0;
+					double		db = b < np ? params[b] : 1.0;
+
+					if (M[j * n + b] == 0.0)
+						continue;
+					v += M[i * n + a] * vcov[a * n + b] / (da * db) * M[j * n + b];
+				}
+			}
+			out_vcov[i * np + j] = v * out_params[i] * out_params[j];
+		}
+	return 1;
 }
 
 double
@@ -1949,6 +2536,102 @@ btyd_gg_expected_spend(const double *params, double x, double zbar)
 	if (p * x + q - 1.0 <= 0.0)
 		return INFINITY;
 	return p * (v + x * zbar) / (p * x + q - 1.0);
+}
+
+/* ----------------------------------------------------------------
+ * Validation: the area under the ROC curve
+ * ----------------------------------------------------------------
+ */
+
+static int
+scored_cmp(const void *pa, const void *pb)
+{
+	double		a = ((const BtydScored *) pa)->score;
+	double		b = ((const BtydScored *) pb)->score;
+
+	return (a > b) - (a < b);
+}
+
+/* the bits of a double as an unsigned key in the order of the doubles */
+static uint64_t
+sort_key(double v)
+{
+	uint64_t	u;
+
+	memcpy(&u, &v, sizeof(u));
+	return (u >> 63) ? ~u : u | UINT64_C(0x8000000000000000);
+}
+
+/* LSD radix sort by score, 11 bits a pass, through scratch */
+static void
+radix_sort_scored(BtydScored *pairs, size_t n, BtydScored *scratch)
+{
+	BtydScored *from = pairs,
+			   *to = scratch;
+	int			shift;
+
+	for (shift = 0; shift < 64; shift += 11)
+	{
+		size_t		count[2048];
+		size_t		i,
+					sum = 0;
+
+		memset(count, 0, sizeof(count));
+		for (i = 0; i < n; i++)
+			count[(sort_key(from[i].score) >> shift) & 2047]++;
+		for (i = 0; i < 2048; i++)
+		{
+			size_t		c = count[i];
+
+			count[i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			to[count[(sort_key(from[i].score) >> shift) & 2047]++] = from[i];
+		from = to;
+		to = (to == scratch) ? pairs : scratch;
+	}
+	if (from != pairs)
+		memcpy(pairs, from, n * sizeof(BtydScored));
+}
+
+/*
+ * Mann-Whitney: with the pairs sorted by score and tied scores given their
+ * mean rank, AUC = (R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg).
+ */
+double
+btyd_auc(BtydScored *pairs, size_t n, BtydScored *scratch)
+{
+	double		npos = 0.0,
+				rank_sum = 0.0;
+	size_t		i = 0;
+
+	for (i = 0; i < n; i++)
+		if (isnan(pairs[i].score))
+			return NAN;
+	i = 0;
+	if (scratch)
+		radix_sort_scored(pairs, n, scratch);
+	else
+		qsort(pairs, n, sizeof(BtydScored), scored_cmp);
+	while (i < n)
+	{
+		size_t		j = i;
+		double		pos = 0.0;
+
+		while (j < n && pairs[j].score == pairs[i].score)
+		{
+			pos += pairs[j].label != 0;
+			j++;
+		}
+		/* ranks i+1 .. j, mean (i + 1 + j) / 2 */
+		rank_sum += pos * 0.5 * ((double) i + 1.0 + (double) j);
+		npos += pos;
+		i = j;
+	}
+	if (npos == 0.0 || npos == (double) n)
+		return NAN;
+	return (rank_sum - npos * (npos + 1.0) / 2.0) / (npos * ((double) n - npos));
 }
 
 /* ----------------------------------------------------------------

@@ -2,12 +2,16 @@
  *
  * btyd_kernel.h
  *	  "Buy till you die" customer-base models: maximum-likelihood fitting
- *	  and per-customer predictions, in pure C99.
+ *	  with standard errors and covariates, per-customer predictions and
+ *	  distributions, in pure C99.
  *
- * Models: BG/NBD, MBG/NBD, Pareto/NBD (purchase counts) and Gamma-Gamma
- * (spend per purchase).  No PostgreSQL headers here: the layer is compiled
- * into the extension and, on its own, into test/unit/btyd_kernel_test.c.
- * btyd_kernel.c explains the models, the formulas and the numerics.
+ * Models: BG/NBD, MBG/NBD, Pareto/NBD (purchase counts in continuous
+ * time), BG/BB (purchase counts in discrete opportunities) and
+ * Gamma-Gamma (spend per purchase).  No PostgreSQL headers here: the layer
+ * is compiled into the extension and, on its own, into
+ * test/unit/btyd_kernel_test.c.  btyd_kernel.c explains the models, the
+ * formulas and the numerics; btyd_math_kernel.c the special functions;
+ * btyd_optim_kernel.c the optimizer.
  *
  * Contract for the caller (the fmgr glue):
  *	- nothing here prints, exits, aborts, or keeps mutable global state;
@@ -24,21 +28,27 @@
 
 #include <stddef.h>
 
+#include "btyd_math_kernel.h"
+#include "btyd_optim_kernel.h"
+
 typedef enum BtydKind
 {
 	BTYD_BGNBD = 1,				/* params r, alpha, a, b */
 	BTYD_PARETO_NBD = 2,		/* params r, alpha, s, beta */
 	BTYD_GAMMA_GAMMA = 3,		/* params p, q, v */
-	BTYD_MBGNBD = 4				/* params r, alpha, a, b */
+	BTYD_MBGNBD = 4,			/* params r, alpha, a, b */
+	BTYD_BGBB = 5				/* params alpha, beta, gamma, delta */
 } BtydKind;
 
 #define BTYD_MAX_PARAMS 4
+#define BTYD_MAX_COVARIATES 8	/* per process (purchase, dropout) */
+#define BTYD_MAX_OPPORTUNITIES 100000	/* BG/BB: n and t at most this */
 
 typedef enum BtydStatus
 {
 	BTYD_OK = 0,
-	BTYD_ERR_ARGUMENT,			/* unknown kind, NULL pointer, bad penalty or
-								 * options */
+	BTYD_ERR_ARGUMENT,			/* unknown kind, NULL pointer, bad penalty,
+								 * options or covariates */
 	BTYD_ERR_EMPTY,				/* no rows (nrows == 0) */
 	BTYD_ERR_INVALID_ROW,		/* a row failed btyd_check_row(); see
 								 * BtydFit.bad_row */
@@ -53,12 +63,18 @@ typedef enum BtydStatus
 /*
  * One customer, or a group of "weight" customers with identical data.
  *
- * Count models (BG/NBD, MBG/NBD, Pareto/NBD):
+ * Continuous-time count models (BG/NBD, MBG/NBD, Pareto/NBD):
  *	x		number of repeat purchases (integer >= 0)
  *	t_x		time of the last repeat purchase, measured from the first
  *			purchase (0 <= t_x <= T; when x == 0 it must still be in that
  *			range, and is taken as 0)
  *	T		length of the observation period since the first purchase (> 0)
+ *
+ * BG/BB, discrete opportunities after the first purchase:
+ *	x		opportunities with a purchase (integer >= 0)
+ *	t_x		the last of them (integer, x <= t_x <= T when x > 0; taken as
+ *			0 when x == 0)
+ *	T		n, the opportunities observed (integer, 1..BTYD_MAX_OPPORTUNITIES)
  *
  * Gamma-Gamma reuses the struct with other meanings:
  *	x		number of repeat purchases (integer >= 0)
@@ -78,6 +94,22 @@ typedef struct BtydRow
 	double		weight;
 } BtydRow;
 
+/*
+ * Time-invariant covariates of the rows (BG/NBD, MBG/NBD, Pareto/NBD), in
+ * CLVTools' convention: customer i's purchase rate scale is
+ * alpha_i = alpha exp(-gamma_trans' z_trans_i), and the dropout process
+ * scales the same way, beta_i = beta exp(-gamma_drop' z_drop_i) for
+ * Pareto/NBD and a_i = a exp(gamma_drop' z_drop_i), b_i = b
+ * exp(gamma_drop' z_drop_i) for BG/NBD and MBG/NBD.  z holds nrows rows of
+ * ntrans + ndrop values each (the purchase covariates first), row-major.
+ */
+typedef struct BtydCovariates
+{
+	int			ntrans;			/* 0..BTYD_MAX_COVARIATES */
+	int			ndrop;			/* 0..BTYD_MAX_COVARIATES */
+	const double *z;
+} BtydCovariates;
+
 /* Result of a fit. */
 typedef struct BtydFit
 {
@@ -85,6 +117,12 @@ typedef struct BtydFit
 	int			nparams;
 	double		params[BTYD_MAX_PARAMS];	/* natural scale, in the order of
 											 * btyd_param_name() */
+	int			ntrans;			/* covariate coefficients */
+	int			ndrop;
+	double		coef[2 * BTYD_MAX_COVARIATES];	/* gamma_trans, then
+												 * gamma_drop; 0 for a
+												 * covariate that is 0 for
+												 * every row */
 	double		loglik;			/* total weighted log-likelihood at params,
 								 * WITHOUT the penalty */
 	double		n_customers;	/* sum of the weights of the rows used */
@@ -93,8 +131,18 @@ typedef struct BtydFit
 	int			converged;		/* 1 if the convergence test held */
 	double		penalty;		/* L2 penalty coefficient used */
 	double		grad_max;		/* convergence measure at params; see
-								 * btyd_kernel.c "Optimizer" */
+								 * btyd_optim_kernel.c */
 	long		bad_row;		/* index of the first invalid row, or -1 */
+	int			has_vcov;		/* 1 if vcov holds the covariance */
+
+	/*
+	 * Covariance of (params, coef), an (nparams + ntrans + ndrop) square
+	 * matrix, row-major: the inverse of the observed information (the
+	 * Hessian of the negative log-likelihood, plus the penalty's) at the
+	 * optimum.  NaN in the rows and columns of a coefficient whose
+	 * covariate is 0 for every row.
+	 */
+	double		vcov[BTYD_MAX_THETA * BTYD_MAX_THETA];
 } BtydFit;
 
 /* Optional knobs for btyd_fit_ex(); NULL means the defaults shown. */
@@ -105,6 +153,7 @@ typedef struct BtydOptions
 	const double *start;		/* natural-scale starting values (nparams of
 								 * them, all finite > 0), or NULL for the
 								 * documented defaults */
+	int			covariance;		/* 1: fill BtydFit.vcov; default 0 */
 } BtydOptions;
 
 /* Number of parameters of a kind (0 for an unknown kind). */
@@ -116,6 +165,12 @@ extern const char *btyd_param_name(BtydKind kind, int i);
 /* Short model name ("BG/NBD", ...), or NULL for an unknown kind. */
 extern const char *btyd_kind_name(BtydKind kind);
 
+/* 1 for the count models in discrete time (BG/BB), else 0 */
+extern int	btyd_is_discrete(BtydKind kind);
+
+/* 1 if a kind takes covariates (BG/NBD, MBG/NBD, Pareto/NBD) */
+extern int	btyd_takes_covariates(BtydKind kind);
+
 /* Text for a BtydStatus value (never NULL). */
 extern const char *btyd_status_message(int status);
 
@@ -123,36 +178,60 @@ extern const char *btyd_status_message(int status);
  * Validate one row for a kind: BTYD_OK or BTYD_ERR_INVALID_ROW (also for a
  * NULL row), BTYD_ERR_ARGUMENT for an unknown kind.  Rules, all kinds:
  * every field used is finite, weight > 0, x >= 0 and integral (x <= 1e9).
- * Count models also: T > 0, 0 <= t_x <= T (t_x is ignored when x == 0).
- * Gamma-Gamma also: t_x (zbar) > 0 when x > 0.
+ * Continuous count models also: T > 0, 0 <= t_x <= T (t_x is ignored when
+ * x == 0).  BG/BB: t_x and T integral, 1 <= T <= BTYD_MAX_OPPORTUNITIES,
+ * 0 <= t_x <= T, x <= t_x when x > 0.  Gamma-Gamma: t_x (zbar) > 0 when
+ * x > 0.
  */
 extern int	btyd_check_row(BtydKind kind, const BtydRow *row);
 
 /*
  * Fit a model by maximum likelihood.  Minimizes
- *		-loglik(params) / n_customers + l2_penalty * sum(params[i]^2)
- * over log(params) (the same objective as the Python package lifetimes'
- * penalizer_coef).  Returns a BtydStatus.  *out is always initialized
- * (params NaN unless a point was evaluated).  The rows are not modified.
- * l2_penalty must be finite and >= 0.
+ *		-loglik(params) / n_customers + l2_penalty * sum(theta_free^2)
+ * over log(params) and the covariate coefficients (the penalty is on the
+ * params and the coefficients, as the Python package lifetimes'
+ * penalizer_coef is on its parameters).  Returns a BtydStatus.  *out is
+ * always initialized (params NaN unless a point was evaluated).  The rows
+ * are not modified.  l2_penalty must be finite and >= 0.  cov may be
+ * NULL (no covariates); BTYD_ERR_ARGUMENT if the kind takes none, or for
+ * more than BTYD_MAX_COVARIATES per process, or non-finite values.
  */
 extern int	btyd_fit(BtydKind kind, const BtydRow *rows, size_t nrows,
 					 double l2_penalty, BtydFit *out);
 extern int	btyd_fit_ex(BtydKind kind, const BtydRow *rows, size_t nrows,
 						double l2_penalty, const BtydOptions *options,
 						BtydFit *out);
+extern int	btyd_fit_cov(BtydKind kind, const BtydRow *rows, size_t nrows,
+						 const BtydCovariates *cov, double l2_penalty,
+						 const BtydOptions *options, BtydFit *out);
 
 /*
  * Total weighted log-likelihood (no penalty).  NaN if the kind is unknown,
  * a parameter is not finite and > 0, or a row is invalid.  Gamma-Gamma rows
  * with x == 0 contribute 0.  If grad is not NULL, btyd_loglik_grad() also
- * stores the gradient with respect to the natural parameters.
+ * stores the gradient with respect to the natural parameters, and
+ * btyd_loglik_hessian() the Hessian with respect to ln(params) into hess
+ * (nparams x nparams; analytic where the model has second derivatives,
+ * else NaN).
  */
 extern double btyd_loglik(BtydKind kind, const double *params,
 						  const BtydRow *rows, size_t nrows);
 extern double btyd_loglik_grad(BtydKind kind, const double *params,
 							   const BtydRow *rows, size_t nrows,
 							   double *grad);
+extern double btyd_loglik_hessian(BtydKind kind, const double *params,
+								  const BtydRow *rows, size_t nrows,
+								  double *hess);
+
+/*
+ * The same with covariates: LL at (params, coef), coef holding
+ * cov->ntrans + cov->ndrop coefficients; grad (if not NULL) with respect
+ * to (ln params, coef).
+ */
+extern double btyd_loglik_cov(BtydKind kind, const double *params,
+							  const double *coef, const BtydRow *rows,
+							  size_t nrows, const BtydCovariates *cov,
+							  double *grad);
 
 /*
  * Sort rows by (x, t_x, T) and merge identical triples, adding their
@@ -164,11 +243,15 @@ extern double btyd_loglik_grad(BtydKind kind, const double *params,
 extern size_t btyd_group_rows(BtydRow *rows, size_t nrows);
 
 /*
- * Per-customer predictions for count models (BG/NBD, MBG/NBD, Pareto/NBD).
- * NaN when: the kind is not a count model; a parameter is not finite and
- * > 0; x, t_x, T are not finite; x < 0 or not integral; t_x < 0; T < 0;
- * t_x > T; (for the expectations) t is not finite or t < 0.  Unlike
- * btyd_check_row(), T == 0 is accepted (a customer seen only at time 0).
+ * Per-customer predictions for count models (BG/NBD, MBG/NBD, Pareto/NBD,
+ * BG/BB).  NaN when: the kind is not a count model; a parameter is not
+ * finite and > 0; x, t_x, T are not finite; x < 0 or not integral; t_x < 0;
+ * T < 0; t_x > T; (for the expectations and distributions) t is not finite
+ * or t < 0; (BG/BB) t_x, T or t not integral, x > t_x, or T or t above
+ * BTYD_MAX_OPPORTUNITIES.  Unlike btyd_check_row(), T == 0 is accepted (a
+ * customer seen only at time 0).  For BG/BB, T is n, t counts the next
+ * opportunities, and P(alive) is the probability of being alive at
+ * opportunity n + 1 (Fader, Hardie & Shang 2010, eq. (11)).
  */
 
 /* Probability that the customer is still alive at T, given (x, t_x, T). */
@@ -185,21 +268,81 @@ extern double btyd_expected_purchases_new(BtydKind kind, const double *params,
 										  double t);
 
 /*
+ * P(X(t) = k), k a non-negative integer: repeat purchases in (0, t] of a
+ * new customer, and in (T, T+t] given the history (x, t_x, T).  NaN for
+ * invalid arguments (k negative or not integral included).
+ */
+extern double btyd_pmf(BtydKind kind, const double *params, double t,
+					   double k);
+extern double btyd_pmf_conditional(BtydKind kind, const double *params,
+								   double t, double k, double x, double t_x,
+								   double T);
+
+/*
+ * The parts the conditional predictions are made of, for callers that
+ * reuse them across customers (the validation report): w = P(alive at T |
+ * x, t_x, T) (for BG/BB alive at n, not n+1), and the expectation and
+ * P(X = k) of a customer known to be alive at T, which depend on x and T
+ * only.  Then E[X(T, T+t) | history] = w * btyd_expected_alive() and
+ * P(X(T, T+t) = k | history) = [k = 0] (1 - w) + w * btyd_pmf_alive().
+ */
+extern double btyd_alive_weight(BtydKind kind, const double *params,
+								double x, double t_x, double T);
+extern double btyd_expected_alive(BtydKind kind, const double *params,
+								  double t, double x, double T);
+extern double btyd_pmf_alive(BtydKind kind, const double *params, double t,
+							 double k, double x, double T);
+
+/*
+ * Delta-method interval for E[X(T, T+t) | x, t_x, T] from the parameters'
+ * covariance vcov (nparams x nparams, natural scale): out[0] the
+ * expectation, out[1] its standard error, out[2], out[3] the bounds of
+ * the two-sided interval of the given level (0 < level < 1), formed on the
+ * log scale, E exp(-+z se / E), so that they stay positive.  Returns 0
+ * (out NaN) for invalid arguments or a covariance with NaN.
+ */
+extern int	btyd_expected_interval(BtydKind kind, const double *params,
+								   const double *vcov, double t, double x,
+								   double t_x, double T, double level,
+								   double *out);
+
+/*
+ * The parameters of one customer with covariates z_trans (ntrans values)
+ * and z_drop (ndrop values) under a model with coefficients coef (see
+ * BtydCovariates), into out_params; if vcov (the fit's, of params and
+ * coef) and out_vcov are not NULL, also the covariance of the customer's
+ * parameters, by the delta method (exact here: the log-parameters are
+ * linear in the coefficients).  Returns 0 for invalid arguments.
+ */
+extern int	btyd_individual(BtydKind kind, const double *params,
+							const double *coef, int ntrans, int ndrop,
+							const double *z_trans, const double *z_drop,
+							const double *vcov, double *out_params,
+							double *out_vcov);
+
+/*
  * Gamma-Gamma: E[M | x, zbar], the expected mean spend per purchase of a
  * customer with x repeat purchases of mean value zbar (params p, q, v).
- * For x == 0 this is the population mean p v / (q - 1), +Infinity if
- * q <= 1.  NaN when a parameter is not finite and > 0, x is not finite,
- * negative or non-integral, or zbar is not finite or negative.
+ * +Infinity when the mean is infinite (p x + q <= 1; for x == 0, q <= 1).
+ * NaN when a parameter is not finite and > 0, x is not finite, negative
+ * or non-integral, or zbar is not finite or negative.
  */
 extern double btyd_gg_expected_spend(const double *params, double x,
 									 double zbar);
 
 /*
- * Gauss hypergeometric function 2F1(a, b; c; z) for real arguments and
- * z <= 1.  NaN if an argument is not finite, z > 1, c is a non-positive
- * integer, or z == 1 and the series diverges (c - a - b <= 0, unless it
- * terminates).  Overflow gives +-Infinity.  See btyd_kernel.c.
+ * Area under the ROC curve of scores against 0/1 labels (ties count one
+ * half): the probability that a random positive scores above a random
+ * negative.  Sorts the pairs in place, by radix sort through scratch (n
+ * pairs) when it is not NULL, else with qsort().  NaN if either class is
+ * empty or a score is NaN.
  */
-extern double btyd_hyp2f1(double a, double b, double c, double z);
+typedef struct BtydScored
+{
+	double		score;
+	int			label;
+} BtydScored;
+
+extern double btyd_auc(BtydScored *pairs, size_t n, BtydScored *scratch);
 
 #endif							/* CRM_BTYD_KERNEL_H */

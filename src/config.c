@@ -18,6 +18,8 @@
  *						crm.change_time(), the default of
  *						crm.stage_history.changed_at; the pipeline's
  *						history too), else now();
+ *	crm.standard_errors	whether the BTYD fits compute standard errors
+ *						(crm_standard_errors(); boolean, default on);
  *	crm.stage_override	"on" for the transaction of crm.override_stage()
  *						and crm.override_level() (crm_stage_override());
  *	crm.pipeline_reopen	the reason crm.reopen_opportunity() gives, for
@@ -75,6 +77,7 @@ static char *as_of_setting = NULL;
 static char *change_source_setting = NULL;
 static char *change_time_setting = NULL;
 static char *stage_override_setting = NULL;
+static bool standard_errors_setting = true;
 static char *pipeline_reopen_setting = NULL;
 
 void		_PG_init(void);
@@ -94,6 +97,10 @@ _PG_init(void)
 							   "The time recorded in crm.stage_history for stage changes; empty: now().",
 							   "Set it for replays and backfills, as a timestamp with time zone.",
 							   &change_time_setting, "", PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("crm.standard_errors",
+							 "Whether the BTYD fits compute standard errors and the covariance of their estimates.",
+							 "Off saves the Hessian of the likelihood at the optimum.",
+							 &standard_errors_setting, true, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("crm.stage_override",
 							   "Set by crm.override_stage() and crm.override_level() for their transaction.",
 							   NULL,
@@ -186,6 +193,13 @@ Datum
 change_time(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TIMESTAMPTZ(crm_change_time());
+}
+
+/* Do the BTYD fits compute standard errors (crm.standard_errors)? */
+bool
+crm_standard_errors(void)
+{
+	return standard_errors_setting;
 }
 
 /* Is crm.stage_override on (crm.override_stage(), crm.override_level())? */

@@ -18,6 +18,7 @@
 
 extern int32 crm_business_date(void);
 extern TimestampTz crm_change_time(void);
+extern bool crm_standard_errors(void);
 extern bool crm_stage_override(void);
 extern const char *crm_pipeline_reopen_reason(void);
 extern uint64 crm_config_generation(void);

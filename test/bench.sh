@@ -61,6 +61,18 @@ FROM (SELECT string_to_array(btrim(line, E' \\r'), ',') AS f
       FROM regexp_split_to_table(:'published', E'\\n') WITH ORDINALITY AS l(line, n) WHERE n > 1) s;
 VACUUM ANALYZE bench.cdnow;
 SQL
+# the donations summary (BG/BB), and a BG/NBD model of the generated
+# customers calibrated to 2025-09-30, for the validation report
+psql -X -q -v ON_ERROR_STOP=1 <<SQL
+\\set published \`cat "$CRM_DATA/donations/donations_summary.csv"\`
+CREATE TABLE bench.donations AS
+SELECT f[1]::int AS x, f[2]::int AS t_x, f[3]::int AS n, f[4]::int AS donors
+FROM (SELECT string_to_array(btrim(line, E' \\r'), ',') AS f
+      FROM regexp_split_to_table(:'published', E'\\n') WITH ORDINALITY AS l(line, k)
+      WHERE k > 1 AND btrim(line, E' \\r') <> '') s;
+CREATE TABLE bench.calibrated AS SELECT crm.fit_bgnbd(s, DATE '2025-09-30', '1 week') AS m FROM bench.summaries;
+VACUUM ANALYZE bench.donations, bench.calibrated;
+SQL
 rm -f "$work"/*.csv
 
 SERIAL="SET max_parallel_workers_per_gather = 0;"
@@ -207,6 +219,27 @@ WARM=1 bench_quoted "CDNOW BG/NBD fit (>= 20x faster than lifetimes)" 0.05 \
 	"$SERIAL" "SELECT crm.fit_bgnbd(x, t_x, \"T\") FROM cdnow" 55 "lifetimes BetaGeoFitter, 55 ms (issue 4)"
 WARM=1 bench_quoted "CDNOW Pareto/NBD fit (>= 20x faster than lifetimes)" 0.05 \
 	"$SERIAL" "SELECT crm.fit_pareto_nbd(x, t_x, \"T\") FROM cdnow" 356 "lifetimes ParetoNBDFitter, 356 ms (issue 4)"
+# standard errors: the same fits with crm.standard_errors off (issue 18)
+NO_SE="SET crm.standard_errors = off;"
+WARM=1 bench_case "CDNOW BG/NBD fit with standard errors vs without" 1.20 \
+	"$SERIAL" "SELECT crm.fit_bgnbd(x, t_x, \"T\") FROM cdnow" "$SERIAL $NO_SE" "SELECT crm.fit_bgnbd(x, t_x, \"T\") FROM cdnow"
+WARM=1 bench_case "CDNOW Pareto/NBD fit with standard errors vs without" 1.20 \
+	"$SERIAL" "SELECT crm.fit_pareto_nbd(x, t_x, \"T\") FROM cdnow" "$SERIAL $NO_SE" "SELECT crm.fit_pareto_nbd(x, t_x, \"T\") FROM cdnow"
+bench_case "1M customers: BG/NBD fit with standard errors vs without" 1.20 \
+	"$SERIAL" "SELECT crm.fit_bgnbd(s, DATE '2025-12-31', '1 week') FROM summaries" \
+	"$SERIAL $NO_SE" "SELECT crm.fit_bgnbd(s, DATE '2025-12-31', '1 week') FROM summaries"
+# the validation report of a fitted model, from the orders: summaries,
+# then crm.validate (calibration to 2025-09-30, holdout to 2025-12-31)
+VALIDATE="SELECT crm.validate((SELECT m FROM calibrated), q.s, DATE '2025-09-30', DATE '2025-12-31')
+FROM (SELECT customer_id, crm.summarize(ordered_at, amount) AS s FROM orders GROUP BY customer_id) q"
+bench_case "validation report of a model vs bare GROUP BY, serial" 1.50 \
+	"$SERIAL" "$VALIDATE" "$SERIAL" "$GROUP_BARE"
+bench_case "  part: validation report on stored summaries vs the scan" - \
+	"$SERIAL" "SELECT crm.validate((SELECT m FROM calibrated), s, DATE '2025-09-30', DATE '2025-12-31') FROM summaries" \
+	"$SERIAL" "SELECT count(s) FROM summaries"
+WARM=1 bench_quoted "donations BG/BB fit, warm (under 5 ms)" 1.00 \
+	"$SERIAL" "SELECT crm.fit_bgbb(x, t_x, n, donors) FROM donations" 5 "the goal of issue 18, 5 ms"
+
 # 1M customers end to end, and its parts
 E2E_FIT="SELECT crm.fit_bgnbd(s, DATE '2025-12-31', '1 week') FROM summaries"
 E2E_PREDICT="SELECT count(crm.p_alive(m.m, s.s, DATE '2025-12-31')), sum(crm.expected_purchases(m.m, 52, s.s, DATE '2025-12-31'))

@@ -139,6 +139,43 @@ SQL
 
 psql -X -q -v ON_ERROR_STOP=1 -v as_of="$AS_OF" <<'SQL'
 \pset footer off
+\echo '--- how sure: the BG/NBD estimates with standard errors (Hessian at the optimum) and 95% intervals'
+SELECT e.parameter, round(e.estimate::numeric, 4) AS estimate, round(e.std_error::numeric, 4) AS std_error,
+       round(e.lower::numeric, 4) AS lower, round(e.upper::numeric, 4) AS upper
+FROM demo.models, crm.estimates(purchases) e;
+
+\echo '--- does it predict? BG/NBD calibrated to 2025-09-30, against what the customers did to' :'as_of'
+CREATE TABLE demo.validation AS
+SELECT crm.validate((SELECT crm.fit_bgnbd(summary, '2025-09-30', '1 week') FROM demo.customer_summary),
+                    s.summary, '2025-09-30', :'as_of') AS v
+FROM demo.customer_summary s;
+SELECT customers, holdout_length AS weeks, actual AS repeat_days_made, round(expected::numeric, 1) AS expected,
+       buyers AS bought_again, round(buyers_expected::numeric, 1) AS expected_to,
+       round(mean_absolute_error::numeric, 3) AS mean_abs_error, round(auc::numeric, 3) AS auc
+FROM demo.validation, crm.validation_summary(v);
+\echo '--- per calibration frequency: mean repeat purchase days in the holdout, made and expected'
+SELECT frequency, customers, round(actual_mean::numeric, 3) AS made, round(expected_mean::numeric, 3) AS expected
+FROM demo.validation, crm.validation_by_frequency(v);
+\echo '--- tracking the holdout week by week: cumulative repeat purchase days, made and expected given the calibration'
+SELECT period_start, period_end, actual AS made, sum(actual) OVER (ORDER BY period_end) AS made_cumulative,
+       round(expected_given_calibration::numeric, 1) AS expected_cumulative
+FROM demo.validation, crm.validation_tracking(v) WHERE holdout ORDER BY period_end;
+
+\echo '--- discrete time: BG/BB on quarters counted from each first purchase (did the customer buy in the quarter?)'
+CREATE TABLE demo.quarterly AS SELECT crm.fit_bgbb(summary, :'as_of', '3 months') AS m FROM demo.customer_summary;
+SELECT crm.customers(m) AS customers, e.parameter, round(e.estimate::numeric, 4) AS estimate,
+       round(e.std_error::numeric, 4) AS std_error
+FROM demo.quarterly, crm.estimates(m) e;
+SELECT s.customer_id, c.archetype, crm.purchase_days(s.summary) AS purchase_days, crm.last_purchase(s.summary) AS last_purchase,
+       round(crm.p_alive(q.m, s.summary, :'as_of')::numeric, 3) AS p_alive_next_quarter,
+       round(crm.expected_purchases(q.m, 4, s.summary, :'as_of')::numeric, 3) AS quarters_buying_next_year,
+       round(crm.p_no_purchase(q.m, 4, s.summary, :'as_of')::numeric, 3) AS p_none_next_year
+FROM demo.customer_summary s JOIN demo.customers c USING (customer_id), demo.quarterly q
+WHERE s.customer_id IN (1, 2, 6, 538) ORDER BY 1;
+SQL
+
+psql -X -q -v ON_ERROR_STOP=1 -v as_of="$AS_OF" <<'SQL'
+\pset footer off
 -- crm's operators (on crm.stage here) are found through search_path
 SET search_path = public, crm;
 -- the customers, classed by spend (top 1% large, next 9% general), then

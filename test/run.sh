@@ -75,6 +75,8 @@ run_test() {
 		"ALTER EXTENSION crm UPDATE from 0.3.0 gives the objects of a fresh install and keeps the data"
 	check "upgrade from 0.3.0 with long histories" upgrade_sealing_check \
 		"ALTER EXTENSION crm UPDATE from 0.3.0 seals the stored long histories, keeping every day, and orders go on"
+	check "stored models through the upgrade from 0.3.0" btyd_upgrade_check \
+		"models stored by 0.3.0 (crm.scoring, a table of the site's own) read the same through the 0.4.0 library before ALTER EXTENSION crm UPDATE, in binary COPY too, and after it"
 
 	cluster_stop
 	operations_checks
@@ -356,6 +358,38 @@ upgrade_sealing_check() {
 		SQL
 		)" = "2 true true 99
 t" ]
+}
+
+# crm.btyd_model changed its storage in 0.4.0 (80 fixed bytes to a
+# varlena): the 0.4.0 library reads and writes models of a 0.3.0 database
+# until its update, which converts them (src/btyd.c, sql/upgrade/0.4.0*.sql).
+btyd_upgrade_check() {
+	local db=crm_btyd_upgrade dir=$CLUSTER_DIR/btyd-upgrade before copied after
+	local q="SELECT string_agg(id || ' ' || m::text || ' ' || round(crm.p_alive(m, 2, 30, 38)::numeric, 9), '; ' ORDER BY id) FROM public.models"
+	mkdir -p "$dir"
+	cp test/upgrade/crm--0.1.0.sql "$(pg_config --sharedir)/extension/" &&
+		psql_q -c "CREATE DATABASE $db" &&
+		psql_q -d $db 2>/dev/null <<-'SQL' &&
+			CREATE EXTENSION crm VERSION '0.3.0';
+			CREATE TABLE public.models (id int, m crm.btyd_model);
+			INSERT INTO public.models VALUES (1, 'bgnbd(r=0.243,alpha=4.414,a=0.793,b=2.426)'),
+			    (2, (SELECT crm.fit_pareto_nbd(x, t_x, t) FROM (VALUES (1, 2.0, 5.0), (0, 0, 5.0), (3, 4.0, 6.0), (2, 1.0, 7.0)) v(x, t_x, t))),
+			    (3, 'mbgnbd(r=1,alpha=2,a=3,b=4) fit(loglik=-10.5,customers=3,iterations=7,converged=false,penalty=0.1,unit_days=7)');
+			INSERT INTO crm.scoring (cutpoints, model)
+			SELECT crm.rfm_thresholds('2024-12-31', '{30,90,180,365}', '{1,2,4,8}', '{50,100,250,1000}'), m FROM public.models WHERE id = 1;
+		SQL
+		before=$(psql -X -At -d $db -c "$q") &&
+		psql -X -q -v ON_ERROR_STOP=1 -d $db -c "\copy public.models TO '$dir/models.bin' WITH (FORMAT binary)" \
+			-c "TRUNCATE public.models" -c "\copy public.models FROM '$dir/models.bin' WITH (FORMAT binary)" &&
+		copied=$(psql -X -At -d $db -c "$q") &&
+		psql_q -d $db -c "ALTER EXTENSION crm UPDATE" &&
+		after=$(psql -X -At -d $db -c "$q") &&
+		echo "# 0.3.0: $before" && echo "# copied: $copied" && echo "# 0.4.0: $after" &&
+		[ "$before" = "$copied" ] && [ "$before" = "$after" ] &&
+		[ "$(psql -X -At -d $db -c "SELECT pg_typeof(s.model)::text || ' ' || (s.model::text = m.m::text)::text
+			FROM crm.scoring s, public.models m WHERE m.id = 1")" = "crm.btyd_model true" ] &&
+		[ "$(psql -X -At -d $db -c "SELECT count(*) FROM pg_type WHERE typname = 'btyd_model_0_3'")" = 0 ] &&
+		psql -X -At -d $db -c "SELECT count(*) FROM crm.customer_360" >/dev/null
 }
 
 # the version crm.control installs

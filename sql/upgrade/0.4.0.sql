@@ -53,7 +53,6 @@ DROP FUNCTION crm.infer_stage(crm.stage, crm.summary, date, integer, integer, do
                               double precision, double precision, double precision, date);
 --@ copy 50_stage.sql crm.next_stage
 --@ copy 50_stage.sql crm.infer_stage
---@ copy 50_stage.sql crm.walk_stages
 --@ copy 50_stage.sql crm.infer_level
 --@ replace 50_stage.sql crm.stage_threshold_defaults
 COMMENT ON TABLE crm.stage_thresholds IS
@@ -105,3 +104,39 @@ GRANT EXECUTE ON FUNCTION crm.seal_customers(bigint[]), crm.unseal_customers(big
 -- the stored summaries of 0.3.0 are full (version 1, which 0.4.0 reads
 -- as it is): seal the long ones as the order trigger would
 SELECT crm.seal_customers();
+
+-- ---------------------------------------------------------------------
+-- crm.btyd_model: 80 fixed bytes in 0.3.0, a varlena in 0.4.0 (standard
+-- errors, covariates, the calibration end).  A type's length cannot
+-- change in place, so the 0.3.0 type is moved aside here as
+-- crm.btyd_model_0_3, with its input and output functions (the library
+-- reads and writes both forms, src/btyd.c); sql/install/40_btyd.sql then
+-- creates the new type and every function, aggregate and prediction on it
+-- (it is one of the pieces this script is followed by), and
+-- sql/upgrade/0.4.0-finish.sql converts every stored model through its
+-- text form and drops what is left of the old type.
+-- ---------------------------------------------------------------------
+ALTER TYPE crm.btyd_model RENAME TO btyd_model_0_3;
+ALTER FUNCTION crm.btyd_model_in(cstring) RENAME TO btyd_model_0_3_in;
+ALTER FUNCTION crm.btyd_model_out(crm.btyd_model_0_3) RENAME TO btyd_model_0_3_out;
+ALTER FUNCTION crm.btyd_model_recv(internal) RENAME TO btyd_model_0_3_recv;
+ALTER FUNCTION crm.btyd_model_send(crm.btyd_model_0_3) RENAME TO btyd_model_0_3_send;
+-- the fit aggregates and their support functions are created again with
+-- the same signatures: drop them now
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+             WHERE p.pronamespace = 'crm'::regnamespace AND p.prokind = 'a'
+               AND p.proname IN ('fit_bgnbd', 'fit_pareto_nbd', 'fit_mbgnbd', 'fit_gamma_gamma') LOOP
+        EXECUTE pg_catalog.format('DROP AGGREGATE %s', f);
+    END LOOP;
+    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+             WHERE p.pronamespace = 'crm'::regnamespace
+               AND p.proname IN ('btyd_accum', 'btyd_accum_spend', 'btyd_fit_combine', 'btyd_fit_serialize',
+                                 'btyd_fit_deserialize', 'btyd_final_bgnbd', 'btyd_final_pareto_nbd',
+                                 'btyd_final_mbgnbd', 'btyd_final_gamma_gamma') LOOP
+        EXECUTE pg_catalog.format('DROP FUNCTION %s', f);
+    END LOOP;
+END $$;

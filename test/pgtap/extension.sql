@@ -78,8 +78,8 @@ SELECT has_type('crm', 'summary', 'CREATE EXTENSION works again after DROP');
 SELECT is(crm.purchase_days('{2024-01-01:1,2024-01-02:2}'), 2, 'and it works');
 SELECT is((SELECT string_agg(name || '=' || boot_val, ' ' ORDER BY name) FROM pg_settings
            WHERE name LIKE 'crm.%' AND short_desc <> '' AND context = 'user'),
-          'crm.as_of= crm.change_source= crm.change_time= crm.pipeline_reopen= crm.stage_override=',
-    'once the library is loaded, pg_settings lists its settings, empty (unset) by default');
+          'crm.as_of= crm.change_source= crm.change_time= crm.pipeline_reopen= crm.stage_override= crm.standard_errors=on',
+    'once the library is loaded, pg_settings lists its settings, empty (unset) by default, standard errors on');
 -- the SQL objects the C code finds by name (src/sqlnames.h) all exist
 SELECT is_empty($$SELECT object_type, object_name FROM crm.c_dependencies() d
                   WHERE NOT CASE d.object_type
