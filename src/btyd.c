@@ -187,6 +187,8 @@ unpack_v030(Datum d, BtydModelValue *m)
 	m->unit_days = old.unit_days;
 }
 
+static Datum btyd_model_pack(const BtydModelValue *m);
+
 Datum
 btyd_model_result(FunctionCallInfo fcinfo, const BtydModelValue *m)
 {
@@ -195,7 +197,7 @@ btyd_model_result(FunctionCallInfo fcinfo, const BtydModelValue *m)
 	return btyd_model_pack(m);
 }
 
-Datum
+static Datum
 btyd_model_pack(const BtydModelValue *m)
 {
 	int			np = btyd_nparams(m->kind);
@@ -954,7 +956,11 @@ btyd_model_calibration_end(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
-void
+/*
+ * A count model argument (an ERROR for a spend model, or for a model with
+ * covariates, which predicts only through crm.with_covariates()).
+ */
+static void
 btyd_count_model_arg(FunctionCallInfo fcinfo, int argno, BtydModelValue *m)
 {
 	btyd_model_unpack(PG_GETARG_DATUM(argno), m);
@@ -1056,7 +1062,13 @@ btyd_discrete_history(const SummaryView *v, int32 as_of, double period_days,
 	return true;
 }
 
-bool
+/*
+ * A customer's history in the model's time as of as_of: the continuous
+ * triple in the model's unit, or for BG/BB the opportunities of one unit
+ * counted from the first purchase.  False if the customer had not
+ * purchased by as_of.
+ */
+static bool
 btyd_history(const BtydModelValue *m, const SummaryView *v, int32 as_of,
 			 SummaryTriple *out)
 {

@@ -42,19 +42,11 @@ typedef struct BtydModelValue
 #define BTYD_MODEL_NTHETA(m) (btyd_nparams((m)->kind) + (m)->ntrans + (m)->ndrop)
 
 extern void btyd_model_unpack(Datum d, BtydModelValue *m);
-extern Datum btyd_model_pack(const BtydModelValue *m);
 
 /* a model returned by a function: in the 0.3.0 form if its SQL type is */
 extern Datum btyd_model_result(FunctionCallInfo fcinfo, const BtydModelValue *m);
 extern const char *btyd_model_name(int kind);
 extern char *btyd_iso_date(int32 date);
-
-/*
- * A count model argument (an ERROR for a spend model, or for a model with
- * covariates, which predicts only through crm.with_covariates()).
- */
-extern void btyd_count_model_arg(FunctionCallInfo fcinfo, int argno,
-								 BtydModelValue *m);
 
 /*
  * A float8[] of covariates at argno into out (at most
@@ -65,13 +57,10 @@ extern int	btyd_covariates_arg(FunctionCallInfo fcinfo, int argno,
 								const char *argname, double *out);
 
 /*
- * A customer's history in the model's time as of as_of: the continuous
- * triple in the model's unit, or for BG/BB the opportunities of one unit
- * counted from the first purchase.  False if the customer had not
- * purchased by as_of.
+ * A customer's history in BG/BB opportunities of period_days counted from
+ * the first purchase as of as_of (see btyd.c); false if the customer had
+ * not purchased by as_of.
  */
-extern bool btyd_history(const BtydModelValue *m, const SummaryView *v, int32 as_of,
-						 SummaryTriple *out);
 extern bool btyd_discrete_history(const SummaryView *v, int32 as_of, double period_days,
 								  SummaryTriple *out);
 

@@ -248,6 +248,74 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef CRM_KERNEL_TESTS
+/*
+ * Entry points for the unit tests, which define CRM_KERNEL_TESTS and
+ * include this file: not part of the kernel's interface, not built into
+ * crm.so.  A test need not call every one.
+ */
+#define TEST_ENTRY static __attribute__((unused))
+
+/* Short model name ("BG/NBD", ...), or NULL for an unknown kind. */
+TEST_ENTRY const char *btyd_kind_name(BtydKind kind);
+
+/*
+ * Validate one row for a kind: BTYD_OK or BTYD_ERR_INVALID_ROW (also for a
+ * NULL row), BTYD_ERR_ARGUMENT for an unknown kind.  Rules, all kinds:
+ * every field used is finite, weight > 0, x >= 0 and integral (x <= 1e9).
+ * Continuous count models also: T > 0, 0 <= t_x <= T (t_x is ignored when
+ * x == 0).  BG/BB: t_x and T integral, 1 <= T <= BTYD_MAX_OPPORTUNITIES,
+ * 0 <= t_x <= T, x <= t_x when x > 0.  Gamma-Gamma: t_x (zbar) > 0 when
+ * x > 0.
+ */
+TEST_ENTRY int	btyd_check_row(BtydKind kind, const BtydRow *row);
+
+/*
+ * Fit a model by maximum likelihood.  Minimizes
+ *		-loglik(params) / n_customers + l2_penalty * sum(theta_free^2)
+ * over log(params) and the covariate coefficients (the penalty is on the
+ * params and the coefficients, as the Python package lifetimes'
+ * penalizer_coef is on its parameters).  Returns a BtydStatus.  *out is
+ * always initialized (params NaN unless a point was evaluated).  The rows
+ * are not modified.  l2_penalty must be finite and >= 0.  cov may be
+ * NULL (no covariates); BTYD_ERR_ARGUMENT if the kind takes none, or for
+ * more than BTYD_MAX_COVARIATES per process, or non-finite values.
+ */
+TEST_ENTRY int	btyd_fit(BtydKind kind, const BtydRow *rows, size_t nrows,
+					 double l2_penalty, BtydFit *out);
+TEST_ENTRY int	btyd_fit_ex(BtydKind kind, const BtydRow *rows, size_t nrows,
+						double l2_penalty, const BtydOptions *options,
+						BtydFit *out);
+
+/*
+ * Total weighted log-likelihood (no penalty).  NaN if the kind is unknown,
+ * a parameter is not finite and > 0, or a row is invalid.  Gamma-Gamma rows
+ * with x == 0 contribute 0.  If grad is not NULL, btyd_loglik_grad() also
+ * stores the gradient with respect to the natural parameters, and
+ * btyd_loglik_hessian() the Hessian with respect to ln(params) into hess
+ * (nparams x nparams; analytic where the model has second derivatives,
+ * else NaN).
+ */
+TEST_ENTRY double btyd_loglik(BtydKind kind, const double *params,
+						  const BtydRow *rows, size_t nrows);
+TEST_ENTRY double btyd_loglik_grad(BtydKind kind, const double *params,
+							   const BtydRow *rows, size_t nrows,
+							   double *grad);
+TEST_ENTRY double btyd_loglik_hessian(BtydKind kind, const double *params,
+								  const BtydRow *rows, size_t nrows,
+								  double *hess);
+
+/*
+ * The same with covariates: LL at (params, coef), coef holding
+ * cov->ntrans + cov->ndrop coefficients; grad (if not NULL) with respect
+ * to (ln params, coef).
+ */
+TEST_ENTRY double btyd_loglik_cov(BtydKind kind, const double *params,
+							  const double *coef, const BtydRow *rows,
+							  size_t nrows, const BtydCovariates *cov,
+							  double *grad);
+#endif
+
 #define XTAB		256			/* per-x table length */
 #define NTAB		8			/* tables per evaluation */
 #define LOG_BOUND	40.0		/* |theta_i| beyond this is infeasible */
@@ -1123,13 +1191,15 @@ btyd_param_name(BtydKind kind, int i)
 	return m->pnames[i];
 }
 
-const char *
+#ifdef CRM_KERNEL_TESTS
+static const char *
 btyd_kind_name(BtydKind kind)
 {
 	const BtydModel *m = find_model(kind);
 
 	return m ? m->name : NULL;
 }
+#endif
 
 int
 btyd_is_discrete(BtydKind kind)
@@ -1170,7 +1240,8 @@ btyd_status_message(int status)
 	return "unknown status";
 }
 
-int
+#ifdef CRM_KERNEL_TESTS
+static int
 btyd_check_row(BtydKind kind, const BtydRow *row)
 {
 	const BtydModel *m = find_model(kind);
@@ -1181,6 +1252,7 @@ btyd_check_row(BtydKind kind, const BtydRow *row)
 		return BTYD_ERR_INVALID_ROW;
 	return m->check_row(row);
 }
+#endif
 
 /* ----------------------------------------------------------------
  * Likelihood sums
@@ -1511,6 +1583,7 @@ cov_setup(const BtydModel *m, const BtydCovariates *cov, const BtydRow *rows,
 	return BTYD_OK;
 }
 
+#ifdef CRM_KERNEL_TESTS
 /* validate kind/params/rows and the max x for the tables; 0 if invalid */
 static int
 ll_setup(BtydKind kind, const double *params, const BtydRow *rows,
@@ -1533,7 +1606,7 @@ ll_setup(BtydKind kind, const double *params, const BtydRow *rows,
 	return 1;
 }
 
-double
+static double
 btyd_loglik_grad(BtydKind kind, const double *params, const BtydRow *rows,
 				 size_t nrows, double *grad)
 {
@@ -1551,14 +1624,14 @@ btyd_loglik_grad(BtydKind kind, const double *params, const BtydRow *rows,
 	return sum_loglik(m, params, rows, nrows, xmax, grad, NULL);
 }
 
-double
+static double
 btyd_loglik(BtydKind kind, const double *params, const BtydRow *rows,
 			size_t nrows)
 {
 	return btyd_loglik_grad(kind, params, rows, nrows, NULL);
 }
 
-double
+static double
 btyd_loglik_hessian(BtydKind kind, const double *params, const BtydRow *rows,
 					size_t nrows, double *hess)
 {
@@ -1575,7 +1648,7 @@ btyd_loglik_hessian(BtydKind kind, const double *params, const BtydRow *rows,
 	return sum_hessian(m, params, rows, nrows, xmax, hess);
 }
 
-double
+static double
 btyd_loglik_cov(BtydKind kind, const double *params, const double *coef,
 				const BtydRow *rows, size_t nrows, const BtydCovariates *cov,
 				double *grad)
@@ -1601,6 +1674,7 @@ btyd_loglik_cov(BtydKind kind, const double *params, const double *coef,
 		cs.act_d[cs.nact_d++] = c;
 	return sum_loglik_cov(m, params, coef, &cs, rows, nrows, grad, NULL, NULL);
 }
+#endif
 
 /* ----------------------------------------------------------------
  * Fitting (see "4. FITTING" above)
@@ -1899,19 +1973,21 @@ btyd_fit_cov(BtydKind kind, const BtydRow *rows, size_t nrows,
 	return status;
 }
 
-int
+#ifdef CRM_KERNEL_TESTS
+static int
 btyd_fit_ex(BtydKind kind, const BtydRow *rows, size_t nrows,
 			double l2_penalty, const BtydOptions *options, BtydFit *out)
 {
 	return btyd_fit_cov(kind, rows, nrows, NULL, l2_penalty, options, out);
 }
 
-int
+static int
 btyd_fit(BtydKind kind, const BtydRow *rows, size_t nrows,
 		 double l2_penalty, BtydFit *out)
 {
 	return btyd_fit_ex(kind, rows, nrows, l2_penalty, NULL, out);
 }
+#endif
 
 /* ----------------------------------------------------------------
  * Predictions

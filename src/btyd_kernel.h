@@ -162,9 +162,6 @@ extern int	btyd_nparams(BtydKind kind);
 /* Name of parameter i of a kind ("r", "alpha", ...), or NULL. */
 extern const char *btyd_param_name(BtydKind kind, int i);
 
-/* Short model name ("BG/NBD", ...), or NULL for an unknown kind. */
-extern const char *btyd_kind_name(BtydKind kind);
-
 /* 1 for the count models in discrete time (BG/BB), else 0 */
 extern int	btyd_is_discrete(BtydKind kind);
 
@@ -173,17 +170,6 @@ extern int	btyd_takes_covariates(BtydKind kind);
 
 /* Text for a BtydStatus value (never NULL). */
 extern const char *btyd_status_message(int status);
-
-/*
- * Validate one row for a kind: BTYD_OK or BTYD_ERR_INVALID_ROW (also for a
- * NULL row), BTYD_ERR_ARGUMENT for an unknown kind.  Rules, all kinds:
- * every field used is finite, weight > 0, x >= 0 and integral (x <= 1e9).
- * Continuous count models also: T > 0, 0 <= t_x <= T (t_x is ignored when
- * x == 0).  BG/BB: t_x and T integral, 1 <= T <= BTYD_MAX_OPPORTUNITIES,
- * 0 <= t_x <= T, x <= t_x when x > 0.  Gamma-Gamma: t_x (zbar) > 0 when
- * x > 0.
- */
-extern int	btyd_check_row(BtydKind kind, const BtydRow *row);
 
 /*
  * Fit a model by maximum likelihood.  Minimizes
@@ -196,42 +182,9 @@ extern int	btyd_check_row(BtydKind kind, const BtydRow *row);
  * NULL (no covariates); BTYD_ERR_ARGUMENT if the kind takes none, or for
  * more than BTYD_MAX_COVARIATES per process, or non-finite values.
  */
-extern int	btyd_fit(BtydKind kind, const BtydRow *rows, size_t nrows,
-					 double l2_penalty, BtydFit *out);
-extern int	btyd_fit_ex(BtydKind kind, const BtydRow *rows, size_t nrows,
-						double l2_penalty, const BtydOptions *options,
-						BtydFit *out);
 extern int	btyd_fit_cov(BtydKind kind, const BtydRow *rows, size_t nrows,
 						 const BtydCovariates *cov, double l2_penalty,
 						 const BtydOptions *options, BtydFit *out);
-
-/*
- * Total weighted log-likelihood (no penalty).  NaN if the kind is unknown,
- * a parameter is not finite and > 0, or a row is invalid.  Gamma-Gamma rows
- * with x == 0 contribute 0.  If grad is not NULL, btyd_loglik_grad() also
- * stores the gradient with respect to the natural parameters, and
- * btyd_loglik_hessian() the Hessian with respect to ln(params) into hess
- * (nparams x nparams; analytic where the model has second derivatives,
- * else NaN).
- */
-extern double btyd_loglik(BtydKind kind, const double *params,
-						  const BtydRow *rows, size_t nrows);
-extern double btyd_loglik_grad(BtydKind kind, const double *params,
-							   const BtydRow *rows, size_t nrows,
-							   double *grad);
-extern double btyd_loglik_hessian(BtydKind kind, const double *params,
-								  const BtydRow *rows, size_t nrows,
-								  double *hess);
-
-/*
- * The same with covariates: LL at (params, coef), coef holding
- * cov->ntrans + cov->ndrop coefficients; grad (if not NULL) with respect
- * to (ln params, coef).
- */
-extern double btyd_loglik_cov(BtydKind kind, const double *params,
-							  const double *coef, const BtydRow *rows,
-							  size_t nrows, const BtydCovariates *cov,
-							  double *grad);
 
 /*
  * Sort rows by (x, t_x, T) and merge identical triples, adding their

@@ -121,6 +121,7 @@ btyd_lbeta(double a, double b)
 	return lgamma(a) + lgamma(b) - lgamma(a + b);
 }
 
+#ifdef CRM_KERNEL_TESTS
 static int
 is_nonpos_int(double v)
 {
@@ -136,6 +137,7 @@ lgamma_signed(double v, int *sign)
 		*sign = -1;
 	return lgamma(v);
 }
+#endif
 
 /* ----------------------------------------------------------------
  * Hypergeometric series
@@ -349,6 +351,7 @@ btyd_hyp_tail_series(double a, double b, double c, double z, double *lscale)
 	return s;
 }
 
+#ifdef CRM_KERNEL_TESTS
 /* 2F1(a, b; c; 1): Gauss's sum (A&S 15.1.20), or the terminating series */
 static double
 hyp2f1_at_one(double a, double b, double c)
@@ -374,7 +377,7 @@ hyp2f1_at_one(double a, double b, double c)
 		- lgamma_signed(c - a, &s3) - lgamma_signed(c - b, &s4);
 	return s1 * s2 * s3 * s4 * exp(lg);
 }
-
+		/* the unit tests' check of the series */
 /*
  * Gauss hypergeometric 2F1(a, b; c; z), real arguments, z <= 1.
  *
@@ -388,7 +391,7 @@ hyp2f1_at_one(double a, double b, double c)
  * applied in logs.  Convergence slows as z -> 1 (terms decay like z^k);
  * at most SERIES_MAX terms are summed, enough for 1 - z > 2e-5.
  */
-double
+static double
 btyd_hyp2f1(double a, double b, double c, double z)
 {
 	double		pre = 0.0;
@@ -438,6 +441,7 @@ btyd_hyp2f1(double a, double b, double c, double z)
 		return 0.0;
 	return copysign(exp(log(fabs(mant)) + lscale + pre), mant);
 }
+#endif
 
 
 /* ----------------------------------------------------------------

@@ -74,14 +74,6 @@ extern double btyd_hyp_tail_series(double a, double b, double c, double z,
 								   double *lscale);
 
 /*
- * Gauss hypergeometric function 2F1(a, b; c; z) for real arguments and
- * z <= 1.  NaN if an argument is not finite, z > 1, c is a non-positive
- * integer, or z == 1 and the series diverges (c - a - b <= 0, unless it
- * terminates).  Overflow gives +-Infinity.
- */
-extern double btyd_hyp2f1(double a, double b, double c, double z);
-
-/*
  * Regularized incomplete beta I_x(a, b) for a, b > 0, 0 <= x <= 1; its
  * complement 1 - I_x(a, b) = I_{1-x}(b, a) is stored in *complement, both
  * to full relative accuracy (neither is computed as 1 minus the other).

@@ -67,7 +67,8 @@ pipeline_reopen_legal(int from, int to)
 	return from >= PIPE_NOPEN && from < PIPE_NSTAGES && pipeline_is_open(to);
 }
 
-int
+/* the bin of a stay of "days" days (>= 0) */
+static int
 pipeline_bin(double days)
 {
 	double		w = floor(days / PIPE_BIN_DAYS + 0.5);
@@ -123,7 +124,7 @@ pipeline_counts_merge(PipelineCounts *into, const PipelineCounts *from)
  * below 1e-12 (entries are probabilities) means a set of transient states
  * that never leaves itself.
  */
-PipelineStatus
+static PipelineStatus
 pipeline_absorb(int k, const double *q, const double *r, int nabs, double *b)
 {
 	double		a[16][16];

@@ -210,9 +210,6 @@ extern bool pipeline_is_open(int stage);
 extern bool pipeline_move_legal(int from, int to);
 extern bool pipeline_reopen_legal(int from, int to);
 
-/* the bin of a stay of "days" days (>= 0) */
-extern int	pipeline_bin(double days);
-
 /*
  * Spells as of a cut-off: complete ones by origin, destination and length,
  * open ones by stage and age (see the header comment).  open[][] may be
@@ -237,16 +234,6 @@ extern void pipeline_counts_init(PipelineCounts *c);
 extern PipelineStatus pipeline_count_row(PipelineCounts *c, int from, int to,
 										 double since_ago, double changed_ago);
 extern void pipeline_counts_merge(PipelineCounts *into, const PipelineCounts *from);
-
-/*
- * Absorbing Markov chain with k transient states and nabs absorbing ones:
- * q is k x k (row-major), r is k x nabs; b (k x nabs) receives
- * (I - Q)^-1 R, the probability of ending in each absorbing state from each
- * transient one.  PIPE_SINGULAR if some transient state cannot reach an
- * absorbing one.  k <= 16.
- */
-extern PipelineStatus pipeline_absorb(int k, const double *q, const double *r, int nabs,
-									  double *b);
 
 /*
  * Everything learned from counts and a prior weight.  For an open stage i:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test/check_rooms.sh: how the C files of src/ depend on each other.
-# Prints TAP lines for three checks, run by `make test` after the build:
+# Prints TAP lines for four checks, run by `make test` after the build:
 #
 #   1. no include circle: a file of room a (a.c, a.h) includes y.h of
 #      room y, and no chain of such includes leads from y back to a;

@@ -29,6 +29,14 @@ run_test() {
 		say "not ok - build printed $BUILD_WARNINGS compiler warning(s)"; failed=$((failed + 1))
 	fi
 
+	say "== how the C files depend on each other (test/check_rooms.sh)"
+	out=$(bash test/check_rooms.sh 2>&1)
+	printf '%s\n' "$out"
+	p=$(printf '%s\n' "$out" | grep -cE '^ok ' || true)
+	f=$(printf '%s\n' "$out" | grep -cE '^not ok ' || true)
+	[ "$p" != 0 ] || f=$((f + 1))
+	passed=$((passed + p)); failed=$((failed + f))
+
 	say "== C unit tests"
 	make -s unit >/dev/null || die "unit tests did not build"
 	# each kernel test gets the CDNOW calibration summary as its argument

@@ -19,6 +19,10 @@
  *
  *-------------------------------------------------------------------------
  */
+/* the kernels' static functions and test entry points are tested too */
+#define CRM_KERNEL_TESTS
+#include "btyd_kernel.c"
+#include "btyd_math_kernel.c"
 #include "btyd_test.h"
 
 #define SIM_N		100000

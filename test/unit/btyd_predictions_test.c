@@ -16,6 +16,9 @@
  *
  *-------------------------------------------------------------------------
  */
+/* the kernel's static functions and test entry points are tested too */
+#define CRM_KERNEL_TESTS
+#include "btyd_kernel.c"
 #include "btyd_test.h"
 
 #define COV_N		100000
