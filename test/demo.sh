@@ -176,37 +176,36 @@ SQL
 
 psql -X -q -v ON_ERROR_STOP=1 -v as_of="$AS_OF" <<'SQL'
 \pset footer off
--- crm's operators (on crm.stage here) are found through search_path
-SET search_path = public, crm;
--- the customers, classed by spend (top 1% large, next 9% general), then
--- their history replayed month by month through stage inference
-INSERT INTO crm.customers (customer_id, customer_class, summary)
-SELECT customer_id,
-       CASE WHEN r < 0.01 THEN 'large' WHEN r < 0.10 THEN 'general' ELSE 'residential' END,
-       summary
-FROM (SELECT customer_id, summary, percent_rank() OVER (ORDER BY crm.total_spend(summary) DESC) AS r
+-- a DBA's first day: the customers, classed by spend (top 1% large, next
+-- 9% general), then three years of orders attached as they are; the
+-- attach walks every customer's history through the life cycle month end
+-- by month end (the moves are in crm.stage_history on their days, source
+-- import), and one refresh fits the model and brings everyone to today
+SET crm.as_of = '2025-12-31';
+INSERT INTO crm.customers (customer_id, customer_class)
+SELECT customer_id, CASE WHEN r < 0.01 THEN 'large' WHEN r < 0.10 THEN 'general' ELSE 'residential' END
+FROM (SELECT customer_id, percent_rank() OVER (ORDER BY crm.total_spend(summary) DESC) AS r
       FROM demo.customer_summary) s;
-DO $$
-DECLARE
-    month_end date;
-BEGIN
-    PERFORM set_config('crm.change_source', 'inference', true);
-    FOR month_end IN SELECT (d + interval '1 month' - interval '1 day')::date
-                     FROM generate_series(date '2023-01-01', date '2025-12-01', interval '1 month') d
-    LOOP
-        PERFORM set_config('crm.change_time', month_end::text, true);
-        UPDATE crm.customers c SET stage = i.stage, stage_reason = i.reason, stage_since = month_end
-        FROM (SELECT customer_id, (crm.infer_stage(stage, summary, month_end, stage_since => stage_since)).*
-              FROM crm.customers) i
-        WHERE i.customer_id = c.customer_id AND i.stage <> c.stage;
-    END LOOP;
-END $$;
+SELECT crm.track_orders('demo.orders', 'customer_id', 'ordered_at', 'amount') AS orders_attached \gset
+CALL crm.refresh('2025-12-31', fit_model => true);
 
-\echo '--- life-cycle funnel after replaying 36 month ends of history through stage inference'
+\echo '--- life-cycle funnel after attaching three years of orders and one refresh'
 SELECT stage, customers, share_of_customers AS "% customers", total_spend, average_spend
 FROM crm.lifecycle_funnel ORDER BY stage;
 
-\echo '--- stage transitions during 2025 (rows: from, columns: to)'
+\echo '--- stage (rows) against the generator''s truth (columns): who is still buying at their own rate, who dropped out'
+SELECT c.stage AS "stage \ truth",
+       count(*) FILTER (WHERE d.archetype = 'new') AS new,
+       count(*) FILTER (WHERE d.archetype = 'regular') AS regular,
+       count(*) FILTER (WHERE d.archetype = 'declining') AS declining,
+       count(*) FILTER (WHERE d.archetype = 'lapsed') AS lapsed,
+       count(*) FILTER (WHERE d.alive) AS alive,
+       count(*) FILTER (WHERE NOT d.alive) AS dropped_out,
+       round(100.0 * count(*) FILTER (WHERE NOT d.alive) / count(*), 1) AS "% dropped out"
+FROM crm.customers c JOIN demo.customers d USING (customer_id)
+GROUP BY c.stage ORDER BY c.stage;
+
+\echo '--- stage moves during 2025, from the walked history (rows: from, columns: to)'
 SELECT from_stage AS "from \ to",
        sum(transitions) FILTER (WHERE to_stage = 'exploration') AS exploration,
        sum(transitions) FILTER (WHERE to_stage = 'formation') AS formation,
@@ -216,14 +215,13 @@ SELECT from_stage AS "from \ to",
 FROM crm.stage_transition_matrix('2025-01-01', '2026-01-01')
 GROUP BY from_stage ORDER BY from_stage;
 
-\echo '--- why: the latest reasons, by how often they moved a customer in 2025'
+\echo '--- why: the reasons that moved customers in 2025, by how often'
 SELECT reason, to_stage, count(*) AS changes
-FROM crm.stage_history WHERE changed_at >= '2025-01-01'
+FROM crm.stage_history WHERE changed_at >= '2025-01-01' AND from_stage IS DISTINCT FROM to_stage
 GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 8;
 
-\echo '--- relationship levels below their class target'
-SELECT customer_class, target_level, count(*) AS customers
-FROM crm.customers_below_target_level GROUP BY 1, 2 ORDER BY 2;
+\echo '--- relationship levels: all transaction, as they must be with no contact yet (levels measure contact and perceived benefit)'
+SELECT level, count(*) AS customers FROM crm.customers GROUP BY 1 ORDER BY 1;
 SQL
 
 psql -X -q -v ON_ERROR_STOP=1 -v as_of="$AS_OF" <<'SQL'
@@ -254,7 +252,14 @@ FROM crm.segment_summary WHERE scheme = 'value_tiers' ORDER BY revenue DESC;
 \echo '--- the 2/8 rule on this customer base'
 SELECT DISTINCT top_5pct_share AS "% revenue of top 5%", top_20pct_share AS "% revenue of top 20%" FROM crm.pareto;
 
-\echo '--- three customers and why they are where they are'
+\echo '--- three customers: their stage and level, since when and why, and the last moves of their history'
+SELECT customer_id, stage, stage_since, stage_reason, level, level_since, level_reason
+FROM crm.customers WHERE customer_id IN (538, 2, 26474) ORDER BY customer_id;
+SELECT customer_id, changed_at::date AS day, from_stage, to_stage, from_level, to_level, reason, source
+FROM (SELECT h.*, row_number() OVER (PARTITION BY customer_id ORDER BY history_id DESC) AS n
+      FROM crm.stage_history h WHERE customer_id IN (538, 2, 26474)) q
+WHERE n <= 3 ORDER BY customer_id, changed_at;
+\echo '--- the same three: their segments and why'
 SELECT cs.customer_id, cs.label, cs.reason
 FROM crm.customer_segments cs
 WHERE cs.scheme = 'value_tiers' AND cs.customer_id IN (538, 2, 26474) ORDER BY cs.customer_id;
@@ -274,7 +279,6 @@ SET search_path = public, crm;
 -- trigger, complaints, interactions and surveys; then the nightly refresh
 SET crm.as_of = '2026-01-31';
 SELECT setseed(0.2026) \gset
-CALL crm.refresh(as_of => '2025-12-31', fit_model => true);
 UPDATE crm.customers SET service_level = 'vip', account_manager = 'crm_admin'
 WHERE customer_class = 'large';
 INSERT INTO crm.orders (customer_id, ordered_on, amount)
@@ -305,6 +309,16 @@ INSERT INTO crm.survey_answers
 SELECT s.survey_id, d, 7, least(10, greatest(0, round((7 + random() * 3 - 1)::numeric, 0)))
 FROM crm.surveys s, unnest(ARRAY['reliability', 'responsiveness', 'price']) d;
 CALL crm.refresh(as_of => '2026-01-31');
+
+\echo '--- relationship levels by customer class, after January''s contacts, complaints and surveys, against the class''s target'
+SELECT c.customer_class, t.target_level, c.level, count(*) AS customers,
+       count(*) FILTER (WHERE c.level < t.target_level) AS below_target
+FROM crm.customers c JOIN crm.level_targets t USING (customer_class)
+GROUP BY 1, 2, 3 ORDER BY 1, 3;
+\echo '--- why levels moved in January'
+SELECT from_level, to_level, reason, count(*) AS customers
+FROM crm.stage_history WHERE from_level IS DISTINCT FROM to_level
+GROUP BY 1, 2, 3 ORDER BY 4 DESC;
 
 \echo
 \echo '=== the CRM in the database: January 2026 written through crm.orders, refreshed as of 2026-01-31'
