@@ -59,7 +59,9 @@ typedef struct ServiceSignals
  * The service signals of the customers ids[0..n-1] (ascending) as of
  * as_of, in the same order: from crm.level_signals(), which gives a row
  * for every customer with any interaction, complaint or survey; the
- * others had none in the window (counts 0, satisfaction unknown).
+ * others had none in the window (counts 0, satisfaction unknown).  Read
+ * with a new snapshot (not read-only): from the service tables' AFTER
+ * trigger, the statement's own rows must be seen.
  */
 static ServiceSignals *
 service_signals(const int64 *ids, int n, int32 as_of)
@@ -84,7 +86,7 @@ service_signals(const int64 *ids, int n, int32 as_of)
 	args[1] = DateADTGetDatum(as_of);
 	if (SPI_execute_with_args("SELECT s.customer_id, s.interactions, s.channels, s.complaints_late, "
 							  "s.last_satisfied, s.loyal FROM crm.level_signals($1, $2) s ORDER BY 1",
-							  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+							  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read crm.level_signals()");
 	for (i = 0; i < n && r < SPI_processed; i++)
 	{
@@ -291,7 +293,7 @@ service_changed(PG_FUNCTION_ARGS)
 			elems[i] = Int64GetDatum(ids[i]);
 		args[0] = PointerGetDatum(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		if (SPI_execute_with_args("SELECT DISTINCT s.customer_id FROM crm.surveys s WHERE s.survey_id = ANY ($1)",
-								  1, types, args, NULL, true, 0) != SPI_OK_SELECT)
+								  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read crm.surveys");
 		n = (int) SPI_processed;
 		for (i = 0; i < n; i++)
@@ -306,7 +308,7 @@ service_changed(PG_FUNCTION_ARGS)
 		if (k == 0 || ids[i] != ids[k - 1])
 			ids[k++] = ids[i];
 	if (k > 0)
-		rescore(ids, k, crm_business_date(), NULL);
+		rescore(ids, k, crm_business_date(), "inference");
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }

@@ -127,10 +127,13 @@
  *
  * stable -> decline
  *	The decline rules, in this order.  With a model:
- *	"p_alive_falling": P(alive) < decline_p_alive (0.3).  The gap between
- *		decline_p_alive and stable_p_alive (0.5, needed to come back) is
- *		hysteresis: a steady buyer whose P(alive) dips in a long gap between
- *		two purchases does not swing between stable and decline.
+ *	"p_alive_falling": P(alive) < decline_p_alive (0.3).  A steady buyer's
+ *		P(alive) dips in every long gap between two purchases; below 0.5 it
+ *		would swing between stable and decline three times as often
+ *		(test/pgtap/stage_replay.sql), and below 0.2 the stage predicts
+ *		less well (test/pgtap/stage_cdnow.sql).  Coming back takes a new
+ *		purchase (won_back), after which P(alive) is high: stable_p_alive
+ *		(0.5) above decline_p_alive is a margin, not what stops the swing.
  *	Without a model:
  *	"inactive_beyond_rhythm": days since the last purchase >
  *		max(decline_rhythm_factor (1.5) x rhythm, decline_floor_days (30));

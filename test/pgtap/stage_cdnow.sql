@@ -5,7 +5,7 @@
 -- purchases cut into as many groups, few "terminated" customers come back,
 -- and a second refresh moves nobody.
 \ir setup.psql
-SELECT plan(8);
+SELECT plan(11);
 \ir cdnow.psql
 
 -- AUC of a score for an outcome: the probability that a customer who buys
@@ -83,6 +83,50 @@ SELECT ok(coalesce((SELECT avg(buys::int) FROM staged WHERE stage = 'terminated'
 SELECT ok((SELECT crm.model_kind(model) = 'bgnbd' AND abs(crm.param(model, 'r') - 0.243) < 0.001
                   AND abs(crm.param(model, 'alpha') - 4.414) < 0.01 FROM crm.scoring),
     'the model the stages asked is the one the attach fitted: BG/NBD, r 0.243, alpha 4.414, as published');
+
+-- The evidence for the defaults (README, "Defaults and their evidence").
+-- Every customer walked again from its first purchase with the stored
+-- model (crm.walk_stages, which the attach runs), under other thresholds.
+CREATE TEMP TABLE cal AS SELECT customer_id, crm.summarize(purchased_at, amount) AS s FROM calibration_orders GROUP BY 1;
+CREATE FUNCTION pg_temp.walk_auc() RETURNS double precision LANGUAGE sql AS $$
+    WITH w AS (SELECT h.buys,
+                      coalesce((SELECT x.to_stage FROM crm.walk_stages('prospect', c.s, '1997-09-30',
+                                                                       model => (SELECT model FROM crm.scoring)) x
+                                ORDER BY x.day DESC LIMIT 1), 'prospect') AS stage
+               FROM cal c JOIN holdout h USING (customer_id)),
+    r AS (SELECT stage, avg(buys::int)::float8 AS rate FROM w GROUP BY 1)
+    SELECT pg_temp.auc(array_agg(r.rate), array_agg(w.buys)) FROM w JOIN r USING (stage) $$;
+SELECT pg_temp.walk_auc() AS default_auc \gset
+SELECT ok(abs(:default_auc - :stage_auc) < 1e-12,
+    format('walking each summary with crm.walk_stages gives the attach''s stages (AUC %s)', round(:default_auc::numeric, 4)));
+-- decline below P(alive) d, back to stable from s: the default pair and others
+CREATE TEMP TABLE sweep (decline_p_alive float8, stable_p_alive float8, auc float8);
+DO $$
+DECLARE
+    p record;
+BEGIN
+    FOR p IN SELECT * FROM (VALUES (0.2, 0.4), (0.3, 0.3), (0.3, 0.5), (0.4, 0.6), (0.5, 0.7)) v(d, st) LOOP
+        DELETE FROM crm.stage_thresholds WHERE name IN ('decline_p_alive', 'stable_p_alive');
+        INSERT INTO crm.stage_thresholds VALUES ('stable_p_alive', p.st), ('decline_p_alive', p.d);
+        INSERT INTO sweep VALUES (p.d, p.st, pg_temp.walk_auc());
+    END LOOP;
+    DELETE FROM crm.stage_thresholds;
+END $$;
+\echo '# stage AUC by (decline_p_alive, stable_p_alive): '
+SELECT '# ' || string_agg(format('(%s, %s) %s', decline_p_alive, stable_p_alive, round(auc::numeric, 4)), '; '
+                          ORDER BY decline_p_alive, stable_p_alive) FROM sweep;
+SELECT ok(:default_auc >= (SELECT max(auc) FROM sweep) - 0.005,
+    format('the default pair (0.3, 0.5) is within 0.005 of the best AUC of the pairs tried (%s, best %s)',
+           round(:default_auc::numeric, 4), round((SELECT max(auc) FROM sweep)::numeric, 4)));
+-- the termination floor: customers inactive 180 days or more at the split
+-- (the most CDNOW allows: every first purchase is in 1997's first quarter)
+SELECT count(*) AS inactive_n, avg(h.buys::int) AS inactive_rate
+FROM cal c JOIN holdout h USING (customer_id)
+WHERE crm.days_since_last_purchase(c.s, '1997-09-30') >= 180 \gset
+\echo '# customers inactive 180 days or more at the split:' :inactive_n ', bought again in the holdout:' :inactive_rate
+SELECT ok(:inactive_rate > 0.10,
+    format('inactivity of half a year is no end: %s%% of those customers bought again, above the 10%% a "terminated" may allow; so the floor is a year (terminate_floor_days 365)',
+           round(100 * :inactive_rate, 1)));
 
 -- a second refresh on the same day moves nobody, stage or level
 CREATE TEMP TABLE before_second AS SELECT customer_id, stage, stage_since, level, level_since FROM crm.customers;
