@@ -1165,62 +1165,64 @@ predict(const BtydModelValue *m, Prediction what, double t, double k,
 	return Float8GetDatum(v);
 }
 
-/* p_alive(model, x, t_x, T) */
+/*
+ * The SQL prediction functions all take the model first, then what the
+ * prediction itself needs (the horizon t unless it is P(alive), the count k
+ * for P(X(t) = k)), then the history: (x, t_x, T), or a summary and as_of
+ * (NULL when the summary is).
+ */
+static Datum
+predict_call(FunctionCallInfo fcinfo, Prediction what, bool from_summary)
+{
+	BtydModelValue m;
+	SummaryTriple h;
+	double		t = 0,
+				k = 0;
+	int			arg = 1;
+
+	btyd_count_model_arg(fcinfo, 0, &m);
+	if (what != PRED_P_ALIVE)
+		t = horizon_arg(fcinfo, &m, arg++);
+	if (what == PRED_PMF)
+		k = count_arg(fcinfo, arg++);
+	if (from_summary)
+	{
+		if (!summary_args(fcinfo, &m, arg, &h))
+			PG_RETURN_NULL();
+	}
+	else
+		triple_args(fcinfo, &m, arg, &h.x, &h.t_x, &h.T);
+	return predict(&m, what, t, k, &h);
+}
+
+/* p_alive(model, x, t_x, T) and p_alive(model, s, as_of) */
 PG_FUNCTION_INFO_V1(p_alive);
 Datum
 p_alive(PG_FUNCTION_ARGS)
 {
-	BtydModelValue m;
-	SummaryTriple h;
-
-	btyd_count_model_arg(fcinfo, 0, &m);
-	triple_args(fcinfo, &m, 1, &h.x, &h.t_x, &h.T);
-	return predict(&m, PRED_P_ALIVE, 0, 0, &h);
+	return predict_call(fcinfo, PRED_P_ALIVE, false);
 }
 
-/* p_alive(model, s, as_of) */
 PG_FUNCTION_INFO_V1(p_alive_summary);
 Datum
 p_alive_summary(PG_FUNCTION_ARGS)
 {
-	BtydModelValue m;
-	SummaryTriple h;
-
-	btyd_count_model_arg(fcinfo, 0, &m);
-	if (!summary_args(fcinfo, &m, 1, &h))
-		PG_RETURN_NULL();
-	return predict(&m, PRED_P_ALIVE, 0, 0, &h);
+	return predict_call(fcinfo, PRED_P_ALIVE, true);
 }
 
-/* expected_purchases(model, t, x, t_x, T) */
+/* expected_purchases(model, t, x, t_x, T) and (model, t, s, as_of) */
 PG_FUNCTION_INFO_V1(expected_purchases);
 Datum
 expected_purchases(PG_FUNCTION_ARGS)
 {
-	BtydModelValue m;
-	SummaryTriple h;
-	double		t;
-
-	btyd_count_model_arg(fcinfo, 0, &m);
-	t = horizon_arg(fcinfo, &m, 1);
-	triple_args(fcinfo, &m, 2, &h.x, &h.t_x, &h.T);
-	return predict(&m, PRED_EXPECTED, t, 0, &h);
+	return predict_call(fcinfo, PRED_EXPECTED, false);
 }
 
-/* expected_purchases(model, t, s, as_of) */
 PG_FUNCTION_INFO_V1(expected_purchases_summary);
 Datum
 expected_purchases_summary(PG_FUNCTION_ARGS)
 {
-	BtydModelValue m;
-	SummaryTriple h;
-	double		t;
-
-	btyd_count_model_arg(fcinfo, 0, &m);
-	t = horizon_arg(fcinfo, &m, 1);
-	if (!summary_args(fcinfo, &m, 2, &h))
-		PG_RETURN_NULL();
-	return predict(&m, PRED_EXPECTED, t, 0, &h);
+	return predict_call(fcinfo, PRED_EXPECTED, true);
 }
 
 /* expected_purchases_new(model, t): E[X(t)] of a newly acquired customer */
@@ -1254,70 +1256,34 @@ p_purchases_new(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(v);
 }
 
-/* p_purchases(model, t, k, x, t_x, T) */
+/* p_purchases(model, t, k, x, t_x, T) and (model, t, k, s, as_of) */
 PG_FUNCTION_INFO_V1(p_purchases);
 Datum
 p_purchases(PG_FUNCTION_ARGS)
 {
-	BtydModelValue m;
-	SummaryTriple h;
-	double		t,
-				k;
-
-	btyd_count_model_arg(fcinfo, 0, &m);
-	t = horizon_arg(fcinfo, &m, 1);
-	k = count_arg(fcinfo, 2);
-	triple_args(fcinfo, &m, 3, &h.x, &h.t_x, &h.T);
-	return predict(&m, PRED_PMF, t, k, &h);
+	return predict_call(fcinfo, PRED_PMF, false);
 }
 
-/* p_purchases(model, t, k, s, as_of) */
 PG_FUNCTION_INFO_V1(p_purchases_summary);
 Datum
 p_purchases_summary(PG_FUNCTION_ARGS)
 {
-	BtydModelValue m;
-	SummaryTriple h;
-	double		t,
-				k;
-
-	btyd_count_model_arg(fcinfo, 0, &m);
-	t = horizon_arg(fcinfo, &m, 1);
-	k = count_arg(fcinfo, 2);
-	if (!summary_args(fcinfo, &m, 3, &h))
-		PG_RETURN_NULL();
-	return predict(&m, PRED_PMF, t, k, &h);
+	return predict_call(fcinfo, PRED_PMF, true);
 }
 
-/* p_no_purchase(model, t, x, t_x, T) */
+/* p_no_purchase(model, t, x, t_x, T) and (model, t, s, as_of) */
 PG_FUNCTION_INFO_V1(p_no_purchase);
 Datum
 p_no_purchase(PG_FUNCTION_ARGS)
 {
-	BtydModelValue m;
-	SummaryTriple h;
-	double		t;
-
-	btyd_count_model_arg(fcinfo, 0, &m);
-	t = horizon_arg(fcinfo, &m, 1);
-	triple_args(fcinfo, &m, 2, &h.x, &h.t_x, &h.T);
-	return predict(&m, PRED_NO_PURCHASE, t, 0, &h);
+	return predict_call(fcinfo, PRED_NO_PURCHASE, false);
 }
 
-/* p_no_purchase(model, t, s, as_of) */
 PG_FUNCTION_INFO_V1(p_no_purchase_summary);
 Datum
 p_no_purchase_summary(PG_FUNCTION_ARGS)
 {
-	BtydModelValue m;
-	SummaryTriple h;
-	double		t;
-
-	btyd_count_model_arg(fcinfo, 0, &m);
-	t = horizon_arg(fcinfo, &m, 1);
-	if (!summary_args(fcinfo, &m, 2, &h))
-		PG_RETURN_NULL();
-	return predict(&m, PRED_NO_PURCHASE, t, 0, &h);
+	return predict_call(fcinfo, PRED_NO_PURCHASE, true);
 }
 
 /*

@@ -222,6 +222,25 @@ crm_as_of_arg(FunctionCallInfo fcinfo, int argno)
 	return as_of;
 }
 
+/*
+ * An optional count argument (a signal of the stage or level rules): -1,
+ * unknown, when absent or NULL; never negative.
+ */
+int32
+crm_optional_count(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	int32		v;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return -1;
+	v = PG_GETARG_INT32(argno);
+	if (v < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", argname)));
+	return v;
+}
+
 void
 crm_check_finite_date(int32 date, const char *argname)
 {

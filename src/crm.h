@@ -31,6 +31,7 @@ extern Datum crm_money_to_numeric(crm_money value);
 extern double crm_interval_days(Datum interval, const char *argname);
 extern void crm_check_finite_date(int32 date, const char *argname);
 extern int32 crm_as_of_arg(FunctionCallInfo fcinfo, int argno);
+extern int32 crm_optional_count(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern TupleDesc crm_result_tupdesc(FunctionCallInfo fcinfo, TupleDesc *cache);
 
 /*

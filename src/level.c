@@ -87,22 +87,6 @@ crm_level_datum(CrmLevel level)
 	return ObjectIdGetDatum(level_oids[level]);
 }
 
-/* an optional count argument: -1 (unknown) when NULL; never negative */
-static int32
-count_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
-{
-	int32		v;
-
-	if (PG_ARGISNULL(argno))
-		return -1;
-	v = PG_GETARG_INT32(argno);
-	if (v < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be negative", argname)));
-	return v;
-}
-
 /* an optional boolean argument: -1 (unknown) when NULL, else 0 or 1 */
 static int32
 flag_arg(FunctionCallInfo fcinfo, int argno)
@@ -135,11 +119,11 @@ infer_level(PG_FUNCTION_ARGS)
 	crm_check_finite_date(s.as_of, "as_of");
 	if (!PG_ARGISNULL(3) && !DATE_NOT_FINITE(PG_GETARG_DATEADT(3)))
 		s.level_since = PG_GETARG_DATEADT(3);
-	s.tenure_days = count_arg(fcinfo, 4, "tenure_days");
-	s.purchase_days = count_arg(fcinfo, 5, "purchase_days");
-	s.interactions = count_arg(fcinfo, 6, "interactions");
-	s.channels = count_arg(fcinfo, 7, "channels");
-	s.complaints_late = count_arg(fcinfo, 8, "complaints_late");
+	s.tenure_days = crm_optional_count(fcinfo, 4, "tenure_days");
+	s.purchase_days = crm_optional_count(fcinfo, 5, "purchase_days");
+	s.interactions = crm_optional_count(fcinfo, 6, "interactions");
+	s.channels = crm_optional_count(fcinfo, 7, "channels");
+	s.complaints_late = crm_optional_count(fcinfo, 8, "complaints_late");
 	s.last_satisfied = flag_arg(fcinfo, 9);
 	s.loyal = flag_arg(fcinfo, 10);
 	s.account_manager = flag_arg(fcinfo, 11);

@@ -193,21 +193,6 @@ optional_double(FunctionCallInfo fcinfo, int argno, const char *argname)
 	return crm_check_finite(PG_GETARG_FLOAT8(argno), argname);
 }
 
-static int32
-optional_count(FunctionCallInfo fcinfo, int argno, const char *argname)
-{
-	int32		v;
-
-	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
-		return -1;
-	v = PG_GETARG_INT32(argno);
-	if (v < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be negative", argname)));
-	return v;
-}
-
 /*
  * the purchase signals of a history as of a date (a sealed one must know
  * the days of both windows: summary_kernel.c, "Sealed histories")
@@ -412,8 +397,8 @@ stage_propose(FunctionCallInfo fcinfo, StageProposal *out)
 	as_of = PG_GETARG_DATEADT(2);
 	crm_summary_view(PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1), &v);
 	signals_from_view(&v, as_of, t, &s);
-	s.recent_complaints = optional_count(fcinfo, 3, "complaints_recent");
-	s.previous_complaints = optional_count(fcinfo, 4, "complaints_previous");
+	s.recent_complaints = crm_optional_count(fcinfo, 3, "complaints_recent");
+	s.previous_complaints = crm_optional_count(fcinfo, 4, "complaints_previous");
 	s.recent_cost = optional_double(fcinfo, 5, "cost_recent");
 	s.previous_cost = optional_double(fcinfo, 6, "cost_previous");
 	s.p_alive = optional_double(fcinfo, 7, "p_alive");
