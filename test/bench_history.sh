@@ -28,10 +28,8 @@ ORDERS=${ORDERS:-2000}
 DB=crm_history
 AS_OF=2025-12-31
 
-work=$(mktemp -d /tmp/crm-bench-history.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-chmod 755 "$work"
 . test/bench_lib.sh
+bench_workdir history
 new_shop_db
 # group g (1, 2, 3) holds customers g*1000000 + 1 .. + CUSTOMERS with
 # 10, 1,000 and 10,000 days
@@ -66,7 +64,6 @@ round() {
 	after=$(q -At -c "SELECT pg_current_wal_insert_lsn()")
 	printf '%s %s\n' "$lat" "$(q -At -c "SELECT round(('$after'::pg_lsn - '$before'::pg_lsn) / $ORDERS.0)")"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g) ? "met" : "MISSED" }'; }
 
 declare -A lat wal
@@ -90,6 +87,6 @@ echo
 printf '%-44s %10s %10s %10s   %s\n' "case (per single-order insert)" "10 days" "1,000" "10,000" "10,000 / 10 (goal)"
 l1=$(printf '%s\n' ${lat[1]} | median) l2=$(printf '%s\n' ${lat[2]} | median) l3=$(printf '%s\n' ${lat[3]} | median)
 w1=$(printf '%s\n' ${wal[1]} | median) w2=$(printf '%s\n' ${wal[2]} | median) w3=$(printf '%s\n' ${wal[3]} | median)
-printf '%-44s %10.3f %10.3f %10.3f   %s (<= 2 %s)\n' "time, ms" "$l1" "$l2" "$l3" "$(ratio "$l3" "$l1")" "$(verdict "$(ratio "$l3" "$l1")" 2)"
-printf '%-44s %10.0f %10.0f %10.0f   %s (<= 2 %s)\n' "WAL, bytes" "$w1" "$w2" "$w3" "$(ratio "$w3" "$w1")" "$(verdict "$(ratio "$w3" "$w1")" 2)"
+printf '%-44s %10.3f %10.3f %10.3f   %s (<= 2 %s)\n' "time, ms" "$l1" "$l2" "$l3" "$(ratio "$l3" "$l1" %.2f)" "$(verdict "$(ratio "$l3" "$l1" %.2f)" 2)"
+printf '%-44s %10.0f %10.0f %10.0f   %s (<= 2 %s)\n' "WAL, bytes" "$w1" "$w2" "$w3" "$(ratio "$w3" "$w1" %.2f)" "$(verdict "$(ratio "$w3" "$w1" %.2f)" 2)"
 psql -X -q -c "DROP DATABASE $DB"

@@ -1,5 +1,22 @@
-# test/bench_lib.sh: what the order-maintenance benches share (sourced by
-# test/bench_tracking.sh and test/bench_history.sh, which set DB first).
+# test/bench_lib.sh: what the benches share (sourced by test/bench_tracking.sh,
+# test/bench_history.sh, test/bench_pipeline.sh and test/bench_stages.sh,
+# which set DB first).
+
+# bench_workdir NAME: $work, a private directory the server can read,
+# removed on exit
+bench_workdir() {
+	work=$(mktemp -d "/tmp/crm-bench-$1.XXXXXX")
+	trap 'rm -rf "$work"' EXIT
+	chmod 755 "$work"
+}
+
+# gen_base ARGS...: the generator (test/gen/crm_gen.c) built into $work and
+# run with ARGS, writing its CSV files into $work, readable by the server
+gen_base() {
+	cc -std=gnu99 -O2 -o "$work/crm_gen" test/gen/crm_gen.c -lm
+	"$work/crm_gen" "$@" -o "$work" 2>/dev/null
+	chmod 644 "$work"/*.csv
+}
 
 # q ARGS...: psql in the bench database
 q() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
@@ -17,3 +34,7 @@ new_shop_db() {
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# med VALUES...: their median; ratio A B [FORMAT]: A / B (%.3f)
+med() { printf '%s\n' "$@" | median; }
+ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.3f}" 'BEGIN { printf f, a / b }'; }

@@ -35,14 +35,12 @@ RUNS=${RUNS:-5}
 SEED=${SEED:-20240601}
 DB=crm_pipeline
 
-work=$(mktemp -d /tmp/crm-bench-pipeline.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-chmod 755 "$work"
+. test/bench_lib.sh
+bench_workdir pipeline
 cc -std=gnu99 -O2 -o "$work/crm_gen" test/gen/crm_gen.c -lm
 "$work/crm_gen" -n 100000 -p "$HISTORY_OPPORTUNITIES" -s "$SEED" -H >"$work/history.csv" 2>/dev/null
 chmod 644 "$work/history.csv"
 
-q() { psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 q <<SQL
 CREATE EXTENSION crm;
@@ -80,9 +78,6 @@ exec_ms() {
 		-c "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) $2" |
 		sed -n 's/^Execution Time: \([0-9.]*\) ms$/\1/p'
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-med() { printf '%s\n' "$@" | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 verdict() { awk -v r="$1" -v g="$2" -v dir="$3" 'BEGIN { print ((dir == "max") ? (r <= g) : (r >= g)) ? "met" : "MISSED" }'; }
 # calls per second, in millions, of N calls taking OURS ms against a scan of BASE ms
 rate() { awk -v n="$1" -v o="$2" -v b="$3" 'BEGIN { printf "%.1f", (o > b) ? n / ((o - b) / 1000) / 1e6 : 0 }'; }

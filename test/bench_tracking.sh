@@ -44,15 +44,11 @@ SECONDS_PER_ROUND=${ROUND_SECONDS:-30}
 SEED=${SEED:-20240602}
 DB=crm_tracking
 
-work=$(mktemp -d /tmp/crm-bench-tracking.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-chmod 755 "$work"
-cc -std=gnu99 -O2 -o "$work/crm_gen" test/gen/crm_gen.c -lm
-"$work/crm_gen" -n "$CUSTOMERS" -s "$SEED" -o "$work" 2>/dev/null
-chmod 644 "$work"/*.csv
+. test/bench_lib.sh
+bench_workdir tracking
+gen_base -n "$CUSTOMERS" -s "$SEED"
 orders=$(wc -l <"$work/orders.csv")
 
-. test/bench_lib.sh
 new_shop_db
 q <<SQL
 CREATE TABLE bench.shop_row (LIKE bench.shop INCLUDING ALL);
@@ -100,9 +96,6 @@ copy_ms() {
 		sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
 }
 
-# med VALUES...: their median; ratio A B [FORMAT]: A / B
-med() { printf '%s\n' "$@" | median; }
-ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.3f}" 'BEGIN { printf f, a / b }'; }
 
 echo "crm tracking bench: customers=$CUSTOMERS orders=$orders copy runs=$RUNS pgbench rounds=$ROUNDS x ${SECONDS_PER_ROUND}s (medians)"
 stmt=() base=()
