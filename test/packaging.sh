@@ -159,6 +159,10 @@ exploration" ] &&
 # test it, remove it and check that nothing of crm is left.
 deb_install_check() {
 	[ "$(id -u)" = 0 ] || { SKIP_REASON="apt-get install needs root"; return 77; }
+	# the package installs into the system's PostgreSQL: a run against
+	# another (PG_BINDIR) would test nothing of it and disturb the system's
+	[ "$PG_BINDIR" -ef "/usr/lib/postgresql/$PG_MAJOR/bin" ] ||
+		{ SKIP_REASON="PG_BINDIR names another PostgreSQL than the system's, where the package installs"; return 77; }
 	[ -f "$DEB_FILE" ] || { say "# no package built"; return 1; }
 	(
 		local saved version files
