@@ -85,3 +85,42 @@ else
 	echo "# loading $CUSTOMERS customers into $DB"
 	load
 fi
+
+# the baselines: the definitions before (schema bench), as the reader sees them
+q -c "DROP VIEW IF EXISTS bench.kpis, bench.customer_360, bench.churn_watch, bench.customers_below_target_level" \
+	-f test/bench_views_baseline.sql >/dev/null
+
+# exec_ms VIEW: the server's execution time of reading the view whole, in ms
+exec_ms() {
+	q -At -c "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) SELECT * FROM $1" | sed -n 's/^Execution Time: \([0-9.]*\) ms$/\1/p'
+}
+# median_ms VIEW: the median of RUNS timings after a warm-up
+median_ms() {
+	local i
+	exec_ms "$1" >/dev/null
+	for ((i = 0; i < RUNS; i++)); do exec_ms "$1"; done | median
+}
+
+echo
+echo "== every crm view read whole: $(q -At -c "SELECT count(*) FROM crm.customers") customers, $(q -At -c "SELECT count(*) FROM crm.stage_history") history rows," \
+	"median of $RUNS runs (server execution time, ms; goal: under 1000)"
+printf '%-32s %10s %8s %12s %8s %s\n' view rows ms baseline_ms ratio goal
+over=0
+for v in $(q -At -c "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'v' ORDER BY 1"); do
+	rows=$(q -At -c "SELECT count(*) FROM crm.$v" 2>/dev/null) || rows=error
+	if [ "$rows" = error ]; then
+		printf '%-32s %10s %8s %12s %8s %s\n' "$v" error - - - "$(q -At -c "SELECT count(*) FROM crm.$v" 2>&1 | head -n1)"
+		over=$((over + 1))
+		continue
+	fi
+	ours=$(median_ms "crm.$v")
+	base=- ratio=-
+	if q -At -c "SELECT 1 FROM pg_class WHERE oid = to_regclass('bench.$v')" | grep -q 1; then
+		base=$(median_ms "bench.$v")
+		ratio=$(awk -v o="$ours" -v b="$base" 'BEGIN { printf "%.3f", o / b }')
+	fi
+	verdict=$(awk -v o="$ours" 'BEGIN { print (o < 1000) ? "met" : "MISSED" }')
+	[ "$verdict" = met ] || over=$((over + 1))
+	printf '%-32s %10s %8.1f %12s %8s %s\n' "$v" "$rows" "$ours" "$base" "$ratio" "$verdict"
+done
+echo "# $over view(s) at 1 s or more (the machine's load while timing: $(cut -d' ' -f1-3 /proc/loadavg))"

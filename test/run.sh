@@ -511,7 +511,9 @@ run_bench() {
 	tracking) test/bench_tracking.sh ;;
 	history) test/bench_history.sh ;;
 	pipeline) test/bench_pipeline.sh ;;
-	*) test/bench.sh && echo && test/bench_tracking.sh && echo && test/bench_history.sh && echo && test/bench_pipeline.sh ;;
+	views) test/bench_views.sh ;;
+	*) test/bench.sh && echo && test/bench_tracking.sh && echo && test/bench_history.sh && echo && test/bench_pipeline.sh &&
+		echo && test/bench_views.sh ;;
 	esac
 }
 
@@ -522,5 +524,6 @@ bench) run_bench all ;;
 bench-tracking) run_bench tracking ;;
 bench-history) run_bench history ;;
 bench-pipeline) run_bench pipeline ;;
-*) die "usage: test/run.sh test|demo|bench|bench-tracking|bench-history|bench-pipeline" ;;
+bench-views) run_bench views ;;
+*) die "usage: test/run.sh test|demo|bench|bench-tracking|bench-history|bench-pipeline|bench-views" ;;
 esac
