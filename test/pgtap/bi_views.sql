@@ -10,7 +10,7 @@
 -- parallel plan (partial states serialized and combined) as in a serial
 -- one, and refuses a sealed summary.
 \ir setup.psql
-SELECT plan(15);
+SELECT plan(16);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.2121);
@@ -190,6 +190,12 @@ SELECT is((SELECT count(*) FROM ((SELECT * FROM crm.customers_below_target_level
 SELECT is((SELECT count(*) FROM (SELECT stage, customers, total_spend FROM crm.lifecycle_funnel EXCEPT
     SELECT c.stage, count(*), coalesce(sum(oc.total_spend), 0) FROM crm.customers c LEFT JOIN order_customers oc USING (customer_id) GROUP BY 1) x),
     0::bigint, 'crm.lifecycle_funnel: customers and total spend per stage equal the recompute from the orders');
+
+-- crm.model_validation reads every customer's days, sealed ones too
+SET LOCAL crm.as_of = '2026-01-31';
+SELECT is((SELECT customers FROM crm.model_validation),
+          (SELECT count(*) FROM order_customers WHERE first_purchase <= DATE '2025-12-31'),
+    'crm.model_validation: every customer who had bought by the calibration end, the sealed histories among them');
 
 SELECT * FROM finish();
 ROLLBACK;
