@@ -26,6 +26,13 @@
  * after that order commits, as the order trigger writes it (the writer
  * waits, then applies to the latest version).
  *
+ * Each run is logged in crm.refresh_runs (progress.c): its row is
+ * committed before the first step, and updated in each batch's
+ * transaction.  When the batches commit, each step (the population state,
+ * each batch) runs in a subtransaction, so that an error can be caught,
+ * the step rolled back and the failure written and committed before the
+ * error is raised again.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -440,7 +447,12 @@ refresh_step(RefreshState *st)
 
 	if (!st->population_done)
 	{
+		/* after the run log's commit there is no snapshot: one of our own */
+		if (st->commit)
+			PushActiveSnapshot(GetTransactionSnapshot());
 		refresh_population(st->day, st->fit, st->fit_if_none);
+		if (st->commit)
+			PopActiveSnapshot();
 		st->population_done = true;
 		return true;
 	}
