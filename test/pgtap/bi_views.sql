@@ -10,7 +10,7 @@
 -- parallel plan (partial states serialized and combined) as in a serial
 -- one, and refuses a sealed summary.
 \ir setup.psql
-SELECT plan(16);
+SELECT plan(17);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.2121);
@@ -160,6 +160,9 @@ SELECT ok((SELECT count(*) FILTER (WHERE open_complaints > 0) > 50 AND count(*) 
                   AND count(*) FILTER (WHERE last_interaction_at IS NOT NULL) > 500 AND count(*) FILTER (WHERE p_alive IS NOT NULL) > 500
            FROM crm.customer_360),
     'crm.customer_360: the recompute is not vacuous (complaints, opportunities, interactions, P(alive) in many rows)');
+SELECT ok(pg_temp.plan_of('SELECT * FROM crm.customer_360 WHERE customer_id = 42')
+          ~ ' on interactions i\n[^\n]*(Index Cond|Recheck Cond|Filter): \(customer_id = 42\)',
+    'crm.customer_360: a filter on customer_id reaches into the grouped service tables (no pass over all interactions)');
 
 -- crm.churn_watch: decline, or formation/stable with P(alive) < 0.5
 SELECT is((SELECT count(*) FROM ((SELECT * FROM crm.churn_watch EXCEPT ALL
