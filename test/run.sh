@@ -301,14 +301,14 @@ refresh_log_check() {
 	psql -X -q -d $db -c "CALL crm.refresh('2026-09-30')" >"$dir/refresh.out" 2>&1 &
 	pid=$!
 	for i in $(seq 1 600); do
-		row=$(psql -X -At -d $db -c "SELECT customers_done || ' ' || customers_total FROM crm.refresh_runs
+		row=$(psql -X -At -d $db -c "SELECT customers_done || ' of ' || customers_total FROM crm.refresh_runs
 			WHERE as_of = '2026-09-30' AND status = 'running' AND customers_done > 0 AND customers_done < customers_total")
 		if [ -n "$row" ]; then seen=$row; break; fi
 		kill -0 $pid 2>/dev/null || break
 		sleep 0.05
 	done
 	wait $pid || { cat "$dir/refresh.out"; return 1; }
-	say "# seen from another session while it ran: ${seen:-nothing} customers done of total"
+	say "# seen from another session while it ran: ${seen:-nothing} customers done"
 	grep -E 'NOTICE' "$dir/refresh.out" | sed -n '1p;2p;$p' | sed 's/^/# /'
 	[ -n "$seen" ] || return 1
 	# progress NOTICEs: at most one a second, not one per batch (20)
