@@ -7,7 +7,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control)
 
 MODULE_big = crm
 KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/btyd_math_kernel.o src/btyd_optim_kernel.o src/stage_kernel.o src/level_kernel.o src/segment_kernel.o src/select_kernel.o src/pipeline_kernel.o
-OBJS = src/crm.o src/config.o src/customer.o src/history.o src/summary.o src/rfm.o src/value.o src/btyd.o src/btyd_fit.o src/btyd_validation.o src/stage.o src/level.o src/segment.o src/track.o src/refresh.o src/pipeline.o $(KERNELS)
+OBJS = src/crm.o src/config.o src/customer.o src/history.o src/summary.o src/rfm.o src/value.o src/btyd.o src/btyd_fit.o src/btyd_validation.o src/stage.o src/level.o src/segment.o src/track.o src/refresh.o src/progress.o src/activity.o src/pipeline.o $(KERNELS)
 
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # Upgrade scripts.  A released one is frozen in sql/upgrade/ as it was
@@ -78,7 +78,7 @@ installcheck-tap:
 	psql -X -q -v ON_ERROR_STOP=1 -d crm_tap -c 'CREATE EXTENSION pgtap'
 	CRM_DATA=$${CRM_DATA:-$(CURDIR)/test/data} pg_prove $(PROVE_FLAGS) -d crm_tap test/pgtap/*.sql
 
-.PHONY: test demo bench bench-tracking bench-history bench-pipeline bench-stages unit installcheck-tap
+.PHONY: test demo bench bench-tracking bench-history bench-pipeline bench-stages bench-views unit installcheck-tap
 test:
 	test/run.sh test
 demo:
@@ -93,6 +93,9 @@ bench-pipeline:
 	test/run.sh bench-pipeline
 bench-stages:
 	test/run.sh bench-stages
+# every crm view read whole at CUSTOMERS (default 1,000,000) attached and refreshed
+bench-views:
+	test/run.sh bench-views
 # the Debian package postgresql-15-crm, built in build/deb/ (debian/)
 .PHONY: deb
 deb:

@@ -173,6 +173,8 @@ struct CustomerWriter
 	Relation	complaints;		/* opened with the first customer */
 	bool		complaints_empty;
 	Relation	complaints_index;
+	int64		stage_changes;	/* history rows written: stage moved */
+	int64		level_changes;	/* level moved */
 };
 
 /* a customer's row as the derivation reads it */
@@ -840,6 +842,10 @@ write_history(CustomerWriter *w, int64 customer, CrmStage from_stage, CrmStage t
 		recheck = ExecInsertIndexTuples(info, slot, w->estate, false, false, NULL, NIL);
 	ExecARInsertTriggers(w->estate, info, slot, recheck, NULL);
 	list_free(recheck);
+	if (from_stage != to_stage)
+		w->stage_changes++;
+	if (DatumGetObjectId(from_level) != DatumGetObjectId(to_level))
+		w->level_changes++;
 }
 
 /*
@@ -1273,6 +1279,17 @@ bool
 crm_writer_rescore(CustomerWriter *w, int64 customer, int32 as_of, const LevelSignals *level)
 {
 	return writer_write(w, customer, NULL, 0, as_of, NULL, false, level);
+}
+
+/*
+ * The stage and level changes the writer has recorded in crm.stage_history
+ * so far (a history row can record both).
+ */
+void
+crm_writer_changes(const CustomerWriter *w, int64 *stages, int64 *levels)
+{
+	*stages = w->stage_changes;
+	*levels = w->level_changes;
 }
 
 void

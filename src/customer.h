@@ -30,6 +30,7 @@ extern bool crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryCha
 							 int nchanges, int32 as_of, const char *relname, bool create);
 extern bool crm_writer_rescore(CustomerWriter *w, int64 customer, int32 as_of,
 							   const LevelSignals *level);
+extern void crm_writer_changes(const CustomerWriter *w, int64 *stages, int64 *levels);
 extern void crm_writer_end(CustomerWriter *w);
 
 #endif							/* CRM_CUSTOMER_H */

@@ -26,6 +26,13 @@
  * after that order commits, as the order trigger writes it (the writer
  * waits, then applies to the latest version).
  *
+ * Each run is logged in crm.refresh_runs (progress.c): its row is
+ * committed before the first step, and updated in each batch's
+ * transaction.  When the batches commit, each step (the population state,
+ * each batch) runs in a subtransaction, so that an error can be caught,
+ * the step rolled back and the failure written and committed before the
+ * error is raised again.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -39,6 +46,7 @@
 #include "nodes/parsenodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/resowner.h"
 #include "utils/date.h"
 #include "lib/stringinfo.h"
 #include "utils/lsyscache.h"
@@ -47,6 +55,7 @@
 
 #include "config.h"
 #include "customer.h"
+#include "progress.h"
 
 /* one customer's service signals, from crm.level_signals() */
 typedef struct ServiceSignals
@@ -120,10 +129,11 @@ service_signals(const int64 *ids, int n, int32 as_of)
 /*
  * Rescore the customers ids[0..n-1] (ascending, distinct) as of as_of
  * with one writer; history rows get source (NULL: crm.change_source()).
- * Returns how many exist.
+ * Returns how many exist; adds the stage and level changes recorded to
+ * *stages and *levels when given.
  */
 static int64
-rescore(const int64 *ids, int n, int32 as_of, const char *source)
+rescore(const int64 *ids, int n, int32 as_of, const char *source, int64 *stages, int64 *levels)
 {
 	ServiceSignals *signals = service_signals(ids, n, as_of);
 	CustomerWriter *w;
@@ -143,6 +153,15 @@ rescore(const int64 *ids, int n, int32 as_of, const char *source)
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(each);
+	if (stages != NULL)
+	{
+		int64		s,
+					l;
+
+		crm_writer_changes(w, &s, &l);
+		*stages += s;
+		*levels += l;
+	}
 	crm_writer_end(w);
 	return done;
 }
@@ -212,7 +231,7 @@ score_customers(PG_FUNCTION_ARGS)
 				ids[k++] = ids[i];
 		n = k;
 	}
-	k = n > 0 ? (int) rescore(ids, n, as_of, NULL) : 0;
+	k = n > 0 ? (int) rescore(ids, n, as_of, NULL, NULL, NULL) : 0;
 	SPI_finish();
 	PG_RETURN_INT64(k);
 }
@@ -308,7 +327,7 @@ service_changed(PG_FUNCTION_ARGS)
 		if (k == 0 || ids[i] != ids[k - 1])
 			ids[k++] = ids[i];
 	if (k > 0)
-		rescore(ids, k, crm_business_date(), "inference");
+		rescore(ids, k, crm_business_date(), "inference", NULL, NULL);
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }
@@ -395,9 +414,125 @@ compute_scoring(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* where a refresh is, from one step to the next */
+typedef struct RefreshState
+{
+	int32		day;
+	int32		batch_size;
+	bool		commit;
+	bool		fit;			/* fit_model => true */
+	bool		fit_if_none;	/* fit_model NULL */
+	bool		population_done;
+	int64		last;			/* the last customer rescored */
+	int64		done;
+	int64		stages;
+	int64		levels;
+} RefreshState;
+
+/*
+ * One step of a refresh: the population state first, then each batch of
+ * batch_size customers after st->last.  False when there was no customer
+ * left.
+ */
+static bool
+refresh_step(RefreshState *st)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		args[2];
+	MemoryContext batch_cxt,
+				old;
+	int64	   *ids;
+	int			n,
+				i;
+
+	if (!st->population_done)
+	{
+		/* after the run log's commit there is no snapshot: one of our own */
+		if (st->commit)
+			PushActiveSnapshot(GetTransactionSnapshot());
+		refresh_population(st->day, st->fit, st->fit_if_none);
+		if (st->commit)
+			PopActiveSnapshot();
+		st->population_done = true;
+		return true;
+	}
+	/* in the transaction's memory: a commit follows */
+	batch_cxt = AllocSetContextCreate(TopTransactionContext, "crm refresh batch", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(batch_cxt);
+	if (st->commit)
+		PushActiveSnapshot(GetTransactionSnapshot());
+	args[0] = Int64GetDatum(st->last);
+	args[1] = Int32GetDatum(st->batch_size);
+	if (SPI_execute_with_args("SELECT c.customer_id FROM crm.customers c WHERE c.customer_id > $1 "
+							  "ORDER BY c.customer_id LIMIT $2",
+							  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read crm.customers");
+	n = (int) SPI_processed;
+	ids = palloc(Max(n, 1) * sizeof(int64));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	if (n > 0)
+	{
+		rescore(ids, n, st->day, "inference", &st->stages, &st->levels);
+		st->last = ids[n - 1];
+		st->done += n;
+	}
+	if (st->commit)
+		PopActiveSnapshot();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(batch_cxt);
+	return n > 0;
+}
+
+/*
+ * One step in a subtransaction, when the refresh commits its batches: an
+ * error rolls the step back, is recorded in the run log in a transaction
+ * of its own (the batches before stay done), then raised again.  A refresh
+ * that is one transaction needs no such care: its run log row goes with it.
+ */
+static bool
+refresh_step_logged(RefreshState *st, RunLog *run, MemoryContext keep)
+{
+	MemoryContext old = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool more = false;
+
+	if (!st->commit)
+		return refresh_step(st);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(old);
+	PG_TRY();
+	{
+		more = refresh_step(st);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(old);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(keep);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(old);
+		CurrentResourceOwner = owner;
+		crm_run_failed(run, edata);
+		SPI_commit();
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return more;
+}
+
 /*
  * CALL crm.refresh(as_of, batch_size, fit_model, commit_batches): see the
- * header comment.
+ * header comment.  The run is logged in crm.refresh_runs (progress.c).
  */
 PG_FUNCTION_INFO_V1(refresh);
 Datum
@@ -405,82 +540,44 @@ refresh(PG_FUNCTION_ARGS)
 {
 	bool		atomic = !(fcinfo->context && IsA(fcinfo->context, CallContext) &&
 						   !castNode(CallContext, fcinfo->context)->atomic);
-	int32		day;
-	int32		batch_size;
-	bool		commit;
-	int64		last = PG_INT64_MIN;
-	Oid			types[2] = {INT8OID, INT4OID};
-	MemoryContext batch_cxt,
-				old;
+	MemoryContext keep = CurrentMemoryContext;
+	RefreshState st;
+	RunLog		run;
 
-	day = PG_ARGISNULL(0) ? crm_business_date() : PG_GETARG_DATEADT(0);
-	crm_check_finite_date(day, "as_of");
+	memset(&st, 0, sizeof(st));
+	st.day = PG_ARGISNULL(0) ? crm_business_date() : PG_GETARG_DATEADT(0);
+	crm_check_finite_date(st.day, "as_of");
 	if (PG_ARGISNULL(1) || PG_GETARG_INT32(1) < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be at least 1")));
-	batch_size = PG_GETARG_INT32(1);
+	st.batch_size = PG_GETARG_INT32(1);
 	if (PG_ARGISNULL(3))
-		commit = !atomic;
-	else if ((commit = PG_GETARG_BOOL(3)) && atomic)
+		st.commit = !atomic;
+	else if ((st.commit = PG_GETARG_BOOL(3)) && atomic)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
 				 errmsg("crm.refresh() cannot commit its batches inside a transaction block"),
 				 errhint("Call it on its own (CALL crm.refresh(), not inside BEGIN or a multi-statement command), "
 						 "or with commit_batches => false to run it as one transaction.")));
+	st.fit = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+	st.fit_if_none = PG_ARGISNULL(2);
+	st.last = PG_INT64_MIN;
 
-	if (SPI_connect_ext(commit ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
+	if (SPI_connect_ext(st.commit ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	refresh_population(day, !PG_ARGISNULL(2) && PG_GETARG_BOOL(2), PG_ARGISNULL(2));
-	if (commit)
+	crm_run_begin(&run, st.day, st.batch_size, st.commit);
+	if (st.commit)
 		SPI_commit();
-
-	batch_cxt = AllocSetContextCreate(TopTransactionContext, "crm refresh batch", ALLOCSET_DEFAULT_SIZES);
-	for (;;)
+	/* the population state, then the batches */
+	while (refresh_step_logged(&st, &run, keep))
 	{
-		Datum		args[2];
-		int64	   *ids;
-		int			n,
-					i;
-
-		/* TopTransactionContext is gone after a commit: a context per batch */
-		if (batch_cxt == NULL)
-			batch_cxt = AllocSetContextCreate(TopTransactionContext, "crm refresh batch", ALLOCSET_DEFAULT_SIZES);
-		old = MemoryContextSwitchTo(batch_cxt);
-		if (commit)
-			PushActiveSnapshot(GetTransactionSnapshot());
-		args[0] = Int64GetDatum(last);
-		args[1] = Int32GetDatum(batch_size);
-		if (SPI_execute_with_args("SELECT c.customer_id FROM crm.customers c WHERE c.customer_id > $1 "
-								  "ORDER BY c.customer_id LIMIT $2",
-								  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read crm.customers");
-		n = (int) SPI_processed;
-		ids = palloc(Max(n, 1) * sizeof(int64));
-		for (i = 0; i < n; i++)
-		{
-			bool		isnull;
-
-			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		}
-		if (n > 0)
-		{
-			rescore(ids, n, day, "inference");
-			last = ids[n - 1];
-		}
-		if (commit)
-			PopActiveSnapshot();
-		MemoryContextSwitchTo(old);
-		if (n == 0)
-			break;
-		if (commit)
-		{
+		if (st.population_done && st.done > 0)
+			crm_run_progress(&run, st.done, st.stages, st.levels);
+		if (st.commit)
 			SPI_commit();
-			batch_cxt = NULL;
-		}
-		else
-			MemoryContextReset(batch_cxt);
 	}
+	crm_run_finish(&run);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

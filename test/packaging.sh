@@ -352,10 +352,15 @@ cron_refresh_check() {
 			FROM crm.stage_history HAVING count(*) < 5 OR bool_or(source <> 'inference' OR changed_by <> 'crm_nightly');
 			SELECT 'batch transactions: ' || count(DISTINCT xmin::text) FROM crm.customers HAVING count(DISTINCT xmin::text) <> 3;
 			SELECT 'cutpoints not refreshed' WHERE NOT EXISTS (SELECT FROM crm.scoring WHERE refreshed_at::date = :'day'::date);
+			-- the run log: the job's run only (the failing jobs fail before a run starts)
+			SELECT 'run log: ' || coalesce(string_agg(status || ' ' || run_by || ' ' || customers_done || '/' || customers_total || ' ' || as_of, ', '), 'none')
+			FROM crm.refresh_runs
+			HAVING count(*) <> 1 OR bool_or(status <> 'succeeded' OR run_by <> 'crm_nightly' OR customers_done <> 20005
+			                                OR customers_total <> 20005 OR as_of <> :'day'::date OR finished_at IS NULL);
 		SQL
 		)
 		[ -z "$bad" ] || { printf '%s\n' "$bad" | sed 's/^/# /'; exit 1; }
-		say "# the job ran as crm_nightly in shop: RFM 5-1-1 .. 1-5-5 and the stages walked as of ${job##* }, 20,005 customers in 3 committed batches"
+		say "# the job ran as crm_nightly in shop: RFM 5-1-1 .. 1-5-5 and the stages walked as of ${job##* }, 20,005 customers in 3 committed batches, logged in crm.refresh_runs as succeeded"
 		# the failed runs: in cron.job_run_details and in the server log
 		cron_failure crm-refresh-set "crm.refresh() cannot commit its batches inside a transaction block" &&
 			cron_failure crm-refresh-reader "permission denied for procedure refresh"

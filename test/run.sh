@@ -77,6 +77,8 @@ run_test() {
 		"opportunities and their history survive pg_dump and restore with no history row written twice, and the restored triggers keep writing it"
 	check "concurrent writers" concurrency_check \
 		"4 bulk writers, a single-order writer and crm.refresh() at once, all creating the same new customers too: no deadlock, no error, every summary exact"
+	check "the refresh's run log" refresh_log_check \
+		"a refresh of 200,000 customers shows its progress in crm.refresh_runs to another session while it runs, and NOTICEs at the interval set; its counts equal the history rows it wrote; a failed run and a run whose session was terminated are logged as failed"
 	check "upgrade from 0.1.0" "upgrade_check 0.1.0" \
 		"ALTER EXTENSION crm UPDATE from 0.1.0 gives the objects of a fresh install and keeps the data"
 	check "upgrade from 0.3.0" "upgrade_check 0.3.0" \
@@ -270,6 +272,96 @@ concurrency_check() {
 		[ "$(psql -X -At -d crm_conc -c "SELECT count(*) FROM crm.customers WHERE customer_id > 5000")" = 700 ]
 }
 
+# crm.refresh() logs its run in crm.refresh_runs (src/progress.c).  200,000
+# customers bought on days spread over two years, refreshed as of a day
+# far after: many move (decline, terminated).  From a second session, the
+# run is seen running with some customers done and fewer than all; its
+# NOTICEs come at most at the interval set (1 s here), not once per
+# batch; its
+# final counts are those of the crm.stage_history rows it wrote.  Then a
+# run is terminated while running (the next run marks it failed: its
+# session ended), and a run fails at customer 150,000 (a trigger raises):
+# failed, with the error, the first 14 batches of 10,000 done and logged.
+refresh_log_check() {
+	local dir=$CLUSTER_DIR/refresh-log db=crm_refresh_log seen="" i pid row mark
+	mkdir -p "$dir"
+	new_crm_db $db -c "INSERT INTO crm.customers (customer_id) SELECT g FROM generate_series(1, 200000) g" \
+		-c "SET crm.as_of = '2025-12-31'" \
+		-c "INSERT INTO crm.orders (customer_id, ordered_on, amount)
+		    SELECT c, DATE '2024-01-01' + (c * 37 + k * 91) % 700, 10 + c % 50
+		    FROM generate_series(1, 200000) c, generate_series(1, 1 + c % 4) k" \
+		-c "CALL crm.refresh('2025-12-31')" \
+		-c "SET crm.as_of = '2025-12-31'" \
+		-c "INSERT INTO crm.interactions (customer_id, occurred_at, channel, direction, topic)
+		    SELECT c, TIMESTAMPTZ '2025-12-01' + (c % 30) * interval '1 day', (ARRAY['phone', 'email', 'web'])[1 + k], 'inbound', 'question'
+		    FROM generate_series(1, 200000, 3) c, generate_series(0, 2) k" \
+		-c "INSERT INTO crm.settings VALUES ('refresh_progress_interval', '1 second')" \
+		>"$dir/setup.out" 2>&1 || { cat "$dir/setup.out"; return 1; }
+	mark=$(psql -X -At -d $db -c "SELECT max(history_id) FROM crm.stage_history")
+	psql -X -q -d $db -c "CALL crm.refresh('2026-09-30')" >"$dir/refresh.out" 2>&1 &
+	pid=$!
+	for i in $(seq 1 600); do
+		row=$(psql -X -At -d $db -c "SELECT customers_done || ' of ' || customers_total FROM crm.refresh_runs
+			WHERE as_of = '2026-09-30' AND status = 'running' AND customers_done > 0 AND customers_done < customers_total")
+		if [ -n "$row" ]; then seen=$row; break; fi
+		kill -0 $pid 2>/dev/null || break
+		sleep 0.05
+	done
+	wait $pid || { cat "$dir/refresh.out"; return 1; }
+	say "# seen from another session while it ran: ${seen:-nothing} customers done"
+	grep -E 'NOTICE' "$dir/refresh.out" | sed -n '1p;2p;$p' | sed 's/^/# /'
+	[ -n "$seen" ] || return 1
+	# progress NOTICEs: at most one a second, not one per batch (20)
+	i=$(grep -c 'customers ([0-9]*%), [0-9]* per second' "$dir/refresh.out")
+	row=$(psql -X -At -d $db -c "SELECT extract(epoch FROM duration) FROM crm.refresh_runs WHERE as_of = '2026-09-30'")
+	say "# $i progress NOTICEs for 20 batches in $row s"
+	awk -v n="$i" -v d="$row" 'BEGIN { exit !(n <= d + 1 && (d < 2 || n >= 1)) }' || return 1
+	row=$(psql -X -At -d $db -v mark="$mark" <<-'SQL'
+		SELECT r.status || ' ' || r.customers_done || '/' || r.customers_total || ' stages ' || r.stages_changed || '=' || h.stages
+		       || ' levels ' || r.levels_changed || '=' || h.levels || ' ' || (r.duration > interval '0')::text
+		       || ' ' || (r.error IS NULL)::text
+		FROM crm.refresh_runs r,
+		     (SELECT count(*) FILTER (WHERE from_stage IS DISTINCT FROM to_stage) AS stages,
+		             count(*) FILTER (WHERE from_level IS DISTINCT FROM to_level) AS levels
+		      FROM crm.stage_history WHERE history_id > :mark) h
+		WHERE r.as_of = '2026-09-30';
+	SQL
+	)
+	say "# the run: $row"
+	case "$row" in "succeeded 200000/200000 stages "*) ;; *) return 1 ;; esac
+	[ "$(echo "$row" | awk '{ split($4, s, "="); split($6, l, "="); print (s[1] == s[2] && l[1] == l[2] && s[1] > 1000 && l[1] > 1000) ? "ok" : "bad" }')" = ok ] &&
+		[ "${row##* }" = true ] || return 1
+	# a run terminated while it runs, then one that fails
+	psql -X -q -d $db -c "CALL crm.refresh('2026-10-31')" >"$dir/killed.out" 2>&1 &
+	pid=$!
+	for i in $(seq 1 600); do
+		[ "$(psql -X -At -d $db -c "SELECT pg_terminate_backend(backend_pid) FROM crm.refresh_runs
+			WHERE status = 'running' AND customers_done > 0")" = t ] && break
+		sleep 0.05
+	done
+	wait $pid
+	psql -X -q -d $db <<-'SQL' >"$dir/failed.out" 2>&1
+		CREATE FUNCTION public.fail_at_150000() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+		    IF NEW.customer_id = 150000 THEN
+		        RAISE EXCEPTION 'customer 150000 is broken' USING ERRCODE = 'P0001';
+		    END IF;
+		    RETURN NEW;
+		END $$;
+		CREATE TRIGGER fail_at_150000 BEFORE UPDATE ON crm.customers FOR EACH ROW EXECUTE FUNCTION public.fail_at_150000();
+		CALL crm.refresh('2026-11-30');
+	SQL
+	grep -q 'ERROR:  customer 150000 is broken' "$dir/failed.out" || { cat "$dir/failed.out"; return 1; }
+	row=$(psql -X -At -d $db -c "SELECT string_agg(as_of || ' ' || status || ' ' || customers_done || ' ' || coalesce(sqlstate, '-') || ' ' || coalesce(error, '-')
+		|| ' ' || (finished_at IS NOT NULL)::text, '; ' ORDER BY run_id) FROM crm.refresh_runs WHERE as_of > '2026-09-30'")
+	say "# $row"
+	case "$row" in "2026-10-31 failed "[1-9]*" - the session running it ended before it finished true; 2026-11-30 failed 140000 P0001 customer 150000 is broken true") ;;
+		*) return 1 ;; esac
+	# the batches before the failure stay done
+	[ "$(psql -X -At -d $db -c "SELECT count(*) FILTER (WHERE scored_on = '2026-11-30') || ' ' || max(customer_id) FILTER (WHERE scored_on = '2026-11-30')
+		FROM crm.customers")" = "140000 140000" ]
+}
+
 # Every object's definition, grant and comment, one per line: what must be
 # the same after an upgrade as after a fresh install.
 catalog_of() {
@@ -420,7 +512,9 @@ run_bench() {
 	history) test/bench_history.sh ;;
 	pipeline) test/bench_pipeline.sh ;;
 	stages) test/bench_stages.sh ;;
-	*) test/bench.sh && echo && test/bench_tracking.sh && echo && test/bench_history.sh && echo && test/bench_pipeline.sh && echo && test/bench_stages.sh ;;
+	views) test/bench_views.sh ;;
+	*) test/bench.sh && echo && test/bench_tracking.sh && echo && test/bench_history.sh && echo && test/bench_pipeline.sh &&
+		echo && test/bench_stages.sh && echo && test/bench_views.sh ;;
 	esac
 }
 
@@ -432,5 +526,6 @@ bench-tracking) run_bench tracking ;;
 bench-history) run_bench history ;;
 bench-pipeline) run_bench pipeline ;;
 bench-stages) run_bench stages ;;
-*) die "usage: test/run.sh test|demo|bench|bench-tracking|bench-history|bench-pipeline|bench-stages" ;;
+bench-views) run_bench views ;;
+*) die "usage: test/run.sh test|demo|bench|bench-tracking|bench-history|bench-pipeline|bench-stages|bench-views" ;;
 esac

@@ -22,7 +22,8 @@ INSERT INTO crm.setting_defaults VALUES
     ('complaint_trend_days', '90', 'Window, in days, of the complaints trend the stage inference compares (recent window against the one before)'),
     ('btyd_model', 'bgnbd', 'Model crm.refresh() fits for P(alive), which the stage inference reads (bgnbd, pareto_nbd, mbgnbd)'),
     ('btyd_unit', '7 days', 'Time unit of the fitted model'),
-    ('btyd_min_repeat_buyers', '100', 'crm.refresh() fits a model of its own accord (none stored, fit_model not given) only when at least this many customers have repeat purchases');
+    ('btyd_min_repeat_buyers', '100', 'crm.refresh() fits a model of its own accord (none stored, fit_model not given) only when at least this many customers have repeat purchases'),
+    ('refresh_progress_interval', '5 seconds', 'crm.refresh() reports its progress in a NOTICE at most this often (its run log, crm.refresh_runs, is written with every batch)');
 
 CREATE TABLE crm.settings (
     name text PRIMARY KEY REFERENCES crm.setting_defaults ON UPDATE CASCADE,

@@ -60,8 +60,12 @@ COMMENT ON COLUMN crm.stage_durations.average_days IS 'Mean days in the stage';
 COMMENT ON COLUMN crm.stage_durations.median_days IS 'Median days in the stage';
 
 CREATE VIEW crm.customers_below_target_level AS
-SELECT c.customer_id, c.customer_class, c.level, t.target_level, crm.level_gap(c.level, t.target_level) AS levels_to_go
+-- the levels' ranks joined once (hash joins), not crm.level_gap() per row:
+-- the same difference of ranks in enum order
+SELECT c.customer_id, c.customer_class, c.level, t.target_level, (tr.rank - cr.rank)::integer AS levels_to_go
 FROM crm.customers c JOIN crm.level_targets t USING (customer_class)
+JOIN unnest(enum_range(NULL::crm.relationship_level)) WITH ORDINALITY cr(level, rank) ON cr.level = c.level
+JOIN unnest(enum_range(NULL::crm.relationship_level)) WITH ORDINALITY tr(level, rank) ON tr.level = t.target_level
 WHERE c.level < t.target_level;  -- enum order
 COMMENT ON VIEW crm.customers_below_target_level IS 'Customers whose relationship level is below their class''s target';
 COMMENT ON COLUMN crm.customers_below_target_level.customer_id IS 'Customer';
@@ -88,15 +92,18 @@ FROM crm.customers c
 -- settings and the business date read once, not per row (OFFSET 0 keeps
 -- the planner from copying the calls into every row)
 CROSS JOIN (SELECT crm.business_date() AS as_of OFFSET 0) d
-LEFT JOIN crm.level_targets t USING (customer_class)
+LEFT JOIN crm.level_targets t ON t.customer_class = c.customer_class
 LEFT JOIN crm.scoring sc ON true
-LEFT JOIN LATERAL (SELECT i.occurred_at, i.channel FROM crm.interactions i
-                   WHERE i.customer_id = c.customer_id ORDER BY i.occurred_at DESC LIMIT 1) li ON true
-LEFT JOIN LATERAL (SELECT count(*) AS open_complaints FROM crm.complaints k
-                   WHERE k.customer_id = c.customer_id AND k.resolved_at IS NULL) oc ON true
-LEFT JOIN crm.customer_satisfaction cs USING (customer_id)
-LEFT JOIN LATERAL (SELECT count(*) AS open_opportunities, sum(o.amount) AS pipeline_value FROM crm.opportunities o
-                   WHERE o.customer_id = c.customer_id AND o.stage < 'won') op ON true;
+-- the service and pipeline tables grouped by customer and joined (hash
+-- joins over a whole base; a filter on customer_id reaches into them), not
+-- a subquery per customer
+LEFT JOIN (SELECT DISTINCT ON (i.customer_id) i.customer_id, i.occurred_at, i.channel FROM crm.interactions i
+           ORDER BY i.customer_id, i.occurred_at DESC, i.interaction_id DESC) li ON li.customer_id = c.customer_id
+LEFT JOIN (SELECT k.customer_id, count(*) AS open_complaints FROM crm.complaints k
+           WHERE k.resolved_at IS NULL GROUP BY k.customer_id) oc ON oc.customer_id = c.customer_id
+LEFT JOIN crm.customer_satisfaction cs ON cs.customer_id = c.customer_id
+LEFT JOIN (SELECT o.customer_id, count(*) AS open_opportunities, sum(o.amount) AS pipeline_value FROM crm.opportunities o
+           WHERE o.stage < 'won' GROUP BY o.customer_id) op ON op.customer_id = c.customer_id;
 COMMENT ON VIEW crm.customer_360 IS 'One row per customer: identity, purchases, scores, segment, stage, level, last interaction, open complaints, satisfaction, open pipeline';
 COMMENT ON COLUMN crm.customer_360.customer_id IS 'Customer';
 COMMENT ON COLUMN crm.customer_360.name IS 'Name';
@@ -129,27 +136,48 @@ COMMENT ON COLUMN crm.customer_360.pipeline_value IS 'Sum of the amounts of the 
 
 -- KPIs per calendar month.  A customer is active in a month with a purchase
 -- day in it; retention is the share of last month's active customers active
--- again this month, churn its complement.
+-- again this month, churn its complement.  The customers' months are
+-- counted in one pass over their summaries (crm.monthly_activity(),
+-- src/activity.c; parallel and mergeable), a sealed history with its days
+-- put back.
+CREATE TYPE crm.month_activity AS (
+    month date,
+    active_customers bigint,
+    returning_customers bigint,
+    retained_customers bigint,
+    revenue numeric,
+    purchases bigint
+);
+COMMENT ON TYPE crm.month_activity IS
+    'A calendar month of a population: customers with a purchase day in it (active), those who bought before the month (returning), those active the month before too (retained), net revenue and purchases';
+CREATE FUNCTION crm.monthly_activity_accum(internal, crm.summary) RETURNS internal
+    AS 'MODULE_PATHNAME', 'monthly_activity_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.monthly_activity_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'monthly_activity_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.monthly_activity_serialize(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'monthly_activity_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION crm.monthly_activity_deserialize(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'monthly_activity_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION crm.monthly_activity_final(internal) RETURNS crm.month_activity[]
+    AS 'MODULE_PATHNAME', 'monthly_activity_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE crm.monthly_activity(crm.summary) (
+    SFUNC = crm.monthly_activity_accum, STYPE = internal,
+    FINALFUNC = crm.monthly_activity_final,
+    COMBINEFUNC = crm.monthly_activity_combine,
+    SERIALFUNC = crm.monthly_activity_serialize, DESERIALFUNC = crm.monthly_activity_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE crm.monthly_activity(crm.summary) IS
+    'Per calendar month with any day, oldest first: active, returning and retained customers, revenue and purchases of the customers whose full (not sealed) summaries are aggregated';
+
 CREATE VIEW crm.kpis AS
-WITH days AS (
-    SELECT c.customer_id, h.day, h.purchases, h.amount, crm.first_purchase(c.summary) AS first_day
-    FROM crm.customers c CROSS JOIN LATERAL crm.purchase_history(crm.full_summary(c.customer_id, c.summary)) h
-),
-active AS (
-    SELECT d.customer_id, date_trunc('month', d.day)::date AS month,
-           bool_or(d.first_day < date_trunc('month', d.day)::date) AS bought_before
-    FROM days d WHERE d.purchases > 0 GROUP BY 1, 2
-),
-sales AS (
-    SELECT date_trunc('month', d.day)::date AS month, sum(d.amount) AS revenue, sum(d.purchases) AS orders
-    FROM days d GROUP BY 1
-),
-monthly AS (
-    SELECT a.month, count(*) AS active_customers,
-           count(*) FILTER (WHERE a.bought_before) AS returning_customers,
-           count(p.customer_id) AS retained_customers
-    FROM active a LEFT JOIN active p ON p.customer_id = a.customer_id AND p.month = (a.month - interval '1 month')::date
-    GROUP BY a.month
+WITH monthly AS (
+    SELECT a.month, a.active_customers, a.returning_customers, a.retained_customers, a.revenue, a.purchases
+    FROM (SELECT crm.monthly_activity(CASE WHEN crm.sealed_through(c.summary) IS NULL THEN c.summary
+                                           ELSE crm.full_summary(c.customer_id, c.summary) END) AS months
+          FROM crm.customers c) p
+    CROSS JOIN LATERAL unnest(p.months) a
+    WHERE a.active_customers > 0
 ),
 complaints AS (
     SELECT date_trunc('month', k.opened_at)::date AS month, count(*) AS opened,
@@ -165,14 +193,13 @@ SELECT m.month, m.active_customers,
        round(m.retained_customers::numeric / nullif(prev.active_customers, 0), 4) AS retention_rate,
        round(1 - m.retained_customers::numeric / nullif(prev.active_customers, 0), 4) AS churn_rate,
        round(m.returning_customers::numeric / m.active_customers, 4) AS repeat_purchase_rate,
-       round(s.revenue / nullif(s.orders, 0), 2) AS average_order_value,
-       s.revenue,
+       round(m.revenue / nullif(m.purchases, 0), 2) AS average_order_value,
+       m.revenue,
        coalesce(k.opened, 0) AS complaints,
        round(k.answered_in_time::numeric / nullif(k.opened, 0), 4) AS complaints_within_sla,
        round((100 * v.score)::numeric, 1) AS satisfaction_index
 FROM monthly m
 LEFT JOIN monthly prev ON prev.month = (m.month - interval '1 month')::date
-LEFT JOIN sales s ON s.month = m.month
 LEFT JOIN complaints k ON k.month = m.month
 LEFT JOIN surveys v ON v.month = m.month;
 COMMENT ON VIEW crm.kpis IS 'KPIs per calendar month, from the maintained summaries, complaints and surveys (filter on month)';
@@ -188,20 +215,22 @@ COMMENT ON COLUMN crm.kpis.complaints_within_sla IS 'Share of them answered with
 COMMENT ON COLUMN crm.kpis.satisfaction_index IS '100 x mean survey score (perceived / expected) of the month';
 
 CREATE VIEW crm.churn_watch AS
-SELECT c.customer_id, c.name, c.account_manager, c.stage, c.stage_reason, c.segment,
-       crm.days_since_last_purchase(c.summary, d.as_of) AS days_since_last_purchase,
-       coalesce(crm.total_spend(c.summary), 0) AS total_spend,
-       CASE WHEN crm.first_purchase(c.summary) <= d.as_of
-            THEN round(crm.p_alive(sc.model, c.summary, d.as_of)::numeric, 4) END AS p_alive,
-       (SELECT count(*) FROM crm.complaints k
-        WHERE k.customer_id = c.customer_id
-          AND k.opened_at >= d.as_of - d.trend_days) AS recent_complaints
-FROM crm.customers c
-CROSS JOIN (SELECT crm.business_date() AS as_of, crm.setting('complaint_trend_days')::integer AS trend_days OFFSET 0) d
-LEFT JOIN crm.scoring sc ON true
-WHERE c.stage = 'decline'
-   OR (c.stage IN ('formation', 'stable') AND crm.first_purchase(c.summary) <= d.as_of
-       AND crm.p_alive(sc.model, c.summary, d.as_of) < 0.5);
+-- P(alive) computed once per candidate (OFFSET 0: not copied into the
+-- filter), the recent complaints counted per customer in one pass
+WITH d AS (SELECT crm.business_date() AS as_of, crm.setting('complaint_trend_days')::integer AS trend_days)
+SELECT w.customer_id, w.name, w.account_manager, w.stage, w.stage_reason, w.segment,
+       crm.days_since_last_purchase(w.summary, w.as_of) AS days_since_last_purchase,
+       coalesce(crm.total_spend(w.summary), 0) AS total_spend,
+       round(w.p_alive::numeric, 4) AS p_alive,
+       coalesce(k.recent_complaints, 0) AS recent_complaints
+FROM (SELECT c.customer_id, c.name, c.account_manager, c.stage, c.stage_reason, c.segment, c.summary, d.as_of,
+             CASE WHEN crm.first_purchase(c.summary) <= d.as_of THEN crm.p_alive(sc.model, c.summary, d.as_of) END AS p_alive
+      FROM crm.customers c CROSS JOIN d LEFT JOIN crm.scoring sc ON true
+      WHERE c.stage IN ('decline', 'formation', 'stable')
+      OFFSET 0) w
+LEFT JOIN (SELECT k.customer_id, count(*) AS recent_complaints FROM crm.complaints k CROSS JOIN d
+           WHERE k.opened_at >= d.as_of - d.trend_days GROUP BY k.customer_id) k ON k.customer_id = w.customer_id
+WHERE w.stage = 'decline' OR (w.stage IN ('formation', 'stable') AND w.p_alive < 0.5);
 COMMENT ON VIEW crm.churn_watch IS 'Customers at risk: in decline, or formation/stable with P(alive) < 0.5 under the stored model';
 COMMENT ON COLUMN crm.churn_watch.customer_id IS 'Customer';
 COMMENT ON COLUMN crm.churn_watch.name IS 'Name';

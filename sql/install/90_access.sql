@@ -32,6 +32,8 @@ GRANT UPDATE, DELETE ON crm.customers TO crm_admin;
 GRANT INSERT, UPDATE, DELETE ON crm.summary_blocks TO crm_admin;
 GRANT EXECUTE ON FUNCTION crm.seal_customers(bigint[]), crm.unseal_customers(bigint[]) TO crm_admin;
 GRANT INSERT, UPDATE, DELETE ON crm.tracked_tables, crm.scoring, crm.stage_history TO crm_admin;
+-- crm.refresh() (run as an admin) writes its run log
+GRANT INSERT, UPDATE ON crm.refresh_runs TO crm_admin;
 GRANT EXECUTE ON FUNCTION crm.track_orders_trigger(), crm.install_tracking(regclass, name, name, name, text, text),
     crm.rescore(bigint[], text, integer, boolean), crm.score_customers(bigint[], date), crm.compute_scoring(date, boolean),
     crm.override_stage(bigint, crm.stage, text), crm.override_level(bigint, crm.relationship_level, text) TO crm_admin;

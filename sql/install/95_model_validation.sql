@@ -10,9 +10,11 @@ CREATE FUNCTION crm.stored_model_validation() RETURNS jsonb
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, crm
     -- the model and the dates as scalar subqueries: a parallel plan can
-    -- then aggregate in its workers
+    -- then aggregate in its workers; a sealed history with its days put
+    -- back (the holdout and the tracking plot need every day)
     AS $$ SELECT crm.validate((SELECT sc.model FROM crm.scoring sc),
-                              c.summary,
+                              CASE WHEN crm.sealed_through(c.summary) IS NULL THEN c.summary
+                                   ELSE crm.full_summary(c.customer_id, c.summary) END,
                               (SELECT crm.calibration_end(sc.model) FROM crm.scoring sc),
                               (SELECT crm.business_date()))
           FROM crm.customers c

@@ -70,6 +70,12 @@ GRANT EXECUTE ON FUNCTION crm.override_level(bigint, crm.relationship_level, tex
 --@ replace 55_customers.sql crm.apply_inferred_stages
 --@ copy 70_service.sql crm.level_signals
 --@ copy 70_service.sql crm.service_changed
+--@ copy 75_refresh.sql crm.refresh_runs
+GRANT SELECT ON crm.refresh_runs TO crm_reader;
+GRANT INSERT, UPDATE ON crm.refresh_runs TO crm_admin;
+GRANT USAGE ON SEQUENCE crm.refresh_runs_run_id_seq TO crm_writer;
+INSERT INTO crm.setting_defaults VALUES
+    ('refresh_progress_interval', '5 seconds', 'crm.refresh() reports its progress in a NOTICE at most this often (its run log, crm.refresh_runs, is written with every batch)');
 --@ replace 75_refresh.sql crm.refresh
 --@ copy 75_refresh.sql crm.compute_scoring
 GRANT EXECUTE ON FUNCTION crm.compute_scoring(date, boolean) TO crm_admin;
@@ -94,7 +100,10 @@ ALTER VIEW crm.churn_watch SET (security_invoker = true);
 --@ copy 55_customers.sql crm.seal_customers
 --@ copy 55_customers.sql crm.unseal_customers
 --@ replace 65_orders.sql crm.rebuild_summaries
+--@ copy 80_views.sql crm.month_activity
 --@ replace 80_views.sql crm.kpis
+--@ replace 80_views.sql crm.customers_below_target_level
+ALTER VIEW crm.customers_below_target_level SET (security_invoker = true);
 ALTER VIEW crm.kpis SET (security_invoker = true);
 COMMENT ON COLUMN crm.customers.summary IS 'Purchase days of every tracked order table, maintained by their triggers, a long history sealed (crm.full_summary()); NULL: no orders';
 GRANT SELECT ON crm.summary_blocks TO crm_reader;

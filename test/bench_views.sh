@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# test/bench_views.sh: every crm view timed on a customer base attached and
+# refreshed, run by `make bench-views` (test/run.sh bench-views) once the
+# extension is installed and a throwaway cluster is up.
+#
+# The base is the generator's (test/gen/crm_gen.c): CUSTOMERS customers
+# with three years of orders attached with crm.track_orders() and one
+# crm.refresh() as of 2025-12-31 that fits the model, then service data
+# written through crm's tables (interactions, complaints, surveys) and
+# sales opportunities.  Each view is read whole RUNS times after a warm-up:
+# the server's Execution Time of EXPLAIN (ANALYZE, TIMING OFF) of SELECT *
+# (every row computed, none sent), its median printed against the goal of
+# one second; for crm.kpis, crm.customer_360 and crm.churn_watch also the
+# median of the definition they had before 0.4.0 kept them maintained (the
+# baseline, in schema bench), and the ratio.
+#
+#   CUSTOMERS  customers to generate (default 1000000)
+#   RUNS       timed runs per view (default 5)
+#   SEED       generator seed (default 20240601)
+#   DB         database (default crm_bench_views); KEEP=1 reuses it when it
+#              is there (to time again without loading again)
+set -eu
+cd "$(dirname "$0")/.."
+CUSTOMERS=${CUSTOMERS:-1000000}
+RUNS=${RUNS:-5}
+SEED=${SEED:-20240601}
+DB=${DB:-crm_bench_views}
+KEEP=${KEEP:-0}
+AS_OF=2025-12-31
+
+. test/bench_lib.sh
+
+load() {
+	local work
+	work=$(mktemp -d /tmp/crm-bench-views.XXXXXX)
+	cc -std=gnu99 -O2 -o "$work/crm_gen" test/gen/crm_gen.c -lm
+	"$work/crm_gen" -n "$CUSTOMERS" -s "$SEED" -e "$AS_OF" -p $((CUSTOMERS / 20)) -o "$work" >/dev/null
+	psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+	q <<-SQL
+		\\timing on
+		CREATE EXTENSION crm;
+		CREATE SCHEMA bench;
+		CREATE TABLE bench.orders (customer_id int NOT NULL, ordered_at date NOT NULL, amount numeric(12,2) NOT NULL);
+		\\copy bench.orders FROM '$work/orders.csv' WITH (FORMAT csv)
+		ANALYZE bench.orders;
+		SET crm.as_of = '$AS_OF';
+		SELECT crm.track_orders('bench.orders', 'customer_id', 'ordered_at', 'amount') AS attached;
+		SET crm.as_of = '$AS_OF';
+		-- service data for the views that read it: a tenth of the customers
+		-- with interactions, complaints for one in a hundred, surveys
+		SELECT setseed(0.2025);
+		INSERT INTO crm.interactions (customer_id, occurred_at, channel, direction, topic, wait_time)
+		SELECT 1 + floor(random() * $CUSTOMERS), TIMESTAMPTZ '2025-01-01' + random() * interval '364 days',
+		       (ARRAY['phone', 'call_centre', 'email', 'web', 'counter'])[1 + floor(random() * 5)], 'inbound', 'question',
+		       random() * interval '40 seconds'
+		FROM generate_series(1, $CUSTOMERS / 10);
+		INSERT INTO crm.complaints (customer_id, category, opened_at, first_response_at, resolved_at, follow_up_result)
+		SELECT c, (ARRAY['billing', 'supply_reliability', 'service_attitude'])[1 + floor(random() * 3)], t,
+		       t + random() * interval '36 hours', CASE WHEN r < 0.8 THEN t + interval '3 days' END,
+		       CASE WHEN r < 0.6 THEN 'satisfied' WHEN r < 0.8 THEN 'unsatisfied' END
+		FROM (SELECT 1 + floor(random() * $CUSTOMERS)::bigint AS c, TIMESTAMPTZ '2025-06-01' + random() * interval '200 days' AS t,
+		             random() AS r
+		      FROM generate_series(1, $CUSTOMERS / 100)) x
+		ORDER BY t;
+		INSERT INTO crm.surveys (customer_id, surveyed_at)
+		SELECT 1 + floor(random() * $CUSTOMERS), TIMESTAMPTZ '2025-01-01' + random() * interval '364 days'
+		FROM generate_series(1, $CUSTOMERS / 50);
+		INSERT INTO crm.survey_answers
+		SELECT s.survey_id, d, 7, least(10, greatest(0, round((7 + random() * 3 - 1)::numeric, 0)))
+		FROM crm.surveys s, unnest(ARRAY['reliability', 'responsiveness', 'price']) d;
+		SET session_replication_role = replica;
+		\\copy crm.opportunity_history (opportunity_id, from_stage, to_stage, from_since, changed_at, amount, expected_close, reason, changed_by) FROM '$work/opportunity_history.csv' WITH (FORMAT csv)
+		\\copy crm.opportunities (opportunity_id, customer_id, owner, amount, expected_close, stage, stage_since, created_at, close_reason) FROM '$work/opportunities.csv' WITH (FORMAT csv)
+		RESET session_replication_role;
+		SELECT setval(pg_get_serial_sequence('crm.opportunities', 'opportunity_id'), max(opportunity_id)) FROM crm.opportunities \\g /dev/null
+	SQL
+	q -c "CALL crm.refresh('$AS_OF', fit_model => true)"
+	q -c "VACUUM ANALYZE"
+	rm -rf "$work"
+}
+
+if [ "$KEEP" = 1 ] && psql -X -At -c "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
+	echo "# reusing database $DB"
+else
+	echo "# loading $CUSTOMERS customers into $DB"
+	load
+fi
+
+# the baselines: the definitions before (schema bench), as the reader sees them
+q -c "DROP VIEW IF EXISTS bench.kpis, bench.customer_360, bench.churn_watch, bench.customers_below_target_level" \
+	-f test/bench_views_baseline.sql >/dev/null
+
+# exec_ms VIEW: the server's execution time of reading the view whole, in ms
+exec_ms() {
+	q -At -c "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) SELECT * FROM $1" | sed -n 's/^Execution Time: \([0-9.]*\) ms$/\1/p'
+}
+# median_ms VIEW: the median of RUNS timings after a warm-up
+median_ms() {
+	local i
+	exec_ms "$1" >/dev/null
+	for ((i = 0; i < RUNS; i++)); do exec_ms "$1"; done | median
+}
+
+echo
+echo "== every crm view read whole: $(q -At -c "SELECT count(*) FROM crm.customers") customers, $(q -At -c "SELECT count(*) FROM crm.stage_history") history rows," \
+	"median of $RUNS runs (server execution time, ms; goal: under 1000)"
+printf '%-32s %10s %8s %12s %8s %s\n' view rows ms baseline_ms ratio goal
+over=0
+for v in $(q -At -c "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'crm'::regnamespace AND c.relkind = 'v' ORDER BY 1"); do
+	rows=$(q -At -c "SELECT count(*) FROM crm.$v" 2>/dev/null) || rows=error
+	if [ "$rows" = error ]; then
+		printf '%-32s %10s %8s %12s %8s %s\n' "$v" error - - - "$(q -At -c "SELECT count(*) FROM crm.$v" 2>&1 | head -n1)"
+		over=$((over + 1))
+		continue
+	fi
+	ours=$(median_ms "crm.$v")
+	base=- ratio=-
+	if q -At -c "SELECT 1 FROM pg_class WHERE oid = to_regclass('bench.$v')" | grep -q 1; then
+		base=$(median_ms "bench.$v")
+		ratio=$(awk -v o="$ours" -v b="$base" 'BEGIN { printf "%.3f", o / b }')
+	fi
+	verdict=$(awk -v o="$ours" 'BEGIN { print (o < 1000) ? "met" : "MISSED" }')
+	[ "$verdict" = met ] || over=$((over + 1))
+	printf '%-32s %10s %8.1f %12s %8s %s\n' "$v" "$rows" "$ours" "$base" "$ratio" "$verdict"
+done
+echo "# $over view(s) at 1 s or more (the machine's load while timing: $(cut -d' ' -f1-3 /proc/loadavg))"
