@@ -22,7 +22,8 @@ INSERT INTO crm.setting_defaults VALUES
     ('complaint_trend_days', '90', 'Window, in days, of the complaints trend the stage inference compares (recent window against the one before)'),
     ('btyd_model', 'bgnbd', 'Model crm.refresh() fits for P(alive), which the stage inference reads (bgnbd, pareto_nbd, mbgnbd)'),
     ('btyd_unit', '7 days', 'Time unit of the fitted model'),
-    ('btyd_min_repeat_buyers', '100', 'crm.refresh() fits a model of its own accord (none stored, fit_model not given) only when at least this many customers have repeat purchases');
+    ('btyd_min_repeat_buyers', '100', 'crm.refresh() fits a model of its own accord (none stored, fit_model not given) only when at least this many customers have repeat purchases'),
+    ('business_time_zone', current_setting('TimeZone'), 'Time zone a timestamptz order date is turned into a purchase day in, whatever the writing session''s (default: the TimeZone crm was installed with); change it with crm.set_business_time_zone()');
 
 CREATE TABLE crm.settings (
     name text PRIMARY KEY REFERENCES crm.setting_defaults ON UPDATE CASCADE,
@@ -49,6 +50,8 @@ BEGIN
                 IF NEW.value::integer < 1 THEN RAISE EXCEPTION USING ERRCODE = '22023'; END IF;
             WHEN NEW.name = 'btyd_model' THEN
                 IF NEW.value NOT IN ('bgnbd', 'pareto_nbd', 'mbgnbd') THEN RAISE EXCEPTION USING ERRCODE = '22023'; END IF;
+            WHEN NEW.name = 'business_time_zone' THEN
+                PERFORM now() AT TIME ZONE NEW.value;
             ELSE
                 IF NEW.value::interval <= interval '0' THEN RAISE EXCEPTION USING ERRCODE = '22023'; END IF;
         END CASE;
