@@ -45,6 +45,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -116,6 +117,13 @@ enum
  * numeric (an amount, from a number) or boolean (a filter).  crm.track_orders
  * validates both through this same function (check_order_expression()).
  */
+/* a function outside pg_catalog (check_functions_in_node() callback) */
+static bool
+not_builtin(Oid func_id, void *context)
+{
+	return get_func_namespace(func_id) != PG_CATALOG_NAMESPACE;
+}
+
 static Expr *
 compile_order_expression(Relation rel, const char *src, bool filter)
 {
@@ -166,6 +174,12 @@ compile_order_expression(Relation rel, const char *src, bool filter)
 				 errmsg("%s \"%s\" is volatile", what, src),
 				 errdetail("A volatile expression can give another answer when the order is read again, so a change of the order could not take out what it added."),
 				 errhint("Use immutable or stable functions only.")));
+	if (check_functions_in_node(expr, not_builtin, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s \"%s\" calls a function that is not built in", what, src),
+				 errdetail("The order trigger evaluates it with the rights of crm's owner, so it may call only the functions and operators of pg_catalog."),
+				 errhint("Write it with built-in operators and functions.")));
 	free_parsestate(pstate);
 	return (Expr *) expr;
 }

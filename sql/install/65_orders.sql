@@ -24,6 +24,7 @@ CREATE TABLE crm.tracked_tables (
     amount_scale integer NOT NULL DEFAULT 0 CHECK (amount_scale BETWEEN 0 AND 18),
     amount_expression text,
     row_filter text,
+    column_types regtype[],
     CHECK ((amount_column IS NULL) <> (amount_expression IS NULL))
 );
 COMMENT ON TABLE crm.tracked_tables IS 'Order tables whose rows crm.customers summarizes (crm.track_orders / crm.untrack_orders)';
@@ -32,6 +33,30 @@ COMMENT ON COLUMN crm.tracked_tables.keyed IS 'Customers by an application key (
 COMMENT ON COLUMN crm.tracked_tables.amount_scale IS 'The amount is divided by 10^amount_scale (cents: 2)';
 COMMENT ON COLUMN crm.tracked_tables.amount_expression IS 'The amount as an expression over the table''s columns (instead of amount_column)';
 COMMENT ON COLUMN crm.tracked_tables.row_filter IS 'Which rows are purchases: a boolean expression over the table''s columns (NULL: every row)';
+COMMENT ON COLUMN crm.tracked_tables.column_types IS 'Types of the customer, date and amount columns at attach (a change of type is refused)';
+
+-- the partitions of tracked partitioned tables, each with the statement
+-- triggers of its own (a write straight into a partition fires no
+-- statement trigger of its parent), kept by the event triggers below
+CREATE TABLE crm.tracked_partitions (
+    partition regclass PRIMARY KEY,
+    root regclass NOT NULL
+);
+COMMENT ON TABLE crm.tracked_partitions IS 'Partitions (at any level) of the tracked partitioned tables, with their own tracking triggers';
+SELECT pg_catalog.pg_extension_config_dump('crm.tracked_partitions', '');
+
+-- the orders of partitions detached from a tracked table: they stay
+-- counted in the summaries (a detach archives orders, it does not undo
+-- them), and crm.rebuild_summaries() counts them from here
+CREATE TABLE crm.retained_summaries (
+    customer_id bigint NOT NULL,
+    summary crm.summary NOT NULL,
+    detached_from text NOT NULL,
+    detached_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX retained_summaries_customer ON crm.retained_summaries (customer_id);
+COMMENT ON TABLE crm.retained_summaries IS 'Per-customer summaries of the orders of partitions detached from tracked tables (still counted; crm.rebuild_summaries() adds them)';
+SELECT pg_catalog.pg_extension_config_dump('crm.retained_summaries', '');
 
 -- customers of tables keyed by an application key: one row per key, the
 -- key's text (uuid in its canonical form), and the customer_id crm gives it
@@ -189,6 +214,134 @@ END $$;
 COMMENT ON FUNCTION crm.table_summaries(regclass) IS
     'Per-customer summaries computed afresh from one tracked table (the reference the triggers are checked against)';
 
+-- the options of a table's triggers (crm.install_tracking), NULL for a
+-- table attached without any
+CREATE FUNCTION crm.tracking_options(t crm.tracked_tables) RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, crm
+    AS $$
+    SELECT CASE WHEN t.keyed OR t.amount_scale > 0 OR t.amount_expression IS NOT NULL OR t.row_filter IS NOT NULL
+                THEN ARRAY[CASE WHEN t.keyed THEN 'key' ELSE 'id' END, t.amount_scale::text,
+                           coalesce(t.amount_expression, CASE WHEN t.amount_scale > 0 THEN quote_ident(t.amount_column) END, ''),
+                           coalesce(t.row_filter, '')] END $$;
+COMMENT ON FUNCTION crm.tracking_options(crm.tracked_tables) IS
+    'The attach options of a tracked table as its triggers take them (used by crm.track_orders; not for direct use)';
+
+-- count the orders of t.table_name (a tracked table, or one of its
+-- partitions) into the summaries: keys mapped (or refused), customers
+-- created (or refused), summaries merged, customers rescored; with
+-- first_contact, the population state computed first when none is stored
+CREATE FUNCTION crm.count_orders(t crm.tracked_tables, first_contact boolean)
+    RETURNS bigint LANGUAGE plpgsql
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    where_clause text := format('o.%I IS NOT NULL', t.customer_column)
+                         || CASE WHEN t.row_filter IS NOT NULL THEN format(' AND (%s)', t.row_filter) ELSE '' END;
+    missing text;
+    counted bigint;
+BEGIN
+    IF t.keyed THEN
+        -- new customer_ids follow every id already in use
+        PERFORM setval('crm.customer_key_ids', m) FROM (SELECT max(c.customer_id) AS m FROM crm.customers c) x
+        WHERE m >= (SELECT s.last_value FROM crm.customer_key_ids s);
+        IF t.unknown_customers = 'create' THEN
+            EXECUTE format('INSERT INTO crm.customer_keys (app_key, customer_id) '
+                           'SELECT r.key, nextval(''crm.customer_key_ids'') FROM (SELECT DISTINCT o.%I::text AS key FROM %s o WHERE %s) r '
+                           'WHERE NOT EXISTS (SELECT FROM crm.customer_keys k WHERE k.app_key = r.key) ORDER BY 1 ON CONFLICT DO NOTHING',
+                           t.customer_column, t.table_name, where_clause);
+        ELSE
+            EXECUTE format('SELECT min(o.%I::text) FROM %s o WHERE %s '
+                           'AND NOT EXISTS (SELECT FROM crm.customer_keys k WHERE k.app_key = o.%I::text)',
+                           t.customer_column, t.table_name, where_clause, t.customer_column)
+                INTO missing;
+            IF missing IS NOT NULL THEN
+                RAISE EXCEPTION 'customer "%" of an order in % is not in crm.customer_keys', missing, t.table_name
+                    USING ERRCODE = '23503',
+                          HINT = 'Register the customers with crm.customer_for_key() first, or attach with unknown_customers => ''create''.';
+            END IF;
+        END IF;
+    END IF;
+
+    -- the same checks as the triggers (unknown customers, bad amounts)
+    EXECUTE format('CREATE TEMP TABLE crm_backfill ON COMMIT DROP AS '
+                   'SELECT q.customer_id, crm.summarize(q.crm_day, q.crm_amount) AS summary FROM (%s) q(customer_id, crm_day, crm_amount) GROUP BY 1',
+                   crm.order_rows_query(t));
+    IF t.unknown_customers = 'create' THEN
+        INSERT INTO crm.customers (customer_id)
+        SELECT b.customer_id FROM crm_backfill b ORDER BY 1 ON CONFLICT DO NOTHING;
+    ELSIF EXISTS (SELECT FROM crm_backfill b LEFT JOIN crm.customers c USING (customer_id) WHERE c.customer_id IS NULL) THEN
+        RAISE EXCEPTION 'customer % of an order in % is not in crm.customers',
+            (SELECT min(b.customer_id) FROM crm_backfill b LEFT JOIN crm.customers c USING (customer_id) WHERE c.customer_id IS NULL), t.table_name
+            USING ERRCODE = '23503',
+                  HINT = 'Insert the customers first, or attach with unknown_customers => ''create''.';
+    END IF;
+    PERFORM set_config('crm.change_source', 'import', true);
+    PERFORM crm.rescore(ARRAY(SELECT b.customer_id FROM crm_backfill b ORDER BY 1), 'crm_backfill', 1, first_contact);
+    PERFORM set_config('crm.change_source', '', true);
+    SELECT count(*) INTO counted FROM crm_backfill;
+    DROP TABLE crm_backfill;
+    RETURN counted;
+END $$;
+COMMENT ON FUNCTION crm.count_orders(crm.tracked_tables, boolean) IS
+    'Merge the orders of a tracked table (or of one of its partitions) into the customers'' summaries and rescore them (used by crm.track_orders and when a partition is attached; not for direct use)';
+REVOKE ALL ON FUNCTION crm.count_orders(crm.tracked_tables, boolean) FROM PUBLIC;
+
+-- the partitions of a tracked partitioned table brought in step: new ones
+-- (created, or attached: with count_rows their orders are counted)
+-- registered and given triggers; ones no longer in the tree (detached)
+-- keep their orders counted, in crm.retained_summaries, and lose the
+-- triggers
+CREATE FUNCTION crm.sync_partitions(t crm.tracked_tables, count_rows boolean)
+    RETURNS void LANGUAGE plpgsql
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    p regclass;
+    part crm.tracked_tables := t;
+    trg text;
+BEGIN
+    FOR p IN SELECT tree.relid FROM pg_partition_tree(t.table_name) tree
+             WHERE tree.relid <> t.table_name
+               AND NOT EXISTS (SELECT FROM crm.tracked_partitions tp WHERE tp.partition = tree.relid)
+             ORDER BY tree.level, tree.relid::text
+    LOOP
+        INSERT INTO crm.tracked_partitions VALUES (p, t.table_name);
+        part.table_name := p;
+        IF count_rows AND (SELECT relkind FROM pg_class WHERE oid = p) = 'r' THEN
+            PERFORM crm.count_orders(part, false);
+        END IF;
+        IF t.mode = 'statement' THEN
+            PERFORM crm.install_tracking(p, t.customer_column, t.date_column, t.amount_column, 'statement',
+                                         t.unknown_customers, crm.tracking_options(t));
+        ELSE
+            -- row triggers are cloned to partitions; TRUNCATE is refused on each
+            EXECUTE format('CREATE TRIGGER crm_track_truncate BEFORE TRUNCATE ON %s '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION crm.refuse_truncate()', p);
+        END IF;
+    END LOOP;
+    FOR p IN SELECT tp.partition FROM crm.tracked_partitions tp
+             WHERE tp.root = t.table_name
+               AND NOT EXISTS (SELECT FROM pg_partition_tree(t.table_name) tree WHERE tree.relid = tp.partition)
+    LOOP
+        part.table_name := p;
+        IF (SELECT relkind FROM pg_class WHERE oid = p) = 'r' THEN
+            EXECUTE format('INSERT INTO crm.retained_summaries (customer_id, summary, detached_from) '
+                           'SELECT q.customer_id, crm.summarize(q.crm_day, q.crm_amount), %L FROM (%s) q(customer_id, crm_day, crm_amount) GROUP BY 1',
+                           p::text, crm.order_rows_query(part));
+        END IF;
+        FOR trg IN SELECT tg.tgname FROM pg_trigger tg
+                   WHERE tg.tgrelid = p AND tg.tgname LIKE 'crm\_track\_%' AND tg.tgparentid = 0
+        LOOP
+            EXECUTE format('DROP TRIGGER %I ON %s', trg, p);
+        END LOOP;
+        DELETE FROM crm.tracked_partitions WHERE partition = p;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION crm.sync_partitions(crm.tracked_tables, boolean) IS
+    'Bring the partitions of a tracked partitioned table in step: new ones get triggers (and with count_rows their orders counted), detached ones keep their orders counted in crm.retained_summaries (used by crm.track_orders and the DDL event trigger; not for direct use)';
+REVOKE ALL ON FUNCTION crm.sync_partitions(crm.tracked_tables, boolean) FROM PUBLIC;
+
 CREATE FUNCTION crm.track_orders(tbl regclass, customer name, at name, amount name,
                                  mode text DEFAULT 'statement',
                                  unknown_customers text DEFAULT 'create',
@@ -204,7 +357,6 @@ DECLARE
     keyed boolean;
     backfilled bigint;
     t crm.tracked_tables;
-    missing text;
 BEGIN
     IF tbl IS NULL OR customer IS NULL OR at IS NULL OR (amount IS NULL AND amount_expression IS NULL) THEN
         RAISE EXCEPTION 'crm.track_orders needs a table, its customer and date columns, and an amount column or amount_expression'
@@ -275,55 +427,18 @@ BEGIN
     END IF;
 
     INSERT INTO crm.tracked_tables (table_name, customer_column, date_column, amount_column, mode, unknown_customers,
-                                    keyed, amount_scale, amount_expression, row_filter)
-    VALUES (tbl, customer, at, amount, mode, unknown_customers, keyed, amount_scale, amount_expression, filter)
+                                    keyed, amount_scale, amount_expression, row_filter, column_types)
+    VALUES (tbl, customer, at, amount, mode, unknown_customers, keyed, amount_scale, amount_expression, filter,
+            ARRAY(SELECT a.atttypid::regtype FROM unnest(ARRAY[customer, at, amount]) WITH ORDINALITY u(col, i)
+                  LEFT JOIN pg_attribute a ON a.attrelid = tbl AND a.attname = u.col AND NOT a.attisdropped ORDER BY u.i))
     RETURNING * INTO t;
 
-    IF keyed THEN
-        -- new customer_ids follow every id already in use
-        PERFORM setval('crm.customer_key_ids', m) FROM (SELECT max(c.customer_id) AS m FROM crm.customers c) x
-        WHERE m >= (SELECT s.last_value FROM crm.customer_key_ids s);
-        IF unknown_customers = 'create' THEN
-            EXECUTE format('INSERT INTO crm.customer_keys (app_key, customer_id) '
-                           'SELECT r.key, nextval(''crm.customer_key_ids'') FROM (SELECT DISTINCT o.%I::text AS key FROM %s o WHERE o.%I IS NOT NULL%s) r '
-                           'WHERE NOT EXISTS (SELECT FROM crm.customer_keys k WHERE k.app_key = r.key) ORDER BY 1 ON CONFLICT DO NOTHING',
-                           customer, tbl, customer, CASE WHEN filter IS NOT NULL THEN format(' AND (%s)', filter) ELSE '' END);
-        ELSE
-            EXECUTE format('SELECT min(o.%I::text) FROM %s o WHERE o.%I IS NOT NULL%s '
-                           'AND NOT EXISTS (SELECT FROM crm.customer_keys k WHERE k.app_key = o.%I::text)',
-                           customer, tbl, customer, CASE WHEN filter IS NOT NULL THEN format(' AND (%s)', filter) ELSE '' END, customer)
-                INTO missing;
-            IF missing IS NOT NULL THEN
-                RAISE EXCEPTION 'customer "%" of an order in % is not in crm.customer_keys', missing, tbl
-                    USING ERRCODE = '23503',
-                          HINT = 'Register the customers with crm.customer_for_key() first, or attach with unknown_customers => ''create''.';
-            END IF;
-        END IF;
+    -- backfill: the table's existing orders, merged into the summaries
+    backfilled := crm.count_orders(t, true);
+    PERFORM crm.install_tracking(tbl, customer, at, amount, mode, unknown_customers, crm.tracking_options(t));
+    IF (SELECT relkind FROM pg_class WHERE oid = tbl) = 'p' THEN
+        PERFORM crm.sync_partitions(t, false);
     END IF;
-
-    -- backfill: the table's existing orders, merged into the summaries;
-    -- the same checks as the triggers (unknown customers, bad amounts)
-    CREATE TEMP TABLE crm_backfill ON COMMIT DROP AS SELECT * FROM crm.table_summaries(tbl);
-    IF unknown_customers = 'create' THEN
-        INSERT INTO crm.customers (customer_id)
-        SELECT b.customer_id FROM crm_backfill b ORDER BY 1 ON CONFLICT DO NOTHING;
-    ELSIF EXISTS (SELECT FROM crm_backfill b LEFT JOIN crm.customers c USING (customer_id) WHERE c.customer_id IS NULL) THEN
-        RAISE EXCEPTION 'customer % of an order in % is not in crm.customers',
-            (SELECT min(b.customer_id) FROM crm_backfill b LEFT JOIN crm.customers c USING (customer_id) WHERE c.customer_id IS NULL), tbl
-            USING ERRCODE = '23503',
-                  HINT = 'Insert the customers first, or attach with unknown_customers => ''create''.';
-    END IF;
-    PERFORM set_config('crm.change_source', 'import', true);
-    PERFORM crm.rescore(ARRAY(SELECT b.customer_id FROM crm_backfill b ORDER BY 1), 'crm_backfill', 1, true);
-    PERFORM set_config('crm.change_source', '', true);
-    SELECT count(*) INTO backfilled FROM crm_backfill;
-    DROP TABLE crm_backfill;
-
-    PERFORM crm.install_tracking(tbl, customer, at, amount, mode, unknown_customers,
-                                 CASE WHEN keyed OR amount_scale > 0 OR amount_expression IS NOT NULL OR filter IS NOT NULL
-                                      THEN ARRAY[CASE WHEN keyed THEN 'key' ELSE 'id' END, amount_scale::text,
-                                                 coalesce(amount_expression, CASE WHEN amount_scale > 0 THEN quote_ident(amount) END, ''),
-                                                 coalesce(filter, '')] END);
     RETURN backfilled;
 END $$;
 COMMENT ON FUNCTION crm.track_orders(regclass, name, name, name, text, text, integer, text, text) IS
@@ -366,6 +481,7 @@ CREATE FUNCTION crm.untrack_orders(tbl regclass, forget boolean DEFAULT false)
     SET search_path = pg_catalog, crm
     AS $$
 DECLARE
+    rel regclass;
     trg text;
 BEGIN
     IF NOT EXISTS (SELECT FROM crm.tracked_tables WHERE table_name = tbl) THEN
@@ -376,13 +492,15 @@ BEGIN
         PERFORM crm.rescore(ARRAY(SELECT b.customer_id FROM crm_backfill b ORDER BY 1), 'crm_backfill', -1);
         DROP TABLE crm_backfill;
     END IF;
-    FOR trg IN SELECT t.tgname FROM pg_trigger t
-               WHERE t.tgrelid = tbl AND t.tgname IN ('crm_track_insert', 'crm_track_update', 'crm_track_delete',
-                                                       'crm_track_row', 'crm_track_truncate')
-                 AND t.tgparentid = 0
+    FOR rel, trg IN SELECT t.tgrelid::regclass, t.tgname FROM pg_trigger t
+                    WHERE (t.tgrelid = tbl OR t.tgrelid IN (SELECT p.partition FROM crm.tracked_partitions p WHERE p.root = tbl))
+                      AND t.tgname IN ('crm_track_insert', 'crm_track_update', 'crm_track_delete',
+                                       'crm_track_row', 'crm_track_truncate')
+                      AND t.tgparentid = 0
     LOOP
-        EXECUTE format('DROP TRIGGER %I ON %s', trg, tbl);
+        EXECUTE format('DROP TRIGGER %I ON %s', trg, rel);
     END LOOP;
+    DELETE FROM crm.tracked_partitions WHERE root = tbl;
     DELETE FROM crm.tracked_tables WHERE table_name = tbl;
 END $$;
 COMMENT ON FUNCTION crm.untrack_orders(regclass, boolean) IS
@@ -409,6 +527,8 @@ BEGIN
     FOR t IN SELECT table_name FROM crm.tracked_tables LOOP
         INSERT INTO crm_rebuild SELECT * FROM crm.table_summaries(t);
     END LOOP;
+    -- the orders of detached partitions stay counted
+    INSERT INTO crm_rebuild SELECT r.customer_id, r.summary FROM crm.retained_summaries r;
     UPDATE crm.customers c SET summary = r.summary
     FROM (SELECT customer_id, crm.summarize(summary) AS summary FROM crm_rebuild GROUP BY 1) r
     WHERE r.customer_id = c.customer_id AND c.summary IS DISTINCT FROM r.summary;
@@ -481,3 +601,135 @@ COMMENT ON FUNCTION crm.set_business_time_zone(text) IS
 REVOKE ALL ON FUNCTION crm.set_business_time_zone(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crm.check_order_expression(regclass, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION crm.customer_for_key(text) FROM PUBLIC;
+
+-- DDL on tracked tables (event triggers, SECURITY DEFINER: whoever may
+-- alter a tracked table keeps crm in step, with no rights on crm's tables;
+-- they evaluate only built-in functions, see crm.check_order_expression): a tracked column renamed is
+-- followed (its triggers made again with the new name); a tracked column
+-- dropped or retyped, or a change that breaks the amount expression or the
+-- filter, is refused with the way to do it; partitions created or attached
+-- later are tracked (an attached one's orders counted), detached ones keep
+-- their orders counted (crm.retained_summaries); dropping a partition still
+-- attached is refused (detach it first)
+CREATE FUNCTION crm.track_ddl() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    t crm.tracked_tables;
+    names name[];
+    now_types regtype[];
+    lost name;
+    renamed name[];
+    i integer;
+    failed text;
+    rel regclass;
+    trg text;
+    moved boolean;
+BEGIN
+    FOR t IN SELECT * FROM crm.tracked_tables tt WHERE tt.table_name <> 'crm.orders'::regclass ORDER BY tt.table_name::text LOOP
+        CONTINUE WHEN NOT EXISTS (SELECT FROM pg_class WHERE oid = t.table_name);
+        names := ARRAY[t.customer_column, t.date_column, t.amount_column];
+        -- the columns renamed by this command, by their new names
+        renamed := ARRAY(SELECT a.attname FROM pg_event_trigger_ddl_commands() c
+                         JOIN pg_attribute a ON a.attrelid = c.objid AND a.attnum = c.objsubid
+                         WHERE c.classid = 'pg_class'::regclass AND c.objid = t.table_name AND c.objsubid > 0
+                           AND a.attname <> ALL (names));
+        FOR i IN 1..3 LOOP
+            CONTINUE WHEN names[i] IS NULL
+                OR EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = t.table_name AND a.attname = names[i] AND NOT a.attisdropped);
+            lost := names[i];
+            IF cardinality(renamed) = 1 THEN
+                names[i] := renamed[1];
+            ELSE
+                RAISE EXCEPTION 'cannot drop column "%" of %: crm tracks it', lost, t.table_name
+                    USING ERRCODE = '2BP01',
+                          HINT = format('Detach the table first with SELECT crm.untrack_orders(%L), then attach it again with the columns it will have.', t.table_name);
+            END IF;
+        END LOOP;
+        moved := names IS DISTINCT FROM ARRAY[t.customer_column, t.date_column, t.amount_column];
+        IF moved THEN
+            UPDATE crm.tracked_tables tt SET customer_column = names[1], date_column = names[2], amount_column = names[3]
+            WHERE tt.table_name = t.table_name RETURNING * INTO t;
+        END IF;
+        now_types := ARRAY(SELECT a.atttypid::regtype FROM unnest(names) WITH ORDINALITY u(col, i)
+                           LEFT JOIN pg_attribute a ON a.attrelid = t.table_name AND a.attname = u.col AND NOT a.attisdropped
+                           ORDER BY u.i);
+        IF t.column_types IS NOT NULL AND now_types IS DISTINCT FROM t.column_types THEN
+            RAISE EXCEPTION 'cannot change the type of a column of % that crm tracks', t.table_name
+                USING ERRCODE = '0A000',
+                      DETAIL = format('The customer, date and amount columns were %s and would be %s.', t.column_types, now_types),
+                      HINT = format('Detach the table first with SELECT crm.untrack_orders(%L), change the column, then attach it again.', t.table_name);
+        END IF;
+        -- the amount expression and the filter still make sense
+        BEGIN
+            IF t.amount_expression IS NOT NULL THEN
+                PERFORM crm.check_order_expression(t.table_name, t.amount_expression, false);
+            END IF;
+            IF t.row_filter IS NOT NULL THEN
+                PERFORM crm.check_order_expression(t.table_name, t.row_filter, true);
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS failed = MESSAGE_TEXT;
+            RAISE EXCEPTION 'this change of % breaks what crm tracks: %', t.table_name, failed
+                USING ERRCODE = '0A000',
+                      HINT = format('Detach the table first with SELECT crm.untrack_orders(%L), make the change, then attach it again with an amount expression and filter written for the new columns.', t.table_name);
+        END;
+        IF moved THEN
+            -- the triggers name the columns: made again with the new names
+            FOR rel, trg IN SELECT tg.tgrelid::regclass, tg.tgname FROM pg_trigger tg
+                            WHERE (tg.tgrelid = t.table_name OR tg.tgrelid IN (SELECT p.partition FROM crm.tracked_partitions p WHERE p.root = t.table_name))
+                              AND tg.tgname IN ('crm_track_insert', 'crm_track_update', 'crm_track_delete', 'crm_track_row', 'crm_track_truncate')
+                              AND tg.tgparentid = 0
+            LOOP
+                EXECUTE format('DROP TRIGGER %I ON %s', trg, rel);
+            END LOOP;
+            DELETE FROM crm.tracked_partitions WHERE root = t.table_name;
+            PERFORM crm.install_tracking(t.table_name, t.customer_column, t.date_column, t.amount_column, t.mode,
+                                         t.unknown_customers, crm.tracking_options(t));
+            IF (SELECT relkind FROM pg_class WHERE oid = t.table_name) = 'p' THEN
+                PERFORM crm.sync_partitions(t, false);
+            END IF;
+        END IF;
+        IF (SELECT relkind FROM pg_class WHERE oid = t.table_name) = 'p' THEN
+            PERFORM crm.sync_partitions(t, true);
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION crm.track_ddl() IS
+    'Event trigger at the end of CREATE TABLE and ALTER TABLE: tracked tables follow renamed columns, refuse dropped or retyped ones, and track their partitions created or attached later (detached ones keep their orders counted)';
+
+CREATE FUNCTION crm.track_drop() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    d record;
+    root regclass;
+BEGIN
+    -- DROP EXTENSION crm, or crm's own objects: nothing to keep in step
+    IF EXISTS (SELECT FROM pg_event_trigger_dropped_objects() x
+               WHERE x.object_type = 'extension' OR (x.object_type = 'table' AND x.schema_name = 'crm')) THEN
+        RETURN;
+    END IF;
+    FOR d IN SELECT x.objid, x.object_identity FROM pg_event_trigger_dropped_objects() x
+             WHERE x.classid = 'pg_class'::regclass AND x.objsubid = 0 LOOP
+        SELECT p.root INTO root FROM crm.tracked_partitions p WHERE p.partition = d.objid;
+        IF FOUND AND NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() x
+                                 WHERE x.classid = 'pg_class'::regclass AND x.objid = root) THEN
+            RAISE EXCEPTION 'cannot drop %: it is a partition of %, which crm tracks', d.object_identity, root
+                USING ERRCODE = '2BP01',
+                      DETAIL = 'Its orders are counted in the customers'' summaries.',
+                      HINT = 'Detach it first (ALTER TABLE ... DETACH PARTITION): its orders stay counted (crm.retained_summaries); then drop it.';
+        END IF;
+        DELETE FROM crm.tracked_partitions p WHERE p.partition = d.objid OR p.root = d.objid;
+        DELETE FROM crm.tracked_tables tt WHERE tt.table_name = d.objid;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION crm.track_drop() IS
+    'Event trigger on dropped objects: refuses to drop a partition of a tracked table that is still attached; forgets dropped tracked tables';
+
+CREATE EVENT TRIGGER crm_track_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION crm.track_ddl();
+CREATE EVENT TRIGGER crm_track_drop ON sql_drop
+    WHEN TAG IN ('DROP TABLE')
+    EXECUTE FUNCTION crm.track_drop();
