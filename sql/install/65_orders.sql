@@ -95,7 +95,7 @@ COMMENT ON FUNCTION crm.customer_for_key(text) IS
 -- validates an attach's amount expression or filter (src/track.c, as the
 -- trigger compiles it)
 CREATE FUNCTION crm.check_order_expression(tbl regclass, expression text, is_filter boolean)
-    RETURNS void AS 'MODULE_PATHNAME', 'check_order_expression' LANGUAGE C STRICT;
+    RETURNS void AS 'MODULE_PATHNAME', 'check_order_expression' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION crm.check_order_expression(regclass, text, boolean) IS
     'Refuse an amount expression (numeric) or a filter (boolean) over a table''s rows that the order trigger could not evaluate: not one expression, wrong type, volatile, a subquery';
 
@@ -217,7 +217,7 @@ COMMENT ON FUNCTION crm.table_summaries(regclass) IS
 -- the options of a table's triggers (crm.install_tracking), NULL for a
 -- table attached without any
 CREATE FUNCTION crm.tracking_options(t crm.tracked_tables) RETURNS text[]
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, crm
     AS $$
     SELECT CASE WHEN t.keyed OR t.amount_scale > 0 OR t.amount_expression IS NOT NULL OR t.row_filter IS NOT NULL
