@@ -171,8 +171,8 @@ done
 echo "  pgbench (2 clients, single-order inserts), tps: uuid+filter tracked ${at[*]}; no triggers ${ap[*]}; bigint tracked ${it[*]}; no triggers ${ip[*]}"
 echo "    uuid+filter tracked/untracked $(ratio "$(med "${at[@]}")" "$(med "${ap[@]}")") (goal >= 0.55); bigint $(ratio "$(med "${it[@]}")" "$(med "${ip[@]}")") (goal >= 0.60)"
 
-q -c "COPY (SELECT customer, created_at + interval '1 day', total_cents, status FROM bench.app_orders LIMIT $COPY_ORDERS) TO '$work/app.csv' (FORMAT csv)"
-chmod a+r "$work" "$work/app.csv"
+q -c "\\copy (SELECT customer, created_at + interval '1 day', total_cents, status FROM bench.app_orders LIMIT $COPY_ORDERS) TO '$work/app.csv' (FORMAT csv)"
+chmod a+rx "$work"; chmod a+r "$work/app.csv"
 ct=() cp=()
 for ((i = 0; i < RUNS; i++)); do
 	ct+=("$(ms "COPY bench.app_tracked (customer, created_at, total_cents, status) FROM '$work/app.csv' (FORMAT csv)")")

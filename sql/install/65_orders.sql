@@ -240,6 +240,7 @@ DECLARE
                          || CASE WHEN t.row_filter IS NOT NULL THEN format(' AND (%s)', t.row_filter) ELSE '' END;
     missing text;
     counted bigint;
+    customers bigint[];
 BEGIN
     IF t.keyed THEN
         -- new customer_ids follow every id already in use
@@ -267,9 +268,15 @@ BEGIN
     EXECUTE format('CREATE TEMP TABLE crm_backfill ON COMMIT DROP AS '
                    'SELECT q.customer_id, crm.summarize(q.crm_day, q.crm_amount) AS summary FROM (%s) q(customer_id, crm_day, crm_amount) GROUP BY 1',
                    crm.order_rows_query(t));
+    customers := ARRAY(SELECT b.customer_id FROM crm_backfill b ORDER BY 1);
     IF t.unknown_customers = 'create' THEN
-        INSERT INTO crm.customers (customer_id)
-        SELECT b.customer_id FROM crm_backfill b ORDER BY 1 ON CONFLICT DO NOTHING;
+        -- new customers are inserted with their summary (no second write);
+        -- only the others have summaries to merge
+        WITH created AS (
+            INSERT INTO crm.customers (customer_id, summary)
+            SELECT b.customer_id, b.summary FROM crm_backfill b ORDER BY 1 ON CONFLICT DO NOTHING
+            RETURNING customer_id)
+        DELETE FROM crm_backfill b USING created c WHERE b.customer_id = c.customer_id;
     ELSIF EXISTS (SELECT FROM crm_backfill b LEFT JOIN crm.customers c USING (customer_id) WHERE c.customer_id IS NULL) THEN
         RAISE EXCEPTION 'customer % of an order in % is not in crm.customers',
             (SELECT min(b.customer_id) FROM crm_backfill b LEFT JOIN crm.customers c USING (customer_id) WHERE c.customer_id IS NULL), t.table_name
@@ -277,9 +284,9 @@ BEGIN
                   HINT = 'Insert the customers first, or attach with unknown_customers => ''create''.';
     END IF;
     PERFORM set_config('crm.change_source', 'import', true);
-    PERFORM crm.rescore(ARRAY(SELECT b.customer_id FROM crm_backfill b ORDER BY 1), 'crm_backfill', 1, first_contact);
+    PERFORM crm.rescore(customers, 'crm_backfill', 1, first_contact);
     PERFORM set_config('crm.change_source', '', true);
-    SELECT count(*) INTO counted FROM crm_backfill;
+    counted := cardinality(customers);
     DROP TABLE crm_backfill;
     RETURN counted;
 END $$;
@@ -456,12 +463,17 @@ CREATE FUNCTION crm.rescore(customers bigint[], summaries_table text, sign integ
     AS $$
 DECLARE
     as_of date := crm.business_date();
+    merged bigint[];
 BEGIN
-    -- lock in customer order, as the triggers do
-    PERFORM FROM crm.customers c WHERE c.customer_id = ANY (customers)
+    -- the customers whose summaries change here (the others, just
+    -- created with theirs, are only rescored), locked in customer order as
+    -- the triggers lock them
+    EXECUTE format('SELECT coalesce(array_agg(b.customer_id ORDER BY b.customer_id), ''{}'') FROM %I b', summaries_table)
+        INTO merged;
+    PERFORM FROM crm.customers c WHERE c.customer_id = ANY (merged)
         ORDER BY c.customer_id FOR NO KEY UPDATE;
     -- a sealed history takes older days only with its sealed days back
-    PERFORM crm.unseal_customers(customers);
+    PERFORM crm.unseal_customers(merged);
     EXECUTE format(
         'UPDATE crm.customers c SET summary = nullif(%s, ''{}''::crm.summary) FROM %I b WHERE b.customer_id = c.customer_id',
         CASE WHEN sign > 0 THEN 'crm.merge(c.summary, b.summary)'
@@ -473,7 +485,7 @@ BEGIN
     PERFORM crm.score_customers(customers, as_of);
 END $$;
 COMMENT ON FUNCTION crm.rescore(bigint[], text, integer, boolean) IS
-    'Merge (or with sign -1 take out) per-customer summaries held in a temporary table, then rescore those customers (used by track_orders and untrack_orders); with first_contact, compute the population state first when none is stored';
+    'Merge (or with sign -1 take out) per-customer summaries held in a temporary table, then rescore the customers given (those, and any just created with their summaries; used by track_orders and untrack_orders); with first_contact, compute the population state first when none is stored';
 REVOKE ALL ON FUNCTION crm.rescore(bigint[], text, integer, boolean) FROM PUBLIC;
 
 CREATE FUNCTION crm.untrack_orders(tbl regclass, forget boolean DEFAULT false)
