@@ -22,9 +22,16 @@
  * updates.)
  *
  * Trigger arguments: customer column, date column, amount column, and what
- * to do about an unknown customer ('create' or 'error').  Columns are found
- * by name once per query and table (kept in fn_extra), so a partition with
- * another column order and a dropped-and-re-added column both work.
+ * to do about an unknown customer ('create' or 'error'); a table attached
+ * with options has four more (resolve_columns()): customers by integer or
+ * by application key (uuid, text: turned into customer_ids through
+ * crm.customer_keys, resolve_keys()), the amount's scale, an amount
+ * expression and a row filter (compiled against the table's columns,
+ * compile_order_expression()).  A timestamptz date becomes a day in the
+ * business time zone (the setting business_time_zone), whatever the
+ * session's.  Columns and expressions are found by name once per query
+ * and table (kept in fn_extra), so a partition with another column order
+ * and a dropped-and-re-added column both work.
  *
  * The function is SECURITY DEFINER (see the SQL declaration): writers of
  * orders need no privilege on crm.customers, and row-level security on
@@ -65,6 +72,7 @@
 #include "utils/uuid.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -112,8 +120,9 @@ enum
 
 /*
  * Compile the text of an attach's amount expression or filter over the
- * rows of rel: parsed as a CHECK constraint is (no subqueries, aggregates
- * or set-returning functions), refused when volatile, and coerced to
+ * rows of rel, its names resolved in pg_catalog alone: parsed as a CHECK
+ * constraint is (no subqueries, aggregates or set-returning functions),
+ * refused when volatile or calling anything not built in, and coerced to
  * numeric (an amount, from a number) or boolean (a filter).  crm.track_orders
  * validates both through this same function (check_order_expression()).
  */
@@ -135,6 +144,7 @@ compile_order_expression(Relation rel, const char *src, bool filter)
 	ResTarget  *target;
 	Node	   *expr;
 	Oid			type;
+	int			save_nestlevel;
 
 	raw = raw_parser(src, RAW_PARSE_PLPGSQL_EXPR);
 	sel = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
@@ -149,6 +159,10 @@ compile_order_expression(Relation rel, const char *src, bool filter)
 				 errhint("Write one expression over the columns of %s, such as %s.",
 						 RelationGetRelationName(rel), filter ? "status = 'paid'" : "total_cents / 100.0")));
 	target = (ResTarget *) linitial(sel->targetList);
+	/* names resolved in pg_catalog alone, whatever the writer's search_path */
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	pstate = make_parsestate(NULL);
 	pstate->p_sourcetext = src;
 	nsitem = addRangeTableEntryForRelation(pstate, rel, AccessShareLock, NULL, false, true);
@@ -181,6 +195,7 @@ compile_order_expression(Relation rel, const char *src, bool filter)
 				 errdetail("The order trigger evaluates it with the rights of crm's owner, so it may call only the functions and operators of pg_catalog."),
 				 errhint("Write it with built-in operators and functions.")));
 	free_parsestate(pstate);
+	AtEOXact_GUC(true, save_nestlevel);
 	return (Expr *) expr;
 }
 
