@@ -59,7 +59,7 @@ ms() {
 reset_crm() {
 	q -c "SET client_min_messages = warning" -c "DROP EXTENSION IF EXISTS crm CASCADE" -c "CREATE EXTENSION crm"
 	if [ "$1" = used ]; then
-		q <<-SQL
+		q -o /dev/null <<-SQL
 			SET crm.as_of = '2025-12-31';
 			SET client_min_messages = warning;
 			SELECT crm.track_orders('$2', $3);
@@ -87,16 +87,17 @@ for n in $SIZES; do
 		       (ordered_at + time '12:00') AT TIME ZONE 'UTC' AS created_at, (amount * 100)::bigint AS total_cents,
 		       CASE WHEN random() < 0.33 THEN 'cancelled' ELSE 'paid' END AS status
 		FROM bench.orders;
-		CREATE TABLE bench.floor_customers (LIKE crm.customers INCLUDING DEFAULTS);
 		VACUUM ANALYZE bench.orders, bench.app_orders;
-		SELECT crm.set_business_time_zone('UTC');
+		SELECT crm.set_business_time_zone('UTC') \\gset
 	SQL
 	paid=$(q -At -c "SELECT count(*) FROM bench.app_orders WHERE status = 'paid'")
 	attach_int="'customer_id', 'ordered_at', 'amount'"
 	attach_key="'customer', 'created_at', 'total_cents', amount_scale => 2, filter => \$\$status = 'paid'\$\$"
 	floor=() fresh=() used=() kfloor=() kfresh=() kused=()
 	for ((i = 0; i < RUNS; i++)); do
-		q -c "TRUNCATE bench.floor_customers" -c "CHECKPOINT"
+		# (made again each run: a reset drops crm and its types with them)
+		reset_crm fresh
+		q -c "DROP TABLE IF EXISTS bench.floor_customers" -c "CREATE TABLE bench.floor_customers (LIKE crm.customers INCLUDING DEFAULTS)" -c "CHECKPOINT"
 		g=$(ms -c "DROP TABLE IF EXISTS bench.floor_summaries" \
 			"CREATE TABLE bench.floor_summaries AS SELECT customer_id, crm.summarize(ordered_at, amount) AS summary FROM bench.orders GROUP BY 1")
 		s=$(ms "INSERT INTO bench.floor_customers (customer_id, summary) SELECT customer_id, summary FROM bench.floor_summaries")
@@ -133,8 +134,8 @@ q <<-SQL
 	CREATE TABLE bench.app_plain (LIKE bench.app_tracked INCLUDING ALL);
 	CREATE TABLE bench.int_tracked (id bigserial PRIMARY KEY, customer_id bigint NOT NULL, ordered_on date NOT NULL, amount numeric(12,2) NOT NULL);
 	CREATE TABLE bench.int_plain (LIKE bench.int_tracked INCLUDING ALL);
-	SELECT crm.track_orders('bench.app_tracked', 'customer', 'created_at', 'total_cents', amount_scale => 2, filter => \$\$status = 'paid'\$\$);
-	SELECT crm.track_orders('bench.int_tracked', 'customer_id', 'ordered_on', 'amount');
+	SELECT crm.track_orders('bench.app_tracked', 'customer', 'created_at', 'total_cents', amount_scale => 2, filter => \$\$status = 'paid'\$\$) \\gset
+	SELECT crm.track_orders('bench.int_tracked', 'customer_id', 'ordered_on', 'amount') \\gset
 	INSERT INTO bench.app_tracked (customer, created_at, total_cents, status)
 	SELECT customer, created_at, total_cents, status FROM bench.app_orders;
 	INSERT INTO bench.int_tracked (customer_id, ordered_on, amount) SELECT * FROM bench.orders;
