@@ -117,7 +117,7 @@ CREATE EVENT TRIGGER crm_track_ddl ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
     EXECUTE FUNCTION crm.track_ddl();
 CREATE EVENT TRIGGER crm_track_drop ON sql_drop
-    WHEN TAG IN ('DROP TABLE')
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA')
     EXECUTE FUNCTION crm.track_drop();
 GRANT SELECT ON crm.tracked_partitions, crm.retained_summaries TO crm_reader;
 GRANT INSERT, UPDATE, DELETE ON crm.tracked_partitions, crm.retained_summaries TO crm_admin;

@@ -7,7 +7,7 @@
 -- the rows the table holds now plus the rows of the detached partition as
 -- they were when it was detached.
 \ir setup.psql
-SELECT plan(26);
+SELECT plan(27);
 
 SET crm.as_of = '2026-12-31';
 SET TimeZone = 'UTC';
@@ -129,6 +129,9 @@ SELECT throws_ok($$ALTER TABLE public.sales ALTER COLUMN cents TYPE numeric$$, '
     'changing the type of a tracked column is refused');
 SELECT throws_ok($$TRUNCATE public.sales_2025$$, '55000', NULL, 'truncating a partition is refused');
 SELECT throws_ok($$DROP TABLE public.sales_2024$$, '2BP01', NULL, 'dropping a partition still attached is refused');
+CREATE SCHEMA archive;
+CREATE TABLE archive.sales_2028 PARTITION OF public.sales FOR VALUES FROM ('2028-01-01') TO ('2029-01-01');
+SELECT throws_ok($$DROP SCHEMA archive CASCADE$$, '2BP01', NULL, 'dropping the schema of a partition still attached is refused too');
 SELECT pg_temp.churn(500);
 SELECT is(pg_temp.mismatches(), 0::bigint, 'after the refused DDL, 500 more writes: equal');
 
