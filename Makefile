@@ -78,7 +78,7 @@ installcheck-tap:
 	psql -X -q -v ON_ERROR_STOP=1 -d crm_tap -c 'CREATE EXTENSION pgtap'
 	CRM_DATA=$${CRM_DATA:-$(CURDIR)/test/data} pg_prove $(PROVE_FLAGS) -d crm_tap test/pgtap/*.sql
 
-.PHONY: test demo bench bench-tracking bench-history bench-pipeline bench-stages bench-views unit installcheck-tap
+.PHONY: test demo bench bench-tracking bench-history bench-pipeline bench-stages bench-views bench-attach unit installcheck-tap
 test:
 	test/run.sh test
 demo:
@@ -96,6 +96,8 @@ bench-stages:
 # every crm view read whole at CUSTOMERS (default 1,000,000) attached and refreshed
 bench-views:
 	test/run.sh bench-views
+bench-attach:
+	test/run.sh bench-attach
 # the Debian package postgresql-15-crm, built in build/deb/ (debian/)
 .PHONY: deb
 deb:

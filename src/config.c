@@ -291,6 +291,7 @@ typedef struct ScoringCache
 	RfmCutpoints cutpoints;
 	Datum		model;			/* (Datum) 0: none; in cxt */
 	int32		complaint_trend_days;
+	char		time_zone[256];	/* the setting business_time_zone */
 	MemoryContext cxt;
 } ScoringCache;
 
@@ -339,11 +340,14 @@ current_scoring(void)
 				MemoryContextSwitchTo(old);
 			}
 		}
-		if (SPI_execute("SELECT crm.setting('complaint_trend_days')::integer", true, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "could not read the setting complaint_trend_days");
+		if (SPI_execute("SELECT crm.setting('complaint_trend_days')::integer, crm.setting('business_time_zone')",
+						true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read the settings complaint_trend_days and business_time_zone");
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		scoring.complaint_trend_days = isnull ? 90 : DatumGetInt32(d);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		/* an extension older than the library has no such setting: UTC */
+		strlcpy(scoring.time_zone, isnull ? "UTC" : TextDatumGetCString(d), sizeof(scoring.time_zone));
 		if (latest)
 			PopActiveSnapshot();
 		SPI_finish();
@@ -368,6 +372,16 @@ Datum
 crm_stored_model(void)
 {
 	return current_scoring()->model;
+}
+
+/*
+ * The setting business_time_zone: the zone a timestamptz order date is
+ * turned into a purchase day in
+ */
+const char *
+crm_business_time_zone(void)
+{
+	return current_scoring()->time_zone;
 }
 
 /* the setting complaint_trend_days: the window of the complaints trend */

@@ -25,6 +25,7 @@ extern uint64 crm_config_generation(void);
 extern const RfmCutpoints *crm_stored_cutpoints(void);
 extern Datum crm_stored_model(void);
 extern int32 crm_complaint_trend_days(void);
+extern const char *crm_business_time_zone(void);
 extern const StageThresholds *crm_stage_thresholds(void);
 extern const LevelThresholds *crm_level_thresholds(void);
 

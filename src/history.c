@@ -98,8 +98,8 @@ history_check(SummaryStatus st, int64 customer, const char *relname)
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("the summary of customer " INT64_FORMAT " does not hold an order removed from \"%s\"",
 						customer, relname),
-				 errdetail("The customer's state was changed outside crm, or the table was tracked after these orders were written."),
-				 errhint("Recompute with CALL crm.rebuild_summaries().")));
+				 errdetail("Likely causes: orders written while the table's triggers were off (session_replication_role = replica, ALTER TABLE ... DISABLE TRIGGER), the filter, amount or zone of the table changed by hand in crm.tracked_tables or crm.settings, or the summary edited in crm.customers."),
+				 errhint("Recompute every customer from the orders with CALL crm.rebuild_summaries(), then repeat the statement.")));
 	else if (st != SUMMARY_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),

@@ -22,9 +22,16 @@
  * updates.)
  *
  * Trigger arguments: customer column, date column, amount column, and what
- * to do about an unknown customer ('create' or 'error').  Columns are found
- * by name once per query and table (kept in fn_extra), so a partition with
- * another column order and a dropped-and-re-added column both work.
+ * to do about an unknown customer ('create' or 'error'); a table attached
+ * with options has four more (resolve_columns()): customers by integer or
+ * by application key (uuid, text: turned into customer_ids through
+ * crm.customer_keys, resolve_keys()), the amount's scale, an amount
+ * expression and a row filter (compiled against the table's columns,
+ * compile_order_expression()).  A timestamptz date becomes a day in the
+ * business time zone (the setting business_time_zone), whatever the
+ * session's.  Columns and expressions are found by name once per query
+ * and table (kept in fn_extra), so a partition with another column order
+ * and a dropped-and-re-added column both work.
  *
  * The function is SECURITY DEFINER (see the SQL declaration): writers of
  * orders need no privilege on crm.customers, and row-level security on
@@ -43,14 +50,29 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_collate.h"
+#include "parser/parse_expr.h"
+#include "parser/parse_relation.h"
+#include "parser/parser.h"
+#include "utils/numeric.h"
+#include "utils/typcache.h"
+#include "utils/uuid.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -60,11 +82,13 @@
 #include "utils/tuplestore.h"
 
 #include "config.h"
+#include "crm.h"
 #include "customer.h"
 
 typedef struct OrderChange
 {
 	int64		customer;
+	const char *key;			/* an application key (uuid, text), else NULL */
 	SummaryChange change;
 } OrderChange;
 
@@ -77,6 +101,14 @@ typedef struct TrackedColumns
 	int			attnum[3];		/* customer, date, amount */
 	Oid			type[3];
 	bool		create_customers;
+	bool		keyed;			/* customers by application key (crm.customer_keys) */
+	Datum		zone;			/* text: the business time zone, for timestamptz */
+	/* the options of a table attached with them (see resolve_options()) */
+	ExprState  *amount_expr;	/* numeric; NULL: the amount column as it is */
+	Datum		divisor;		/* numeric 10^scale, (Datum) 0 for none */
+	ExprState  *filter;			/* boolean; NULL: every row */
+	ExprContext *econtext;
+	TupleTableSlot *rowslot;	/* a row trigger's tuple, for the expressions */
 } TrackedColumns;
 
 enum
@@ -86,25 +118,144 @@ enum
 	COL_AMOUNT
 };
 
+/*
+ * Compile the text of an attach's amount expression or filter over the
+ * rows of rel, its names resolved in pg_catalog alone: parsed as a CHECK
+ * constraint is (no subqueries, aggregates or set-returning functions),
+ * refused when volatile or calling anything not built in, and coerced to
+ * numeric (an amount, from a number) or boolean (a filter).  crm.track_orders
+ * validates both through this same function (check_order_expression()).
+ */
+/* a function outside pg_catalog (check_functions_in_node() callback) */
+static bool
+not_builtin(Oid func_id, void *context)
+{
+	return get_func_namespace(func_id) != PG_CATALOG_NAMESPACE;
+}
+
+static Expr *
+compile_order_expression(Relation rel, const char *src, bool filter)
+{
+	const char *what = filter ? "filter" : "amount expression";
+	ParseState *pstate;
+	ParseNamespaceItem *nsitem;
+	List	   *raw;
+	SelectStmt *sel;
+	ResTarget  *target;
+	Node	   *expr;
+	Oid			type;
+	int			save_nestlevel;
+
+	raw = raw_parser(src, RAW_PARSE_PLPGSQL_EXPR);
+	sel = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
+	if (list_length(raw) != 1 || !IsA(sel, SelectStmt) || list_length(sel->targetList) != 1 ||
+		sel->fromClause || sel->whereClause || sel->groupClause || sel->havingClause ||
+		sel->windowClause || sel->sortClause || sel->limitCount || sel->limitOffset ||
+		sel->lockingClause || sel->distinctClause || sel->intoClause ||
+		((ResTarget *) linitial(sel->targetList))->name)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("%s \"%s\" is not one expression", what, src),
+				 errhint("Write one expression over the columns of %s, such as %s.",
+						 RelationGetRelationName(rel), filter ? "status = 'paid'" : "total_cents / 100.0")));
+	target = (ResTarget *) linitial(sel->targetList);
+	/* names resolved in pg_catalog alone, whatever the writer's search_path */
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	pstate = make_parsestate(NULL);
+	pstate->p_sourcetext = src;
+	nsitem = addRangeTableEntryForRelation(pstate, rel, AccessShareLock, NULL, false, true);
+	addNSItemToQuery(pstate, nsitem, true, true, true);
+	expr = transformExpr(pstate, target->val, EXPR_KIND_CHECK_CONSTRAINT);
+	type = exprType(expr);
+	if (filter)
+		expr = coerce_to_boolean(pstate, expr, "the crm filter");
+	else
+	{
+		if (TypeCategory(type) != TYPCATEGORY_NUMERIC)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("amount expression \"%s\" has type %s, not a number", src, format_type_be(type)),
+					 errhint("The amount of an order is numeric, floating-point or integer: cast it, as in (%s)::numeric.", src)));
+		expr = coerce_to_target_type(pstate, expr, type, NUMERICOID, -1,
+									 COERCION_ASSIGNMENT, COERCE_EXPLICIT_CAST, -1);
+	}
+	assign_expr_collations(pstate, expr);
+	if (contain_volatile_functions(expr))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("%s \"%s\" is volatile", what, src),
+				 errdetail("A volatile expression can give another answer when the order is read again, so a change of the order could not take out what it added."),
+				 errhint("Use immutable or stable functions only.")));
+	if (check_functions_in_node(expr, not_builtin, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s \"%s\" calls a function that is not built in", what, src),
+				 errdetail("The order trigger evaluates it with the rights of crm's owner, so it may call only the functions and operators of pg_catalog."),
+				 errhint("Write it with built-in operators and functions.")));
+	free_parsestate(pstate);
+	AtEOXact_GUC(true, save_nestlevel);
+	return (Expr *) expr;
+}
+
+/* crm.check_order_expression(tbl, expression, is_filter): the attach's check */
+PG_FUNCTION_INFO_V1(check_order_expression);
+Datum
+check_order_expression(PG_FUNCTION_ARGS)
+{
+	Relation	rel = table_open(PG_GETARG_OID(0), AccessShareLock);
+
+	(void) compile_order_expression(rel, text_to_cstring(PG_GETARG_TEXT_PP(1)), PG_GETARG_BOOL(2));
+	table_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
+}
+
+/*
+ * Trigger arguments: customer, date and amount columns, the unknown
+ * customer policy; then (tables attached since 0.4.0 with options) 'id' or
+ * 'key' (customers by an application key), the amount's scale (a power of
+ * ten it is divided by), the amount expression ('': the amount column) and
+ * the filter ('': every row).
+ */
 static void
 resolve_columns(TriggerData *trigdata, TupleDesc desc, TrackedColumns *cols)
 {
 	Trigger    *trigger = trigdata->tg_trigger;
-	const char *relname = RelationGetRelationName(trigdata->tg_relation);
+	Relation	rel = trigdata->tg_relation;
+	const char *relname = RelationGetRelationName(rel);
+	const char *amount_src = NULL;
+	const char *filter_src = NULL;
+	int			scale = 0;
 	int			i;
 
-	cols->relid = RelationGetRelid(trigdata->tg_relation);
+	memset(cols, 0, sizeof(TrackedColumns));
+	cols->relid = RelationGetRelid(rel);
 	cols->desc = desc;
 
-	if (trigger->tgnargs != 4)
+	if (trigger->tgnargs != 4 && trigger->tgnargs != 8)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("trigger \"%s\" on \"%s\" needs 4 arguments: customer, date and amount columns, and 'create' or 'error'",
+				 errmsg("trigger \"%s\" on \"%s\" needs 4 or 8 arguments: customer, date and amount columns, 'create' or 'error', and the attach options",
 						trigger->tgname, relname),
 				 errhint("Install it with crm.track_orders().")));
+	if (trigger->tgnargs == 8)
+	{
+		cols->keyed = strcmp(trigger->tgargs[4], "key") == 0;
+		scale = pg_strtoint32(trigger->tgargs[5]);
+		if (trigger->tgargs[6][0] != '\0')
+			amount_src = trigger->tgargs[6];
+		if (trigger->tgargs[7][0] != '\0')
+			filter_src = trigger->tgargs[7];
+	}
 	for (i = 0; i < 3; i++)
 	{
 		cols->names[i] = trigger->tgargs[i];
+		if (i == COL_AMOUNT && amount_src != NULL)
+		{
+			cols->names[i] = amount_src;
+			continue;
+		}
 		cols->attnum[i] = SPI_fnumber(desc, trigger->tgargs[i]);
 		if (cols->attnum[i] <= 0)
 			ereport(ERROR,
@@ -123,6 +274,27 @@ resolve_columns(TriggerData *trigdata, TupleDesc desc, TrackedColumns *cols)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("unknown customer policy \"%s\" on trigger \"%s\"", trigger->tgargs[3], trigger->tgname),
 				 errhint("The policy is 'create' or 'error'.")));
+	if (cols->type[COL_DATE] == TIMESTAMPTZOID)
+		cols->zone = CStringGetTextDatum(crm_business_time_zone());
+	if (amount_src != NULL || filter_src != NULL)
+	{
+		cols->econtext = CreateStandaloneExprContext();
+		cols->rowslot = MakeSingleTupleTableSlot(CreateTupleDescCopy(desc), &TTSOpsHeapTuple);
+	}
+	if (amount_src != NULL)
+	{
+		cols->amount_expr = ExecInitExpr(expression_planner(compile_order_expression(rel, amount_src, false)), NULL);
+		if (scale > 0)
+		{
+			char		power[32];
+
+			snprintf(power, sizeof(power), "1%0*d", scale, 0);
+			cols->divisor = DirectFunctionCall3(numeric_in, CStringGetDatum(power),
+												ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		}
+	}
+	if (filter_src != NULL)
+		cols->filter = ExecInitExpr(expression_planner(compile_order_expression(rel, filter_src, true)), NULL);
 }
 
 /*
@@ -138,14 +310,36 @@ read_order(TupleTableSlot *slot, HeapTuple tuple, const TrackedColumns *cols, Or
 	bool		isnull;
 	int			i;
 
+	if (slot == NULL && cols->econtext != NULL)
+	{
+		ExecStoreHeapTuple(tuple, cols->rowslot, false);
+		slot = cols->rowslot;
+	}
+	if (cols->econtext != NULL)
+	{
+		ResetExprContext(cols->econtext);
+		cols->econtext->ecxt_scantuple = slot;
+	}
+	if (cols->filter != NULL)
+	{
+		Datum		pass = ExecEvalExprSwitchContext(cols->filter, cols->econtext, &isnull);
+
+		if (isnull || !DatumGetBool(pass))
+			return false;
+	}
 	for (i = 0; i < 3; i++)
 	{
-		v[i] = slot ? slot_getattr(slot, cols->attnum[i], &isnull) :
-			heap_getattr(tuple, cols->attnum[i], cols->desc, &isnull);
+		if (i == COL_AMOUNT && cols->amount_expr != NULL)
+			v[i] = ExecEvalExprSwitchContext(cols->amount_expr, cols->econtext, &isnull);
+		else
+			v[i] = slot ? slot_getattr(slot, cols->attnum[i], &isnull) :
+				heap_getattr(tuple, cols->attnum[i], cols->desc, &isnull);
 		if (isnull)
 			return false;
 	}
 
+	out->key = NULL;
+	out->customer = 0;
 	switch (cols->type[COL_CUSTOMER])
 	{
 		case INT8OID:
@@ -157,13 +351,26 @@ read_order(TupleTableSlot *slot, HeapTuple tuple, const TrackedColumns *cols, Or
 		case INT2OID:
 			out->customer = DatumGetInt16(v[COL_CUSTOMER]);
 			break;
+		case UUIDOID:
+			out->key = DatumGetCString(DirectFunctionCall1(uuid_out, v[COL_CUSTOMER]));
+			break;
+		case TEXTOID:
+		case VARCHAROID:
+			out->key = TextDatumGetCString(v[COL_CUSTOMER]);
+			break;
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("customer column \"%s\" has type %s", cols->names[COL_CUSTOMER],
 							format_type_be(cols->type[COL_CUSTOMER])),
-					 errhint("crm tracks customers by smallint, integer or bigint.")));
+					 errhint("crm tracks customers by smallint, integer, bigint, uuid, text or varchar keys.")));
 	}
+	if ((out->key != NULL) != cols->keyed)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("customer column \"%s\" has type %s, not the type it was attached with",
+						cols->names[COL_CUSTOMER], format_type_be(cols->type[COL_CUSTOMER])),
+				 errhint("Detach with crm.untrack_orders() and attach again.")));
 
 	switch (cols->type[COL_DATE])
 	{
@@ -174,7 +381,9 @@ read_order(TupleTableSlot *slot, HeapTuple tuple, const TrackedColumns *cols, Or
 			out->change.day = DatumGetDateADT(DirectFunctionCall1(timestamp_date, v[COL_DATE]));
 			break;
 		case TIMESTAMPTZOID:
-			out->change.day = DatumGetDateADT(DirectFunctionCall1(timestamptz_date, v[COL_DATE]));
+			/* the day in the business time zone, whatever the session's */
+			out->change.day = DatumGetDateADT(DirectFunctionCall1(timestamp_date,
+																  DirectFunctionCall2(timestamptz_zone, cols->zone, v[COL_DATE])));
 			break;
 		default:
 			ereport(ERROR,
@@ -185,6 +394,15 @@ read_order(TupleTableSlot *slot, HeapTuple tuple, const TrackedColumns *cols, Or
 	}
 	crm_check_finite_date(out->change.day, cols->names[COL_DATE]);
 
+	if (cols->amount_expr != NULL)
+	{
+		Datum		amount = v[COL_AMOUNT];
+
+		if (cols->divisor != (Datum) 0)
+			amount = DirectFunctionCall2(numeric_div, amount, cols->divisor);
+		out->change.amount = crm_numeric_to_money(amount, cols->names[COL_AMOUNT]);
+		return true;
+	}
 	switch (cols->type[COL_AMOUNT])
 	{
 		case NUMERICOID:
@@ -218,6 +436,15 @@ read_order(TupleTableSlot *slot, HeapTuple tuple, const TrackedColumns *cols, Or
 					 errhint("crm reads amounts from numeric, double precision, real or integer columns.")));
 	}
 	return true;
+}
+
+/* the same customer, day and amount: an update that changes no summary */
+static bool
+same_order(const OrderChange *a, const OrderChange *b)
+{
+	return a->customer == b->customer && a->change.day == b->change.day &&
+		a->change.amount == b->change.amount &&
+		(a->key == NULL || b->key == NULL ? a->key == b->key : strcmp(a->key, b->key) == 0);
 }
 
 typedef struct ChangeList
@@ -300,8 +527,7 @@ collect_update_tables(Tuplestorestate *old_ts, Tuplestorestate *new_ts, TupleDes
 			break;
 		old_valid = read_order(old_r.slot, NULL, cols, &o);
 		new_valid = read_order(new_r.slot, NULL, cols, &n);
-		if (old_valid && new_valid && o.customer == n.customer &&
-			o.change.day == n.change.day && o.change.amount == n.change.amount)
+		if (old_valid && new_valid && same_order(&o, &n))
 			continue;
 		if (old_valid)
 			push_change(list, &o, true);
@@ -332,6 +558,117 @@ missing_customer(int64 customer, const char *relname)
 }
 
 /*
+ * Customers by application key: every key of the statement turned into its
+ * customer_id through crm.customer_keys (one query per statement, its
+ * distinct keys as one array: an index probe each), keys not there yet
+ * given a new customer_id from crm.customer_key_ids when customers may be
+ * created (as INSERT ... ON CONFLICT DO NOTHING: a concurrent writer of the
+ * same new key wins, and its id is read back).
+ */
+static SPIPlanPtr key_lookup_plan = NULL;
+static SPIPlanPtr key_insert_plan = NULL;
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	return strcmp(((const OrderChange *) a)->key, ((const OrderChange *) b)->key);
+}
+
+static int
+cstring_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* the ids of keys[] found by plan, into ids[] (0: not found) */
+static void
+run_key_plan(SPIPlanPtr plan, char **keys, int64 *ids, int nkeys, bool only_missing)
+{
+	Datum	   *elems = palloc(nkeys * sizeof(Datum));
+	int			n = 0;
+	Datum		arg;
+	uint64		r;
+	int			i;
+
+	for (i = 0; i < nkeys; i++)
+		if (!only_missing || ids[i] == 0)
+			elems[n++] = CStringGetTextDatum(keys[i]);
+	if (n == 0)
+		return;
+	arg = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+	if (SPI_execute_plan(plan, &arg, NULL, false, 0) < 0)
+		elog(ERROR, "could not look up customer keys in crm.customer_keys");
+	for (r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		char	   *key = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		Datum		id = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull);
+		char	  **hit = bsearch(&key, keys, nkeys, sizeof(char *), cstring_cmp);
+
+		if (hit != NULL)
+			ids[hit - keys] = DatumGetInt64(id);
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+static void
+resolve_keys(ChangeList *list, const TrackedColumns *cols, const char *relname)
+{
+	char	  **keys;
+	int64	   *ids;
+	int			nkeys = 0;
+	int			i,
+				k;
+
+	if (list->n == 0)
+		return;
+	qsort(list->items, list->n, sizeof(OrderChange), key_cmp);
+	keys = palloc(list->n * sizeof(char *));
+	for (i = 0; i < list->n; i++)
+		if (nkeys == 0 || strcmp(keys[nkeys - 1], list->items[i].key) != 0)
+			keys[nkeys++] = (char *) list->items[i].key;
+	ids = palloc0(nkeys * sizeof(int64));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (key_lookup_plan == NULL)
+	{
+		Oid			argtype = TEXTARRAYOID;
+
+		key_lookup_plan = crm_keep_plan("SELECT k.app_key, k.customer_id FROM crm.customer_keys k "
+										"WHERE k.app_key OPERATOR(pg_catalog.=) ANY ($1)", 1, &argtype, 0);
+		key_insert_plan = crm_keep_plan("INSERT INTO crm.customer_keys AS k (app_key, customer_id) "
+										"SELECT u.key, pg_catalog.nextval('crm.customer_key_ids') "
+										"FROM pg_catalog.unnest($1) AS u(key) ORDER BY 1 "
+										"ON CONFLICT DO NOTHING RETURNING k.app_key, k.customer_id", 1, &argtype, 0);
+	}
+	run_key_plan(key_lookup_plan, keys, ids, nkeys, false);
+	for (k = 0; k < nkeys && ids[k] != 0; k++)
+		;
+	if (k < nkeys && cols->create_customers)
+	{
+		run_key_plan(key_insert_plan, keys, ids, nkeys, true);
+		run_key_plan(key_lookup_plan, keys, ids, nkeys, true);
+	}
+	SPI_finish();
+	for (k = 0; k < nkeys; k++)
+		if (ids[k] == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+					 errmsg("customer \"%s\" of an order in \"%s\" is not in crm.customer_keys", keys[k], relname),
+					 errdetail("Table \"%s\" is tracked with unknown_customers => 'error'.", relname),
+					 errhint("Register the customer with crm.customer_for_key() first, or attach the table with unknown_customers => 'create'.")));
+
+	/* the changes are in key order: walk them with the distinct keys */
+	for (i = 0, k = 0; i < list->n; i++)
+	{
+		if (strcmp(keys[k], list->items[i].key) != 0)
+			k++;
+		list->items[i].customer = ids[k];
+	}
+}
+
+/*
  * Apply the collected changes, customer by customer in customer_id order
  * (the fixed lock order that keeps concurrent statements from
  * deadlocking), each written directly (customer.c) and, when it is not
@@ -346,6 +683,8 @@ apply_changes(ChangeList *list, const TrackedColumns *cols, const char *relname)
 				old;
 	int			next = 0;
 
+	if (cols->keyed)
+		resolve_keys(list, cols, relname);
 	sort_changes(list->items, list->n);
 	w = crm_writer_begin("inference");
 	each = AllocSetContextCreate(CurrentMemoryContext, "crm customer write", ALLOCSET_DEFAULT_SIZES);
@@ -414,9 +753,7 @@ track_orders_trigger(PG_FUNCTION_ARGS)
 			collect_tuple(trigdata->tg_trigtuple, cols, true, &list);
 			collect_tuple(trigdata->tg_newtuple, cols, false, &list);
 			/* the tracked columns unchanged: nothing to do */
-			if (list.n == 2 && list.items[0].customer == list.items[1].customer &&
-				list.items[0].change.day == list.items[1].change.day &&
-				list.items[0].change.amount == list.items[1].change.amount)
+			if (list.n == 2 && same_order(&list.items[0], &list.items[1]))
 				list.n = 0;
 		}
 	}

@@ -390,3 +390,45 @@ SELECT owner, sum(won) AS won, sum(lost) AS lost, round(sum(won)::numeric / (sum
        sum(won_amount) AS won_amount
 FROM crm.pipeline_win_rate WHERE month >= '2025-10-01' GROUP BY owner ORDER BY won_amount DESC LIMIT 5;
 SQL
+
+# an application's own order table, as applications keep them (uuid keys,
+# timestamptz, cents, statuses), attached in a database of its own
+psql -X -q -c "DROP DATABASE IF EXISTS crm_demo_app" -c "CREATE DATABASE crm_demo_app"
+psql -X -q -v ON_ERROR_STOP=1 -d crm_demo_app <<'SQL'
+\pset footer off
+SET client_min_messages = warning;
+CREATE EXTENSION crm;
+SET crm.as_of = '2025-12-31';
+SELECT setseed(0.6060) \gset
+CREATE TABLE app_customers (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), n integer UNIQUE);
+INSERT INTO app_customers (id, n) SELECT md5('demo' || g)::uuid, g FROM generate_series(1, 2000) g;
+CREATE TABLE app_orders (
+    id bigserial PRIMARY KEY,
+    customer_id uuid NOT NULL REFERENCES app_customers,
+    created_at timestamptz NOT NULL,
+    total_cents bigint NOT NULL,
+    status text NOT NULL CHECK (status IN ('pending', 'paid', 'cancelled', 'refunded'))
+);
+INSERT INTO app_orders (customer_id, created_at, total_cents, status)
+SELECT c.id, o.at, o.cents, o.status
+FROM (SELECT 1 + floor(random() * 2000)::integer AS n,
+             timestamptz '2024-01-01 00:00+00' + random() * interval '730 days' AS at,
+             500 + floor(random() * 20000)::bigint AS cents,
+             (ARRAY['paid', 'paid', 'paid', 'pending', 'cancelled', 'refunded'])[1 + floor(random() * 6)::integer] AS status
+      FROM generate_series(1, 12000)) o JOIN app_customers c USING (n);
+SELECT crm.set_business_time_zone('Europe/Berlin') \gset
+SELECT crm.track_orders('app_orders', customer => 'customer_id', at => 'created_at', amount => 'total_cents',
+                        amount_scale => 2, filter => $$status = 'paid'$$) AS customers_attached \gset
+UPDATE app_orders SET status = 'paid' WHERE status = 'pending';
+UPDATE app_orders SET status = 'refunded' WHERE id % 50 = 0 AND status = 'paid';
+
+\echo '--- an application''s table attached (uuid keys, timestamptz in Europe/Berlin days, cents, paid orders only), then pending orders paid and some refunded'
+SELECT :customers_attached AS customers_attached, count(*) AS customers, count(rfm) AS scored, count(segment) AS segmented,
+       sum(crm.total_spend(summary)) AS spend_maintained,
+       (SELECT sum(total_cents) / 100.0 FROM app_orders WHERE status = 'paid') AS spend_of_paid_orders
+FROM crm.customers;
+\echo '--- three customers, with the application''s key to join back'
+SELECT customer_key, purchase_days, total_spend, last_purchase, rfm, segment, stage
+FROM crm.customer_360 ORDER BY total_spend DESC LIMIT 3;
+SQL
+psql -X -q -c "DROP DATABASE crm_demo_app"

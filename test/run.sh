@@ -513,8 +513,9 @@ run_bench() {
 	pipeline) test/bench_pipeline.sh ;;
 	stages) test/bench_stages.sh ;;
 	views) test/bench_views.sh ;;
+	attach) test/bench_attach.sh ;;
 	*) test/bench.sh && echo && test/bench_tracking.sh && echo && test/bench_history.sh && echo && test/bench_pipeline.sh &&
-		echo && test/bench_stages.sh && echo && test/bench_views.sh ;;
+		echo && test/bench_stages.sh && echo && test/bench_views.sh && echo && test/bench_attach.sh ;;
 	esac
 }
 
@@ -527,5 +528,6 @@ bench-history) run_bench history ;;
 bench-pipeline) run_bench pipeline ;;
 bench-stages) run_bench stages ;;
 bench-views) run_bench views ;;
-*) die "usage: test/run.sh test|demo|bench|bench-tracking|bench-history|bench-pipeline|bench-stages|bench-views" ;;
+bench-attach) run_bench attach ;;
+*) die "usage: test/run.sh test|demo|bench|bench-tracking|bench-history|bench-pipeline|bench-stages|bench-views|bench-attach" ;;
 esac

@@ -23,7 +23,8 @@ INSERT INTO crm.setting_defaults VALUES
     ('btyd_model', 'bgnbd', 'Model crm.refresh() fits for P(alive), which the stage inference reads (bgnbd, pareto_nbd, mbgnbd)'),
     ('btyd_unit', '7 days', 'Time unit of the fitted model'),
     ('btyd_min_repeat_buyers', '100', 'crm.refresh() fits a model of its own accord (none stored, fit_model not given) only when at least this many customers have repeat purchases'),
-    ('refresh_progress_interval', '5 seconds', 'crm.refresh() reports its progress in a NOTICE at most this often (its run log, crm.refresh_runs, is written with every batch)');
+    ('refresh_progress_interval', '5 seconds', 'crm.refresh() reports its progress in a NOTICE at most this often (its run log, crm.refresh_runs, is written with every batch)'),
+    ('business_time_zone', current_setting('TimeZone'), 'Time zone a timestamptz order date is turned into a purchase day in, whatever the writing session''s (default: the TimeZone crm was installed with); change it with crm.set_business_time_zone()');
 
 CREATE TABLE crm.settings (
     name text PRIMARY KEY REFERENCES crm.setting_defaults ON UPDATE CASCADE,
@@ -50,6 +51,8 @@ BEGIN
                 IF NEW.value::integer < 1 THEN RAISE EXCEPTION USING ERRCODE = '22023'; END IF;
             WHEN NEW.name = 'btyd_model' THEN
                 IF NEW.value NOT IN ('bgnbd', 'pareto_nbd', 'mbgnbd') THEN RAISE EXCEPTION USING ERRCODE = '22023'; END IF;
+            WHEN NEW.name = 'business_time_zone' THEN
+                PERFORM now() AT TIME ZONE NEW.value;
             ELSE
                 IF NEW.value::interval <= interval '0' THEN RAISE EXCEPTION USING ERRCODE = '22023'; END IF;
         END CASE;

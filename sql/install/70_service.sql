@@ -235,25 +235,32 @@ COMMENT ON COLUMN crm.customer_satisfaction.loyal IS 'Satisfaction held for loya
 CREATE FUNCTION crm.level_signals(customers bigint[], as_of date)
     RETURNS TABLE (customer_id bigint, interactions integer, channels integer, complaints_late integer,
                    last_satisfied boolean, loyal boolean)
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, crm
-    AS $$
+    AS $f$
+BEGIN
+    -- planned for the array given (EXECUTE): a generic plan, made for a
+    -- handful of customers, tests a million-element array linearly for
+    -- every row it filters (an attach rescores every customer at once)
+    RETURN QUERY EXECUTE $q$
     WITH w AS (SELECT t.value::integer AS days FROM crm.stage_thresholds_in_effect t
                WHERE t.name = 'level_window_days' OFFSET 0),
     i AS (SELECT i.customer_id, count(*)::integer AS n, count(DISTINCT i.channel)::integer AS ch
           FROM crm.interactions i, w
-          WHERE i.customer_id = ANY (customers) AND i.occurred_at < as_of + 1 AND i.occurred_at >= as_of + 1 - w.days
+          WHERE i.customer_id = ANY ($1) AND i.occurred_at < $2 + 1 AND i.occurred_at >= $2 + 1 - w.days
           GROUP BY 1),
     k AS (SELECT b.customer_id, count(DISTINCT b.id)::integer AS late
           FROM crm.complaint_sla_breaches b JOIN crm.complaints c ON c.complaint_id = b.id, w
-          WHERE b.source = 'complaint' AND b.customer_id = ANY (customers)
-            AND c.opened_at < as_of + 1 AND c.opened_at >= as_of + 1 - w.days
+          WHERE b.source = 'complaint' AND b.customer_id = ANY ($1)
+            AND c.opened_at < $2 + 1 AND c.opened_at >= $2 + 1 - w.days
           GROUP BY 1),
     s AS (SELECT cs.customer_id, cs.last_score >= 1 AS last_satisfied, cs.loyal
-          FROM crm.customer_satisfaction cs WHERE cs.customer_id = ANY (customers))
+          FROM crm.customer_satisfaction cs WHERE cs.customer_id = ANY ($1))
     SELECT ids.customer_id, coalesce(i.n, 0), coalesce(i.ch, 0), coalesce(k.late, 0), s.last_satisfied, s.loyal
     FROM (SELECT i.customer_id FROM i UNION SELECT k.customer_id FROM k UNION SELECT s.customer_id FROM s) ids
-    LEFT JOIN i USING (customer_id) LEFT JOIN k USING (customer_id) LEFT JOIN s USING (customer_id) $$;
+    LEFT JOIN i USING (customer_id) LEFT JOIN k USING (customer_id) LEFT JOIN s USING (customer_id)
+    $q$ USING customers, as_of;
+END $f$;
 COMMENT ON FUNCTION crm.level_signals(bigint[], date) IS
     'Per customer given (those with any interaction, complaint or survey): interactions and channels in the level window, complaints of the window handled late, the latest survey satisfied, loyal';
 

@@ -87,7 +87,8 @@ SELECT c.customer_id, c.name, c.kind, c.customer_class, c.service_level, c.accou
        coalesce(oc.open_complaints, 0) AS open_complaints,
        round(cs.last_score::numeric, 4) AS last_satisfaction_score, coalesce(cs.loyal, false) AS loyal,
        c.churn_reason,
-       coalesce(op.open_opportunities, 0) AS open_opportunities, coalesce(op.pipeline_value, 0) AS pipeline_value
+       coalesce(op.open_opportunities, 0) AS open_opportunities, coalesce(op.pipeline_value, 0) AS pipeline_value,
+       ck.app_key AS customer_key
 FROM crm.customers c
 -- settings and the business date read once, not per row (OFFSET 0 keeps
 -- the planner from copying the calls into every row)
@@ -103,7 +104,8 @@ LEFT JOIN (SELECT k.customer_id, count(*) AS open_complaints FROM crm.complaints
            WHERE k.resolved_at IS NULL GROUP BY k.customer_id) oc ON oc.customer_id = c.customer_id
 LEFT JOIN crm.customer_satisfaction cs ON cs.customer_id = c.customer_id
 LEFT JOIN (SELECT o.customer_id, count(*) AS open_opportunities, sum(o.amount) AS pipeline_value FROM crm.opportunities o
-           WHERE o.stage < 'won' GROUP BY o.customer_id) op ON op.customer_id = c.customer_id;
+           WHERE o.stage < 'won' GROUP BY o.customer_id) op ON op.customer_id = c.customer_id
+LEFT JOIN crm.customer_keys ck ON ck.customer_id = c.customer_id;
 COMMENT ON VIEW crm.customer_360 IS 'One row per customer: identity, purchases, scores, segment, stage, level, last interaction, open complaints, satisfaction, open pipeline';
 COMMENT ON COLUMN crm.customer_360.customer_id IS 'Customer';
 COMMENT ON COLUMN crm.customer_360.name IS 'Name';
@@ -133,6 +135,7 @@ COMMENT ON COLUMN crm.customer_360.loyal IS 'Satisfied in loyal_after_surveys co
 COMMENT ON COLUMN crm.customer_360.churn_reason IS 'Why the customer left, if recorded';
 COMMENT ON COLUMN crm.customer_360.open_opportunities IS 'Open sales opportunities (crm.opportunities)';
 COMMENT ON COLUMN crm.customer_360.pipeline_value IS 'Sum of the amounts of the open opportunities';
+COMMENT ON COLUMN crm.customer_360.customer_key IS 'The application''s key of a customer of tables attached by uuid or text key (crm.customer_keys); NULL for customers keyed by customer_id';
 
 -- KPIs per calendar month.  A customer is active in a month with a purchase
 -- day in it; retention is the share of last month's active customers active

@@ -31,10 +31,13 @@ GRANT INSERT, UPDATE, DELETE ON crm.settings, crm.stage_thresholds, crm.level_ta
 GRANT UPDATE, DELETE ON crm.customers TO crm_admin;
 GRANT INSERT, UPDATE, DELETE ON crm.summary_blocks TO crm_admin;
 GRANT EXECUTE ON FUNCTION crm.seal_customers(bigint[]), crm.unseal_customers(bigint[]) TO crm_admin;
-GRANT INSERT, UPDATE, DELETE ON crm.tracked_tables, crm.scoring, crm.stage_history TO crm_admin;
+GRANT INSERT, UPDATE, DELETE ON crm.tracked_tables, crm.scoring, crm.stage_history, crm.customer_keys,
+    crm.tracked_partitions, crm.retained_summaries TO crm_admin;
 -- crm.refresh() (run as an admin) writes its run log
 GRANT INSERT, UPDATE ON crm.refresh_runs TO crm_admin;
-GRANT EXECUTE ON FUNCTION crm.track_orders_trigger(), crm.install_tracking(regclass, name, name, name, text, text),
+GRANT EXECUTE ON FUNCTION crm.track_orders_trigger(), crm.install_tracking(regclass, name, name, name, text, text, text[]),
+    crm.check_order_expression(regclass, text, boolean), crm.customer_for_key(text), crm.set_business_time_zone(text),
+    crm.count_orders(crm.tracked_tables, boolean), crm.sync_partitions(crm.tracked_tables, boolean),
     crm.rescore(bigint[], text, integer, boolean), crm.score_customers(bigint[], date), crm.compute_scoring(date, boolean),
     crm.override_stage(bigint, crm.stage, text), crm.override_level(bigint, crm.relationship_level, text) TO crm_admin;
 GRANT EXECUTE ON PROCEDURE crm.rebuild_summaries() TO crm_admin;

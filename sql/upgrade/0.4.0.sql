@@ -82,7 +82,57 @@ GRANT EXECUTE ON FUNCTION crm.compute_scoring(date, boolean) TO crm_admin;
 DROP FUNCTION crm.rescore(bigint[], text, integer);
 --@ copy 65_orders.sql crm.rescore
 GRANT EXECUTE ON FUNCTION crm.rescore(bigint[], text, integer, boolean) TO crm_admin;
---@ replace 65_orders.sql crm.track_orders
+-- attaching the order tables applications have (issue 15): customers by
+-- uuid or text key, one business time zone, amounts scaled or computed,
+-- a row filter
+INSERT INTO crm.setting_defaults VALUES
+    ('business_time_zone', current_setting('TimeZone'), 'Time zone a timestamptz order date is turned into a purchase day in, whatever the writing session''s (default: the TimeZone crm was installed with); change it with crm.set_business_time_zone()');
+ALTER TABLE crm.tracked_tables
+    ALTER COLUMN amount_column DROP NOT NULL,
+    ADD COLUMN keyed boolean NOT NULL DEFAULT false,
+    ADD COLUMN amount_scale integer NOT NULL DEFAULT 0 CHECK (amount_scale BETWEEN 0 AND 18),
+    ADD COLUMN amount_expression text,
+    ADD COLUMN row_filter text,
+    ADD COLUMN column_types regtype[],
+    ADD CHECK ((amount_column IS NULL) <> (amount_expression IS NULL));
+COMMENT ON COLUMN crm.tracked_tables.keyed IS 'Customers by an application key (uuid, text, varchar), mapped to customer_id in crm.customer_keys';
+COMMENT ON COLUMN crm.tracked_tables.amount_scale IS 'The amount is divided by 10^amount_scale (cents: 2)';
+COMMENT ON COLUMN crm.tracked_tables.amount_expression IS 'The amount as an expression over the table''s columns (instead of amount_column)';
+COMMENT ON COLUMN crm.tracked_tables.row_filter IS 'Which rows are purchases: a boolean expression over the table''s columns (NULL: every row)';
+COMMENT ON COLUMN crm.tracked_tables.column_types IS 'Types of the customer, date and amount columns at attach (a change of type is refused)';
+--@ copy 65_orders.sql crm.tracked_partitions
+--@ copy 65_orders.sql crm.retained_summaries
+--@ copy 65_orders.sql crm.customer_key_ids
+--@ copy 65_orders.sql crm.customer_for_key
+--@ copy 65_orders.sql crm.check_order_expression
+DROP FUNCTION crm.install_tracking(regclass, name, name, name, text, text);
+--@ copy 65_orders.sql crm.install_tracking
+--@ copy 65_orders.sql crm.order_rows_query
+--@ replace 65_orders.sql crm.table_summaries
+--@ copy 65_orders.sql crm.tracking_options
+--@ copy 65_orders.sql crm.count_orders
+--@ copy 65_orders.sql crm.sync_partitions
+DROP FUNCTION crm.track_orders(regclass, name, name, name, text, text);
+--@ copy 65_orders.sql crm.track_orders
+--@ replace 65_orders.sql crm.untrack_orders
+--@ copy 65_orders.sql crm.guard_time_zone
+--@ copy 65_orders.sql crm.set_business_time_zone
+--@ copy 65_orders.sql crm.track_ddl
+--@ copy 65_orders.sql crm.track_drop
+CREATE EVENT TRIGGER crm_track_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION crm.track_ddl();
+CREATE EVENT TRIGGER crm_track_drop ON sql_drop
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA')
+    EXECUTE FUNCTION crm.track_drop();
+GRANT SELECT ON crm.tracked_partitions, crm.retained_summaries TO crm_reader;
+GRANT INSERT, UPDATE, DELETE ON crm.tracked_partitions, crm.retained_summaries TO crm_admin;
+GRANT EXECUTE ON FUNCTION crm.count_orders(crm.tracked_tables, boolean), crm.sync_partitions(crm.tracked_tables, boolean) TO crm_admin;
+GRANT SELECT ON crm.customer_keys TO crm_reader;
+GRANT USAGE ON SEQUENCE crm.customer_key_ids TO crm_writer;
+GRANT INSERT, UPDATE, DELETE ON crm.customer_keys TO crm_admin;
+GRANT EXECUTE ON FUNCTION crm.install_tracking(regclass, name, name, name, text, text, text[]),
+    crm.check_order_expression(regclass, text, boolean), crm.customer_for_key(text), crm.set_business_time_zone(text) TO crm_admin;
 --@ replace 80_views.sql crm.churn_watch
 ALTER VIEW crm.churn_watch SET (security_invoker = true);
 --@ replace 80_views.sql crm.stage_transition_matrix

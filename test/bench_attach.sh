@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# test/bench_attach.sh: the cost of attaching crm to the order tables an
+# application has (issue 15), run by `make bench-attach` (test/run.sh
+# bench-attach) once the extension is installed and a throwaway cluster is
+# up; prints medians and ratios measured in the same run.
+#
+#   attach: crm.track_orders() of the generator's orders (about 5.3 orders
+#   per customer) for each size in SIZES, into a new database (no customer,
+#   no cutpoints: the first contact computes them) and into one already
+#   holding every customer and stored cutpoints, against its floor: the
+#   bare GROUP BY of the orders into summaries plus a bare INSERT of the
+#   same customer rows into a copy of crm.customers.  The largest size's
+#   ratio is the goal (<= 2); time per customer across the sizes shows
+#   whether it grows linearly.
+#
+#   keys: the same orders as an application stores them (uuid customers,
+#   timestamptz, cents, a status with a third not paid) attached with
+#   amount_scale => 2 and filter => 'status = ''paid''', against the same
+#   floor over the paid rows.
+#
+#   pgbench: 2 clients inserting single orders into the uuid-keyed table
+#   with its status filter, against the same inserts into an identical
+#   table with no triggers; and the bigint path the same way; rounds
+#   interleaved.
+#
+#   COPY: COPY_ORDERS uuid-keyed orders (status filter, cents) by one COPY
+#   into the tracked table against the same COPY with no triggers.
+#
+#   SIZES       customer counts (default "100000 1000000")
+#   RUNS        timed runs per case (default 3)
+#   ROUNDS      pgbench rounds per side (default 3), ROUND_SECONDS long (default 20)
+#   COPY_ORDERS orders of the COPY case (default 1000000)
+set -eu
+cd "$(dirname "$0")/.."
+SIZES=${SIZES:-"100000 1000000"}
+RUNS=${RUNS:-3}
+ROUNDS=${ROUNDS:-3}
+SECONDS_PER_ROUND=${ROUND_SECONDS:-20}
+COPY_ORDERS=${COPY_ORDERS:-1000000}
+SEED=${SEED:-20240601}
+DB=crm_attach
+
+. test/bench_lib.sh
+bench_workdir attach
+cc -std=gnu99 -O2 -o "$work/crm_gen" test/gen/crm_gen.c -lm
+# ms SQL...: client-side time of the last statement, in ms
+ms() {
+	psql -X -At -v ON_ERROR_STOP=1 -d "$DB" -c "SET crm.as_of = '2025-12-31'; SET client_min_messages = warning" \
+		"${@:1:$#-1}" -c '\timing on' -c "${@: -1}" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
+}
+
+# fresh: crm made anew (no customers, no cutpoints); used: every customer
+# there and the cutpoints of a refresh stored, the table not attached
+reset_crm() {
+	q -c "SET client_min_messages = warning" -c "DROP EXTENSION IF EXISTS crm CASCADE" -c "CREATE EXTENSION crm"
+	if [ "$1" = used ]; then
+		q -o /dev/null <<-SQL
+			SET crm.as_of = '2025-12-31';
+			SET client_min_messages = warning;
+			SELECT crm.track_orders('$2', $3);
+			SELECT crm.untrack_orders('$2', forget => true);
+			VACUUM ANALYZE crm.customers;
+		SQL
+	fi
+	q -c "CHECKPOINT"
+}
+
+echo "crm attach bench: sizes=$SIZES runs=$RUNS pgbench rounds=$ROUNDS x ${SECONDS_PER_ROUND}s copy=$COPY_ORDERS (medians, ms)"
+for n in $SIZES; do
+	"$work/crm_gen" -n "$n" -s "$SEED" -o "$work" >/dev/null
+	orders=$(wc -l <"$work/orders.csv")
+	psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+	q <<-SQL
+		CREATE EXTENSION crm;
+		CREATE SCHEMA bench;
+		CREATE TABLE bench.orders (customer_id bigint NOT NULL, ordered_at date NOT NULL, amount numeric(12,2) NOT NULL);
+		\copy bench.orders FROM '$work/orders.csv' WITH (FORMAT csv)
+		-- as an application stores them: uuid keys, timestamptz, cents, statuses
+		CREATE TABLE bench.app_orders AS
+		SELECT row_number() OVER () AS id,
+		       (lpad(to_hex(customer_id), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(customer_id * 7919 % 281474976710656), 12, '0'))::uuid AS customer,
+		       (ordered_at + time '12:00') AT TIME ZONE 'UTC' AS created_at, (amount * 100)::bigint AS total_cents,
+		       CASE WHEN random() < 0.33 THEN 'cancelled' ELSE 'paid' END AS status
+		FROM bench.orders;
+		VACUUM ANALYZE bench.orders, bench.app_orders;
+		SELECT crm.set_business_time_zone('UTC') \\gset
+	SQL
+	paid=$(q -At -c "SELECT count(*) FROM bench.app_orders WHERE status = 'paid'")
+	attach_int="'customer_id', 'ordered_at', 'amount'"
+	attach_key="'customer', 'created_at', 'total_cents', amount_scale => 2, filter => \$\$status = 'paid'\$\$"
+	floor=() fresh=() used=() kfloor=() kfresh=() kused=()
+	for ((i = 0; i < RUNS; i++)); do
+		# (made again each run: a reset drops crm and its types with them)
+		reset_crm fresh
+		q -c "DROP TABLE IF EXISTS bench.floor_customers" -c "CREATE TABLE bench.floor_customers (LIKE crm.customers INCLUDING DEFAULTS)" -c "CHECKPOINT"
+		g=$(ms -c "DROP TABLE IF EXISTS bench.floor_summaries" \
+			"CREATE TABLE bench.floor_summaries AS SELECT customer_id, crm.summarize(ordered_at, amount) AS summary FROM bench.orders GROUP BY 1")
+		s=$(ms "INSERT INTO bench.floor_customers (customer_id, summary) SELECT customer_id, summary FROM bench.floor_summaries")
+		floor+=("$(awk -v a="$g" -v b="$s" 'BEGIN { print a + b }')")
+		q -c "TRUNCATE bench.floor_customers" -c "CHECKPOINT"
+		g=$(ms -c "DROP TABLE IF EXISTS bench.floor_summaries" \
+			"CREATE TABLE bench.floor_summaries AS SELECT customer, crm.summarize((created_at AT TIME ZONE 'UTC')::date, total_cents / 100::numeric) AS summary FROM bench.app_orders WHERE status = 'paid' GROUP BY 1")
+		s=$(ms "INSERT INTO bench.floor_customers (customer_id, summary) SELECT row_number() OVER (), summary FROM bench.floor_summaries")
+		kfloor+=("$(awk -v a="$g" -v b="$s" 'BEGIN { print a + b }')")
+		reset_crm fresh
+		fresh+=("$(ms "SELECT crm.track_orders('bench.orders', $attach_int)")")
+		reset_crm used bench.orders "$attach_int"
+		used+=("$(ms "SELECT crm.track_orders('bench.orders', $attach_int)")")
+		reset_crm fresh
+		kfresh+=("$(ms "SELECT crm.track_orders('bench.app_orders', $attach_key)")")
+		reset_crm used bench.app_orders "$attach_key"
+		kused+=("$(ms "SELECT crm.track_orders('bench.app_orders', $attach_key)")")
+	done
+	fm=$(med "${floor[@]}") kfm=$(med "${kfloor[@]}")
+	echo "  $n customers, $orders orders ($paid paid in the uuid table):"
+	echo "    floor (GROUP BY + INSERT) ${floor[*]}; attach into a new database ${fresh[*]}; into one with customers and cutpoints ${used[*]}"
+	echo "    bigint keys: floor $fm, new $(med "${fresh[@]}") (ratio $(ratio "$(med "${fresh[@]}")" "$fm")), used $(med "${used[@]}") (ratio $(ratio "$(med "${used[@]}")" "$fm")); goal <= 2"
+	echo "    uuid keys, cents, paid only: floor $kfm, new $(med "${kfresh[@]}") (ratio $(ratio "$(med "${kfresh[@]}")" "$kfm")), used $(med "${kused[@]}") (ratio $(ratio "$(med "${kused[@]}")" "$kfm"))"
+	echo "    per 1,000 customers: floor $(awk -v a="$fm" -v n="$n" 'BEGIN { printf "%.1f", a * 1000 / n }'), attach new $(awk -v a="$(med "${fresh[@]}")" -v n="$n" 'BEGIN { printf "%.1f", a * 1000 / n }'), used $(awk -v a="$(med "${used[@]}")" -v n="$n" 'BEGIN { printf "%.1f", a * 1000 / n }')"
+done
+
+# single-order inserts and COPY into the uuid-keyed table with its filter
+reset_crm fresh
+q <<-SQL
+	SET crm.as_of = '2025-12-31';
+	SET client_min_messages = warning;
+	CREATE TABLE bench.app_tracked (id bigserial PRIMARY KEY, customer uuid NOT NULL, created_at timestamptz NOT NULL,
+	                                total_cents bigint NOT NULL, status text NOT NULL);
+	CREATE TABLE bench.app_plain (LIKE bench.app_tracked INCLUDING ALL);
+	CREATE TABLE bench.int_tracked (id bigserial PRIMARY KEY, customer_id bigint NOT NULL, ordered_on date NOT NULL, amount numeric(12,2) NOT NULL);
+	CREATE TABLE bench.int_plain (LIKE bench.int_tracked INCLUDING ALL);
+	SELECT crm.track_orders('bench.app_tracked', 'customer', 'created_at', 'total_cents', amount_scale => 2, filter => \$\$status = 'paid'\$\$) \\gset
+	SELECT crm.track_orders('bench.int_tracked', 'customer_id', 'ordered_on', 'amount') \\gset
+	INSERT INTO bench.app_tracked (customer, created_at, total_cents, status)
+	SELECT customer, created_at, total_cents, status FROM bench.app_orders;
+	INSERT INTO bench.int_tracked (customer_id, ordered_on, amount) SELECT * FROM bench.orders;
+	CALL crm.refresh('2025-12-31', commit_batches => false);
+	VACUUM ANALYZE;
+SQL
+nkeys=$(q -At -c "SELECT max(customer_id) FROM bench.orders")
+# the uuid of customer k as bench.app_orders has it, computed on both sides
+cat >"$work/app.sql" <<-SQL
+	\set k random(1, $nkeys)
+	INSERT INTO bench.TABLE (customer, created_at, total_cents, status)
+	VALUES ((lpad(to_hex(:k), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(:k * 7919 % 281474976710656), 12, '0'))::uuid,
+	        now(), 1999, CASE WHEN :k % 3 = 0 THEN 'cancelled' ELSE 'paid' END);
+SQL
+cat >"$work/int.sql" <<-SQL
+	\set k random(1, $nkeys)
+	INSERT INTO bench.TABLE (customer_id, ordered_on, amount) VALUES (:k, '2025-12-30', 19.99);
+SQL
+sed 's/TABLE/app_tracked/' "$work/app.sql" >"$work/app_tracked.sql"
+sed 's/TABLE/app_plain/' "$work/app.sql" >"$work/app_plain.sql"
+sed 's/TABLE/int_tracked/' "$work/int.sql" >"$work/int_tracked.sql"
+sed 's/TABLE/int_plain/' "$work/int.sql" >"$work/int_plain.sql"
+tps() {
+	PGOPTIONS="-c crm.as_of=2025-12-31" pgbench -n -c 2 -j 2 -T "$SECONDS_PER_ROUND" -f "$work/$1.sql" "$DB" 2>/dev/null |
+		sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
+at=() ap=() it=() ip=()
+for ((i = 0; i < ROUNDS; i++)); do
+	at+=("$(tps app_tracked)")
+	ap+=("$(tps app_plain)")
+	it+=("$(tps int_tracked)")
+	ip+=("$(tps int_plain)")
+done
+echo "  pgbench (2 clients, single-order inserts), tps: uuid+filter tracked ${at[*]}; no triggers ${ap[*]}; bigint tracked ${it[*]}; no triggers ${ip[*]}"
+echo "    uuid+filter tracked/untracked $(ratio "$(med "${at[@]}")" "$(med "${ap[@]}")") (goal >= 0.55); bigint $(ratio "$(med "${it[@]}")" "$(med "${ip[@]}")") (goal >= 0.60)"
+
+q -c "\\copy (SELECT customer, created_at + interval '1 day', total_cents, status FROM bench.app_orders LIMIT $COPY_ORDERS) TO '$work/app.csv' (FORMAT csv)"
+chmod a+rx "$work"; chmod a+r "$work/app.csv"
+ct=() cp=()
+for ((i = 0; i < RUNS; i++)); do
+	ct+=("$(ms "COPY bench.app_tracked (customer, created_at, total_cents, status) FROM '$work/app.csv' (FORMAT csv)")")
+	cp+=("$(ms "COPY bench.app_plain (customer, created_at, total_cents, status) FROM '$work/app.csv' (FORMAT csv)")")
+done
+echo "  COPY of $COPY_ORDERS uuid-keyed orders, ms: tracked ${ct[*]}; no triggers ${cp[*]}; ratio $(ratio "$(med "${ct[@]}")" "$(med "${cp[@]}")") (goal <= 2)"
