@@ -34,6 +34,7 @@
 #include "utils/date.h"
 #include "utils/memutils.h"
 
+#include "agg_state.h"
 #include "btyd.h"
 #include "config.h"
 
@@ -274,9 +275,8 @@ add_row(FitState *st, double x, double t_x, double T, double weight,
  * fit_*(x integer, t_x float8, T float8 [, weight float8 [, penalty float8]])
  * Rows with a NULL x, t_x or T are skipped.
  */
-PG_FUNCTION_INFO_V1(btyd_accum_triple);
-Datum
-btyd_accum_triple(PG_FUNCTION_ARGS)
+static Datum
+accum_triple(PG_FUNCTION_ARGS)
 {
 	FitState   *st = fit_state_arg(fcinfo);
 	double		x,
@@ -302,9 +302,8 @@ btyd_accum_triple(PG_FUNCTION_ARGS)
  * with the customer's covariates.  Rows with a NULL x, t_x, T or array are
  * skipped.
  */
-PG_FUNCTION_INFO_V1(btyd_accum_covariates);
-Datum
-btyd_accum_covariates(PG_FUNCTION_ARGS)
+static Datum
+accum_covariates(PG_FUNCTION_ARGS)
 {
 	FitState   *st = fit_state_arg(fcinfo);
 	double		zt[BTYD_MAX_COVARIATES],
@@ -340,9 +339,8 @@ btyd_accum_covariates(PG_FUNCTION_ARGS)
  * discrete history, x of the n opportunities after the first purchase
  * with a purchase, the last of them t_x.
  */
-PG_FUNCTION_INFO_V1(btyd_accum_discrete);
-Datum
-btyd_accum_discrete(PG_FUNCTION_ARGS)
+static Datum
+accum_discrete(PG_FUNCTION_ARGS)
 {
 	FitState   *st = fit_state_arg(fcinfo);
 	int32		x,
@@ -413,7 +411,7 @@ unit_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
  * purchase are skipped.
  */
 static Datum
-accum_summary(FunctionCallInfo fcinfo, bool discrete)
+accum_summary_either(FunctionCallInfo fcinfo, bool discrete)
 {
 	FitState   *st = fit_state_arg(fcinfo);
 	int32		as_of = crm_as_of_arg(fcinfo, 2);
@@ -426,24 +424,21 @@ accum_summary(FunctionCallInfo fcinfo, bool discrete)
 	PG_RETURN_POINTER(st);
 }
 
-PG_FUNCTION_INFO_V1(btyd_accum_summary);
-Datum
-btyd_accum_summary(PG_FUNCTION_ARGS)
+static Datum
+accum_summary(PG_FUNCTION_ARGS)
 {
-	return accum_summary(fcinfo, false);
+	return accum_summary_either(fcinfo, false);
 }
 
-PG_FUNCTION_INFO_V1(btyd_accum_summary_discrete);
-Datum
-btyd_accum_summary_discrete(PG_FUNCTION_ARGS)
+static Datum
+accum_summary_discrete(PG_FUNCTION_ARGS)
 {
-	return accum_summary(fcinfo, true);
+	return accum_summary_either(fcinfo, true);
 }
 
 /* fit_*(s summary, as_of date, unit interval, trans, dropout [, penalty]) */
-PG_FUNCTION_INFO_V1(btyd_accum_summary_covariates);
-Datum
-btyd_accum_summary_covariates(PG_FUNCTION_ARGS)
+static Datum
+accum_summary_covariates(PG_FUNCTION_ARGS)
 {
 	FitState   *st = fit_state_arg(fcinfo);
 	int32		as_of = crm_as_of_arg(fcinfo, 2);
@@ -471,9 +466,8 @@ btyd_accum_summary_covariates(PG_FUNCTION_ARGS)
  * fit_gamma_gamma(x integer, mean_spend float8 [, weight [, penalty]]):
  * rows with x = 0 carry no spend information and are skipped.
  */
-PG_FUNCTION_INFO_V1(btyd_accum_spend);
-Datum
-btyd_accum_spend(PG_FUNCTION_ARGS)
+static Datum
+accum_spend(PG_FUNCTION_ARGS)
 {
 	FitState   *st = fit_state_arg(fcinfo);
 	double		x,
@@ -506,9 +500,8 @@ btyd_accum_spend(PG_FUNCTION_ARGS)
 }
 
 /* fit_gamma_gamma(s summary, as_of date [, penalty]) */
-PG_FUNCTION_INFO_V1(btyd_accum_summary_spend);
-Datum
-btyd_accum_summary_spend(PG_FUNCTION_ARGS)
+static Datum
+accum_summary_spend(PG_FUNCTION_ARGS)
 {
 	FitState   *st = fit_state_arg(fcinfo);
 	int32		as_of = crm_as_of_arg(fcinfo, 2);
@@ -523,9 +516,8 @@ btyd_accum_summary_spend(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
-PG_FUNCTION_INFO_V1(btyd_fit_combine);
-Datum
-btyd_fit_combine(PG_FUNCTION_ARGS)
+static Datum
+fit_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	FitState   *a = PG_ARGISNULL(0) ? NULL : (FitState *) PG_GETARG_POINTER(0);
@@ -551,9 +543,8 @@ btyd_fit_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(a);
 }
 
-PG_FUNCTION_INFO_V1(btyd_fit_serialize);
-Datum
-btyd_fit_serialize(PG_FUNCTION_ARGS)
+static Datum
+fit_serialize(PG_FUNCTION_ARGS)
 {
 	FitState   *st = (FitState *) PG_GETARG_POINTER(0);
 	Size		rowlen = st->stride * sizeof(double);
@@ -580,9 +571,8 @@ btyd_fit_serialize(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(b);
 }
 
-PG_FUNCTION_INFO_V1(btyd_fit_deserialize);
-Datum
-btyd_fit_deserialize(PG_FUNCTION_ARGS)
+static Datum
+fit_deserialize(PG_FUNCTION_ARGS)
 {
 	bytea	   *b = PG_GETARG_BYTEA_PP(0);
 	const char *p = VARDATA_ANY(b);
@@ -600,6 +590,7 @@ btyd_fit_deserialize(PG_FUNCTION_ARGS)
 	memcpy(&ndrop, p + 36, 4);
 	stride = 4 + Max(ntrans, 0) + Max(ndrop, 0);
 	if (n < 0 || ntrans > BTYD_MAX_COVARIATES || ndrop > BTYD_MAX_COVARIATES ||
+		n > (VARSIZE_ANY_EXHDR(b) - SERIAL_HEADER) / (stride * sizeof(double)) ||
 		VARSIZE_ANY_EXHDR(b) != SERIAL_HEADER + n * stride * sizeof(double))
 		elog(ERROR, "invalid serialized btyd fit state");
 	st = fit_state_create(CurrentMemoryContext, n, stride);
@@ -734,37 +725,53 @@ btyd_fit_final(FunctionCallInfo fcinfo, BtydKind kind)
 	return btyd_model_result(fcinfo, &m);
 }
 
-PG_FUNCTION_INFO_V1(btyd_final_bgnbd);
-Datum
-btyd_final_bgnbd(PG_FUNCTION_ARGS)
+static Datum
+final_bgnbd(PG_FUNCTION_ARGS)
 {
 	return btyd_fit_final(fcinfo, BTYD_BGNBD);
 }
 
-PG_FUNCTION_INFO_V1(btyd_final_pareto_nbd);
-Datum
-btyd_final_pareto_nbd(PG_FUNCTION_ARGS)
+static Datum
+final_pareto_nbd(PG_FUNCTION_ARGS)
 {
 	return btyd_fit_final(fcinfo, BTYD_PARETO_NBD);
 }
 
-PG_FUNCTION_INFO_V1(btyd_final_mbgnbd);
-Datum
-btyd_final_mbgnbd(PG_FUNCTION_ARGS)
+static Datum
+final_mbgnbd(PG_FUNCTION_ARGS)
 {
 	return btyd_fit_final(fcinfo, BTYD_MBGNBD);
 }
 
-PG_FUNCTION_INFO_V1(btyd_final_gamma_gamma);
-Datum
-btyd_final_gamma_gamma(PG_FUNCTION_ARGS)
+static Datum
+final_gamma_gamma(PG_FUNCTION_ARGS)
 {
 	return btyd_fit_final(fcinfo, BTYD_GAMMA_GAMMA);
 }
 
-PG_FUNCTION_INFO_V1(btyd_final_bgbb);
-Datum
-btyd_final_bgbb(PG_FUNCTION_ARGS)
+static Datum
+final_bgbb(PG_FUNCTION_ARGS)
 {
 	return btyd_fit_final(fcinfo, BTYD_BGBB);
 }
+
+/*
+ * The fit aggregates over crm.agg_state (agg_state.c): the C state above,
+ * updated in place, shipped flat between parallel workers and Citus nodes.
+ */
+static const CrmAggKind fit_kind = {CRM_AGG_BTYD_FIT, fit_serialize, fit_deserialize};
+
+CRM_AGG_STATE_SFUNC(btyd_accum_triple, accum_triple, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_covariates, accum_covariates, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_discrete, accum_discrete, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_summary, accum_summary, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_summary_discrete, accum_summary_discrete, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_summary_covariates, accum_summary_covariates, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_spend, accum_spend, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_summary_spend, accum_summary_spend, &fit_kind)
+CRM_AGG_STATE_COMBINEFUNC(btyd_fit_combine, fit_combine, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_bgnbd, final_bgnbd, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_pareto_nbd, final_pareto_nbd, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_mbgnbd, final_mbgnbd, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_gamma_gamma, final_gamma_gamma, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_bgbb, final_bgbb, &fit_kind)

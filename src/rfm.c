@@ -35,6 +35,7 @@
 #include "utils/datetime.h"
 #include "utils/numeric.h"
 
+#include "agg_state.h"
 #include "rfm.h"
 
 /* ---------------------------------------------------------------------
@@ -761,9 +762,8 @@ rfm_state_column(RfmState *st, int d, char *dst)
 }
 
 /* rfm_quantiles(s, as_of [, k]) */
-PG_FUNCTION_INFO_V1(rfm_quantiles_accum);
-Datum
-rfm_quantiles_accum(PG_FUNCTION_ARGS)
+static Datum
+quantiles_accum(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	RfmState   *st = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
@@ -813,9 +813,8 @@ rfm_quantiles_accum(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
-PG_FUNCTION_INFO_V1(rfm_quantiles_combine);
-Datum
-rfm_quantiles_combine(PG_FUNCTION_ARGS)
+static Datum
+quantiles_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	RfmState   *a = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
@@ -847,9 +846,8 @@ rfm_quantiles_combine(PG_FUNCTION_ARGS)
 }
 
 /* serialized: k, as_of, n, then the three arrays */
-PG_FUNCTION_INFO_V1(rfm_quantiles_serialize);
-Datum
-rfm_quantiles_serialize(PG_FUNCTION_ARGS)
+static Datum
+quantiles_serialize(PG_FUNCTION_ARGS)
 {
 	RfmState   *st = (RfmState *) PG_GETARG_POINTER(0);
 	Size		len = 16 + 3 * st->n * sizeof(int64);
@@ -870,9 +868,8 @@ rfm_quantiles_serialize(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(b);
 }
 
-PG_FUNCTION_INFO_V1(rfm_quantiles_deserialize);
-Datum
-rfm_quantiles_deserialize(PG_FUNCTION_ARGS)
+static Datum
+quantiles_deserialize(PG_FUNCTION_ARGS)
 {
 	bytea	   *b = PG_GETARG_BYTEA_PP(0);
 	const char *p = VARDATA_ANY(b);
@@ -882,11 +879,18 @@ rfm_quantiles_deserialize(PG_FUNCTION_ARGS)
 	RfmState   *st;
 	const char *col[3];
 
+	if (VARSIZE_ANY_EXHDR(b) < 16)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized rfm_quantiles state")));
 	memcpy(&k, p, 4);
 	memcpy(&as_of, p + 4, 4);
 	memcpy(&n, p + 8, 8);
-	if (VARSIZE_ANY_EXHDR(b) != 16 + 3 * n * sizeof(int64))
-		elog(ERROR, "invalid serialized rfm_quantiles state");
+	if (VARSIZE_ANY_EXHDR(b) < 16 || n < 0 || n > (VARSIZE_ANY_EXHDR(b) - 16) / 24 ||
+		VARSIZE_ANY_EXHDR(b) != 16 + 3 * n * sizeof(int64) || k < RFM_MIN_SCALE || k > RFM_MAX_SCALE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized rfm_quantiles state")));
 	st = rfm_state_create(CurrentMemoryContext, k, as_of);
 	p += 16;
 	col[0] = p;
@@ -897,9 +901,8 @@ rfm_quantiles_deserialize(PG_FUNCTION_ARGS)
 }
 
 /* quantile cutpoints; NULL when no customer had purchased by as_of */
-PG_FUNCTION_INFO_V1(rfm_quantiles_final);
-Datum
-rfm_quantiles_final(PG_FUNCTION_ARGS)
+static Datum
+quantiles_final(PG_FUNCTION_ARGS)
 {
 	RfmState   *st = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
 	RfmCutpoints *c;
@@ -921,3 +924,13 @@ rfm_quantiles_final(PG_FUNCTION_ARGS)
 	pfree(values);
 	PG_RETURN_POINTER(c);
 }
+
+/*
+ * crm.rfm_quantiles over crm.agg_state (agg_state.c): the C state above,
+ * updated in place, shipped flat between parallel workers and Citus nodes.
+ */
+static const CrmAggKind quantiles_kind = {CRM_AGG_RFM_QUANTILES, quantiles_serialize, quantiles_deserialize};
+
+CRM_AGG_STATE_SFUNC(rfm_quantiles_accum, quantiles_accum, &quantiles_kind)
+CRM_AGG_STATE_COMBINEFUNC(rfm_quantiles_combine, quantiles_combine, &quantiles_kind)
+CRM_AGG_STATE_FINALFUNC(rfm_quantiles_final, quantiles_final, &quantiles_kind)
