@@ -22,7 +22,7 @@ INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # is frozen like the others.
 UPGRADES_RELEASED = sql/upgrade/crm--0.1.0--0.2.0.sql sql/upgrade/crm--0.2.0--0.3.0.sql
 UPGRADE_PREVIOUS = 0.3.0
-NEW_PIECES = sql/install/40_btyd.sql sql/install/42_validation.sql sql/install/79_pipeline.sql \
+NEW_PIECES = sql/install/08_agg_state.sql sql/install/40_btyd.sql sql/install/42_validation.sql sql/install/79_pipeline.sql \
 	sql/install/95_model_validation.sql sql/install/95_pipeline_access.sql
 UPGRADE_FINISH = sql/upgrade/$(EXTVERSION)-finish.sql
 UPGRADE_LATE = sql/upgrade/$(EXTVERSION)-late.sql

@@ -275,8 +275,9 @@ add_row(FitState *st, double x, double t_x, double T, double weight,
  * fit_*(x integer, t_x float8, T float8 [, weight float8 [, penalty float8]])
  * Rows with a NULL x, t_x or T are skipped.
  */
-static Datum
-accum_triple(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_accum_triple);
+Datum
+btyd_accum_triple(PG_FUNCTION_ARGS)
 {
 	FitState   *st = fit_state_arg(fcinfo);
 	double		x,
@@ -302,8 +303,9 @@ accum_triple(PG_FUNCTION_ARGS)
  * with the customer's covariates.  Rows with a NULL x, t_x, T or array are
  * skipped.
  */
-static Datum
-accum_covariates(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_accum_covariates);
+Datum
+btyd_accum_covariates(PG_FUNCTION_ARGS)
 {
 	FitState   *st = fit_state_arg(fcinfo);
 	double		zt[BTYD_MAX_COVARIATES],
@@ -339,8 +341,9 @@ accum_covariates(PG_FUNCTION_ARGS)
  * discrete history, x of the n opportunities after the first purchase
  * with a purchase, the last of them t_x.
  */
-static Datum
-accum_discrete(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_accum_discrete);
+Datum
+btyd_accum_discrete(PG_FUNCTION_ARGS)
 {
 	FitState   *st = fit_state_arg(fcinfo);
 	int32		x,
@@ -424,21 +427,24 @@ accum_summary_either(FunctionCallInfo fcinfo, bool discrete)
 	PG_RETURN_POINTER(st);
 }
 
-static Datum
-accum_summary(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_accum_summary);
+Datum
+btyd_accum_summary(PG_FUNCTION_ARGS)
 {
 	return accum_summary_either(fcinfo, false);
 }
 
-static Datum
-accum_summary_discrete(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_accum_summary_discrete);
+Datum
+btyd_accum_summary_discrete(PG_FUNCTION_ARGS)
 {
 	return accum_summary_either(fcinfo, true);
 }
 
 /* fit_*(s summary, as_of date, unit interval, trans, dropout [, penalty]) */
-static Datum
-accum_summary_covariates(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_accum_summary_covariates);
+Datum
+btyd_accum_summary_covariates(PG_FUNCTION_ARGS)
 {
 	FitState   *st = fit_state_arg(fcinfo);
 	int32		as_of = crm_as_of_arg(fcinfo, 2);
@@ -466,8 +472,9 @@ accum_summary_covariates(PG_FUNCTION_ARGS)
  * fit_gamma_gamma(x integer, mean_spend float8 [, weight [, penalty]]):
  * rows with x = 0 carry no spend information and are skipped.
  */
-static Datum
-accum_spend(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_accum_spend);
+Datum
+btyd_accum_spend(PG_FUNCTION_ARGS)
 {
 	FitState   *st = fit_state_arg(fcinfo);
 	double		x,
@@ -500,8 +507,9 @@ accum_spend(PG_FUNCTION_ARGS)
 }
 
 /* fit_gamma_gamma(s summary, as_of date [, penalty]) */
-static Datum
-accum_summary_spend(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_accum_summary_spend);
+Datum
+btyd_accum_summary_spend(PG_FUNCTION_ARGS)
 {
 	FitState   *st = fit_state_arg(fcinfo);
 	int32		as_of = crm_as_of_arg(fcinfo, 2);
@@ -516,8 +524,9 @@ accum_summary_spend(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
-static Datum
-fit_combine(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_fit_combine);
+Datum
+btyd_fit_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	FitState   *a = PG_ARGISNULL(0) ? NULL : (FitState *) PG_GETARG_POINTER(0);
@@ -543,8 +552,9 @@ fit_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(a);
 }
 
-static Datum
-fit_serialize(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_fit_serialize);
+Datum
+btyd_fit_serialize(PG_FUNCTION_ARGS)
 {
 	FitState   *st = (FitState *) PG_GETARG_POINTER(0);
 	Size		rowlen = st->stride * sizeof(double);
@@ -571,8 +581,9 @@ fit_serialize(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(b);
 }
 
-static Datum
-fit_deserialize(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_fit_deserialize);
+Datum
+btyd_fit_deserialize(PG_FUNCTION_ARGS)
 {
 	bytea	   *b = PG_GETARG_BYTEA_PP(0);
 	const char *p = VARDATA_ANY(b);
@@ -725,32 +736,37 @@ btyd_fit_final(FunctionCallInfo fcinfo, BtydKind kind)
 	return btyd_model_result(fcinfo, &m);
 }
 
-static Datum
-final_bgnbd(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_final_bgnbd);
+Datum
+btyd_final_bgnbd(PG_FUNCTION_ARGS)
 {
 	return btyd_fit_final(fcinfo, BTYD_BGNBD);
 }
 
-static Datum
-final_pareto_nbd(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_final_pareto_nbd);
+Datum
+btyd_final_pareto_nbd(PG_FUNCTION_ARGS)
 {
 	return btyd_fit_final(fcinfo, BTYD_PARETO_NBD);
 }
 
-static Datum
-final_mbgnbd(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_final_mbgnbd);
+Datum
+btyd_final_mbgnbd(PG_FUNCTION_ARGS)
 {
 	return btyd_fit_final(fcinfo, BTYD_MBGNBD);
 }
 
-static Datum
-final_gamma_gamma(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_final_gamma_gamma);
+Datum
+btyd_final_gamma_gamma(PG_FUNCTION_ARGS)
 {
 	return btyd_fit_final(fcinfo, BTYD_GAMMA_GAMMA);
 }
 
-static Datum
-final_bgbb(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(btyd_final_bgbb);
+Datum
+btyd_final_bgbb(PG_FUNCTION_ARGS)
 {
 	return btyd_fit_final(fcinfo, BTYD_BGBB);
 }
@@ -759,19 +775,19 @@ final_bgbb(PG_FUNCTION_ARGS)
  * The fit aggregates over crm.agg_state (agg_state.c): the C state above,
  * updated in place, shipped flat between parallel workers and Citus nodes.
  */
-static const CrmAggKind fit_kind = {CRM_AGG_BTYD_FIT, fit_serialize, fit_deserialize};
+static const CrmAggKind fit_kind = {CRM_AGG_BTYD_FIT, btyd_fit_serialize, btyd_fit_deserialize};
 
-CRM_AGG_STATE_SFUNC(btyd_accum_triple, accum_triple, &fit_kind)
-CRM_AGG_STATE_SFUNC(btyd_accum_covariates, accum_covariates, &fit_kind)
-CRM_AGG_STATE_SFUNC(btyd_accum_discrete, accum_discrete, &fit_kind)
-CRM_AGG_STATE_SFUNC(btyd_accum_summary, accum_summary, &fit_kind)
-CRM_AGG_STATE_SFUNC(btyd_accum_summary_discrete, accum_summary_discrete, &fit_kind)
-CRM_AGG_STATE_SFUNC(btyd_accum_summary_covariates, accum_summary_covariates, &fit_kind)
-CRM_AGG_STATE_SFUNC(btyd_accum_spend, accum_spend, &fit_kind)
-CRM_AGG_STATE_SFUNC(btyd_accum_summary_spend, accum_summary_spend, &fit_kind)
-CRM_AGG_STATE_COMBINEFUNC(btyd_fit_combine, fit_combine, &fit_kind)
-CRM_AGG_STATE_FINALFUNC(btyd_final_bgnbd, final_bgnbd, &fit_kind)
-CRM_AGG_STATE_FINALFUNC(btyd_final_pareto_nbd, final_pareto_nbd, &fit_kind)
-CRM_AGG_STATE_FINALFUNC(btyd_final_mbgnbd, final_mbgnbd, &fit_kind)
-CRM_AGG_STATE_FINALFUNC(btyd_final_gamma_gamma, final_gamma_gamma, &fit_kind)
-CRM_AGG_STATE_FINALFUNC(btyd_final_bgbb, final_bgbb, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_triple_state, btyd_accum_triple, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_covariates_state, btyd_accum_covariates, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_discrete_state, btyd_accum_discrete, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_summary_state, btyd_accum_summary, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_summary_discrete_state, btyd_accum_summary_discrete, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_summary_covariates_state, btyd_accum_summary_covariates, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_spend_state, btyd_accum_spend, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_summary_spend_state, btyd_accum_summary_spend, &fit_kind)
+CRM_AGG_STATE_COMBINEFUNC(btyd_fit_combine_state, btyd_fit_combine, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_bgnbd_state, btyd_final_bgnbd, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_pareto_nbd_state, btyd_final_pareto_nbd, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_mbgnbd_state, btyd_final_mbgnbd, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_gamma_gamma_state, btyd_final_gamma_gamma, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_bgbb_state, btyd_final_bgbb, &fit_kind)

@@ -762,8 +762,9 @@ rfm_state_column(RfmState *st, int d, char *dst)
 }
 
 /* rfm_quantiles(s, as_of [, k]) */
-static Datum
-quantiles_accum(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(rfm_quantiles_accum);
+Datum
+rfm_quantiles_accum(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	RfmState   *st = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
@@ -813,8 +814,9 @@ quantiles_accum(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
-static Datum
-quantiles_combine(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(rfm_quantiles_combine);
+Datum
+rfm_quantiles_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	RfmState   *a = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
@@ -846,8 +848,9 @@ quantiles_combine(PG_FUNCTION_ARGS)
 }
 
 /* serialized: k, as_of, n, then the three arrays */
-static Datum
-quantiles_serialize(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(rfm_quantiles_serialize);
+Datum
+rfm_quantiles_serialize(PG_FUNCTION_ARGS)
 {
 	RfmState   *st = (RfmState *) PG_GETARG_POINTER(0);
 	Size		len = 16 + 3 * st->n * sizeof(int64);
@@ -868,8 +871,9 @@ quantiles_serialize(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(b);
 }
 
-static Datum
-quantiles_deserialize(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(rfm_quantiles_deserialize);
+Datum
+rfm_quantiles_deserialize(PG_FUNCTION_ARGS)
 {
 	bytea	   *b = PG_GETARG_BYTEA_PP(0);
 	const char *p = VARDATA_ANY(b);
@@ -901,8 +905,9 @@ quantiles_deserialize(PG_FUNCTION_ARGS)
 }
 
 /* quantile cutpoints; NULL when no customer had purchased by as_of */
-static Datum
-quantiles_final(PG_FUNCTION_ARGS)
+PG_FUNCTION_INFO_V1(rfm_quantiles_final);
+Datum
+rfm_quantiles_final(PG_FUNCTION_ARGS)
 {
 	RfmState   *st = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
 	RfmCutpoints *c;
@@ -929,8 +934,8 @@ quantiles_final(PG_FUNCTION_ARGS)
  * crm.rfm_quantiles over crm.agg_state (agg_state.c): the C state above,
  * updated in place, shipped flat between parallel workers and Citus nodes.
  */
-static const CrmAggKind quantiles_kind = {CRM_AGG_RFM_QUANTILES, quantiles_serialize, quantiles_deserialize};
+static const CrmAggKind quantiles_kind = {CRM_AGG_RFM_QUANTILES, rfm_quantiles_serialize, rfm_quantiles_deserialize};
 
-CRM_AGG_STATE_SFUNC(rfm_quantiles_accum, quantiles_accum, &quantiles_kind)
-CRM_AGG_STATE_COMBINEFUNC(rfm_quantiles_combine, quantiles_combine, &quantiles_kind)
-CRM_AGG_STATE_FINALFUNC(rfm_quantiles_final, quantiles_final, &quantiles_kind)
+CRM_AGG_STATE_SFUNC(rfm_quantiles_accum_state, rfm_quantiles_accum, &quantiles_kind)
+CRM_AGG_STATE_COMBINEFUNC(rfm_quantiles_combine_state, rfm_quantiles_combine, &quantiles_kind)
+CRM_AGG_STATE_FINALFUNC(rfm_quantiles_final_state, rfm_quantiles_final, &quantiles_kind)

@@ -773,8 +773,13 @@ summary_accum_float8(PG_FUNCTION_ARGS)
 	return summary_accum(fcinfo, false);
 }
 
-/* summarize(summary): merge stored summaries (over crm.agg_state, below) */
-static Datum
+/*
+ * summarize(summary): merge stored summaries.  Over internal for a 0.3.0
+ * database not yet updated; crm.summarize(crm.summary) of 0.4.0 calls it
+ * over crm.agg_state (summary_state_accum, below).
+ */
+PG_FUNCTION_INFO_V1(summary_accum_summary);
+Datum
 summary_accum_summary(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = summary_aggcontext(fcinfo, "summary_accum_summary");

@@ -152,13 +152,13 @@ COMMENT ON FUNCTION crm.rfm_score(crm.summary, crm.rfm_cutpoints) IS
     'The customer''s RFM scores as of the cutpoints'' date: equal behaviour, equal scores; NULL if no purchase by then';
 
 CREATE FUNCTION crm.rfm_quantiles_accum(crm.agg_state, crm.summary, date) RETURNS crm.agg_state
-    AS 'MODULE_PATHNAME', 'rfm_quantiles_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'rfm_quantiles_accum_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION crm.rfm_quantiles_accum(crm.agg_state, crm.summary, date, integer) RETURNS crm.agg_state
-    AS 'MODULE_PATHNAME', 'rfm_quantiles_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'rfm_quantiles_accum_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION crm.rfm_quantiles_combine(crm.agg_state, crm.agg_state) RETURNS crm.agg_state
-    AS 'MODULE_PATHNAME', 'rfm_quantiles_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'rfm_quantiles_combine_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION crm.rfm_quantiles_final(crm.agg_state) RETURNS crm.rfm_cutpoints
-    AS 'MODULE_PATHNAME', 'rfm_quantiles_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'rfm_quantiles_final_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE crm.rfm_quantiles(s crm.summary, as_of date) (
     SFUNC = crm.rfm_quantiles_accum, STYPE = crm.agg_state, SSPACE = 64,
