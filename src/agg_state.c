@@ -107,11 +107,95 @@ check_family(int family, const CrmAggKind *kind)
 						family_names[kind->family])));
 }
 
-/* a new expanded value, its own memory context a child of parent */
-static AggStateObject *
-object_new(MemoryContext parent, const CrmAggKind *kind, void *state)
+/*
+ * The memory context of the expanded values an aggregate makes in the
+ * aggregate context aggcxt.  The executor keeps an expanded transition
+ * value in place only if its context is a child of the aggregate context;
+ * a context of its own per value (per group) would cost a kilobyte and a
+ * context creation per customer in a GROUP BY, so the values of one
+ * aggregate share one child context, made on the first call and forgotten
+ * when the aggregate context is reset (which deletes it).  Sharing is safe
+ * because a value is never deleted alone: the executor (and Citus) delete
+ * an expanded transition value only when the transition function returns
+ * another one, and ours return the value they were given.
+ */
+typedef struct SharedContext
 {
-	MemoryContext cxt = AllocSetContextCreate(parent, "crm.agg_state", ALLOCSET_SMALL_SIZES);
+	MemoryContext aggcxt;		/* NULL: none yet, or reset */
+	MemoryContext values;
+	void	   *inner_extra;	/* the family function's own fn_extra */
+} SharedContext;
+
+/* registered on the aggregate context: its reset deleted the values' context */
+typedef struct SharedContextWatch
+{
+	MemoryContextCallback cb;
+	SharedContext *sc;
+	MemoryContext aggcxt;
+} SharedContextWatch;
+
+static void
+shared_context_forget(void *arg)
+{
+	SharedContextWatch *w = (SharedContextWatch *) arg;
+
+	/* unless the cache has moved on to another aggregate context (a grouping set) */
+	if (w->sc->aggcxt == w->aggcxt)
+		w->sc->aggcxt = NULL;
+}
+
+/* our fn_extra: the function's SharedContext */
+static SharedContext *
+shared_context(FunctionCallInfo fcinfo)
+{
+	if (fcinfo->flinfo->fn_extra == NULL)
+		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(SharedContext));
+	return (SharedContext *) fcinfo->flinfo->fn_extra;
+}
+
+/*
+ * Call the family's function with the same fcinfo, and with fn_extra its
+ * own (what it caches there, a per-query row cache say, stays apart from
+ * ours).
+ */
+static Datum
+call_inner(FunctionCallInfo fcinfo, PGFunction inner)
+{
+	SharedContext *sc = shared_context(fcinfo);
+	Datum		r;
+
+	fcinfo->flinfo->fn_extra = sc->inner_extra;
+	r = inner(fcinfo);
+	sc->inner_extra = fcinfo->flinfo->fn_extra;
+	fcinfo->flinfo->fn_extra = sc;
+	return r;
+}
+
+static MemoryContext
+values_context(FunctionCallInfo fcinfo, MemoryContext aggcxt)
+{
+	SharedContext *sc = shared_context(fcinfo);
+	SharedContextWatch *w;
+
+	if (sc->aggcxt != aggcxt)
+	{
+		sc->values = AllocSetContextCreate(aggcxt, "crm.agg_state", ALLOCSET_DEFAULT_SIZES);
+		sc->aggcxt = aggcxt;
+		/* the watch lives as long as what it watches: in aggcxt */
+		w = MemoryContextAlloc(aggcxt, sizeof(SharedContextWatch));
+		w->cb.func = shared_context_forget;
+		w->cb.arg = w;
+		w->sc = sc;
+		w->aggcxt = aggcxt;
+		MemoryContextRegisterResetCallback(aggcxt, &w->cb);
+	}
+	return sc->values;
+}
+
+/* a new expanded value in cxt (a child of the aggregate context) */
+static AggStateObject *
+object_new(MemoryContext cxt, const CrmAggKind *kind, void *state)
+{
 	AggStateObject *obj = MemoryContextAllocZero(cxt, sizeof(AggStateObject));
 
 	EOH_init_header(&obj->hdr, &agg_state_methods, cxt);
@@ -199,7 +283,7 @@ transition_result(FunctionCallInfo fcinfo, Datum r, AggStateObject *obj,
 	if (fcinfo->isnull)
 		return (Datum) 0;
 	if (obj == NULL)
-		obj = object_new(aggcxt, kind, DatumGetPointer(r));
+		obj = object_new(values_context(fcinfo, aggcxt), kind, DatumGetPointer(r));
 	else
 		obj->state = DatumGetPointer(r);
 	return EOHPGetRWDatum(&obj->hdr);
@@ -220,7 +304,7 @@ crm_agg_state_advance(FunctionCallInfo fcinfo, PGFunction inner, const CrmAggKin
 
 	fcinfo->args[0].value = PointerGetDatum(st);
 	fcinfo->args[0].isnull = (st == NULL);
-	r = inner(fcinfo);
+	r = call_inner(fcinfo, inner);
 	return transition_result(fcinfo, r, obj, kind, aggcxt);
 }
 
@@ -239,7 +323,7 @@ crm_agg_state_combine(FunctionCallInfo fcinfo, PGFunction inner, const CrmAggKin
 	fcinfo->args[0].isnull = (st == NULL);
 	fcinfo->args[1].value = PointerGetDatum(st2);
 	fcinfo->args[1].isnull = (st2 == NULL);
-	r = inner(fcinfo);
+	r = call_inner(fcinfo, inner);
 	return transition_result(fcinfo, r, obj, kind, aggcxt);
 }
 
@@ -252,7 +336,7 @@ crm_agg_state_finish(FunctionCallInfo fcinfo, PGFunction inner, const CrmAggKind
 
 	fcinfo->args[0].value = PointerGetDatum(st);
 	fcinfo->args[0].isnull = (st == NULL);
-	return inner(fcinfo);
+	return call_inner(fcinfo, inner);
 }
 
 /* ---------------------------------------------------------------------
