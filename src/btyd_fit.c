@@ -595,7 +595,9 @@ btyd_fit_deserialize(PG_FUNCTION_ARGS)
 	FitState   *st;
 
 	if (VARSIZE_ANY_EXHDR(b) < SERIAL_HEADER)
-		elog(ERROR, "invalid serialized btyd fit state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized btyd fit state")));
 	memcpy(&n, p, 8);
 	memcpy(&ntrans, p + 32, 4);
 	memcpy(&ndrop, p + 36, 4);
@@ -603,7 +605,9 @@ btyd_fit_deserialize(PG_FUNCTION_ARGS)
 	if (n < 0 || ntrans > BTYD_MAX_COVARIATES || ndrop > BTYD_MAX_COVARIATES ||
 		n > (VARSIZE_ANY_EXHDR(b) - SERIAL_HEADER) / (stride * sizeof(double)) ||
 		VARSIZE_ANY_EXHDR(b) != SERIAL_HEADER + n * stride * sizeof(double))
-		elog(ERROR, "invalid serialized btyd fit state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized btyd fit state")));
 	st = fit_state_create(CurrentMemoryContext, n, stride);
 	memcpy(&st->penalty, p + 8, 8);
 	memcpy(&st->unit_days, p + 16, 8);

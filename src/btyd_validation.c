@@ -564,7 +564,9 @@ static void
 get(SerialBuf *sb, void *p, Size n)
 {
 	if (sb->rd + n > sb->end)
-		elog(ERROR, "invalid serialized validation state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized validation state")));
 	memcpy(p, sb->rd, n);
 	sb->rd += n;
 }
@@ -623,7 +625,9 @@ validate_deserialize(PG_FUNCTION_ARGS)
 	sb.end = sb.rd + VARSIZE_ANY_EXHDR(b);
 	get(&sb, &plen, sizeof(plen));
 	if (plen < VARHDRSZ || plen > sb.end - sb.rd)
-		elog(ERROR, "invalid serialized validation state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized validation state")));
 	packed = palloc(plen);
 	get(&sb, packed, plen);
 	btyd_model_unpack(PointerGetDatum(packed), &st->model);
@@ -638,7 +642,9 @@ validate_deserialize(PG_FUNCTION_ARGS)
 	get(&sb, &ncal, sizeof(int32));
 	n = ncal;
 	if (n < 0 || st->holdout_end < st->split)
-		elog(ERROR, "invalid serialized validation state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized validation state")));
 	cal_reserve(st, ncal);
 	if (n > 0)
 	{
@@ -666,7 +672,9 @@ validate_deserialize(PG_FUNCTION_ARGS)
 		add_pair(st, p.score, p.label);
 	}
 	if (sb.rd != sb.end)
-		elog(ERROR, "invalid serialized validation state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized validation state")));
 	PG_RETURN_POINTER(st);
 }
 

@@ -538,7 +538,9 @@ state_from_bytes(bytea *in, size_t size, size_t copy, const char *aggregate)
 	void	   *st;
 
 	if (VARSIZE_ANY_EXHDR(in) != copy)
-		elog(ERROR, "invalid serialized %s state", aggregate);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized %s state", aggregate)));
 	st = palloc0(size);
 	memcpy(st, VARDATA_ANY(in), copy);
 	return st;
@@ -1033,8 +1035,14 @@ forecast_serialize(PG_FUNCTION_ARGS)
 static Datum
 forecast_deserialize(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_POINTER(state_from_bytes(PG_GETARG_BYTEA_PP(0), sizeof(ForecastState), FORECAST_SERIAL,
-									   "crm.forecast_revenue"));
+	ForecastState *st = state_from_bytes(PG_GETARG_BYTEA_PP(0), sizeof(ForecastState), FORECAST_SERIAL,
+										 "crm.forecast_revenue");
+
+	if (st->months < 1 || st->months > PIPE_MAX_MONTHS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized crm.forecast_revenue state")));
+	PG_RETURN_POINTER(st);
 }
 
 /* float8[months][3]: expected won revenue, and its 95% interval */

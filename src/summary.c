@@ -870,11 +870,15 @@ summary_deserialize(PG_FUNCTION_ARGS)
 	const int	hdr = offsetof(Summary, days) - VARHDRSZ;
 
 	if (VARSIZE_ANY_EXHDR(b) < hdr)
-		elog(ERROR, "invalid serialized crm.summary state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized crm.summary state")));
 	memcpy((char *) &head + VARHDRSZ, data, hdr);
 	if (head.version != SUMMARY_VERSION || head.ndays < 0 ||
 		VARSIZE_ANY_EXHDR(b) != hdr + (Size) head.ndays * sizeof(SummaryDay))
-		elog(ERROR, "invalid serialized crm.summary state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized crm.summary state")));
 	st = state_create(CurrentMemoryContext, head.ndays);
 	memcpy(st->days, data + hdr, head.ndays * sizeof(SummaryDay));
 	st->ndays = head.ndays;
