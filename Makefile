@@ -78,7 +78,7 @@ installcheck-tap:
 	psql -X -q -v ON_ERROR_STOP=1 -d crm_tap -c 'CREATE EXTENSION pgtap'
 	CRM_DATA=$${CRM_DATA:-$(CURDIR)/test/data} pg_prove $(PROVE_FLAGS) -d crm_tap test/pgtap/*.sql
 
-.PHONY: test demo bench bench-tracking bench-history bench-pipeline unit installcheck-tap
+.PHONY: test demo bench bench-tracking bench-history bench-pipeline bench-scale unit installcheck-tap
 test:
 	test/run.sh test
 demo:
@@ -91,6 +91,10 @@ bench-history:
 	test/run.sh bench-history
 bench-pipeline:
 	test/run.sh bench-pipeline
+# single node serial, 2 workers and a 3-node loopback Citus (where installed),
+# 1M and 10M orders (CUSTOMERS=200000 for 0.1M and 1M)
+bench-scale:
+	test/run.sh bench-scale
 # the Debian package postgresql-15-crm, built in build/deb/ (debian/)
 .PHONY: deb
 deb:

@@ -423,6 +423,7 @@ run_bench() {
 	tracking) test/bench_tracking.sh ;;
 	history) test/bench_history.sh ;;
 	pipeline) test/bench_pipeline.sh ;;
+	scale) test/bench_scale.sh ;;
 	*) test/bench.sh && echo && test/bench_tracking.sh && echo && test/bench_history.sh && echo && test/bench_pipeline.sh ;;
 	esac
 }
@@ -434,5 +435,6 @@ bench) run_bench all ;;
 bench-tracking) run_bench tracking ;;
 bench-history) run_bench history ;;
 bench-pipeline) run_bench pipeline ;;
-*) die "usage: test/run.sh test|demo|bench|bench-tracking|bench-history|bench-pipeline" ;;
+bench-scale) run_bench scale ;;
+*) die "usage: test/run.sh test|demo|bench|bench-tracking|bench-history|bench-pipeline|bench-scale" ;;
 esac
