@@ -890,8 +890,9 @@ rfm_quantiles_deserialize(PG_FUNCTION_ARGS)
 	memcpy(&k, p, 4);
 	memcpy(&as_of, p + 4, 4);
 	memcpy(&n, p + 8, 8);
-	if (VARSIZE_ANY_EXHDR(b) < 16 || n < 0 || n > (VARSIZE_ANY_EXHDR(b) - 16) / 24 ||
-		VARSIZE_ANY_EXHDR(b) != 16 + 3 * n * sizeof(int64) || k < RFM_MIN_SCALE || k > RFM_MAX_SCALE)
+	if (n < 0 || n > (VARSIZE_ANY_EXHDR(b) - 16) / 24 ||
+		VARSIZE_ANY_EXHDR(b) != 16 + 3 * n * sizeof(int64) ||
+		k < RFM_MIN_SCALE || k > RFM_MAX_SCALE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid serialized rfm_quantiles state")));
@@ -934,7 +935,9 @@ rfm_quantiles_final(PG_FUNCTION_ARGS)
  * crm.rfm_quantiles over crm.agg_state (agg_state.c): the C state above,
  * updated in place, shipped flat between parallel workers and Citus nodes.
  */
-static const CrmAggKind quantiles_kind = {CRM_AGG_RFM_QUANTILES, rfm_quantiles_serialize, rfm_quantiles_deserialize};
+static const CrmAggKind quantiles_kind = {
+	CRM_AGG_RFM_QUANTILES, rfm_quantiles_serialize, rfm_quantiles_deserialize
+};
 
 CRM_AGG_STATE_SFUNC(rfm_quantiles_accum_state, rfm_quantiles_accum, &quantiles_kind)
 CRM_AGG_STATE_COMBINEFUNC(rfm_quantiles_combine_state, rfm_quantiles_combine, &quantiles_kind)
