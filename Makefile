@@ -7,7 +7,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control)
 
 MODULE_big = crm
 KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/btyd_math_kernel.o src/btyd_optim_kernel.o src/stage_kernel.o src/level_kernel.o src/segment_kernel.o src/select_kernel.o src/pipeline_kernel.o
-OBJS = src/crm.o src/config.o src/customer.o src/history.o src/summary.o src/rfm.o src/value.o src/btyd.o src/btyd_fit.o src/btyd_validation.o src/stage.o src/level.o src/segment.o src/track.o src/refresh.o src/progress.o src/activity.o src/pipeline.o $(KERNELS)
+OBJS = src/crm.o src/agg_state.o src/config.o src/customer.o src/history.o src/summary.o src/rfm.o src/value.o src/btyd.o src/btyd_fit.o src/btyd_validation.o src/stage.o src/level.o src/segment.o src/track.o src/refresh.o src/progress.o src/activity.o src/pipeline.o $(KERNELS)
 
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # Upgrade scripts.  A released one is frozen in sql/upgrade/ as it was
@@ -22,7 +22,7 @@ INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # is frozen like the others.
 UPGRADES_RELEASED = sql/upgrade/crm--0.1.0--0.2.0.sql sql/upgrade/crm--0.2.0--0.3.0.sql
 UPGRADE_PREVIOUS = 0.3.0
-NEW_PIECES = sql/install/40_btyd.sql sql/install/42_validation.sql sql/install/79_pipeline.sql \
+NEW_PIECES = sql/install/08_agg_state.sql sql/install/40_btyd.sql sql/install/42_validation.sql sql/install/79_pipeline.sql \
 	sql/install/95_model_validation.sql sql/install/95_pipeline_access.sql
 UPGRADE_FINISH = sql/upgrade/$(EXTVERSION)-finish.sql
 UPGRADE_LATE = sql/upgrade/$(EXTVERSION)-late.sql
@@ -78,7 +78,7 @@ installcheck-tap:
 	psql -X -q -v ON_ERROR_STOP=1 -d crm_tap -c 'CREATE EXTENSION pgtap'
 	CRM_DATA=$${CRM_DATA:-$(CURDIR)/test/data} pg_prove $(PROVE_FLAGS) -d crm_tap test/pgtap/*.sql
 
-.PHONY: test demo bench bench-tracking bench-history bench-pipeline bench-stages bench-views bench-attach unit installcheck-tap
+.PHONY: test demo bench bench-tracking bench-history bench-pipeline bench-stages bench-views bench-attach bench-scale unit installcheck-tap
 test:
 	test/run.sh test
 demo:
@@ -98,6 +98,10 @@ bench-views:
 	test/run.sh bench-views
 bench-attach:
 	test/run.sh bench-attach
+# single node serial, 2 workers and a 3-node loopback Citus (where installed),
+# 1M and 10M orders (CUSTOMERS=200000 for 0.1M and 1M)
+bench-scale:
+	test/run.sh bench-scale
 # the Debian package postgresql-15-crm, built in build/deb/ (debian/)
 .PHONY: deb
 deb:

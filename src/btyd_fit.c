@@ -34,6 +34,7 @@
 #include "utils/date.h"
 #include "utils/memutils.h"
 
+#include "agg_state.h"
 #include "btyd.h"
 #include "config.h"
 
@@ -413,7 +414,7 @@ unit_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
  * purchase are skipped.
  */
 static Datum
-accum_summary(FunctionCallInfo fcinfo, bool discrete)
+accum_summary_either(FunctionCallInfo fcinfo, bool discrete)
 {
 	FitState   *st = fit_state_arg(fcinfo);
 	int32		as_of = crm_as_of_arg(fcinfo, 2);
@@ -430,14 +431,14 @@ PG_FUNCTION_INFO_V1(btyd_accum_summary);
 Datum
 btyd_accum_summary(PG_FUNCTION_ARGS)
 {
-	return accum_summary(fcinfo, false);
+	return accum_summary_either(fcinfo, false);
 }
 
 PG_FUNCTION_INFO_V1(btyd_accum_summary_discrete);
 Datum
 btyd_accum_summary_discrete(PG_FUNCTION_ARGS)
 {
-	return accum_summary(fcinfo, true);
+	return accum_summary_either(fcinfo, true);
 }
 
 /* fit_*(s summary, as_of date, unit interval, trans, dropout [, penalty]) */
@@ -594,14 +595,19 @@ btyd_fit_deserialize(PG_FUNCTION_ARGS)
 	FitState   *st;
 
 	if (VARSIZE_ANY_EXHDR(b) < SERIAL_HEADER)
-		elog(ERROR, "invalid serialized btyd fit state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized btyd fit state")));
 	memcpy(&n, p, 8);
 	memcpy(&ntrans, p + 32, 4);
 	memcpy(&ndrop, p + 36, 4);
 	stride = 4 + Max(ntrans, 0) + Max(ndrop, 0);
 	if (n < 0 || ntrans > BTYD_MAX_COVARIATES || ndrop > BTYD_MAX_COVARIATES ||
+		n > (VARSIZE_ANY_EXHDR(b) - SERIAL_HEADER) / (stride * sizeof(double)) ||
 		VARSIZE_ANY_EXHDR(b) != SERIAL_HEADER + n * stride * sizeof(double))
-		elog(ERROR, "invalid serialized btyd fit state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized btyd fit state")));
 	st = fit_state_create(CurrentMemoryContext, n, stride);
 	memcpy(&st->penalty, p + 8, 8);
 	memcpy(&st->unit_days, p + 16, 8);
@@ -768,3 +774,24 @@ btyd_final_bgbb(PG_FUNCTION_ARGS)
 {
 	return btyd_fit_final(fcinfo, BTYD_BGBB);
 }
+
+/*
+ * The fit aggregates over crm.agg_state (agg_state.c): the C state above,
+ * updated in place, shipped flat between parallel workers and Citus nodes.
+ */
+static const CrmAggKind fit_kind = {CRM_AGG_BTYD_FIT, btyd_fit_serialize, btyd_fit_deserialize};
+
+CRM_AGG_STATE_SFUNC(btyd_accum_triple_state, btyd_accum_triple, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_covariates_state, btyd_accum_covariates, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_discrete_state, btyd_accum_discrete, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_summary_state, btyd_accum_summary, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_summary_discrete_state, btyd_accum_summary_discrete, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_summary_covariates_state, btyd_accum_summary_covariates, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_spend_state, btyd_accum_spend, &fit_kind)
+CRM_AGG_STATE_SFUNC(btyd_accum_summary_spend_state, btyd_accum_summary_spend, &fit_kind)
+CRM_AGG_STATE_COMBINEFUNC(btyd_fit_combine_state, btyd_fit_combine, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_bgnbd_state, btyd_final_bgnbd, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_pareto_nbd_state, btyd_final_pareto_nbd, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_mbgnbd_state, btyd_final_mbgnbd, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_gamma_gamma_state, btyd_final_gamma_gamma, &fit_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_final_bgbb_state, btyd_final_bgbb, &fit_kind)

@@ -50,6 +50,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "agg_state.h"
 #include "btyd.h"
 
 #define NBUCKETS	8			/* x = 0 .. 6, 7+ */
@@ -398,9 +399,8 @@ val_state_arg(FunctionCallInfo fcinfo)
 	return st;
 }
 
-PG_FUNCTION_INFO_V1(btyd_validate_accum);
-Datum
-btyd_validate_accum(PG_FUNCTION_ARGS)
+static Datum
+validate_accum(PG_FUNCTION_ARGS)
 {
 	ValState   *st = val_state_arg(fcinfo);
 	const BtydModelValue *m = &st->model;
@@ -480,9 +480,8 @@ btyd_validate_accum(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
-PG_FUNCTION_INFO_V1(btyd_validate_combine);
-Datum
-btyd_validate_combine(PG_FUNCTION_ARGS)
+static Datum
+validate_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	ValState   *a = PG_ARGISNULL(0) ? NULL : (ValState *) PG_GETARG_POINTER(0);
@@ -565,14 +564,15 @@ static void
 get(SerialBuf *sb, void *p, Size n)
 {
 	if (sb->rd + n > sb->end)
-		elog(ERROR, "invalid serialized validation state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized validation state")));
 	memcpy(p, sb->rd, n);
 	sb->rd += n;
 }
 
-PG_FUNCTION_INFO_V1(btyd_validate_serialize);
-Datum
-btyd_validate_serialize(PG_FUNCTION_ARGS)
+static Datum
+validate_serialize(PG_FUNCTION_ARGS)
 {
 	ValState   *st = (ValState *) PG_GETARG_POINTER(0);
 	int32		plen = VARSIZE_ANY(st->packed);
@@ -609,9 +609,8 @@ btyd_validate_serialize(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(out);
 }
 
-PG_FUNCTION_INFO_V1(btyd_validate_deserialize);
-Datum
-btyd_validate_deserialize(PG_FUNCTION_ARGS)
+static Datum
+validate_deserialize(PG_FUNCTION_ARGS)
 {
 	bytea	   *b = PG_GETARG_BYTEA_PP(0);
 	ValState   *st = val_state_create(CurrentMemoryContext);
@@ -626,7 +625,9 @@ btyd_validate_deserialize(PG_FUNCTION_ARGS)
 	sb.end = sb.rd + VARSIZE_ANY_EXHDR(b);
 	get(&sb, &plen, sizeof(plen));
 	if (plen < VARHDRSZ || plen > sb.end - sb.rd)
-		elog(ERROR, "invalid serialized validation state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized validation state")));
 	packed = palloc(plen);
 	get(&sb, packed, plen);
 	btyd_model_unpack(PointerGetDatum(packed), &st->model);
@@ -641,7 +642,9 @@ btyd_validate_deserialize(PG_FUNCTION_ARGS)
 	get(&sb, &ncal, sizeof(int32));
 	n = ncal;
 	if (n < 0 || st->holdout_end < st->split)
-		elog(ERROR, "invalid serialized validation state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized validation state")));
 	cal_reserve(st, ncal);
 	if (n > 0)
 	{
@@ -669,7 +672,9 @@ btyd_validate_deserialize(PG_FUNCTION_ARGS)
 		add_pair(st, p.score, p.label);
 	}
 	if (sb.rd != sb.end)
-		elog(ERROR, "invalid serialized validation state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized validation state")));
 	PG_RETURN_POINTER(st);
 }
 
@@ -777,9 +782,8 @@ append_tracking(StringInfo buf, ValState *st)
 	pfree(enew);
 }
 
-PG_FUNCTION_INFO_V1(btyd_validate_final);
-Datum
-btyd_validate_final(PG_FUNCTION_ARGS)
+static Datum
+validate_final(PG_FUNCTION_ARGS)
 {
 	ValState   *st = PG_ARGISNULL(0) ? NULL : (ValState *) PG_GETARG_POINTER(0);
 	StringInfoData buf;
@@ -845,3 +849,13 @@ btyd_validate_final(PG_FUNCTION_ARGS)
 	appendStringInfoChar(&buf, '}');
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
+
+/*
+ * crm.validate over crm.agg_state (agg_state.c): the C state above, updated in
+ * place, shipped flat between parallel workers and Citus nodes.
+ */
+static const CrmAggKind validate_kind = {CRM_AGG_VALIDATE, validate_serialize, validate_deserialize};
+
+CRM_AGG_STATE_SFUNC(btyd_validate_accum, validate_accum, &validate_kind)
+CRM_AGG_STATE_COMBINEFUNC(btyd_validate_combine, validate_combine, &validate_kind)
+CRM_AGG_STATE_FINALFUNC(btyd_validate_final, validate_final, &validate_kind)

@@ -53,6 +53,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "agg_state.h"
 #include "config.h"
 #include "crm.h"
 #include "pipeline_kernel.h"
@@ -537,16 +538,17 @@ state_from_bytes(bytea *in, size_t size, size_t copy, const char *aggregate)
 	void	   *st;
 
 	if (VARSIZE_ANY_EXHDR(in) != copy)
-		elog(ERROR, "invalid serialized %s state", aggregate);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized %s state", aggregate)));
 	st = palloc0(size);
 	memcpy(st, VARDATA_ANY(in), copy);
 	return st;
 }
 
 /* args: 0 state, 1 from_stage, 2 to_stage, 3 from_since, 4 changed_at, 5 as_of, 6 prior_weight */
-PG_FUNCTION_INFO_V1(pipeline_learn_accum);
-Datum
-pipeline_learn_accum(PG_FUNCTION_ARGS)
+static Datum
+learn_accum(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	LearnState *st;
@@ -601,9 +603,8 @@ pipeline_learn_accum(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
-PG_FUNCTION_INFO_V1(pipeline_learn_combine);
-Datum
-pipeline_learn_combine(PG_FUNCTION_ARGS)
+static Datum
+learn_combine(PG_FUNCTION_ARGS)
 {
 	LearnState *a,
 			   *b;
@@ -619,24 +620,21 @@ pipeline_learn_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(a);
 }
 
-PG_FUNCTION_INFO_V1(pipeline_learn_serialize);
-Datum
-pipeline_learn_serialize(PG_FUNCTION_ARGS)
+static Datum
+learn_serialize(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BYTEA_P(state_bytes(PG_GETARG_POINTER(0), sizeof(LearnState)));
 }
 
-PG_FUNCTION_INFO_V1(pipeline_learn_deserialize);
-Datum
-pipeline_learn_deserialize(PG_FUNCTION_ARGS)
+static Datum
+learn_deserialize(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_POINTER(state_from_bytes(PG_GETARG_BYTEA_PP(0), sizeof(LearnState), sizeof(LearnState),
 									   "crm.learn_pipeline"));
 }
 
-PG_FUNCTION_INFO_V1(pipeline_learn_final);
-Datum
-pipeline_learn_final(PG_FUNCTION_ARGS)
+static Datum
+learn_final(PG_FUNCTION_ARGS)
 {
 	LearnState *st;
 
@@ -937,9 +935,8 @@ forecast_model(FunctionCallInfo fcinfo, ForecastState *st, MemoryContext aggcxt)
 }
 
 /* args: 0 state, 1 model, 2 as_of, 3 months, 4 stage, 5 stage_since, 6 amount */
-PG_FUNCTION_INFO_V1(pipeline_forecast_accum);
-Datum
-pipeline_forecast_accum(PG_FUNCTION_ARGS)
+static Datum
+forecast_accum(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	ForecastState *st;
@@ -1007,9 +1004,8 @@ pipeline_forecast_accum(PG_FUNCTION_ARGS)
 /* the serialized part of a forecast state: up to the model */
 #define FORECAST_SERIAL offsetof(ForecastState, model)
 
-PG_FUNCTION_INFO_V1(pipeline_forecast_combine);
-Datum
-pipeline_forecast_combine(PG_FUNCTION_ARGS)
+static Datum
+forecast_combine(PG_FUNCTION_ARGS)
 {
 	ForecastState *a,
 			   *b;
@@ -1030,25 +1026,28 @@ pipeline_forecast_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(a);
 }
 
-PG_FUNCTION_INFO_V1(pipeline_forecast_serialize);
-Datum
-pipeline_forecast_serialize(PG_FUNCTION_ARGS)
+static Datum
+forecast_serialize(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BYTEA_P(state_bytes(PG_GETARG_POINTER(0), FORECAST_SERIAL));
 }
 
-PG_FUNCTION_INFO_V1(pipeline_forecast_deserialize);
-Datum
-pipeline_forecast_deserialize(PG_FUNCTION_ARGS)
+static Datum
+forecast_deserialize(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_POINTER(state_from_bytes(PG_GETARG_BYTEA_PP(0), sizeof(ForecastState), FORECAST_SERIAL,
-									   "crm.forecast_revenue"));
+	ForecastState *st = state_from_bytes(PG_GETARG_BYTEA_PP(0), sizeof(ForecastState), FORECAST_SERIAL,
+										 "crm.forecast_revenue");
+
+	if (st->months < 1 || st->months > PIPE_MAX_MONTHS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized crm.forecast_revenue state")));
+	PG_RETURN_POINTER(st);
 }
 
 /* float8[months][3]: expected won revenue, and its 95% interval */
-PG_FUNCTION_INFO_V1(pipeline_forecast_final);
-Datum
-pipeline_forecast_final(PG_FUNCTION_ARGS)
+static Datum
+forecast_final(PG_FUNCTION_ARGS)
 {
 	ForecastState *st;
 	Datum	   *elems;
@@ -1567,3 +1566,23 @@ pipeline_record_changes(PG_FUNCTION_ARGS)
 	}
 	return PointerGetDatum(NULL);
 }
+
+/*
+ * crm.learn_pipeline over crm.agg_state (agg_state.c): the C state above, updated in
+ * place, shipped flat between parallel workers and Citus nodes.
+ */
+static const CrmAggKind learn_kind = {CRM_AGG_LEARN_PIPELINE, learn_serialize, learn_deserialize};
+
+CRM_AGG_STATE_SFUNC(pipeline_learn_accum, learn_accum, &learn_kind)
+CRM_AGG_STATE_COMBINEFUNC(pipeline_learn_combine, learn_combine, &learn_kind)
+CRM_AGG_STATE_FINALFUNC(pipeline_learn_final, learn_final, &learn_kind)
+
+/*
+ * crm.forecast_revenue over crm.agg_state (agg_state.c): the C state above, updated in
+ * place, shipped flat between parallel workers and Citus nodes.
+ */
+static const CrmAggKind forecast_kind = {CRM_AGG_FORECAST_REVENUE, forecast_serialize, forecast_deserialize};
+
+CRM_AGG_STATE_SFUNC(pipeline_forecast_accum, forecast_accum, &forecast_kind)
+CRM_AGG_STATE_COMBINEFUNC(pipeline_forecast_combine, forecast_combine, &forecast_kind)
+CRM_AGG_STATE_FINALFUNC(pipeline_forecast_final, forecast_final, &forecast_kind)

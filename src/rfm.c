@@ -35,6 +35,7 @@
 #include "utils/datetime.h"
 #include "utils/numeric.h"
 
+#include "agg_state.h"
 #include "rfm.h"
 
 /* ---------------------------------------------------------------------
@@ -882,11 +883,19 @@ rfm_quantiles_deserialize(PG_FUNCTION_ARGS)
 	RfmState   *st;
 	const char *col[3];
 
+	if (VARSIZE_ANY_EXHDR(b) < 16)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized rfm_quantiles state")));
 	memcpy(&k, p, 4);
 	memcpy(&as_of, p + 4, 4);
 	memcpy(&n, p + 8, 8);
-	if (VARSIZE_ANY_EXHDR(b) != 16 + 3 * n * sizeof(int64))
-		elog(ERROR, "invalid serialized rfm_quantiles state");
+	if (n < 0 || n > (VARSIZE_ANY_EXHDR(b) - 16) / 24 ||
+		VARSIZE_ANY_EXHDR(b) != 16 + 3 * n * sizeof(int64) ||
+		k < RFM_MIN_SCALE || k > RFM_MAX_SCALE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized rfm_quantiles state")));
 	st = rfm_state_create(CurrentMemoryContext, k, as_of);
 	p += 16;
 	col[0] = p;
@@ -921,3 +930,15 @@ rfm_quantiles_final(PG_FUNCTION_ARGS)
 	pfree(values);
 	PG_RETURN_POINTER(c);
 }
+
+/*
+ * crm.rfm_quantiles over crm.agg_state (agg_state.c): the C state above,
+ * updated in place, shipped flat between parallel workers and Citus nodes.
+ */
+static const CrmAggKind quantiles_kind = {
+	CRM_AGG_RFM_QUANTILES, rfm_quantiles_serialize, rfm_quantiles_deserialize
+};
+
+CRM_AGG_STATE_SFUNC(rfm_quantiles_accum_state, rfm_quantiles_accum, &quantiles_kind)
+CRM_AGG_STATE_COMBINEFUNC(rfm_quantiles_combine_state, rfm_quantiles_combine, &quantiles_kind)
+CRM_AGG_STATE_FINALFUNC(rfm_quantiles_final_state, rfm_quantiles_final, &quantiles_kind)

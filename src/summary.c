@@ -31,6 +31,7 @@
 #include "utils/datetime.h"
 #include "utils/tuplestore.h"
 
+#include "agg_state.h"
 #include "summary.h"
 
 /*
@@ -772,7 +773,11 @@ summary_accum_float8(PG_FUNCTION_ARGS)
 	return summary_accum(fcinfo, false);
 }
 
-/* summarize(summary): merge stored summaries */
+/*
+ * summarize(summary): merge stored summaries.  Over internal for a 0.3.0
+ * database not yet updated; crm.summarize(crm.summary) of 0.4.0 calls it
+ * over crm.agg_state (summary_state_accum, below).
+ */
 PG_FUNCTION_INFO_V1(summary_accum_summary);
 Datum
 summary_accum_summary(PG_FUNCTION_ARGS)
@@ -844,7 +849,6 @@ PG_FUNCTION_INFO_V1(summary_serialize);
 Datum
 summary_serialize(PG_FUNCTION_ARGS)
 {
-	(void) summary_aggcontext(fcinfo, "summary_serialize");
 	PG_RETURN_BYTEA_P((bytea *) state_to_summary((SummaryState *) PG_GETARG_POINTER(0)));
 }
 
@@ -852,7 +856,8 @@ summary_serialize(PG_FUNCTION_ARGS)
  * The bytea usually arrives with a short varlena header straight from a
  * gathered tuple; reading it packed saves the detoast copy, and the days are
  * copied (unaligned) into the new state once.  The state lives in the
- * current, short-lived context: summary_combine() copies what it keeps.
+ * current context (short-lived: summary_combine() copies what it keeps).
+ * The days must be a summary's: strictly increasing, none empty.
  */
 PG_FUNCTION_INFO_V1(summary_deserialize);
 Datum
@@ -864,18 +869,36 @@ summary_deserialize(PG_FUNCTION_ARGS)
 	SummaryState *st;
 	const int	hdr = offsetof(Summary, days) - VARHDRSZ;
 
-	(void) summary_aggcontext(fcinfo, "summary_deserialize");
 	if (VARSIZE_ANY_EXHDR(b) < hdr)
-		elog(ERROR, "invalid serialized crm.summary state");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized crm.summary state")));
 	memcpy((char *) &head + VARHDRSZ, data, hdr);
-	if (head.version != SUMMARY_VERSION ||
-		VARSIZE_ANY_EXHDR(b) != hdr + head.ndays * sizeof(SummaryDay))
-		elog(ERROR, "invalid serialized crm.summary state");
+	if (head.version != SUMMARY_VERSION || head.ndays < 0 ||
+		VARSIZE_ANY_EXHDR(b) != hdr + (Size) head.ndays * sizeof(SummaryDay))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized crm.summary state")));
 	st = state_create(CurrentMemoryContext, head.ndays);
 	memcpy(st->days, data + hdr, head.ndays * sizeof(SummaryDay));
 	st->ndays = head.ndays;
+	if (summary_validate(st->days, st->ndays) != SUMMARY_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized crm.summary state")));
 	PG_RETURN_POINTER(st);
 }
+
+/*
+ * crm.summarize(crm.summary) over crm.agg_state (agg_state.c), so that a
+ * merge of summaries splits across Citus workers; the date-and-amount forms
+ * keep internal (they run per customer, pushed down whole).
+ */
+static const CrmAggKind summary_kind = {CRM_AGG_SUMMARY, summary_serialize, summary_deserialize};
+
+CRM_AGG_STATE_SFUNC(summary_state_accum, summary_accum_summary, &summary_kind)
+CRM_AGG_STATE_COMBINEFUNC(summary_state_combine, summary_combine, &summary_kind)
+CRM_AGG_STATE_FINALFUNC(summary_state_final, summary_final, &summary_kind)
 
 /* ---------------------------------------------------------------------
  * Maintenance: add, remove, merge, as_of

@@ -13,6 +13,8 @@ set -u
 cd "$(dirname "$0")/.."
 . test/lib.sh
 . test/packaging.sh
+. test/fdw.sh
+. test/citus.sh
 
 mode=${1:-test}
 export CRM_DATA=${CRM_DATA:-$(pwd)/test/data}
@@ -88,6 +90,8 @@ run_test() {
 	check "stored models through the upgrade from 0.3.0" btyd_upgrade_check \
 		"models stored by 0.3.0 (crm.scoring, a table of the site's own) read the same through the 0.4.0 library before ALTER EXTENSION crm UPDATE, in binary COPY too, and after it"
 
+	run_fdw_checks
+	run_citus_checks
 	cluster_stop
 	operations_checks
 	[ "$skipped" = 0 ] || printf '# skipped: %s\n' "${skips[@]}"
@@ -514,6 +518,7 @@ run_bench() {
 	stages) test/bench_stages.sh ;;
 	views) test/bench_views.sh ;;
 	attach) test/bench_attach.sh ;;
+	scale) test/bench_scale.sh ;;
 	*) test/bench.sh && echo && test/bench_tracking.sh && echo && test/bench_history.sh && echo && test/bench_pipeline.sh &&
 		echo && test/bench_stages.sh && echo && test/bench_views.sh && echo && test/bench_attach.sh ;;
 	esac

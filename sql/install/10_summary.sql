@@ -47,8 +47,6 @@ CREATE FUNCTION crm.summary_accum(internal, date, numeric) RETURNS internal
     AS 'MODULE_PATHNAME', 'summary_accum_numeric' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION crm.summary_accum(internal, date, double precision) RETURNS internal
     AS 'MODULE_PATHNAME', 'summary_accum_float8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.summary_accum(internal, crm.summary) RETURNS internal
-    AS 'MODULE_PATHNAME', 'summary_accum_summary' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION crm.summary_combine(internal, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'summary_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION crm.summary_serialize(internal) RETURNS bytea
@@ -78,11 +76,20 @@ CREATE AGGREGATE crm.summarize(purchased_at date, amount double precision) (
 COMMENT ON AGGREGATE crm.summarize(date, double precision) IS
     'Summary of a customer''s transactions (amounts rounded to 1/10000): same-day purchases are one purchase day, refunds lower spend, NULL rows are skipped';
 
+-- The merge of summaries is a global aggregate too (all of a company's
+-- partial summaries), so its state is crm.agg_state (08_agg_state.sql):
+-- it splits across Citus workers.  The forms over orders above run per
+-- customer and keep internal.
+CREATE FUNCTION crm.summary_state_accum(crm.agg_state, crm.summary) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'summary_state_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.summary_state_combine(crm.agg_state, crm.agg_state) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'summary_state_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.summary_state_final(crm.agg_state) RETURNS crm.summary
+    AS 'MODULE_PATHNAME', 'summary_state_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE AGGREGATE crm.summarize(crm.summary) (
-    SFUNC = crm.summary_accum, STYPE = internal, SSPACE = 96,
-    FINALFUNC = crm.summary_final,
-    COMBINEFUNC = crm.summary_combine,
-    SERIALFUNC = crm.summary_serialize, DESERIALFUNC = crm.summary_deserialize,
+    SFUNC = crm.summary_state_accum, STYPE = crm.agg_state, SSPACE = 96,
+    FINALFUNC = crm.summary_state_final,
+    COMBINEFUNC = crm.summary_state_combine,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE crm.summarize(crm.summary) IS

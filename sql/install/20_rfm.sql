@@ -151,33 +151,27 @@ CREATE FUNCTION crm.rfm_score(s crm.summary, cutpoints crm.rfm_cutpoints) RETURN
 COMMENT ON FUNCTION crm.rfm_score(crm.summary, crm.rfm_cutpoints) IS
     'The customer''s RFM scores as of the cutpoints'' date: equal behaviour, equal scores; NULL if no purchase by then';
 
-CREATE FUNCTION crm.rfm_quantiles_accum(internal, crm.summary, date) RETURNS internal
-    AS 'MODULE_PATHNAME', 'rfm_quantiles_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.rfm_quantiles_accum(internal, crm.summary, date, integer) RETURNS internal
-    AS 'MODULE_PATHNAME', 'rfm_quantiles_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.rfm_quantiles_combine(internal, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'rfm_quantiles_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.rfm_quantiles_serialize(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'rfm_quantiles_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.rfm_quantiles_deserialize(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'rfm_quantiles_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.rfm_quantiles_final(internal) RETURNS crm.rfm_cutpoints
-    AS 'MODULE_PATHNAME', 'rfm_quantiles_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.rfm_quantiles_accum(crm.agg_state, crm.summary, date) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'rfm_quantiles_accum_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.rfm_quantiles_accum(crm.agg_state, crm.summary, date, integer) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'rfm_quantiles_accum_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.rfm_quantiles_combine(crm.agg_state, crm.agg_state) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'rfm_quantiles_combine_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.rfm_quantiles_final(crm.agg_state) RETURNS crm.rfm_cutpoints
+    AS 'MODULE_PATHNAME', 'rfm_quantiles_final_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE crm.rfm_quantiles(s crm.summary, as_of date) (
-    SFUNC = crm.rfm_quantiles_accum, STYPE = internal, SSPACE = 64,
+    SFUNC = crm.rfm_quantiles_accum, STYPE = crm.agg_state, SSPACE = 64,
     FINALFUNC = crm.rfm_quantiles_final,
     COMBINEFUNC = crm.rfm_quantiles_combine,
-    SERIALFUNC = crm.rfm_quantiles_serialize, DESERIALFUNC = crm.rfm_quantiles_deserialize,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE crm.rfm_quantiles(crm.summary, date) IS
     'Quintile cutpoints (k = 5) of recency, frequency and monetary value over the customers who had purchased by as_of';
 CREATE AGGREGATE crm.rfm_quantiles(s crm.summary, as_of date, k integer) (
-    SFUNC = crm.rfm_quantiles_accum, STYPE = internal, SSPACE = 64,
+    SFUNC = crm.rfm_quantiles_accum, STYPE = crm.agg_state, SSPACE = 64,
     FINALFUNC = crm.rfm_quantiles_final,
     COMBINEFUNC = crm.rfm_quantiles_combine,
-    SERIALFUNC = crm.rfm_quantiles_serialize, DESERIALFUNC = crm.rfm_quantiles_deserialize,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE crm.rfm_quantiles(crm.summary, date, integer) IS

@@ -72,61 +72,57 @@ COMMENT ON FUNCTION crm.calibration_end(crm.btyd_model) IS
     'The as_of date of a model fitted on summaries (the end of its calibration period); NULL otherwise';
 
 -- fit aggregates: one state (distinct inputs with weights), one final function per model
-CREATE FUNCTION crm.btyd_accum(internal, integer, double precision, double precision) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_triple' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum(internal, integer, double precision, double precision, double precision) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_triple' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum(internal, integer, double precision, double precision, double precision, double precision) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_triple' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum(internal, crm.summary, date, interval) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_summary' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum(internal, crm.summary, date, interval, double precision) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_summary' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum(internal, integer, double precision, double precision, double precision[], double precision[]) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_covariates' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum(internal, integer, double precision, double precision, double precision[], double precision[],
-                               double precision, double precision) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_covariates' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum(internal, crm.summary, date, interval, double precision[], double precision[]) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_summary_covariates' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum(internal, crm.summary, date, interval, double precision[], double precision[], double precision) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_summary_covariates' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum_discrete(internal, integer, integer, integer) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_discrete' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum_discrete(internal, integer, integer, integer, double precision) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_discrete' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum_discrete(internal, integer, integer, integer, double precision, double precision) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_discrete' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum_discrete(internal, crm.summary, date, interval) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_summary_discrete' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum_discrete(internal, crm.summary, date, interval, double precision) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_summary_discrete' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum_spend(internal, integer, double precision) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_spend' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum_spend(internal, integer, double precision, double precision) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_spend' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum_spend(internal, integer, double precision, double precision, double precision) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_spend' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum_spend(internal, crm.summary, date) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_summary_spend' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_accum_spend(internal, crm.summary, date, double precision) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_accum_summary_spend' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_fit_combine(internal, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_fit_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_fit_serialize(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'btyd_fit_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_fit_deserialize(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_fit_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_final_bgnbd(internal) RETURNS crm.btyd_model
-    AS 'MODULE_PATHNAME', 'btyd_final_bgnbd' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_final_pareto_nbd(internal) RETURNS crm.btyd_model
-    AS 'MODULE_PATHNAME', 'btyd_final_pareto_nbd' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_final_mbgnbd(internal) RETURNS crm.btyd_model
-    AS 'MODULE_PATHNAME', 'btyd_final_mbgnbd' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_final_bgbb(internal) RETURNS crm.btyd_model
-    AS 'MODULE_PATHNAME', 'btyd_final_bgbb' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_final_gamma_gamma(internal) RETURNS crm.btyd_model
-    AS 'MODULE_PATHNAME', 'btyd_final_gamma_gamma' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum(crm.agg_state, integer, double precision, double precision) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_triple_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum(crm.agg_state, integer, double precision, double precision, double precision) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_triple_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum(crm.agg_state, integer, double precision, double precision, double precision, double precision) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_triple_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum(crm.agg_state, crm.summary, date, interval) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_summary_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum(crm.agg_state, crm.summary, date, interval, double precision) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_summary_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum(crm.agg_state, integer, double precision, double precision, double precision[], double precision[]) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_covariates_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum(crm.agg_state, integer, double precision, double precision, double precision[], double precision[],
+                               double precision, double precision) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_covariates_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum(crm.agg_state, crm.summary, date, interval, double precision[], double precision[]) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_summary_covariates_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum(crm.agg_state, crm.summary, date, interval, double precision[], double precision[], double precision) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_summary_covariates_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum_discrete(crm.agg_state, integer, integer, integer) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_discrete_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum_discrete(crm.agg_state, integer, integer, integer, double precision) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_discrete_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum_discrete(crm.agg_state, integer, integer, integer, double precision, double precision) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_discrete_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum_discrete(crm.agg_state, crm.summary, date, interval) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_summary_discrete_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum_discrete(crm.agg_state, crm.summary, date, interval, double precision) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_summary_discrete_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum_spend(crm.agg_state, integer, double precision) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_spend_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum_spend(crm.agg_state, integer, double precision, double precision) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_spend_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum_spend(crm.agg_state, integer, double precision, double precision, double precision) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_spend_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum_spend(crm.agg_state, crm.summary, date) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_summary_spend_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_accum_spend(crm.agg_state, crm.summary, date, double precision) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_accum_summary_spend_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_fit_combine(crm.agg_state, crm.agg_state) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'btyd_fit_combine_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_final_bgnbd(crm.agg_state) RETURNS crm.btyd_model
+    AS 'MODULE_PATHNAME', 'btyd_final_bgnbd_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_final_pareto_nbd(crm.agg_state) RETURNS crm.btyd_model
+    AS 'MODULE_PATHNAME', 'btyd_final_pareto_nbd_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_final_mbgnbd(crm.agg_state) RETURNS crm.btyd_model
+    AS 'MODULE_PATHNAME', 'btyd_final_mbgnbd_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_final_bgbb(crm.agg_state) RETURNS crm.btyd_model
+    AS 'MODULE_PATHNAME', 'btyd_final_bgbb_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.btyd_final_gamma_gamma(crm.agg_state) RETURNS crm.btyd_model
+    AS 'MODULE_PATHNAME', 'btyd_final_gamma_gamma_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- The aggregates differ only in their final function and input forms, so
 -- they are declared from one list.
@@ -171,10 +167,9 @@ BEGIN
             WHERE f.family = model.family
         LOOP
             EXECUTE format('CREATE AGGREGATE crm.fit_%s(%s) (
-                SFUNC = crm.%s, STYPE = internal, SSPACE = 1024,
+                SFUNC = crm.%s, STYPE = crm.agg_state, SSPACE = 1024,
                 FINALFUNC = crm.btyd_final_%s,
                 COMBINEFUNC = crm.btyd_fit_combine,
-                SERIALFUNC = crm.btyd_fit_serialize, DESERIALFUNC = crm.btyd_fit_deserialize,
                 PARALLEL = SAFE)', model.name, form.args, form.sfunc, model.name);
             EXECUTE format('COMMENT ON AGGREGATE crm.fit_%s(%s) IS %L', model.name,
                            regexp_replace(form.args, '(^|, )[a-zA-Z_"]+ ', '\1', 'g'),

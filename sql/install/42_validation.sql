@@ -11,32 +11,26 @@ CREATE FUNCTION crm.calibration_holdout(s crm.summary, split date, holdout_end d
 COMMENT ON FUNCTION crm.calibration_holdout(crm.summary, date, date, interval) IS
     'The customer''s calibration triple (x, t_x, T) as of split and the repeat purchase days in (split, holdout_end] with the holdout''s length, in units; NULL if no purchase by split';
 
-CREATE FUNCTION crm.btyd_validate_accum(internal, crm.btyd_model, crm.summary, date, date) RETURNS internal
+CREATE FUNCTION crm.btyd_validate_accum(crm.agg_state, crm.btyd_model, crm.summary, date, date) RETURNS crm.agg_state
     AS 'MODULE_PATHNAME', 'btyd_validate_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_validate_accum(internal, crm.btyd_model, crm.summary, date, date, interval) RETURNS internal
+CREATE FUNCTION crm.btyd_validate_accum(crm.agg_state, crm.btyd_model, crm.summary, date, date, interval) RETURNS crm.agg_state
     AS 'MODULE_PATHNAME', 'btyd_validate_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_validate_combine(internal, internal) RETURNS internal
+CREATE FUNCTION crm.btyd_validate_combine(crm.agg_state, crm.agg_state) RETURNS crm.agg_state
     AS 'MODULE_PATHNAME', 'btyd_validate_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_validate_serialize(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'btyd_validate_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_validate_deserialize(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'btyd_validate_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.btyd_validate_final(internal) RETURNS jsonb
+CREATE FUNCTION crm.btyd_validate_final(crm.agg_state) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'btyd_validate_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE crm.validate(m crm.btyd_model, s crm.summary, split date, holdout_end date) (
-    SFUNC = crm.btyd_validate_accum, STYPE = internal, SSPACE = 4096,
+    SFUNC = crm.btyd_validate_accum, STYPE = crm.agg_state, SSPACE = 4096,
     FINALFUNC = crm.btyd_validate_final, FINALFUNC_MODIFY = READ_WRITE,
     COMBINEFUNC = crm.btyd_validate_combine,
-    SERIALFUNC = crm.btyd_validate_serialize, DESERIALFUNC = crm.btyd_validate_deserialize,
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE crm.validate(crm.btyd_model, crm.summary, date, date) IS
     'Validation report (jsonb) of a model fitted on summaries against the holdout (split, holdout_end]: totals, mean absolute error, AUC, by calibration frequency, weekly tracking; read it with crm.validation_summary, crm.validation_by_frequency and crm.validation_tracking';
 CREATE AGGREGATE crm.validate(m crm.btyd_model, s crm.summary, split date, holdout_end date, step interval) (
-    SFUNC = crm.btyd_validate_accum, STYPE = internal, SSPACE = 4096,
+    SFUNC = crm.btyd_validate_accum, STYPE = crm.agg_state, SSPACE = 4096,
     FINALFUNC = crm.btyd_validate_final, FINALFUNC_MODIFY = READ_WRITE,
     COMBINEFUNC = crm.btyd_validate_combine,
-    SERIALFUNC = crm.btyd_validate_serialize, DESERIALFUNC = crm.btyd_validate_deserialize,
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE crm.validate(crm.btyd_model, crm.summary, date, date, interval) IS
     'Validation report (jsonb) of a model fitted on summaries against the holdout (split, holdout_end], tracking in steps of step';

@@ -213,24 +213,19 @@ CREATE TYPE crm.pipeline_model (
 COMMENT ON TYPE crm.pipeline_model IS
     'What a pipeline history showed as of a date (stays and moves per stage, open ones censored) and what is learned from it: win probabilities, times to close';
 
-CREATE FUNCTION crm.learn_pipeline_accum(internal, crm.pipeline_stage, crm.pipeline_stage, timestamptz, timestamptz, date)
-    RETURNS internal AS 'MODULE_PATHNAME', 'pipeline_learn_accum' LANGUAGE C STABLE PARALLEL SAFE;
-CREATE FUNCTION crm.learn_pipeline_accum(internal, crm.pipeline_stage, crm.pipeline_stage, timestamptz, timestamptz, date, double precision)
-    RETURNS internal AS 'MODULE_PATHNAME', 'pipeline_learn_accum' LANGUAGE C STABLE PARALLEL SAFE;
-CREATE FUNCTION crm.learn_pipeline_combine(internal, internal) RETURNS internal
+CREATE FUNCTION crm.learn_pipeline_accum(crm.agg_state, crm.pipeline_stage, crm.pipeline_stage, timestamptz, timestamptz, date)
+    RETURNS crm.agg_state AS 'MODULE_PATHNAME', 'pipeline_learn_accum' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION crm.learn_pipeline_accum(crm.agg_state, crm.pipeline_stage, crm.pipeline_stage, timestamptz, timestamptz, date, double precision)
+    RETURNS crm.agg_state AS 'MODULE_PATHNAME', 'pipeline_learn_accum' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION crm.learn_pipeline_combine(crm.agg_state, crm.agg_state) RETURNS crm.agg_state
     AS 'MODULE_PATHNAME', 'pipeline_learn_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.learn_pipeline_serialize(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'pipeline_learn_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.learn_pipeline_deserialize(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'pipeline_learn_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.learn_pipeline_final(internal) RETURNS crm.pipeline_model
+CREATE FUNCTION crm.learn_pipeline_final(crm.agg_state) RETURNS crm.pipeline_model
     AS 'MODULE_PATHNAME', 'pipeline_learn_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE AGGREGATE crm.learn_pipeline(from_stage crm.pipeline_stage, to_stage crm.pipeline_stage,
                                     from_since timestamptz, changed_at timestamptz, as_of date) (
-    SFUNC = crm.learn_pipeline_accum, STYPE = internal, SSPACE = 17000,
+    SFUNC = crm.learn_pipeline_accum, STYPE = crm.agg_state, SSPACE = 17000,
     FINALFUNC = crm.learn_pipeline_final,
     COMBINEFUNC = crm.learn_pipeline_combine,
-    SERIALFUNC = crm.learn_pipeline_serialize, DESERIALFUNC = crm.learn_pipeline_deserialize,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE crm.learn_pipeline(crm.pipeline_stage, crm.pipeline_stage, timestamptz, timestamptz, date) IS
@@ -238,10 +233,9 @@ COMMENT ON AGGREGATE crm.learn_pipeline(crm.pipeline_stage, crm.pipeline_stage, 
 CREATE AGGREGATE crm.learn_pipeline(from_stage crm.pipeline_stage, to_stage crm.pipeline_stage,
                                     from_since timestamptz, changed_at timestamptz, as_of date,
                                     prior_weight double precision) (
-    SFUNC = crm.learn_pipeline_accum, STYPE = internal, SSPACE = 17000,
+    SFUNC = crm.learn_pipeline_accum, STYPE = crm.agg_state, SSPACE = 17000,
     FINALFUNC = crm.learn_pipeline_final,
     COMBINEFUNC = crm.learn_pipeline_combine,
-    SERIALFUNC = crm.learn_pipeline_serialize, DESERIALFUNC = crm.learn_pipeline_deserialize,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE crm.learn_pipeline(crm.pipeline_stage, crm.pipeline_stage, timestamptz, timestamptz, date, double precision) IS
@@ -313,22 +307,17 @@ COMMENT ON FUNCTION crm.stay_quantile(crm.pipeline_model, crm.pipeline_stage, do
     'The q-quantile of the days an opportunity stays in an open stage (stays still open counted as censored); NULL beyond what the history shows';
 
 -- the forecast over open opportunities
-CREATE FUNCTION crm.forecast_revenue_accum(internal, crm.pipeline_model, date, integer, crm.pipeline_stage, timestamptz, numeric)
-    RETURNS internal AS 'MODULE_PATHNAME', 'pipeline_forecast_accum' LANGUAGE C STABLE PARALLEL SAFE;
-CREATE FUNCTION crm.forecast_revenue_combine(internal, internal) RETURNS internal
+CREATE FUNCTION crm.forecast_revenue_accum(crm.agg_state, crm.pipeline_model, date, integer, crm.pipeline_stage, timestamptz, numeric)
+    RETURNS crm.agg_state AS 'MODULE_PATHNAME', 'pipeline_forecast_accum' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION crm.forecast_revenue_combine(crm.agg_state, crm.agg_state) RETURNS crm.agg_state
     AS 'MODULE_PATHNAME', 'pipeline_forecast_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.forecast_revenue_serialize(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'pipeline_forecast_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.forecast_revenue_deserialize(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'pipeline_forecast_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.forecast_revenue_final(internal) RETURNS double precision[]
+CREATE FUNCTION crm.forecast_revenue_final(crm.agg_state) RETURNS double precision[]
     AS 'MODULE_PATHNAME', 'pipeline_forecast_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE AGGREGATE crm.forecast_revenue(m crm.pipeline_model, as_of date, months integer, stage crm.pipeline_stage,
                                       stage_since timestamptz, amount numeric) (
-    SFUNC = crm.forecast_revenue_accum, STYPE = internal, SSPACE = 1024,
+    SFUNC = crm.forecast_revenue_accum, STYPE = crm.agg_state, SSPACE = 1024,
     FINALFUNC = crm.forecast_revenue_final,
     COMBINEFUNC = crm.forecast_revenue_combine,
-    SERIALFUNC = crm.forecast_revenue_serialize, DESERIALFUNC = crm.forecast_revenue_deserialize,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE crm.forecast_revenue(crm.pipeline_model, date, integer, crm.pipeline_stage, timestamptz, numeric) IS

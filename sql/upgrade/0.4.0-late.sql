@@ -10,3 +10,21 @@
 -- 79_pipeline.sql)
 --@ replace 80_views.sql crm.customer_360
 ALTER VIEW crm.customer_360 SET (security_invoker = true);
+
+-- the global aggregates keep their state in crm.agg_state
+-- (08_agg_state.sql) instead of internal, so that Citus can split them
+-- into worker partials and a coordinator combine
+DROP AGGREGATE crm.summarize(crm.summary);
+DROP FUNCTION crm.summary_accum(internal, crm.summary);
+--@ copy 10_summary.sql crm.summary_state_accum
+
+DROP AGGREGATE crm.rfm_quantiles(crm.summary, date);
+DROP AGGREGATE crm.rfm_quantiles(crm.summary, date, integer);
+DROP FUNCTION crm.rfm_quantiles_accum(internal, crm.summary, date);
+DROP FUNCTION crm.rfm_quantiles_accum(internal, crm.summary, date, integer);
+DROP FUNCTION crm.rfm_quantiles_combine(internal, internal);
+DROP FUNCTION crm.rfm_quantiles_serialize(internal);
+DROP FUNCTION crm.rfm_quantiles_deserialize(bytea, internal);
+DROP FUNCTION crm.rfm_quantiles_final(internal);
+--@ copy 20_rfm.sql crm.rfm_quantiles_accum
+--@ copy 20_rfm.sql crm.rfm_quantiles

@@ -5,7 +5,7 @@
 DROP EXTENSION crm;
 CREATE EXTENSION crm;
 SET search_path = public, crm;
-SELECT plan(16);
+SELECT plan(17);
 
 SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'crm'), '0.4.0', 'version 0.4.0');
 SELECT isnt(obj_description((SELECT oid FROM pg_extension WHERE extname = 'crm'), 'pg_extension'), NULL,
@@ -44,6 +44,13 @@ SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_aggregate a ON a.aggfno
                   WHERE a.aggcombinefn = 0
                      OR (a.aggtranstype = 'internal'::regtype AND (a.aggserialfn = 0 OR a.aggdeserialfn = 0))$$,
     'every aggregate has a combine function, and serial/deserial where its state is internal');
+-- Citus 13 splits an aggregate into worker partials and a coordinator
+-- combine only if its state is not internal: only the per-customer
+-- summaries over orders (pushed down whole, grouped by customer) keep it
+SELECT set_eq($$SELECT p.proname || '(' || oidvectortypes(p.proargtypes) || ')' FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+                WHERE p.pronamespace = 'crm'::regnamespace AND a.aggtranstype = 'internal'::regtype$$,
+              ARRAY['summarize(date, numeric)', 'summarize(date, double precision)'],
+    'every global aggregate has a state Citus can ship (crm.agg_state)');
 -- support functions (type I/O, aggregate support, operator, opclass and
 -- cast implementations) are documented by what they support
 SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
@@ -54,6 +61,7 @@ SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
                     AND NOT EXISTS (SELECT FROM pg_operator o WHERE o.oprcode = f.oid)
                     AND NOT EXISTS (SELECT FROM pg_amproc a WHERE a.amproc = f.oid)
                     AND NOT EXISTS (SELECT FROM pg_cast c WHERE c.castfunc = f.oid)
+                    AND NOT EXISTS (SELECT FROM pg_aggregate a WHERE f.oid IN (a.aggtransfn, a.aggcombinefn, a.aggfinalfn))
                     AND p.prorettype <> 'bytea'::regtype$$,
     'every user-facing function and aggregate has a comment');
 

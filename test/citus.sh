@@ -1,0 +1,246 @@
+# test/citus.sh: the distributed tests, sourced by test/run.sh.
+#
+# When Citus is installed (citus.so in the pkglibdir of $PG_BINDIR's
+# pg_config), a coordinator and two workers are started on loopback
+# (127.0.0.1, free ports, shared_preload_libraries = 'citus'; stopped on
+# exit, also on failure), the CDNOW sample is loaded twice on the
+# coordinator: as a local table (the single-node answer) and distributed
+# by customer, and every global aggregate runs over the distributed table
+# with the coordinator's row gather disabled
+# (citus.coordinator_aggregation_strategy = 'disabled'), so that it must
+# split into worker partials and a coordinator combine, and must give the
+# single-node answer exactly.  When Citus is not installed, the checks are
+# skipped with the reason.  Citus is not in Debian: see README.md,
+# "Scaling out".
+
+CITUS_DIR=
+CITUS_PORTS=()
+CITUS_DB=crm_citus
+CITUS_AS_OF=1997-09-30
+
+# why the distributed tests cannot run here, or nothing
+citus_missing() {
+	local lib
+	lib=$("$PG_BINDIR/pg_config" --pkglibdir)
+	[ -f "$lib/citus.so" ] || { echo "Citus is not installed (no citus.so in $lib)"; return; }
+	[ -f "$("$PG_BINDIR/pg_config" --sharedir)/extension/citus.control" ] || echo "Citus is not installed (no citus.control)"
+}
+
+# a TCP port on 127.0.0.1 nobody listens on, from $1 up
+citus_free_port() {
+	local p=$1
+	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+	echo "$p"
+}
+
+# cpsql N [psql arguments]: psql on node N (0 the coordinator) in the test database
+cpsql() {
+	local n=$1
+	shift
+	psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${CITUS_PORTS[$n]}" -U postgres -d "$CITUS_DB" "$@"
+}
+
+citus_stop() {
+	local n
+	[ -n "$CITUS_DIR" ] || return 0
+	for n in 0 1 2; do
+		as_pg pg_ctl -D "$CITUS_DIR/node$n" -m immediate -w stop >/dev/null 2>&1 || true
+	done
+	rm -rf "$CITUS_DIR"
+	CITUS_DIR=
+}
+
+# the three nodes, the cluster formed, crm created on the coordinator (and
+# so on the workers), the CDNOW sample loaded: local and distributed
+citus_start() {
+	local n port=$((40000 + $$ % 10000)) kv
+	SKIP_REASON=$(citus_missing)
+	[ -z "$SKIP_REASON" ] || return 77
+	CITUS_DIR=$(mktemp -d /tmp/crm-citus.XXXXXX)
+	trap 'citus_stop; cluster_stop' EXIT
+	chmod 755 "$CITUS_DIR"
+	[ "$(id -u)" = 0 ] && chown postgres: "$CITUS_DIR"
+	for n in 0 1 2; do
+		port=$(citus_free_port "$port")
+		CITUS_PORTS[$n]=$port
+		port=$((port + 1))
+		as_pg initdb -D "$CITUS_DIR/node$n" -U postgres --auth=trust --no-sync -E UTF8 --locale=C \
+			>"$CITUS_DIR/initdb$n.log" 2>&1 || { cat "$CITUS_DIR/initdb$n.log" >&2; return 1; }
+		for kv in "listen_addresses='127.0.0.1'" "unix_socket_directories='$CITUS_DIR'" "port=${CITUS_PORTS[$n]}" \
+			"shared_preload_libraries='citus'" "fsync=off" "synchronous_commit=off" "full_page_writes=off" \
+			"max_connections=60" "citus.shard_count=8" "citus.log_remote_commands=off"; do
+			printf '%s\n' "$kv" >>"$CITUS_DIR/node$n/postgresql.conf"
+		done
+		as_pg pg_ctl -D "$CITUS_DIR/node$n" -l "$CITUS_DIR/node$n.log" -w start >/dev/null ||
+			{ cat "$CITUS_DIR/node$n.log" >&2; return 1; }
+		psql -X -q -h 127.0.0.1 -p "${CITUS_PORTS[$n]}" -U postgres -d postgres -c "CREATE DATABASE $CITUS_DB" &&
+			cpsql $n -c "CREATE EXTENSION citus" >/dev/null || return 1
+	done
+	cpsql 0 -c "SELECT citus_set_coordinator_host('127.0.0.1', ${CITUS_PORTS[0]})" \
+		-c "SELECT citus_add_node('127.0.0.1', ${CITUS_PORTS[1]})" \
+		-c "SELECT citus_add_node('127.0.0.1', ${CITUS_PORTS[2]})" \
+		-c "CREATE EXTENSION crm" >/dev/null || return 1
+	cpsql 0 -v ON_ERROR_STOP=1 >/dev/null <<-'SQL'
+		\set sample `cat "$CRM_DATA/cdnow/CDNOW_sample.txt"`
+		CREATE TABLE cdnow_local AS
+		SELECT f[2]::int AS customer_id, to_date(f[3], 'YYYYMMDD') AS purchased_at, f[5]::numeric AS amount
+		FROM (SELECT regexp_split_to_array(btrim(line), '\s+') AS f
+		      FROM regexp_split_to_table(:'sample', '\r?\n') AS line WHERE btrim(line) <> '') s;
+		CREATE TABLE summaries_local AS
+		SELECT customer_id, crm.summarize(purchased_at, amount) AS s FROM cdnow_local GROUP BY 1;
+		CREATE TABLE orders (customer_id int NOT NULL, purchased_at date NOT NULL, amount numeric NOT NULL);
+		SELECT create_distributed_table('orders', 'customer_id');
+		INSERT INTO orders SELECT * FROM cdnow_local;
+		CREATE TABLE summaries (customer_id int NOT NULL, s crm.summary);
+		SELECT create_distributed_table('summaries', 'customer_id', colocate_with => 'orders');
+		-- co-located INSERT ... SELECT: each worker summarizes its own shards
+		INSERT INTO summaries SELECT customer_id, crm.summarize(purchased_at, amount) FROM orders GROUP BY 1;
+	SQL
+}
+
+citus_started() {
+	[ -n "$CITUS_DIR" ] && return 0
+	SKIP_REASON=${SKIP_REASON:-$(citus_missing)}
+	SKIP_REASON=${SKIP_REASON:-the Citus cluster did not start}
+	return 77
+}
+
+# same QUERY: the query over the distributed summaries (row gather
+# disabled) and over the local ones give the same rows; {T} stands for the
+# table.  The first differing lines are printed.
+citus_same() {
+	local d l
+	citus_started || return 77
+	d=$(cpsql 0 -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "${1//\{T\}/summaries}") || return 1
+	l=$(cpsql 0 -c "${1//\{T\}/summaries_local}") || return 1
+	[ -n "$l" ] || { echo "# the single-node query returned nothing"; return 1; }
+	[ "$d" = "$l" ] && return 0
+	diff <(printf '%s\n' "$l") <(printf '%s\n' "$d") | head -n 6 | cut -c1-200 | sed 's/^/# /'
+	return 1
+}
+
+citus_summaries() {
+	citus_same "SELECT customer_id, s FROM {T} ORDER BY 1"
+}
+
+citus_merge() {
+	citus_same "SELECT crm.summarize(s) FROM {T}"
+}
+
+citus_cutpoints() {
+	citus_same "SELECT crm.rfm_quantiles(s, DATE '$CITUS_AS_OF') FROM {T}" &&
+		citus_same "SELECT crm.rfm_quantiles(s, DATE '$CITUS_AS_OF', 7) FROM {T}"
+}
+
+# the cutpoints of the single node, as a literal
+citus_cut() {
+	cpsql 0 -c "SELECT quote_literal(crm.rfm_quantiles(s, DATE '$CITUS_AS_OF')) || '::crm.rfm_cutpoints' FROM summaries_local"
+}
+
+citus_scores() {
+	local c
+	citus_started || return 77
+	c=$(citus_cut) || return 1
+	citus_same "SELECT customer_id, crm.rfm_score(s, $c) FROM {T} ORDER BY 1"
+}
+
+citus_segments() {
+	local c
+	citus_started || return 77
+	c=$(citus_cut) || return 1
+	citus_same "SELECT crm.rfm_segment(crm.rfm_score(s, $c)) AS segment, count(*), sum(crm.total_spend(s))
+	            FROM {T} GROUP BY 1 ORDER BY 1"
+}
+
+# the fitted models compared in their binary form: bit for bit
+citus_fits() {
+	citus_same "SELECT crm.btyd_model_send(crm.fit_bgnbd(s, DATE '$CITUS_AS_OF', '1 week')),
+	                   crm.btyd_model_send(crm.fit_pareto_nbd(s, DATE '$CITUS_AS_OF', '1 week')),
+	                   crm.btyd_model_send(crm.fit_mbgnbd(s, DATE '$CITUS_AS_OF', '1 week')),
+	                   crm.btyd_model_send(crm.fit_bgbb(s, DATE '$CITUS_AS_OF', '1 week'))
+	            FROM {T}"
+}
+
+citus_gamma_gamma() {
+	citus_same "SELECT crm.btyd_model_send(crm.fit_gamma_gamma(s, DATE '$CITUS_AS_OF')) FROM {T}"
+}
+
+citus_validation() {
+	local m q d l
+	citus_started || return 77
+	m=$(cpsql 0 -c "SELECT quote_literal(crm.fit_bgnbd(crm.as_of(s, DATE '1997-06-30'), DATE '1997-06-30', '1 week'))
+	                FROM summaries_local") || return 1
+	q="SELECT quote_literal(crm.validate($m::crm.btyd_model, s, DATE '1997-06-30', DATE '$CITUS_AS_OF')) FROM"
+	d=$(cpsql 0 -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "$q summaries") &&
+		l=$(cpsql 0 -c "$q summaries_local") || return 1
+	# the report's sums of per-customer expectations are floating point,
+	# summed in the order the rows arrive: equal to 1e-12 relative; every
+	# count, date and string exactly
+	[ "$(cpsql 0 -c "WITH d AS (SELECT v, row_number() OVER () AS n FROM jsonb_path_query($d::jsonb, 'lax \$.**') v
+	                            WHERE jsonb_typeof(v) NOT IN ('object', 'array')),
+	                      l AS (SELECT v, row_number() OVER () AS n FROM jsonb_path_query($l::jsonb, 'lax \$.**') v
+	                            WHERE jsonb_typeof(v) NOT IN ('object', 'array'))
+	                 SELECT count(*) FILTER (WHERE d.v IS NULL OR l.v IS NULL OR NOT CASE WHEN jsonb_typeof(l.v) = 'number'
+	                            THEN abs(d.v::text::float8 - l.v::text::float8) <= 1e-12 * abs(l.v::text::float8)
+	                            ELSE d.v = l.v END) || ' of ' || count(*)
+	                 FROM d FULL JOIN l USING (n)")" = "0 of $(cpsql 0 -c "SELECT count(*) FROM jsonb_path_query($l::jsonb, 'lax \$.**') v
+	                 WHERE jsonb_typeof(v) NOT IN ('object', 'array')")" ]
+}
+
+# the plan: partial states computed on the workers, combined on the coordinator
+citus_explain() {
+	local plan
+	citus_started || return 77
+	plan=$(cpsql 0 -c "SET citus.coordinator_aggregation_strategy = 'disabled'" \
+		-c "EXPLAIN (VERBOSE, COSTS OFF) SELECT crm.rfm_quantiles(s, DATE '$CITUS_AS_OF'), crm.fit_bgnbd(s, DATE '$CITUS_AS_OF', '1 week') FROM summaries") ||
+		return 1
+	printf '%s\n' "$plan" | grep -q 'coord_combine_agg' &&
+		printf '%s\n' "$plan" | grep -q 'worker_partial_agg' &&
+		printf '%s\n' "$plan" | grep -q 'Task Count: 8' ||
+		{ printf '%s\n' "$plan" | head -n 20 | sed 's/^/# /'; return 1; }
+}
+
+# DROP EXTENSION crm CASCADE on the coordinator: nothing of crm on any worker
+citus_drop() {
+	local n left
+	citus_started || return 77
+	cpsql 0 -c "DROP EXTENSION crm CASCADE" >/dev/null 2>&1 || return 1
+	for n in 1 2; do
+		left=$(cpsql $n -c "SELECT (SELECT count(*) FROM pg_extension WHERE extname = 'crm')
+		                          + (SELECT count(*) FROM pg_namespace WHERE nspname = 'crm')
+		                          + (SELECT count(*) FROM pg_type WHERE typname IN ('summary', 'agg_state', 'btyd_model'))
+		                          + (SELECT count(*) FROM pg_proc WHERE probin LIKE '%crm%')") || return 1
+		[ "$left" = 0 ] || { echo "# worker $n keeps $left objects of crm"; return 1; }
+	done
+}
+
+# run_citus_checks: every distributed check, through run.sh's check()
+run_citus_checks() {
+	if [ -n "$(citus_missing)" ]; then
+		check "Citus: the distributed tests" citus_start "-"
+		return
+	fi
+	check "Citus: coordinator and two workers" citus_start \
+		"a coordinator and two workers on loopback, crm created on the coordinator, CDNOW orders distributed by customer and summarized on the workers"
+	check "Citus: summaries" citus_summaries \
+		"the summaries computed on the workers (co-located INSERT ... SELECT) equal the single-node ones"
+	check "Citus: merge of summaries" citus_merge \
+		"crm.summarize(summary) over the distributed table, split (row gather disabled), equals single node"
+	check "Citus: RFM cutpoints" citus_cutpoints \
+		"crm.rfm_quantiles over the distributed summaries, split (row gather disabled), equals single node (k = 5 and 7)"
+	check "Citus: RFM scores" citus_scores \
+		"every customer's RFM scores on the workers equal single node"
+	check "Citus: segment summaries" citus_segments \
+		"customers and spend per RFM segment over the distributed summaries equal single node"
+	check "Citus: BG/NBD, Pareto/NBD, MBG/NBD and BG/BB fits" citus_fits \
+		"the four fits over the distributed summaries, split (row gather disabled), equal single node bit for bit"
+	check "Citus: Gamma-Gamma fit" citus_gamma_gamma \
+		"crm.fit_gamma_gamma over the distributed summaries equals single node bit for bit"
+	check "Citus: validation report" citus_validation \
+		"crm.validate over the distributed summaries equals single node (counts exactly, sums of expectations to 1e-12 relative)"
+	check "Citus: EXPLAIN" citus_explain \
+		"EXPLAIN shows the partial aggregates on the workers (worker_partial_agg, 8 tasks) and the combine on the coordinator"
+	check "Citus: DROP EXTENSION" citus_drop \
+		"DROP EXTENSION crm CASCADE on the coordinator leaves nothing of crm on the workers"
+	citus_stop
+}
