@@ -25,9 +25,10 @@
  * A day with purchases 0 (refunds only) moves revenue but makes no month
  * active, as in the SQL definition.  The state is the array of months
  * (from the first month seen to the last), so partial states of parallel
- * workers add month by month (combine), and travel as bytea
- * (serialize).  The final function gives one crm.month_activity per month
- * with any day, oldest first.
+ * workers add month by month (combine); the state type is crm.agg_state
+ * (agg_state.c), so Citus ships partial states between nodes too.  The
+ * final function gives one crm.month_activity per month with any day,
+ * oldest first.
  *
  * The summary must hold every day: a sealed one (src/history.c) is given
  * as crm.full_summary(customer_id, summary) by the view.
@@ -48,6 +49,9 @@
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 
+#include "common/int.h"
+
+#include "agg_state.h"
 #include "summary.h"
 
 /* one month's counts */
@@ -79,6 +83,16 @@ month_of(int32 day)
 
 	j2date(day + POSTGRES_EPOCH_JDATE, &y, &m, &d);
 	return y * 12 + m - 1;
+}
+
+static void invalid_state(void) pg_attribute_noreturn();
+
+static void
+invalid_state(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid crm.monthly_activity state")));
 }
 
 /* the counts of month (allocated in the state's context), the array grown to reach it */
@@ -132,8 +146,7 @@ activity_state(FunctionCallInfo fcinfo, MemoryContext *aggcxt, const char *fn)
 }
 
 /* monthly_activity_accum(state, summary): one customer's share added */
-PG_FUNCTION_INFO_V1(monthly_activity_accum);
-Datum
+static Datum
 monthly_activity_accum(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt,
@@ -186,8 +199,7 @@ monthly_activity_accum(PG_FUNCTION_ARGS)
 }
 
 /* monthly_activity_combine(a, b): two partial states added month by month */
-PG_FUNCTION_INFO_V1(monthly_activity_combine);
-Datum
+static Datum
 monthly_activity_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt,
@@ -210,27 +222,27 @@ monthly_activity_combine(PG_FUNCTION_ARGS)
 		MonthCounts *c = &a->months[b->first + i - a->first];
 		const MonthCounts *x = &b->months[i];
 
-		c->active += x->active;
-		c->returning += x->returning;
-		c->retained += x->retained;
-		c->purchases += x->purchases;
-		c->revenue += x->revenue;
-		c->days += x->days;
+		if (pg_add_s64_overflow(c->active, x->active, &c->active) ||
+			pg_add_s64_overflow(c->returning, x->returning, &c->returning) ||
+			pg_add_s64_overflow(c->retained, x->retained, &c->retained) ||
+			pg_add_s64_overflow(c->purchases, x->purchases, &c->purchases) ||
+			pg_add_s64_overflow(c->revenue, x->revenue, &c->revenue) ||
+			pg_add_s64_overflow(c->days, x->days, &c->days))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("crm.monthly_activity: a month's total is out of range")));
 	}
 	MemoryContextSwitchTo(old);
 	PG_RETURN_POINTER(a);
 }
 
-PG_FUNCTION_INFO_V1(monthly_activity_serialize);
-Datum
+static Datum
 monthly_activity_serialize(PG_FUNCTION_ARGS)
 {
 	ActivityState *st = (ActivityState *) PG_GETARG_POINTER(0);
 	StringInfoData buf;
 	int			i;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "monthly_activity_serialize called in non-aggregate context");
 	pq_begintypsend(&buf);
 	pq_sendint32(&buf, st->first);
 	pq_sendint32(&buf, st->n);
@@ -246,45 +258,53 @@ monthly_activity_serialize(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
-PG_FUNCTION_INFO_V1(monthly_activity_deserialize);
-Datum
+/*
+ * The flat form: first month, n, then six int64 per month.  It can come
+ * from a user (crm.agg_state's input), so every value is checked: the
+ * length, the months within the dates PostgreSQL has, no negative count.
+ * The state is made in the current memory context.
+ */
+static Datum
 monthly_activity_deserialize(PG_FUNCTION_ARGS)
 {
 	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	MemoryContext aggcxt;
-	ActivityState *st;
+	ActivityState *st = palloc0(sizeof(ActivityState));
 	StringInfoData buf;
 	int32		first,
 				n;
 	int			i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "monthly_activity_deserialize called in non-aggregate context");
-	st = (ActivityState *) MemoryContextAllocZero(aggcxt, sizeof(ActivityState));
 	buf.data = VARDATA_ANY(b);
 	buf.len = VARSIZE_ANY_EXHDR(b);
 	buf.maxlen = buf.len;
 	buf.cursor = 0;
+	if (buf.len < 8)
+		invalid_state();
 	first = pq_getmsgint(&buf, 4);
 	n = pq_getmsgint(&buf, 4);
+	if (n < 0 || n > (buf.len - 8) / 48 || buf.len != 8 + n * 48 ||
+		(n > 0 && (first < month_of(DATETIME_MIN_JULIAN - POSTGRES_EPOCH_JDATE) ||
+				   (int64) first + n - 1 > month_of(DATE_END_JULIAN - 1 - POSTGRES_EPOCH_JDATE))))
+		invalid_state();
 	if (n > 0)
 	{
-		MemoryContext old = MemoryContextSwitchTo(aggcxt);
-
 		(void) month_counts(st, first);
 		(void) month_counts(st, first + n - 1);
-		MemoryContextSwitchTo(old);
 	}
 	for (i = 0; i < n; i++)
 	{
-		st->months[i].active = pq_getmsgint64(&buf);
-		st->months[i].returning = pq_getmsgint64(&buf);
-		st->months[i].retained = pq_getmsgint64(&buf);
-		st->months[i].purchases = pq_getmsgint64(&buf);
-		st->months[i].revenue = pq_getmsgint64(&buf);
-		st->months[i].days = pq_getmsgint64(&buf);
+		MonthCounts *c = &st->months[i];
+
+		c->active = pq_getmsgint64(&buf);
+		c->returning = pq_getmsgint64(&buf);
+		c->retained = pq_getmsgint64(&buf);
+		c->purchases = pq_getmsgint64(&buf);
+		c->revenue = pq_getmsgint64(&buf);
+		c->days = pq_getmsgint64(&buf);
+		if (c->active < 0 || c->returning < 0 || c->retained < 0 ||
+			c->purchases < 0 || c->days < 0)
+			invalid_state();
 	}
-	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(st);
 }
 
@@ -293,8 +313,7 @@ monthly_activity_deserialize(PG_FUNCTION_ARGS)
  * with any day, oldest first; NULL for no day at all.  Its element type
  * is the aggregate's declared result's (crm.month_activity).
  */
-PG_FUNCTION_INFO_V1(monthly_activity_final);
-Datum
+static Datum
 monthly_activity_final(PG_FUNCTION_ARGS)
 {
 	ActivityState *st = PG_ARGISNULL(0) ? NULL : (ActivityState *) PG_GETARG_POINTER(0);
@@ -332,3 +351,12 @@ monthly_activity_final(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(rows, k, elem_type, -1, false, TYPALIGN_DOUBLE));
 }
+
+/* crm.monthly_activity over crm.agg_state (agg_state.c): the C state above */
+static const CrmAggKind activity_kind = {
+	CRM_AGG_MONTHLY_ACTIVITY, monthly_activity_serialize, monthly_activity_deserialize
+};
+
+CRM_AGG_STATE_SFUNC(monthly_activity_accum_state, monthly_activity_accum, &activity_kind)
+CRM_AGG_STATE_COMBINEFUNC(monthly_activity_combine_state, monthly_activity_combine, &activity_kind)
+CRM_AGG_STATE_FINALFUNC(monthly_activity_final_state, monthly_activity_final, &activity_kind)

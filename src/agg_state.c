@@ -44,6 +44,7 @@ static const char *const family_names[] = {
 	[CRM_AGG_VALIDATE] = "validate",
 	[CRM_AGG_LEARN_PIPELINE] = "learn_pipeline",
 	[CRM_AGG_FORECAST_REVENUE] = "forecast_revenue",
+	[CRM_AGG_MONTHLY_ACTIVITY] = "monthly_activity",
 };
 #define NFAMILIES lengthof(family_names)
 

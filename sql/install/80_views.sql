@@ -153,21 +153,16 @@ CREATE TYPE crm.month_activity AS (
 );
 COMMENT ON TYPE crm.month_activity IS
     'A calendar month of a population: customers with a purchase day in it (active), those who bought before the month (returning), those active the month before too (retained), net revenue and purchases';
-CREATE FUNCTION crm.monthly_activity_accum(internal, crm.summary) RETURNS internal
-    AS 'MODULE_PATHNAME', 'monthly_activity_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.monthly_activity_combine(internal, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'monthly_activity_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION crm.monthly_activity_serialize(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'monthly_activity_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.monthly_activity_deserialize(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'monthly_activity_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION crm.monthly_activity_final(internal) RETURNS crm.month_activity[]
-    AS 'MODULE_PATHNAME', 'monthly_activity_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.monthly_activity_accum(crm.agg_state, crm.summary) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'monthly_activity_accum_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.monthly_activity_combine(crm.agg_state, crm.agg_state) RETURNS crm.agg_state
+    AS 'MODULE_PATHNAME', 'monthly_activity_combine_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION crm.monthly_activity_final(crm.agg_state) RETURNS crm.month_activity[]
+    AS 'MODULE_PATHNAME', 'monthly_activity_final_state' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE AGGREGATE crm.monthly_activity(crm.summary) (
-    SFUNC = crm.monthly_activity_accum, STYPE = internal,
+    SFUNC = crm.monthly_activity_accum, STYPE = crm.agg_state,
     FINALFUNC = crm.monthly_activity_final,
     COMBINEFUNC = crm.monthly_activity_combine,
-    SERIALFUNC = crm.monthly_activity_serialize, DESERIALFUNC = crm.monthly_activity_deserialize,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE crm.monthly_activity(crm.summary) IS

@@ -11,6 +11,12 @@
 --@ replace 80_views.sql crm.customer_360
 ALTER VIEW crm.customer_360 SET (security_invoker = true);
 
+-- crm.kpis counts its months in one pass over the summaries (the
+-- aggregate crm.monthly_activity, over crm.agg_state of 08_agg_state.sql)
+--@ copy 80_views.sql crm.month_activity
+--@ replace 80_views.sql crm.kpis
+ALTER VIEW crm.kpis SET (security_invoker = true);
+
 -- the global aggregates keep their state in crm.agg_state
 -- (08_agg_state.sql) instead of internal, so that Citus can split them
 -- into worker partials and a coordinator combine

@@ -150,11 +150,8 @@ ALTER VIEW crm.churn_watch SET (security_invoker = true);
 --@ copy 55_customers.sql crm.seal_customers
 --@ copy 55_customers.sql crm.unseal_customers
 --@ replace 65_orders.sql crm.rebuild_summaries
---@ copy 80_views.sql crm.month_activity
---@ replace 80_views.sql crm.kpis
 --@ replace 80_views.sql crm.customers_below_target_level
 ALTER VIEW crm.customers_below_target_level SET (security_invoker = true);
-ALTER VIEW crm.kpis SET (security_invoker = true);
 COMMENT ON COLUMN crm.customers.summary IS 'Purchase days of every tracked order table, maintained by their triggers, a long history sealed (crm.full_summary()); NULL: no orders';
 GRANT SELECT ON crm.summary_blocks TO crm_reader;
 GRANT INSERT, UPDATE, DELETE ON crm.summary_blocks TO crm_admin;

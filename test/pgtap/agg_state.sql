@@ -3,7 +3,7 @@
 -- written by hand (the layout of src/rfm.c, little-endian) read back by the
 -- final function, and bad input with its SQLSTATE.
 \ir setup.psql
-SELECT plan(10);
+SELECT plan(13);
 
 -- one customer, as of 1997-10-01 (day -822 from 2000-01-01): recency 214
 -- days, 2 purchase days, 30.0000 spent (300000 in units of 1/10000)
@@ -45,5 +45,18 @@ SELECT throws_ok($$SELECT crm.rfm_quantiles_final('rfm_quantiles:05000000'::crm.
     'truncated bytes: 22P03');
 SELECT throws_ok($$SELECT crm.rfm_quantiles_final('rfm_quantiles:05000000cafcffffffffffffffffff7f'::crm.agg_state)$$, '22P03', NULL,
     'a row count beyond the bytes: 22P03');
+
+-- crm.monthly_activity (src/activity.c, network byte order): January 1997
+-- (month 1997 * 12 + 0 = 23964), one active customer, two purchases,
+-- 30.0000 of revenue (300000), one customer day
+SELECT is((SELECT crm.monthly_activity_final(('monthly_activity:' || '00005d9c' || '00000001' || '0000000000000001'
+                                               || repeat('0', 32) || '0000000000000002' || '00000000000493e0'
+                                               || '0000000000000001')::crm.agg_state)::text),
+          (SELECT crm.monthly_activity(s)::text FROM (VALUES ('{1997-01-15:30x2}'::crm.summary)) v(s)),
+    'monthly_activity: a state written by hand gives the months the aggregate computes');
+SELECT throws_ok($$SELECT crm.monthly_activity_final('monthly_activity:00005d9c00000001'::crm.agg_state)$$, '22P03', NULL,
+    'monthly_activity: a month count beyond the bytes: 22P03');
+SELECT throws_ok($$SELECT crm.monthly_activity_final(('monthly_activity:00005d9c00000001' || repeat('f', 16) || repeat('0', 80))::crm.agg_state)$$,
+    '22P03', NULL, 'monthly_activity: a negative count: 22P03');
 
 SELECT * FROM finish();
