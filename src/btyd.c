@@ -146,6 +146,16 @@ model_corrupt(void)
 			 errmsg("invalid crm.btyd_model value")));
 }
 
+/* a binary input (recv) that is no model: the client sent it, 22P03 */
+static void
+model_recv_invalid(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid external crm.btyd_model value"),
+			 errdetail("%s", detail)));
+}
+
 /* a model in the 0.3.0 form, which holds no covariates, covariance or as_of */
 static Datum
 pack_v030(const BtydModelValue *m)
@@ -648,7 +658,7 @@ btyd_model_recv(PG_FUNCTION_ARGS)
 	{
 		m.kind = pq_getmsgint(buf, 4);
 		if (m.kind == BTYD_BGBB || btyd_nparams(m.kind) == 0)
-			model_corrupt();
+			model_recv_invalid(psprintf("Unknown kind of model %d in the 0.3.0 binary form.", m.kind));
 		m.iterations = pq_getmsgint(buf, 4);
 		m.converged = pq_getmsgint(buf, 4);
 		for (i = 0; i < BTYD_MAX_PARAMS; i++)
@@ -659,22 +669,27 @@ btyd_model_recv(PG_FUNCTION_ARGS)
 	else
 	{
 		int32		flags;
+		int			version = pq_getmsgbyte(buf);
 
-		if (pq_getmsgbyte(buf) != BTYD_MODEL_VERSION)
-			model_corrupt();
+		if (version != BTYD_MODEL_VERSION)
+			model_recv_invalid(psprintf("Unknown binary version %d.", version));
 		m.kind = pq_getmsgbyte(buf);
 		m.ntrans = pq_getmsgbyte(buf);
 		m.ndrop = pq_getmsgbyte(buf);
-		if (btyd_nparams(m.kind) == 0 || m.ntrans > BTYD_MAX_COVARIATES ||
-			m.ndrop > BTYD_MAX_COVARIATES ||
+		if (btyd_nparams(m.kind) == 0)
+			model_recv_invalid(psprintf("Unknown kind of model %d.", m.kind));
+		if (m.ntrans > BTYD_MAX_COVARIATES || m.ndrop > BTYD_MAX_COVARIATES ||
 			(m.ntrans + m.ndrop > 0 && !btyd_takes_covariates(m.kind)))
-			model_corrupt();
+			model_recv_invalid(psprintf("A %s model cannot hold %d purchase and %d dropout covariates.",
+										btyd_model_name(m.kind), m.ntrans, m.ndrop));
 		m.iterations = pq_getmsgint(buf, 4);
 		m.converged = pq_getmsgint(buf, 4);
 		flags = pq_getmsgint(buf, 4);
 		m.has_vcov = (flags & MODEL_HAS_VCOV) != 0;
 		m.has_as_of = (flags & MODEL_HAS_AS_OF) != 0;
 		m.as_of = pq_getmsgint(buf, 4);
+		if (m.has_as_of && (DATE_NOT_FINITE(m.as_of) || !IS_VALID_DATE(m.as_of)))
+			model_recv_invalid("The model's as_of is not a valid finite date.");
 	}
 	m.loglik = pq_getmsgfloat8(buf);
 	m.customers = pq_getmsgfloat8(buf);

@@ -565,7 +565,7 @@ static void
 get(SerialBuf *sb, void *p, Size n)
 {
 	if (sb->rd + n > sb->end)
-		elog(ERROR, "invalid serialized validation state");
+		crm_invalid_state("crm.validate");
 	memcpy(p, sb->rd, n);
 	sb->rd += n;
 }
@@ -626,9 +626,11 @@ btyd_validate_deserialize(PG_FUNCTION_ARGS)
 	sb.end = sb.rd + VARSIZE_ANY_EXHDR(b);
 	get(&sb, &plen, sizeof(plen));
 	if (plen < VARHDRSZ || plen > sb.end - sb.rd)
-		elog(ERROR, "invalid serialized validation state");
+		crm_invalid_state("crm.validate");
 	packed = palloc(plen);
 	get(&sb, packed, plen);
+	if (VARATT_IS_EXTENDED(packed) || VARSIZE(packed) != plen)
+		crm_invalid_state("crm.validate");
 	btyd_model_unpack(PointerGetDatum(packed), &st->model);
 	st->packed = (struct varlena *) packed;
 	get(&sb, &st->split, sizeof(int32));
@@ -640,8 +642,9 @@ btyd_validate_deserialize(PG_FUNCTION_ARGS)
 	get(&sb, st->b_expected, NBUCKETS * sizeof(double));
 	get(&sb, &ncal, sizeof(int32));
 	n = ncal;
-	if (n < 0 || st->holdout_end < st->split)
-		elog(ERROR, "invalid serialized validation state");
+	if (n < 0 || n > (sb.end - sb.rd) / (2 * sizeof(double)) || st->holdout_end < st->split ||
+		(int64) st->holdout_end - st->split > (sb.end - sb.rd) / sizeof(double))
+		crm_invalid_state("crm.validate");
 	cal_reserve(st, ncal);
 	if (n > 0)
 	{
@@ -669,7 +672,7 @@ btyd_validate_deserialize(PG_FUNCTION_ARGS)
 		add_pair(st, p.score, p.label);
 	}
 	if (sb.rd != sb.end)
-		elog(ERROR, "invalid serialized validation state");
+		crm_invalid_state("crm.validate");
 	PG_RETURN_POINTER(st);
 }
 

@@ -232,6 +232,19 @@ crm_check_finite_date(int32 date, const char *argname)
 }
 
 /*
+ * A serialized aggregate state that cannot be read back: the deserialize
+ * functions read a bytea, so a bad one is invalid binary data (22P03),
+ * never an internal error.
+ */
+void
+crm_invalid_state(const char *aggregate)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid serialized %s state", aggregate)));
+}
+
+/*
  * The blessed row type of a function returning a composite, looked up once
  * per call site and kept in *cache, which lives as long as the FmgrInfo:
  * a function with nothing else to cache passes its fn_extra
@@ -246,7 +259,9 @@ crm_result_tupdesc(FunctionCallInfo fcinfo, TupleDesc *cache)
 		TupleDesc	tupdesc;
 
 		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "function returning a row called in a context that cannot accept one");
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("function returning a row called in a context that cannot accept one")));
 		*cache = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
 		MemoryContextSwitchTo(old);
 	}

@@ -30,6 +30,7 @@ extern crm_money crm_float8_to_money(double value, const char *argname);
 extern Datum crm_money_to_numeric(crm_money value);
 extern double crm_interval_days(Datum interval, const char *argname);
 extern void crm_check_finite_date(int32 date, const char *argname);
+extern void crm_invalid_state(const char *aggregate) pg_attribute_noreturn();
 extern int32 crm_as_of_arg(FunctionCallInfo fcinfo, int argno);
 extern TupleDesc crm_result_tupdesc(FunctionCallInfo fcinfo, TupleDesc *cache);
 

@@ -537,7 +537,7 @@ state_from_bytes(bytea *in, size_t size, size_t copy, const char *aggregate)
 	void	   *st;
 
 	if (VARSIZE_ANY_EXHDR(in) != copy)
-		elog(ERROR, "invalid serialized %s state", aggregate);
+		crm_invalid_state(aggregate);
 	st = palloc0(size);
 	memcpy(st, VARDATA_ANY(in), copy);
 	return st;
@@ -1085,7 +1085,9 @@ static double *
 brier_state(ArrayType *a)
 {
 	if (ARR_NDIM(a) != 1 || ARR_DIMS(a)[0] != 2 || ARR_HASNULL(a) || ARR_ELEMTYPE(a) != FLOAT8OID)
-		elog(ERROR, "crm.brier_score expects a state of 2 float8 values");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the state of crm.brier_score must be an array of 2 double precision values without NULL")));
 	return (double *) ARR_DATA_PTR(a);
 }
 
@@ -1154,7 +1156,9 @@ column_of(TupleDesc desc, const char *name, const char *who)
 	int			att = SPI_fnumber(desc, name);
 
 	if (att <= 0)
-		elog(ERROR, "%s: column \"%s\" not found", who, name);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s needs a column \"%s\"", who, name)));
 	return att;
 }
 
@@ -1214,7 +1218,9 @@ pipeline_guard(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		elog(ERROR, "crm.opportunity_guard must be a BEFORE INSERT OR UPDATE FOR EACH ROW trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("crm.opportunity_guard must be a BEFORE INSERT OR UPDATE FOR EACH ROW trigger")));
 	rel = trigdata->tg_relation;
 	desc = RelationGetDescr(rel);
 	gc = (GuardCache *) fcinfo->flinfo->fn_extra;
@@ -1470,7 +1476,9 @@ pipeline_record_changes(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || trigdata->tg_newtable == NULL ||
 		(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && trigdata->tg_oldtable == NULL))
-		elog(ERROR, "crm.record_opportunity_changes must be an AFTER INSERT or UPDATE FOR EACH STATEMENT trigger with transition tables");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("crm.record_opportunity_changes must be an AFTER INSERT or UPDATE FOR EACH STATEMENT trigger with transition tables")));
 	update = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event);
 	if (!update && crm_restoring_dump())
 		return PointerGetDatum(NULL);

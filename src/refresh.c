@@ -245,14 +245,18 @@ service_changed(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		elog(ERROR, "crm.service_changed must be an AFTER statement trigger with transition tables");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("crm.service_changed must be an AFTER statement trigger with transition tables")));
 	if (crm_restoring_dump())
 		return PointerGetDatum(NULL);
 	desc = RelationGetDescr(trigdata->tg_relation);
 	answers = strcmp(RelationGetRelationName(trigdata->tg_relation), "survey_answers") == 0;
 	key = SPI_fnumber(desc, answers ? "survey_id" : "customer_id");
 	if (key <= 0)
-		elog(ERROR, "crm.service_changed: no customer_id or survey_id column");
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("crm.service_changed needs a column customer_id or survey_id")));
 	tables[0] = trigdata->tg_oldtable;
 	tables[1] = trigdata->tg_newtable;
 	for (t = 0; t < 2; t++)

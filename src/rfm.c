@@ -882,11 +882,15 @@ rfm_quantiles_deserialize(PG_FUNCTION_ARGS)
 	RfmState   *st;
 	const char *col[3];
 
+	if (VARSIZE_ANY_EXHDR(b) < 16)
+		crm_invalid_state("crm.rfm_quantiles");
 	memcpy(&k, p, 4);
 	memcpy(&as_of, p + 4, 4);
 	memcpy(&n, p + 8, 8);
-	if (VARSIZE_ANY_EXHDR(b) != 16 + 3 * n * sizeof(int64))
-		elog(ERROR, "invalid serialized rfm_quantiles state");
+	if (k < RFM_MIN_SCALE || k > RFM_MAX_SCALE || n < 0 ||
+		n > (VARSIZE_ANY_EXHDR(b) - 16) / (3 * sizeof(int64)) ||
+		VARSIZE_ANY_EXHDR(b) != 16 + 3 * n * sizeof(int64))
+		crm_invalid_state("crm.rfm_quantiles");
 	st = rfm_state_create(CurrentMemoryContext, k, as_of);
 	p += 16;
 	col[0] = p;

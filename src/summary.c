@@ -94,7 +94,9 @@ crm_summary_check(SummaryStatus st, const char *what)
 		case SUMMARY_UNSORTED:
 		case SUMMARY_BAD_DAY:
 		case SUMMARY_BAD_SEAL:
-			elog(ERROR, "corrupt crm.summary in %s", what);
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("corrupt crm.summary in %s", what)));
 			break;
 	}
 }
@@ -866,11 +868,11 @@ summary_deserialize(PG_FUNCTION_ARGS)
 
 	(void) summary_aggcontext(fcinfo, "summary_deserialize");
 	if (VARSIZE_ANY_EXHDR(b) < hdr)
-		elog(ERROR, "invalid serialized crm.summary state");
+		crm_invalid_state("crm.summary");
 	memcpy((char *) &head + VARHDRSZ, data, hdr);
-	if (head.version != SUMMARY_VERSION ||
-		VARSIZE_ANY_EXHDR(b) != hdr + head.ndays * sizeof(SummaryDay))
-		elog(ERROR, "invalid serialized crm.summary state");
+	if (head.version != SUMMARY_VERSION || head.ndays < 0 ||
+		VARSIZE_ANY_EXHDR(b) != hdr + (Size) head.ndays * sizeof(SummaryDay))
+		crm_invalid_state("crm.summary");
 	st = state_create(CurrentMemoryContext, head.ndays);
 	memcpy(st->days, data + hdr, head.ndays * sizeof(SummaryDay));
 	st->ndays = head.ndays;
