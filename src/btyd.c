@@ -90,6 +90,21 @@ btyd_model_name(int kind)
 	return NULL;
 }
 
+/*
+ * A prediction the kernel could not carry out in double precision (NaN)
+ * for arguments that passed every check: extreme counts or horizons
+ * against the model's parameters.  The arguments are the client's, so
+ * this is 22003, not an internal error.
+ */
+void
+btyd_prediction_failed(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("the prediction cannot be computed in double precision for these arguments"),
+			 errhint("Counts and horizons far beyond the history the model was fitted on overflow; check that they are in the model's time unit.")));
+}
+
 static bool
 is_count_model(int kind)
 {
@@ -1176,7 +1191,7 @@ predict(const BtydModelValue *m, Prediction what, double t, double k,
 			break;
 	}
 	if (isnan(v))
-		elog(ERROR, "btyd prediction failed on valid arguments");
+		btyd_prediction_failed();
 	return Float8GetDatum(v);
 }
 
@@ -1265,7 +1280,7 @@ p_purchases_new(PG_FUNCTION_ARGS)
 	k = count_arg(fcinfo, 2);
 	v = btyd_pmf(m.kind, m.params, t, k);
 	if (isnan(v))
-		elog(ERROR, "btyd prediction failed on valid arguments");
+		btyd_prediction_failed();
 	PG_RETURN_FLOAT8(v);
 }
 

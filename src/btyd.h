@@ -46,6 +46,7 @@ extern void btyd_model_unpack(Datum d, BtydModelValue *m);
 /* a model returned by a function: in the 0.3.0 form if its SQL type is */
 extern Datum btyd_model_result(FunctionCallInfo fcinfo, const BtydModelValue *m);
 extern const char *btyd_model_name(int kind);
+extern void btyd_prediction_failed(void) pg_attribute_noreturn();
 extern char *btyd_iso_date(int32 date);
 
 /*

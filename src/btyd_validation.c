@@ -203,7 +203,7 @@ key_lookup(ValState *st, int32 x, int32 dist)
 			k->G = btyd_expected_alive(m->kind, m->params, H, x, T);
 			k->Z0 = btyd_pmf_alive(m->kind, m->params, H, 0, x, T);
 			if (isnan(k->G) || isnan(k->Z0))
-				elog(ERROR, "btyd validation: prediction failed on valid arguments");
+				btyd_prediction_failed();
 			st->nkeys++;
 			return k;
 		}
@@ -720,7 +720,7 @@ append_tracking(StringInfo buf, ValState *st)
 	{
 		enew[r] = btyd_expected_purchases_new(m->kind, m->params, in_units(st, r));
 		if (isnan(enew[r]))
-			elog(ERROR, "btyd validation: prediction failed on valid arguments");
+			btyd_prediction_failed();
 	}
 	lo = (int32) ceil(-maxd / S);
 	hi = (int32) ceil(H / S);

@@ -1395,14 +1395,20 @@ PG_FUNCTION_INFO_V1(summary_unseal);
 Datum
 summary_unseal(PG_FUNCTION_ARGS)
 {
-	Summary    *s = PG_GETARG_SUMMARY_P(0);
-	Summary    *d = PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1);
-	int			nd = d ? d->ndays : 0;
+	Summary    *s;
+	Summary    *d;
+	int			nd;
 	SummaryView v;
 	SummaryStats want;
 	SummaryStats have;
 	SummaryDay *days;
 
+	/* not strict: NULL sealed days are none; a NULL summary gives NULL */
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	s = PG_GETARG_SUMMARY_P(0);
+	d = PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1);
+	nd = d ? d->ndays : 0;
 	if (d != NULL && SUMMARY_IS_SEALED(d))
 		crm_summary_check(SUMMARY_SEALED, "unseal");
 	if (!SUMMARY_IS_SEALED(s))
