@@ -12,7 +12,7 @@ SELECT plan(27);
 CREATE FUNCTION pg_temp.recv_state(typ regtype, bytes bytea) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
-    f text := 'crm_recv_' || pg_backend_pid() || '.bin';  -- in the data directory
+    f text := current_setting('data_directory') || '/crm_recv_' || pg_backend_pid() || '.bin';
     tab text := 'recv_' || replace(typ::text, 'crm.', '');
     st text;
     msg text;
