@@ -307,6 +307,31 @@ crm_restoring_dump(void)
 	return !row_security && namespace_search_path != NULL && namespace_search_path[0] == '\0';
 }
 
+/*
+ * Pin search_path to pg_catalog, crm until crm_unpin_search_path(), as
+ * SET search_path on a function does: for the SECURITY DEFINER triggers
+ * that read the caller's search_path first (crm_restoring_dump()).  Their
+ * queries qualify every name, but operators and functions are still
+ * resolved through search_path, and a caller's schema before pg_catalog
+ * could otherwise lend them an operator to run with the owner's rights.
+ * An error undoes the setting with the (sub)transaction.
+ */
+int
+crm_pin_search_path(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, crm", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+void
+crm_unpin_search_path(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
+
 /* the OID of a type named like "crm.summary" or "crm.summary[]" */
 Oid
 crm_type_oid(const char *name)

@@ -57,6 +57,8 @@ extern void crm_transition_close(CrmTransitionReader *r);
  * made new ones, so that the plans are prepared again.
  */
 extern bool crm_restoring_dump(void);
+extern int	crm_pin_search_path(void);
+extern void crm_unpin_search_path(int nestlevel);
 extern Oid	crm_relid(const char *name);
 extern Oid	crm_type_oid(const char *name);
 extern bool crm_type_gone(Oid typid);
