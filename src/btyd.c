@@ -193,7 +193,7 @@ pack_v030(const BtydModelValue *m)
 	return PointerGetDatum(old);
 }
 
-static void
+static bool
 unpack_v030(Datum d, BtydModelValue *m)
 {
 	BtydModelV030 old;
@@ -202,7 +202,7 @@ unpack_v030(Datum d, BtydModelValue *m)
 	memset(m, 0, sizeof(*m));
 	m->kind = old.kind;
 	if (btyd_nparams(m->kind) == 0)
-		model_corrupt();
+		return false;
 	memcpy(m->params, old.params, sizeof(m->params));
 	m->iterations = old.iterations;
 	m->converged = old.converged;
@@ -210,6 +210,7 @@ unpack_v030(Datum d, BtydModelValue *m)
 	m->customers = old.customers;
 	m->penalty = old.penalty;
 	m->unit_days = old.unit_days;
+	return true;
 }
 
 static Datum btyd_model_pack(const BtydModelValue *m);
@@ -264,8 +265,12 @@ btyd_model_pack(const BtydModelValue *m)
 	PG_RETURN_POINTER(v);
 }
 
-void
-btyd_model_unpack(Datum datum, BtydModelValue *m)
+/*
+ * Read a stored model into *m; false when the bytes are no model of this
+ * release (the caller says what kind of error that is).
+ */
+bool
+btyd_model_try_unpack(Datum datum, BtydModelValue *m)
 {
 	struct varlena *v;
 	const char *p;
@@ -280,14 +285,13 @@ btyd_model_unpack(Datum datum, BtydModelValue *m)
 
 	if (is_v030(datum))
 	{
-		unpack_v030(datum, m);
-		return;
+		return unpack_v030(datum, m);
 	}
 	v = PG_DETOAST_DATUM_PACKED(datum);
 	p = VARDATA_ANY(v);
 	len = VARSIZE_ANY_EXHDR(v);
 	if (len < sizeof(h))
-		model_corrupt();
+		return false;
 	memcpy(&h, p, sizeof(h));
 	memset(m, 0, sizeof(*m));
 	m->kind = h.kind;
@@ -296,7 +300,7 @@ btyd_model_unpack(Datum datum, BtydModelValue *m)
 	np = btyd_nparams(m->kind);
 	if (h.version != BTYD_MODEL_VERSION || np == 0 ||
 		m->ntrans > BTYD_MAX_COVARIATES || m->ndrop > BTYD_MAX_COVARIATES)
-		model_corrupt();
+		return false;
 	m->iterations = h.iterations;
 	m->converged = h.converged;
 	m->has_vcov = (h.flags & MODEL_HAS_VCOV) != 0;
@@ -308,7 +312,7 @@ btyd_model_unpack(Datum datum, BtydModelValue *m)
 	m->unit_days = h.unit_days;
 	n = BTYD_MODEL_NTHETA(m);
 	if (len != sizeof(h) + model_ndoubles(m) * sizeof(double))
-		model_corrupt();
+		return false;
 	memcpy(d, p + sizeof(h), model_ndoubles(m) * sizeof(double));
 	for (i = 0; i < np; i++)
 		m->params[i] = d[k++];
@@ -323,6 +327,14 @@ btyd_model_unpack(Datum datum, BtydModelValue *m)
 			}
 	if ((Pointer) v != DatumGetPointer(datum))
 		pfree(v);
+	return true;
+}
+
+void
+btyd_model_unpack(Datum datum, BtydModelValue *m)
+{
+	if (!btyd_model_try_unpack(datum, m))
+		model_corrupt();
 }
 
 /*
@@ -451,7 +463,8 @@ parse_number(const char **pp, double *v)
 
 	errno = 0;
 	*v = strtod(*pp, &end);
-	if (end == *pp || errno == ERANGE)
+	/* as float8in: an underflow to a subnormal number is that number */
+	if (end == *pp || (errno == ERANGE && (*v == 0 || isinf(*v))))
 		return false;
 	*pp = end;
 	return true;

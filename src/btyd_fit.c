@@ -598,8 +598,10 @@ btyd_fit_deserialize(PG_FUNCTION_ARGS)
 	memcpy(&n, p, 8);
 	memcpy(&ntrans, p + 32, 4);
 	memcpy(&ndrop, p + 36, 4);
-	stride = 4 + Max(ntrans, 0) + Max(ndrop, 0);
-	if (n < 0 || ntrans < 0 || ndrop < 0 || ntrans > BTYD_MAX_COVARIATES || ndrop > BTYD_MAX_COVARIATES ||
+	if (ntrans < 0 || ndrop < 0 || ntrans > BTYD_MAX_COVARIATES || ndrop > BTYD_MAX_COVARIATES)
+		crm_invalid_state("btyd fit");
+	stride = 4 + ntrans + ndrop;
+	if (n < 0 ||
 		n > (VARSIZE_ANY_EXHDR(b) - SERIAL_HEADER) / (stride * sizeof(double)) ||
 		VARSIZE_ANY_EXHDR(b) != SERIAL_HEADER + n * stride * sizeof(double))
 		crm_invalid_state("btyd fit");

@@ -631,7 +631,8 @@ btyd_validate_deserialize(PG_FUNCTION_ARGS)
 	get(&sb, packed, plen);
 	if (VARATT_IS_EXTENDED(packed) || VARSIZE(packed) != plen)
 		crm_invalid_state("crm.validate");
-	btyd_model_unpack(PointerGetDatum(packed), &st->model);
+	if (!btyd_model_try_unpack(PointerGetDatum(packed), &st->model))
+		crm_invalid_state("crm.validate");
 	st->packed = (struct varlena *) packed;
 	get(&sb, &st->split, sizeof(int32));
 	get(&sb, &st->holdout_end, sizeof(int32));

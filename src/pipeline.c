@@ -383,7 +383,8 @@ pipeline_model_in(PG_FUNCTION_ARGS)
 			if (end == entry || w < 0 || w >= PIPE_NBINS || (*end != ' ' && *end != ';' && *end != '\0') ||
 				(to >= 0 && n < 0))
 				model_syntax_error(str);
-			bins[w] += n;
+			if (pg_add_s64_overflow(bins[w], n, &bins[w]))
+				model_syntax_error(str);
 			entry = end;
 			if (*entry != ' ')
 				break;
@@ -415,6 +416,9 @@ pipeline_model_send(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
+#define PIPE_MIN_AS_OF (-730119)	/* date2j(1, 1, 1) - POSTGRES_EPOCH_JDATE */
+#define PIPE_MAX_AS_OF (2921939)	/* date2j(9999, 12, 31) - POSTGRES_EPOCH_JDATE */
+
 PG_FUNCTION_INFO_V1(pipeline_model_recv);
 Datum
 pipeline_model_recv(PG_FUNCTION_ARGS)
@@ -435,6 +439,25 @@ pipeline_model_recv(PG_FUNCTION_ARGS)
 	prior = check_prior(pq_getmsgfloat8(buf));
 	for (i = 0; i < sizeof(PipelineCounts) / sizeof(int64); i++)
 		c[i] = pq_getmsgint64(buf);
+	/* what the text form can say: see pipeline_model_in() */
+	if (as_of < PIPE_MIN_AS_OF || as_of > PIPE_MAX_AS_OF)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid external crm.pipeline_model value"),
+				 errdetail("as_of is not between 0001-01-01 and 9999-12-31.")));
+	for (i = 0; i < PIPE_NOPEN; i++)
+	{
+		int			to,
+					w;
+
+		for (to = 0; to < PIPE_NSTAGES; to++)
+			for (w = 0; w < PIPE_NBINS; w++)
+				if (counts.moves[i][to][w] < 0 || (to == i && counts.moves[i][to][w] != 0))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+							 errmsg("invalid external crm.pipeline_model value"),
+							 errdetail("A count of moves is negative, or counts moves from a stage to itself.")));
+	}
 	PG_RETURN_POINTER(model_build(&counts, prior, as_of));
 }
 

@@ -548,6 +548,7 @@ summary_recv(PG_FUNCTION_ARGS)
 		seal.repeat_total = pq_getmsgint64(buf);
 		seal.first_amount = pq_getmsgint64(buf);
 		if (through < SUMMARY_MIN_DAY || through > SUMMARY_MAX_DAY ||
+			(seal.purchase_days > 0 && seal.first_purchase < SUMMARY_MIN_DAY) ||
 			summary_seal_validate(&seal, through) != SUMMARY_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),

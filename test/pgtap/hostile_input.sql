@@ -3,7 +3,7 @@
 -- SQLSTATE a client can act on (22P03 for bytes that are no value), never
 -- an internal error (XX...).  Issue 20.
 \ir setup.psql
-SELECT plan(27);
+SELECT plan(32);
 
 -- recv_state(type, bytes): what binary COPY of bytes into a column of type
 -- says: 'ok', or the SQLSTATE and message.  A bytea column's binary COPY
@@ -121,6 +121,22 @@ SELECT throws_ok($$SELECT p_alive('bgnbd(r=0.24,alpha=4.4,a=0.79,b=2.4)', 214748
                  'p_alive of 2^31 purchases: 22003, the prediction out of range');
 SELECT throws_ok($$SELECT p_purchases('pareto_nbd(r=0.55,alpha=10.5,s=0.6,beta=11.7)', 1.5, 2147483647)$$, '22003', NULL,
                  'p_purchases of 2^31 purchases: 22003');
+
+-- found by the fuzz targets (test/fuzz/): binary values the text form
+-- could not write back, now refused; a subnormal parameter now reads
+SELECT is(left(pg_temp.recv_state('crm.rfm_cutpoints', '\x00000002000023abffffffffffffffff000000000000001e0000000000000001000000000007a120'::bytea), 5),
+          '22P03', 'rfm_cutpoints: a negative number of customers: 22P03');
+SELECT is(left(pg_temp.recv_state('crm.rfm_cutpoints', '\x000000020100000000000000000000000000001e0000000000000001000000000007a120'::bytea), 5),
+          '22P03', 'rfm_cutpoints: as_of in year 46,000: 22P03');
+SELECT throws_ok($$SELECT rfm_thresholds('10000-01-01', '{30}', '{1}', '{50}')$$, '22008', NULL,
+                 'rfm_thresholds as of a five-digit year: 22008');
+SELECT is(left(pg_temp.recv_state('crm.pipeline_model',
+              overlay(pipeline_model_send((SELECT learn_pipeline(f, t, s, c, '2025-01-01') FROM (VALUES ('lead'::pipeline_stage, 'qualified'::pipeline_stage,
+                  '2024-01-01 00:00+00'::timestamptz, '2024-02-01 00:00+00'::timestamptz)) v(f, t, s, c)))
+                      placing '\x0000000000000001'::bytea from 17 for 8)), 5),
+          '22P03', 'pipeline_model: moves from a stage to itself: 22P03');
+SELECT is('bgnbd(r=1e-310,alpha=1,a=1,b=1)'::btyd_model::text, 'bgnbd(r=1e-310,alpha=1,a=1,b=1)',
+          'a subnormal parameter reads, as float8 does, and writes back the same');
 
 SELECT * FROM finish();
 ROLLBACK;
