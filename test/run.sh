@@ -13,6 +13,7 @@ set -u
 cd "$(dirname "$0")/.."
 . test/lib.sh
 . test/packaging.sh
+. test/stress.sh
 
 mode=${1:-test}
 export CRM_DATA=${CRM_DATA:-$(pwd)/test/data}
@@ -82,6 +83,10 @@ run_test() {
 		"opportunities and their history survive pg_dump and restore with no history row written twice, and the restored triggers keep writing it"
 	check "concurrent writers" concurrency_check \
 		"4 bulk writers, a single-order writer and crm.refresh() at once, all creating the same new customers too: no deadlock, no error, every summary exact"
+	check "crashes mid-write" crash_check \
+		"kill -9 of the cluster during a tracked COPY of $(crash_orders) orders, during crm.refresh() and during an attach backfill: after restart the committed orders are there, the uncommitted not, every customer equals a recompute, and each can be done again"
+	check "soak" soak_check \
+		"${CRM_SOAK_CLIENTS:-16} clients for $(soak_seconds) s writing orders, complaints, interactions and stage changes for overlapping customers while crm.refresh() runs again and again: no deadlock, no error, no history row lost, every customer equals a recompute"
 	check "upgrade from 0.1.0" "upgrade_check 0.1.0" \
 		"ALTER EXTENSION crm UPDATE from 0.1.0 gives the objects of a fresh install and keeps the data"
 	check "upgrade from 0.3.0" "upgrade_check 0.3.0" \
