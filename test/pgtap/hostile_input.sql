@@ -74,6 +74,8 @@ FROM (VALUES ('crm.summary'::regtype, summary_send('{2024-01-01:10,2024-02-03:5x
              ('crm.btyd_model', btyd_model_send('pareto_nbd(r=0.5,alpha=10,s=0.6,beta=11) covariates(trans={0.1},dropout={-0.2})')),
              ('crm.rfm_cutpoints', rfm_cutpoints_send(rfm_thresholds('2024-12-31', '{30,90,180,365}', '{1,2,4,8}', '{50,100,250,1000}')))) t(typ, sent),
      generate_series(1, 400);
+SELECT diag(format('binary input: %s values into the crm types, %s internal errors',
+                   (SELECT count(*) FROM recv_tries), (SELECT count(*) FROM recv_tries WHERE outcome ~ '^XX')));
 SELECT is((SELECT count(*) FROM recv_tries WHERE outcome ~ '^XX'), 0::bigint,
           format('%s binary inputs into the crm types (%s refused, %s read): no internal error',
                  (SELECT count(*) FROM recv_tries), (SELECT count(*) FROM recv_tries WHERE outcome <> 'ok'),

@@ -200,6 +200,10 @@ SELECT is((SELECT string_agg(format('%s %s: %s', role, fn, outcome), '; ') FROM 
                  (SELECT count(*) FROM crm_fns), (SELECT count(*) FROM fn_tried f JOIN crm_fns c USING (fn) WHERE NOT c.not_callable),
                  (SELECT count(*) FROM fn_tried f JOIN crm_fns c USING (fn) WHERE c.not_callable)));
 SELECT is((SELECT count(*) FROM fn_tried WHERE outcome ~ '^XX'), 0::bigint, 'and no call by any role gave an internal error');
+SELECT diag(format('hostile roles: %s table and view attempts, %s function calls and checks, %s not as the grants say',
+                   (SELECT count(*) FROM tried), (SELECT count(*) FROM fn_tried),
+                   (SELECT count(*) FROM tried t LEFT JOIN expected_grants e USING (role, action, rel) WHERE (e.role IS NULL) <> (t.outcome = '42501'))
+                   + (SELECT count(*) FROM fn_tried WHERE should_refuse <> (outcome = '42501'))));
 
 -- ---------------------------------------------------------------------
 -- An account manager: only their customers, in every table and view

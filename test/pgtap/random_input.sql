@@ -176,6 +176,9 @@ SELECT diag(format('%s %s -> %s %s', fn, left(q, 300), state, msg)) FROM outcome
 SELECT diag(format('%s calls ran out of time (3 s), %s returned NaN (not stored), by state: %s',
                    (SELECT count(*) FROM outcomes WHERE state = 'timeout'), (SELECT count(*) FROM outcomes WHERE nan_returned),
                    (SELECT string_agg(s || ' ' || n, ', ' ORDER BY n DESC) FROM (SELECT state s, count(*) n FROM outcomes GROUP BY 1) x)));
+SELECT diag(format('random input: %s functions x %s inputs tried = %s calls, %s internal errors, %s NaN stored',
+                   (SELECT count(DISTINCT fn) FROM outcomes), (SELECT count(*) FROM vals), (SELECT count(*) FROM outcomes),
+                   (SELECT count(*) FROM outcomes WHERE state ~ '^XX'), (SELECT count(*) FROM outcomes WHERE nan_stored)));
 SELECT is((SELECT count(*) FROM outcomes WHERE state ~ '^XX'), 0::bigint,
           format('%s functions x %s inputs tried = %s calls (%s answered, %s refused with an SQLSTATE): no internal error (XX), the server still answering',
                  (SELECT count(DISTINCT fn) FROM outcomes), (SELECT count(*) FROM vals),
