@@ -23,7 +23,7 @@ INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 UPGRADES_RELEASED = sql/upgrade/crm--0.1.0--0.2.0.sql sql/upgrade/crm--0.2.0--0.3.0.sql
 UPGRADE_PREVIOUS = 0.3.0
 NEW_PIECES = sql/install/08_agg_state.sql sql/install/40_btyd.sql sql/install/42_validation.sql sql/install/79_pipeline.sql \
-	sql/install/95_model_validation.sql sql/install/95_pipeline_access.sql
+	sql/install/95_model_validation.sql sql/install/95_pipeline_access.sql sql/install/96_account_manager_history.sql
 UPGRADE_FINISH = sql/upgrade/$(EXTVERSION)-finish.sql
 UPGRADE_LATE = sql/upgrade/$(EXTVERSION)-late.sql
 UPGRADE_PIECES = sql/upgrade/$(EXTVERSION).sql $(NEW_PIECES) $(UPGRADE_FINISH) $(UPGRADE_LATE)
@@ -40,7 +40,7 @@ ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/results/isolation
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
-EXTRA_CLEAN = test/results test/unit/*.bin
+EXTRA_CLEAN = test/results test/unit/*.bin build/fuzz build/sanitize
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -77,6 +77,16 @@ installcheck-tap:
 	psql -X -q -v ON_ERROR_STOP=1 -c 'DROP DATABASE IF EXISTS crm_tap' -c 'CREATE DATABASE crm_tap'
 	psql -X -q -v ON_ERROR_STOP=1 -d crm_tap -c 'CREATE EXTENSION pgtap'
 	CRM_DATA=$${CRM_DATA:-$(CURDIR)/test/data} pg_prove $(PROVE_FLAGS) -d crm_tap test/pgtap/*.sql
+
+# libFuzzer targets for every parser (text input, binary receive,
+# aggregate deserialize), under ASan+UBSan, FUZZ_SECONDS (default 60) each
+# (test/fuzz/run.sh); the C unit tests under the same sanitizers
+# (test/sanitize.sh).  Both need clang.
+.PHONY: fuzz sanitize
+fuzz:
+	PG_CONFIG=$(PG_CONFIG) test/fuzz/run.sh
+sanitize:
+	PG_CONFIG=$(PG_CONFIG) test/sanitize.sh
 
 .PHONY: test demo bench bench-tracking bench-history bench-pipeline bench-stages bench-views bench-attach bench-scale unit installcheck-tap
 test:

@@ -85,16 +85,6 @@ month_of(int32 day)
 	return y * 12 + m - 1;
 }
 
-static void invalid_state(void) pg_attribute_noreturn();
-
-static void
-invalid_state(void)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-			 errmsg("invalid crm.monthly_activity state")));
-}
-
 /* the counts of month (allocated in the state's context), the array grown to reach it */
 static MonthCounts *
 month_counts(ActivityState *st, int32 month)
@@ -279,13 +269,13 @@ monthly_activity_deserialize(PG_FUNCTION_ARGS)
 	buf.maxlen = buf.len;
 	buf.cursor = 0;
 	if (buf.len < 8)
-		invalid_state();
+		crm_invalid_state("crm.monthly_activity");
 	first = pq_getmsgint(&buf, 4);
 	n = pq_getmsgint(&buf, 4);
 	if (n < 0 || n > (buf.len - 8) / 48 || buf.len != 8 + n * 48 ||
 		(n > 0 && (first < month_of(DATETIME_MIN_JULIAN - POSTGRES_EPOCH_JDATE) ||
 				   (int64) first + n - 1 > month_of(DATE_END_JULIAN - 1 - POSTGRES_EPOCH_JDATE))))
-		invalid_state();
+		crm_invalid_state("crm.monthly_activity");
 	if (n > 0)
 	{
 		(void) month_counts(st, first);
@@ -303,7 +293,7 @@ monthly_activity_deserialize(PG_FUNCTION_ARGS)
 		c->days = pq_getmsgint64(&buf);
 		if (c->active < 0 || c->returning < 0 || c->retained < 0 ||
 			c->purchases < 0 || c->days < 0)
-			invalid_state();
+			crm_invalid_state("crm.monthly_activity");
 	}
 	PG_RETURN_POINTER(st);
 }

@@ -90,6 +90,21 @@ btyd_model_name(int kind)
 	return NULL;
 }
 
+/*
+ * A prediction the kernel could not carry out in double precision (NaN)
+ * for arguments that passed every check: extreme counts or horizons
+ * against the model's parameters.  The arguments are the client's, so
+ * this is 22003, not an internal error.
+ */
+void
+btyd_prediction_failed(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("the prediction cannot be computed in double precision for these arguments"),
+			 errhint("Counts and horizons far beyond the history the model was fitted on overflow; check that they are in the model's time unit.")));
+}
+
 static bool
 is_count_model(int kind)
 {
@@ -146,6 +161,16 @@ model_corrupt(void)
 			 errmsg("invalid crm.btyd_model value")));
 }
 
+/* a binary input (recv) that is no model: the client sent it, 22P03 */
+static void
+model_recv_invalid(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid external crm.btyd_model value"),
+			 errdetail("%s", detail)));
+}
+
 /* a model in the 0.3.0 form, which holds no covariates, covariance or as_of */
 static Datum
 pack_v030(const BtydModelValue *m)
@@ -168,7 +193,7 @@ pack_v030(const BtydModelValue *m)
 	return PointerGetDatum(old);
 }
 
-static void
+static bool
 unpack_v030(Datum d, BtydModelValue *m)
 {
 	BtydModelV030 old;
@@ -177,7 +202,7 @@ unpack_v030(Datum d, BtydModelValue *m)
 	memset(m, 0, sizeof(*m));
 	m->kind = old.kind;
 	if (btyd_nparams(m->kind) == 0)
-		model_corrupt();
+		return false;
 	memcpy(m->params, old.params, sizeof(m->params));
 	m->iterations = old.iterations;
 	m->converged = old.converged;
@@ -185,6 +210,7 @@ unpack_v030(Datum d, BtydModelValue *m)
 	m->customers = old.customers;
 	m->penalty = old.penalty;
 	m->unit_days = old.unit_days;
+	return true;
 }
 
 static Datum btyd_model_pack(const BtydModelValue *m);
@@ -239,8 +265,12 @@ btyd_model_pack(const BtydModelValue *m)
 	PG_RETURN_POINTER(v);
 }
 
-void
-btyd_model_unpack(Datum datum, BtydModelValue *m)
+/*
+ * Read a stored model into *m; false when the bytes are no model of this
+ * release (the caller says what kind of error that is).
+ */
+bool
+btyd_model_try_unpack(Datum datum, BtydModelValue *m)
 {
 	struct varlena *v;
 	const char *p;
@@ -255,14 +285,13 @@ btyd_model_unpack(Datum datum, BtydModelValue *m)
 
 	if (is_v030(datum))
 	{
-		unpack_v030(datum, m);
-		return;
+		return unpack_v030(datum, m);
 	}
 	v = PG_DETOAST_DATUM_PACKED(datum);
 	p = VARDATA_ANY(v);
 	len = VARSIZE_ANY_EXHDR(v);
 	if (len < sizeof(h))
-		model_corrupt();
+		return false;
 	memcpy(&h, p, sizeof(h));
 	memset(m, 0, sizeof(*m));
 	m->kind = h.kind;
@@ -271,7 +300,7 @@ btyd_model_unpack(Datum datum, BtydModelValue *m)
 	np = btyd_nparams(m->kind);
 	if (h.version != BTYD_MODEL_VERSION || np == 0 ||
 		m->ntrans > BTYD_MAX_COVARIATES || m->ndrop > BTYD_MAX_COVARIATES)
-		model_corrupt();
+		return false;
 	m->iterations = h.iterations;
 	m->converged = h.converged;
 	m->has_vcov = (h.flags & MODEL_HAS_VCOV) != 0;
@@ -283,7 +312,7 @@ btyd_model_unpack(Datum datum, BtydModelValue *m)
 	m->unit_days = h.unit_days;
 	n = BTYD_MODEL_NTHETA(m);
 	if (len != sizeof(h) + model_ndoubles(m) * sizeof(double))
-		model_corrupt();
+		return false;
 	memcpy(d, p + sizeof(h), model_ndoubles(m) * sizeof(double));
 	for (i = 0; i < np; i++)
 		m->params[i] = d[k++];
@@ -298,6 +327,14 @@ btyd_model_unpack(Datum datum, BtydModelValue *m)
 			}
 	if ((Pointer) v != DatumGetPointer(datum))
 		pfree(v);
+	return true;
+}
+
+void
+btyd_model_unpack(Datum datum, BtydModelValue *m)
+{
+	if (!btyd_model_try_unpack(datum, m))
+		model_corrupt();
 }
 
 /*
@@ -426,7 +463,8 @@ parse_number(const char **pp, double *v)
 
 	errno = 0;
 	*v = strtod(*pp, &end);
-	if (end == *pp || errno == ERANGE)
+	/* as float8in: an underflow to a subnormal number is that number */
+	if (end == *pp || (errno == ERANGE && (*v == 0 || isinf(*v))))
 		return false;
 	*pp = end;
 	return true;
@@ -648,7 +686,7 @@ btyd_model_recv(PG_FUNCTION_ARGS)
 	{
 		m.kind = pq_getmsgint(buf, 4);
 		if (m.kind == BTYD_BGBB || btyd_nparams(m.kind) == 0)
-			model_corrupt();
+			model_recv_invalid(psprintf("Unknown kind of model %d in the 0.3.0 binary form.", m.kind));
 		m.iterations = pq_getmsgint(buf, 4);
 		m.converged = pq_getmsgint(buf, 4);
 		for (i = 0; i < BTYD_MAX_PARAMS; i++)
@@ -659,22 +697,27 @@ btyd_model_recv(PG_FUNCTION_ARGS)
 	else
 	{
 		int32		flags;
+		int			version = pq_getmsgbyte(buf);
 
-		if (pq_getmsgbyte(buf) != BTYD_MODEL_VERSION)
-			model_corrupt();
+		if (version != BTYD_MODEL_VERSION)
+			model_recv_invalid(psprintf("Unknown binary version %d.", version));
 		m.kind = pq_getmsgbyte(buf);
 		m.ntrans = pq_getmsgbyte(buf);
 		m.ndrop = pq_getmsgbyte(buf);
-		if (btyd_nparams(m.kind) == 0 || m.ntrans > BTYD_MAX_COVARIATES ||
-			m.ndrop > BTYD_MAX_COVARIATES ||
+		if (btyd_nparams(m.kind) == 0)
+			model_recv_invalid(psprintf("Unknown kind of model %d.", m.kind));
+		if (m.ntrans > BTYD_MAX_COVARIATES || m.ndrop > BTYD_MAX_COVARIATES ||
 			(m.ntrans + m.ndrop > 0 && !btyd_takes_covariates(m.kind)))
-			model_corrupt();
+			model_recv_invalid(psprintf("A %s model cannot hold %d purchase and %d dropout covariates.",
+										btyd_model_name(m.kind), m.ntrans, m.ndrop));
 		m.iterations = pq_getmsgint(buf, 4);
 		m.converged = pq_getmsgint(buf, 4);
 		flags = pq_getmsgint(buf, 4);
 		m.has_vcov = (flags & MODEL_HAS_VCOV) != 0;
 		m.has_as_of = (flags & MODEL_HAS_AS_OF) != 0;
 		m.as_of = pq_getmsgint(buf, 4);
+		if (m.has_as_of && (DATE_NOT_FINITE(m.as_of) || !IS_VALID_DATE(m.as_of)))
+			model_recv_invalid("The model's as_of is not a valid finite date.");
 	}
 	m.loglik = pq_getmsgfloat8(buf);
 	m.customers = pq_getmsgfloat8(buf);
@@ -1161,7 +1204,7 @@ predict(const BtydModelValue *m, Prediction what, double t, double k,
 			break;
 	}
 	if (isnan(v))
-		elog(ERROR, "btyd prediction failed on valid arguments");
+		btyd_prediction_failed();
 	return Float8GetDatum(v);
 }
 
@@ -1252,7 +1295,7 @@ p_purchases_new(PG_FUNCTION_ARGS)
 	k = count_arg(fcinfo, 2);
 	v = btyd_pmf(m.kind, m.params, t, k);
 	if (isnan(v))
-		elog(ERROR, "btyd prediction failed on valid arguments");
+		btyd_prediction_failed();
 	PG_RETURN_FLOAT8(v);
 }
 

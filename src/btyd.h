@@ -42,10 +42,12 @@ typedef struct BtydModelValue
 #define BTYD_MODEL_NTHETA(m) (btyd_nparams((m)->kind) + (m)->ntrans + (m)->ndrop)
 
 extern void btyd_model_unpack(Datum d, BtydModelValue *m);
+extern bool btyd_model_try_unpack(Datum d, BtydModelValue *m);
 
 /* a model returned by a function: in the 0.3.0 form if its SQL type is */
 extern Datum btyd_model_result(FunctionCallInfo fcinfo, const BtydModelValue *m);
 extern const char *btyd_model_name(int kind);
+extern void btyd_prediction_failed(void) pg_attribute_noreturn();
 extern char *btyd_iso_date(int32 date);
 
 /*

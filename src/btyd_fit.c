@@ -595,19 +595,17 @@ btyd_fit_deserialize(PG_FUNCTION_ARGS)
 	FitState   *st;
 
 	if (VARSIZE_ANY_EXHDR(b) < SERIAL_HEADER)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialized btyd fit state")));
+		crm_invalid_state("btyd fit");
 	memcpy(&n, p, 8);
 	memcpy(&ntrans, p + 32, 4);
 	memcpy(&ndrop, p + 36, 4);
-	stride = 4 + Max(ntrans, 0) + Max(ndrop, 0);
-	if (n < 0 || ntrans > BTYD_MAX_COVARIATES || ndrop > BTYD_MAX_COVARIATES ||
+	if (ntrans < 0 || ndrop < 0 || ntrans > BTYD_MAX_COVARIATES || ndrop > BTYD_MAX_COVARIATES)
+		crm_invalid_state("btyd fit");
+	stride = 4 + ntrans + ndrop;
+	if (n < 0 ||
 		n > (VARSIZE_ANY_EXHDR(b) - SERIAL_HEADER) / (stride * sizeof(double)) ||
 		VARSIZE_ANY_EXHDR(b) != SERIAL_HEADER + n * stride * sizeof(double))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialized btyd fit state")));
+		crm_invalid_state("btyd fit");
 	st = fit_state_create(CurrentMemoryContext, n, stride);
 	memcpy(&st->penalty, p + 8, 8);
 	memcpy(&st->unit_days, p + 16, 8);

@@ -204,7 +204,7 @@ key_lookup(ValState *st, int32 x, int32 dist)
 			k->G = btyd_expected_alive(m->kind, m->params, H, x, T);
 			k->Z0 = btyd_pmf_alive(m->kind, m->params, H, 0, x, T);
 			if (isnan(k->G) || isnan(k->Z0))
-				elog(ERROR, "btyd validation: prediction failed on valid arguments");
+				btyd_prediction_failed();
 			st->nkeys++;
 			return k;
 		}
@@ -564,9 +564,7 @@ static void
 get(SerialBuf *sb, void *p, Size n)
 {
 	if (sb->rd + n > sb->end)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialized validation state")));
+		crm_invalid_state("crm.validate");
 	memcpy(p, sb->rd, n);
 	sb->rd += n;
 }
@@ -625,12 +623,13 @@ validate_deserialize(PG_FUNCTION_ARGS)
 	sb.end = sb.rd + VARSIZE_ANY_EXHDR(b);
 	get(&sb, &plen, sizeof(plen));
 	if (plen < VARHDRSZ || plen > sb.end - sb.rd)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialized validation state")));
+		crm_invalid_state("crm.validate");
 	packed = palloc(plen);
 	get(&sb, packed, plen);
-	btyd_model_unpack(PointerGetDatum(packed), &st->model);
+	if (VARATT_IS_EXTENDED(packed) || VARSIZE(packed) != plen)
+		crm_invalid_state("crm.validate");
+	if (!btyd_model_try_unpack(PointerGetDatum(packed), &st->model))
+		crm_invalid_state("crm.validate");
 	st->packed = (struct varlena *) packed;
 	get(&sb, &st->split, sizeof(int32));
 	get(&sb, &st->holdout_end, sizeof(int32));
@@ -641,10 +640,9 @@ validate_deserialize(PG_FUNCTION_ARGS)
 	get(&sb, st->b_expected, NBUCKETS * sizeof(double));
 	get(&sb, &ncal, sizeof(int32));
 	n = ncal;
-	if (n < 0 || st->holdout_end < st->split)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialized validation state")));
+	if (n < 0 || n > (sb.end - sb.rd) / (2 * sizeof(double)) || st->holdout_end < st->split ||
+		(int64) st->holdout_end - st->split > (sb.end - sb.rd) / sizeof(double))
+		crm_invalid_state("crm.validate");
 	cal_reserve(st, ncal);
 	if (n > 0)
 	{
@@ -672,9 +670,7 @@ validate_deserialize(PG_FUNCTION_ARGS)
 		add_pair(st, p.score, p.label);
 	}
 	if (sb.rd != sb.end)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialized validation state")));
+		crm_invalid_state("crm.validate");
 	PG_RETURN_POINTER(st);
 }
 
@@ -722,7 +718,7 @@ append_tracking(StringInfo buf, ValState *st)
 	{
 		enew[r] = btyd_expected_purchases_new(m->kind, m->params, in_units(st, r));
 		if (isnan(enew[r]))
-			elog(ERROR, "btyd validation: prediction failed on valid arguments");
+			btyd_prediction_failed();
 	}
 	lo = (int32) ceil(-maxd / S);
 	hi = (int32) ceil(H / S);

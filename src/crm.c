@@ -251,6 +251,19 @@ crm_check_finite_date(int32 date, const char *argname)
 }
 
 /*
+ * A serialized aggregate state that cannot be read back: the deserialize
+ * functions read a bytea, so a bad one is invalid binary data (22P03),
+ * never an internal error.
+ */
+void
+crm_invalid_state(const char *aggregate)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid serialized %s state", aggregate)));
+}
+
+/*
  * The blessed row type of a function returning a composite, looked up once
  * per call site and kept in *cache, which lives as long as the FmgrInfo:
  * a function with nothing else to cache passes its fn_extra
@@ -265,7 +278,9 @@ crm_result_tupdesc(FunctionCallInfo fcinfo, TupleDesc *cache)
 		TupleDesc	tupdesc;
 
 		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "function returning a row called in a context that cannot accept one");
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("function returning a row called in a context that cannot accept one")));
 		*cache = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
 		MemoryContextSwitchTo(old);
 	}
@@ -309,6 +324,31 @@ bool
 crm_restoring_dump(void)
 {
 	return !row_security && namespace_search_path != NULL && namespace_search_path[0] == '\0';
+}
+
+/*
+ * Pin search_path to pg_catalog, crm until crm_unpin_search_path(), as
+ * SET search_path on a function does: for the SECURITY DEFINER triggers
+ * that read the caller's search_path first (crm_restoring_dump()).  Their
+ * queries qualify every name, but operators and functions are still
+ * resolved through search_path, and a caller's schema before pg_catalog
+ * could otherwise lend them an operator to run with the owner's rights.
+ * An error undoes the setting with the (sub)transaction.
+ */
+int
+crm_pin_search_path(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, crm", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+void
+crm_unpin_search_path(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
 }
 
 /* the OID of a type named like "crm.summary" or "crm.summary[]" */

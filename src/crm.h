@@ -30,6 +30,7 @@ extern crm_money crm_float8_to_money(double value, const char *argname);
 extern Datum crm_money_to_numeric(crm_money value);
 extern double crm_interval_days(Datum interval, const char *argname);
 extern void crm_check_finite_date(int32 date, const char *argname);
+extern void crm_invalid_state(const char *aggregate) pg_attribute_noreturn();
 extern int32 crm_as_of_arg(FunctionCallInfo fcinfo, int argno);
 extern int32 crm_optional_count(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern TupleDesc crm_result_tupdesc(FunctionCallInfo fcinfo, TupleDesc *cache);
@@ -57,6 +58,8 @@ extern void crm_transition_close(CrmTransitionReader *r);
  * made new ones, so that the plans are prepared again.
  */
 extern bool crm_restoring_dump(void);
+extern int	crm_pin_search_path(void);
+extern void crm_unpin_search_path(int nestlevel);
 extern Oid	crm_relid(const char *name);
 extern Oid	crm_type_oid(const char *name);
 extern bool crm_type_gone(Oid typid);

@@ -384,7 +384,8 @@ pipeline_model_in(PG_FUNCTION_ARGS)
 			if (end == entry || w < 0 || w >= PIPE_NBINS || (*end != ' ' && *end != ';' && *end != '\0') ||
 				(to >= 0 && n < 0))
 				model_syntax_error(str);
-			bins[w] += n;
+			if (pg_add_s64_overflow(bins[w], n, &bins[w]))
+				model_syntax_error(str);
 			entry = end;
 			if (*entry != ' ')
 				break;
@@ -416,6 +417,9 @@ pipeline_model_send(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
+#define PIPE_MIN_AS_OF (-730119)	/* date2j(1, 1, 1) - POSTGRES_EPOCH_JDATE */
+#define PIPE_MAX_AS_OF (2921939)	/* date2j(9999, 12, 31) - POSTGRES_EPOCH_JDATE */
+
 PG_FUNCTION_INFO_V1(pipeline_model_recv);
 Datum
 pipeline_model_recv(PG_FUNCTION_ARGS)
@@ -436,6 +440,25 @@ pipeline_model_recv(PG_FUNCTION_ARGS)
 	prior = check_prior(pq_getmsgfloat8(buf));
 	for (i = 0; i < sizeof(PipelineCounts) / sizeof(int64); i++)
 		c[i] = pq_getmsgint64(buf);
+	/* what the text form can say: see pipeline_model_in() */
+	if (as_of < PIPE_MIN_AS_OF || as_of > PIPE_MAX_AS_OF)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid external crm.pipeline_model value"),
+				 errdetail("as_of is not between 0001-01-01 and 9999-12-31.")));
+	for (i = 0; i < PIPE_NOPEN; i++)
+	{
+		int			to,
+					w;
+
+		for (to = 0; to < PIPE_NSTAGES; to++)
+			for (w = 0; w < PIPE_NBINS; w++)
+				if (counts.moves[i][to][w] < 0 || (to == i && counts.moves[i][to][w] != 0))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+							 errmsg("invalid external crm.pipeline_model value"),
+							 errdetail("A count of moves is negative, or counts moves from a stage to itself.")));
+	}
 	PG_RETURN_POINTER(model_build(&counts, prior, as_of));
 }
 
@@ -538,9 +561,7 @@ state_from_bytes(bytea *in, size_t size, size_t copy, const char *aggregate)
 	void	   *st;
 
 	if (VARSIZE_ANY_EXHDR(in) != copy)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialized %s state", aggregate)));
+		crm_invalid_state(aggregate);
 	st = palloc0(size);
 	memcpy(st, VARDATA_ANY(in), copy);
 	return st;
@@ -1084,7 +1105,9 @@ static double *
 brier_state(ArrayType *a)
 {
 	if (ARR_NDIM(a) != 1 || ARR_DIMS(a)[0] != 2 || ARR_HASNULL(a) || ARR_ELEMTYPE(a) != FLOAT8OID)
-		elog(ERROR, "crm.brier_score expects a state of 2 float8 values");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the state of crm.brier_score must be an array of 2 double precision values without NULL")));
 	return (double *) ARR_DATA_PTR(a);
 }
 
@@ -1153,7 +1176,9 @@ column_of(TupleDesc desc, const char *name, const char *who)
 	int			att = SPI_fnumber(desc, name);
 
 	if (att <= 0)
-		elog(ERROR, "%s: column \"%s\" not found", who, name);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s needs a column \"%s\"", who, name)));
 	return att;
 }
 
@@ -1213,7 +1238,9 @@ pipeline_guard(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		elog(ERROR, "crm.opportunity_guard must be a BEFORE INSERT OR UPDATE FOR EACH ROW trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("crm.opportunity_guard must be a BEFORE INSERT OR UPDATE FOR EACH ROW trigger")));
 	rel = trigdata->tg_relation;
 	desc = RelationGetDescr(rel);
 	gc = (GuardCache *) fcinfo->flinfo->fn_extra;
@@ -1469,7 +1496,9 @@ pipeline_record_changes(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || trigdata->tg_newtable == NULL ||
 		(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && trigdata->tg_oldtable == NULL))
-		elog(ERROR, "crm.record_opportunity_changes must be an AFTER INSERT or UPDATE FOR EACH STATEMENT trigger with transition tables");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("crm.record_opportunity_changes must be an AFTER INSERT or UPDATE FOR EACH STATEMENT trigger with transition tables")));
 	update = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event);
 	if (!update && crm_restoring_dump())
 		return PointerGetDatum(NULL);

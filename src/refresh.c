@@ -243,8 +243,8 @@ score_customers(PG_FUNCTION_ARGS)
  * at once, so the customers the changed rows concern are rescored on the
  * business date, as the refresh would rescore them.  Nothing while a
  * pg_dump script is restored (crm_restoring_dump(): the dump holds the
- * customers as maintained); for that the function pins no search_path,
- * and qualifies every name.
+ * customers as maintained); for that the function pins no search_path
+ * in its definition, but in C once it has looked (crm_pin_search_path()).
  */
 PG_FUNCTION_INFO_V1(service_changed);
 Datum
@@ -260,18 +260,24 @@ service_changed(PG_FUNCTION_ARGS)
 				cap = 0,
 				t,
 				i,
-				k;
+				k,
+				nestlevel;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		elog(ERROR, "crm.service_changed must be an AFTER statement trigger with transition tables");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("crm.service_changed must be an AFTER statement trigger with transition tables")));
 	if (crm_restoring_dump())
 		return PointerGetDatum(NULL);
+	nestlevel = crm_pin_search_path();
 	desc = RelationGetDescr(trigdata->tg_relation);
 	answers = strcmp(RelationGetRelationName(trigdata->tg_relation), "survey_answers") == 0;
 	key = SPI_fnumber(desc, answers ? "survey_id" : "customer_id");
 	if (key <= 0)
-		elog(ERROR, "crm.service_changed: no customer_id or survey_id column");
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("crm.service_changed needs a column customer_id or survey_id")));
 	tables[0] = trigdata->tg_oldtable;
 	tables[1] = trigdata->tg_newtable;
 	for (t = 0; t < 2; t++)
@@ -298,7 +304,10 @@ service_changed(PG_FUNCTION_ARGS)
 		crm_transition_close(&r);
 	}
 	if (n == 0)
+	{
+		crm_unpin_search_path(nestlevel);
 		return PointerGetDatum(NULL);
+	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (answers)
@@ -329,6 +338,7 @@ service_changed(PG_FUNCTION_ARGS)
 	if (k > 0)
 		rescore(ids, k, crm_business_date(), "inference", NULL, NULL);
 	SPI_finish();
+	crm_unpin_search_path(nestlevel);
 	return PointerGetDatum(NULL);
 }
 

@@ -309,6 +309,9 @@ StaticAssertDecl(sizeof(RfmCutpoints) == RFM_CUTPOINTS_SIZE, "crm.rfm_cutpoints 
 
 static const char *const dim_name[3] = {"recency", "frequency", "monetary"};
 
+#define RFM_MIN_AS_OF (-730119)	/* date2j(1, 1, 1) - POSTGRES_EPOCH_JDATE */
+#define RFM_MAX_AS_OF (2921939)	/* date2j(9999, 12, 31) - POSTGRES_EPOCH_JDATE */
+
 static RfmCutpoints *
 cutpoints_validate(RfmCutpoints *c, const char *context)
 {
@@ -316,6 +319,11 @@ cutpoints_validate(RfmCutpoints *c, const char *context)
 
 	check_scale(c->cuts.k, "k");
 	crm_check_finite_date(c->as_of, "as_of");
+	/* the text form writes as_of with four digits of year */
+	if (c->as_of < RFM_MIN_AS_OF || c->as_of > RFM_MAX_AS_OF)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("as_of of %s must lie between 0001-01-01 and 9999-12-31", context)));
 	for (d = 0; d < 3; d++)
 		if (!rfm_cuts_ordered(c->cuts.cut[d], c->cuts.k - 1))
 			ereport(ERROR,
@@ -461,6 +469,12 @@ rfm_cutpoints_recv(PG_FUNCTION_ARGS)
 	c->cuts.k = pq_getmsgint(buf, 4);
 	c->as_of = pq_getmsgint(buf, 4);
 	c->n_customers = pq_getmsgint64(buf);
+	/* the text form writes as_of with four digits of year */
+	if (c->n_customers < 0 || c->as_of < RFM_MIN_AS_OF || c->as_of > RFM_MAX_AS_OF)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid external crm.rfm_cutpoints value"),
+				 errdetail("The number of customers is negative or as_of is not between 0001-01-01 and 9999-12-31.")));
 	check_scale(c->cuts.k, "k");
 	for (d = 0; d < 3; d++)
 		for (j = 0; j < c->cuts.k - 1; j++)
@@ -884,18 +898,14 @@ rfm_quantiles_deserialize(PG_FUNCTION_ARGS)
 	const char *col[3];
 
 	if (VARSIZE_ANY_EXHDR(b) < 16)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialized rfm_quantiles state")));
+		crm_invalid_state("crm.rfm_quantiles");
 	memcpy(&k, p, 4);
 	memcpy(&as_of, p + 4, 4);
 	memcpy(&n, p + 8, 8);
-	if (n < 0 || n > (VARSIZE_ANY_EXHDR(b) - 16) / 24 ||
-		VARSIZE_ANY_EXHDR(b) != 16 + 3 * n * sizeof(int64) ||
-		k < RFM_MIN_SCALE || k > RFM_MAX_SCALE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialized rfm_quantiles state")));
+	if (k < RFM_MIN_SCALE || k > RFM_MAX_SCALE || n < 0 ||
+		n > (VARSIZE_ANY_EXHDR(b) - 16) / (3 * sizeof(int64)) ||
+		VARSIZE_ANY_EXHDR(b) != 16 + 3 * n * sizeof(int64))
+		crm_invalid_state("crm.rfm_quantiles");
 	st = rfm_state_create(CurrentMemoryContext, k, as_of);
 	p += 16;
 	col[0] = p;

@@ -356,7 +356,9 @@ features_arg(FunctionCallInfo fcinfo, int argno, CompiledScheme *c, double *x)
 	int			i;
 
 	if (ARR_ELEMTYPE(a) != FLOAT8OID)
-		elog(ERROR, "features must be a double precision array");
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("features must be a double precision array")));
 	if (n != c->nfeatures)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -70,7 +70,9 @@ stage_out(PG_FUNCTION_ARGS)
 	const char *name = stage_name(PG_GETARG_STAGE(0));
 
 	if (name == NULL)
-		elog(ERROR, "corrupt crm.stage value %d", (int) PG_GETARG_STAGE(0));
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("corrupt crm.stage value %d", (int) PG_GETARG_STAGE(0))));
 	PG_RETURN_CSTRING(pstrdup(name));
 }
 
@@ -506,7 +508,9 @@ stage_guard(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
-		elog(ERROR, "crm.stage_guard must be a BEFORE UPDATE FOR EACH ROW trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("crm.stage_guard must be a BEFORE UPDATE FOR EACH ROW trigger")));
 	desc = RelationGetDescr(trigdata->tg_relation);
 	cache = (GuardCache *) fcinfo->flinfo->fn_extra;
 	if (cache == NULL || cache->relid != RelationGetRelid(trigdata->tg_relation))
@@ -522,7 +526,9 @@ stage_guard(PG_FUNCTION_ARGS)
 		cache->level_attnum = trigger->tgnargs > 2 ? SPI_fnumber(desc, trigger->tgargs[2]) : 0;
 		if (cache->stage_attnum <= 0 || cache->key_attnum <= 0 ||
 			(trigger->tgnargs > 2 && cache->level_attnum <= 0))
-			elog(ERROR, "crm.stage_guard: a column named by its arguments does not exist");
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("a column named by the arguments of crm.stage_guard does not exist")));
 		fcinfo->flinfo->fn_extra = cache;
 	}
 	from = DatumGetChar(heap_getattr(trigdata->tg_trigtuple, cache->stage_attnum, desc, &oldnull));
@@ -651,7 +657,9 @@ record_stage_changes(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
 		trigdata->tg_oldtable == NULL || trigdata->tg_newtable == NULL)
-		elog(ERROR, "crm.record_stage_changes must be an AFTER UPDATE FOR EACH STATEMENT trigger with OLD TABLE and NEW TABLE");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("crm.record_stage_changes must be an AFTER UPDATE FOR EACH STATEMENT trigger with OLD TABLE and NEW TABLE")));
 	desc = RelationGetDescr(trigdata->tg_relation);
 	key_att = SPI_fnumber(desc, crm_customer_column(CUST_ID));
 	stage_att = SPI_fnumber(desc, crm_customer_column(CUST_STAGE));
@@ -659,7 +667,9 @@ record_stage_changes(PG_FUNCTION_ARGS)
 	reason_att = SPI_fnumber(desc, crm_customer_column(CUST_STAGE_REASON));
 	level_reason_att = SPI_fnumber(desc, crm_customer_column(CUST_LEVEL_REASON));
 	if (key_att <= 0 || stage_att <= 0 || level_att <= 0 || reason_att <= 0)
-		elog(ERROR, "crm.record_stage_changes needs columns customer_id, stage, level and stage_reason");
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("crm.record_stage_changes needs columns customer_id, stage, level and stage_reason")));
 	/* a 0.3.0 table (before ALTER EXTENSION crm UPDATE) has no level_reason */
 	if (level_reason_att <= 0)
 		level_reason_att = reason_att;

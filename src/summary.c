@@ -95,7 +95,9 @@ crm_summary_check(SummaryStatus st, const char *what)
 		case SUMMARY_UNSORTED:
 		case SUMMARY_BAD_DAY:
 		case SUMMARY_BAD_SEAL:
-			elog(ERROR, "corrupt crm.summary in %s", what);
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("corrupt crm.summary in %s", what)));
 			break;
 	}
 }
@@ -547,6 +549,7 @@ summary_recv(PG_FUNCTION_ARGS)
 		seal.repeat_total = pq_getmsgint64(buf);
 		seal.first_amount = pq_getmsgint64(buf);
 		if (through < SUMMARY_MIN_DAY || through > SUMMARY_MAX_DAY ||
+			(seal.purchase_days > 0 && seal.first_purchase < SUMMARY_MIN_DAY) ||
 			summary_seal_validate(&seal, through) != SUMMARY_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
@@ -870,15 +873,11 @@ summary_deserialize(PG_FUNCTION_ARGS)
 	const int	hdr = offsetof(Summary, days) - VARHDRSZ;
 
 	if (VARSIZE_ANY_EXHDR(b) < hdr)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialized crm.summary state")));
+		crm_invalid_state("crm.summary");
 	memcpy((char *) &head + VARHDRSZ, data, hdr);
 	if (head.version != SUMMARY_VERSION || head.ndays < 0 ||
 		VARSIZE_ANY_EXHDR(b) != hdr + (Size) head.ndays * sizeof(SummaryDay))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialized crm.summary state")));
+		crm_invalid_state("crm.summary");
 	st = state_create(CurrentMemoryContext, head.ndays);
 	memcpy(st->days, data + hdr, head.ndays * sizeof(SummaryDay));
 	st->ndays = head.ndays;
@@ -1416,14 +1415,20 @@ PG_FUNCTION_INFO_V1(summary_unseal);
 Datum
 summary_unseal(PG_FUNCTION_ARGS)
 {
-	Summary    *s = PG_GETARG_SUMMARY_P(0);
-	Summary    *d = PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1);
-	int			nd = d ? d->ndays : 0;
+	Summary    *s;
+	Summary    *d;
+	int			nd;
 	SummaryView v;
 	SummaryStats want;
 	SummaryStats have;
 	SummaryDay *days;
 
+	/* not strict: NULL sealed days are none; a NULL summary gives NULL */
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	s = PG_GETARG_SUMMARY_P(0);
+	d = PG_ARGISNULL(1) ? NULL : PG_GETARG_SUMMARY_P(1);
+	nd = d ? d->ndays : 0;
 	if (d != NULL && SUMMARY_IS_SEALED(d))
 		crm_summary_check(SUMMARY_SEALED, "unseal");
 	if (!SUMMARY_IS_SEALED(s))

@@ -37,7 +37,9 @@
  * orders need no privilege on crm.customers, and row-level security on
  * crm.customers never hides a row from maintenance.  It does not pin
  * search_path with a SET clause, because it must see the caller's (below);
- * every name and operator in its queries is schema-qualified instead.
+ * once it has looked, it pins search_path to pg_catalog, crm for the rest
+ * of its run (crm_pin_search_path()), so that no operator or function of
+ * a schema the caller put first runs with the owner's rights.
  *
  * Restores: a session with row_security = off and an empty search_path is
  * running a pg_dump script (pg_dump writes both settings first).  The dump
@@ -719,6 +721,7 @@ track_orders_trigger(PG_FUNCTION_ARGS)
 	TrackedColumns *cols;
 	ChangeList	list = {NULL, 0, 0};
 	TriggerEvent ev;
+	int			nestlevel;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event))
 		ereport(ERROR,
@@ -727,6 +730,7 @@ track_orders_trigger(PG_FUNCTION_ARGS)
 				 errhint("Install it with crm.track_orders().")));
 	if (crm_restoring_dump())
 		return PointerGetDatum(NULL);
+	nestlevel = crm_pin_search_path();
 	ev = trigdata->tg_event;
 	/*
 	 * The columns, found by name once per query and table (a row trigger
@@ -774,5 +778,6 @@ track_orders_trigger(PG_FUNCTION_ARGS)
 
 	if (list.n > 0)
 		apply_changes(&list, cols, RelationGetRelationName(trigdata->tg_relation));
+	crm_unpin_search_path(nestlevel);
 	return PointerGetDatum(NULL);
 }

@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 . test/packaging.sh
 . test/fdw.sh
 . test/citus.sh
+. test/stress.sh
 
 mode=${1:-test}
 export CRM_DATA=${CRM_DATA:-$(pwd)/test/data}
@@ -51,6 +52,11 @@ run_test() {
 		passed=$((passed + p)); failed=$((failed + f))
 	done
 
+	check "unit tests under ASan+UBSan" sanitize_check \
+		"the C unit tests built with clang under AddressSanitizer and UndefinedBehaviorSanitizer: 0 sanitizer errors"
+	check "fuzzing the parsers" fuzz_check \
+		"every text input, binary receive and deserialize function fuzzed with libFuzzer under ASan+UBSan (${CRM_FUZZ_SECONDS:-5} s per target; make fuzz for 60): 0 errors"
+
 	cluster_start
 	say "== pg_regress and isolation specs"
 	out=$(make -s installcheck PG_CONFIG="$PG_BINDIR/pg_config" 2>&1)
@@ -81,6 +87,10 @@ run_test() {
 		"4 bulk writers, a single-order writer and crm.refresh() at once, all creating the same new customers too: no deadlock, no error, every summary exact"
 	check "the refresh's run log" refresh_log_check \
 		"a refresh of 200,000 customers shows its progress in crm.refresh_runs to another session while it runs, and NOTICEs at the interval set; its counts equal the history rows it wrote; a failed run and a run whose session was terminated are logged as failed"
+	check "crashes mid-write" crash_check \
+		"kill -9 of the cluster during a tracked COPY of $(crash_orders) orders, during crm.refresh() and during an attach backfill: after restart the committed orders are there, the uncommitted not, every customer equals a recompute, and each can be done again"
+	check "soak" soak_check \
+		"${CRM_SOAK_CLIENTS:-16} clients for $(soak_seconds) s writing orders, complaints, interactions and stage changes for overlapping customers while crm.refresh() runs again and again: no deadlock, no error, no history row lost, every customer equals a recompute"
 	check "upgrade from 0.1.0" "upgrade_check 0.1.0" \
 		"ALTER EXTENSION crm UPDATE from 0.1.0 gives the objects of a fresh install and keeps the data"
 	check "upgrade from 0.3.0" "upgrade_check 0.3.0" \
@@ -97,6 +107,37 @@ run_test() {
 	[ "$skipped" = 0 ] || printf '# skipped: %s\n' "${skips[@]}"
 	say "$passed passed, $failed failed, $skipped skipped"
 	[ "$failed" = 0 ]
+}
+
+# clang with libFuzzer and the sanitizer runtimes, installed from Debian
+# when missing and we are root; 77 (skip) with SKIP_REASON when not
+ensure_clang() {
+	local probe
+	probe=$(mktemp -d)
+	printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' >"$probe/f.c"
+	if ! clang -fsanitize=fuzzer,address,undefined "$probe/f.c" -o "$probe/f" >/dev/null 2>&1; then
+		if [ "$(id -u)" = 0 ]; then
+			say "crm: installing clang (libFuzzer, sanitizers)"
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null 2>&1 ||
+				{ apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null 2>&1; }
+			clang -fsanitize=fuzzer,address,undefined "$probe/f.c" -o "$probe/f" >/dev/null 2>&1 ||
+				DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "libclang-rt-$(clang -dumpversion 2>/dev/null | cut -d. -f1)-dev" >/dev/null 2>&1
+		fi
+	fi
+	clang -fsanitize=fuzzer,address,undefined "$probe/f.c" -o "$probe/f" >/dev/null 2>&1
+	local rc=$?
+	rm -rf "$probe"
+	[ $rc = 0 ] || { SKIP_REASON="clang with libFuzzer and the sanitizers is not installed, and could not be installed from Debian"; return 77; }
+}
+
+sanitize_check() {
+	ensure_clang || return $?
+	PG_CONFIG="$PG_BINDIR/pg_config" test/sanitize.sh
+}
+
+fuzz_check() {
+	ensure_clang || return $?
+	PG_CONFIG="$PG_BINDIR/pg_config" FUZZ_SECONDS=${CRM_FUZZ_SECONDS:-5} test/fuzz/run.sh
 }
 
 # new_crm_db NAME [psql arguments]: a database with crm installed, then the
