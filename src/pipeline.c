@@ -955,6 +955,31 @@ forecast_model(FunctionCallInfo fcinfo, ForecastState *st, MemoryContext aggcxt)
 	return st->model;
 }
 
+/* the months a forecast covers: 1 to PIPE_MAX_MONTHS */
+static int32
+months_arg(FunctionCallInfo fcinfo, int argno)
+{
+	int32		months;
+
+	if (PG_ARGISNULL(argno) || (months = PG_GETARG_INT32(argno)) < 1 || months > PIPE_MAX_MONTHS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("months must be between 1 and %d", PIPE_MAX_MONTHS)));
+	return months;
+}
+
+/*
+ * pipeline_months(months): the argument checked before a forecast makes any
+ * row (the aggregate below checks it too, but sees no row when nothing is
+ * open)
+ */
+PG_FUNCTION_INFO_V1(pipeline_months);
+Datum
+pipeline_months(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(months_arg(fcinfo, 0));
+}
+
 /* args: 0 state, 1 model, 2 as_of, 3 months, 4 stage, 5 stage_since, 6 amount */
 static Datum
 forecast_accum(PG_FUNCTION_ARGS)
@@ -973,12 +998,8 @@ forecast_accum(PG_FUNCTION_ARGS)
 	rc = row_cache(fcinfo);
 	if (PG_ARGISNULL(0))
 	{
-		int32		months;
+		int32		months = months_arg(fcinfo, 3);
 
-		if (PG_ARGISNULL(3) || (months = PG_GETARG_INT32(3)) < 1 || months > PIPE_MAX_MONTHS)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("months must be between 1 and %d", PIPE_MAX_MONTHS)));
 		st = MemoryContextAllocZero(aggcxt, sizeof(ForecastState));
 		st->months = months;
 		st->as_of = crm_as_of_arg(fcinfo, 2);

@@ -271,6 +271,8 @@ walk_signals(int32 day, void *arg, StageSignals *out)
  * (ascending; NULL: unknown) and the model's outlook (model (Datum) 0:
  * none).  *moves gets a palloc'd array of the moves; returns how many.
  */
+#define STAGE_WALK_MAX_DAYS 3652425	/* 10,000 Gregorian years */
+
 int
 crm_stage_walk(CrmStage current, int32 stage_since, int32 from, int32 as_of,
 			   const SummaryView *v, const int32 *complaints, int ncomplaints, Datum model,
@@ -280,6 +282,15 @@ crm_stage_walk(CrmStage current, int32 stage_since, int32 from, int32 as_of,
 	int			n;
 
 	crm_check_finite_date(as_of, "as_of");
+	/* a month end each: ten thousand years are 120,000 inferences */
+	if ((int64) as_of - from > STAGE_WALK_MAX_DAYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("a stage walk may cover at most 10,000 years"),
+				 errdetail("It would run from the day after %s to as_of %s.",
+						   DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(from))),
+						   DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(as_of)))),
+				 errhint("Give an as_of, and purchase days, between 0001-01-01 and 9999-12-31.")));
 	if (v != NULL)
 		c.view = *v;
 	else

@@ -206,8 +206,13 @@ PG_FUNCTION_INFO_V1(check_order_expression);
 Datum
 check_order_expression(PG_FUNCTION_ARGS)
 {
-	Relation	rel = table_open(PG_GETARG_OID(0), AccessShareLock);
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel = try_table_open(relid, AccessShareLock);
 
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
 	(void) compile_order_expression(rel, text_to_cstring(PG_GETARG_TEXT_PP(1)), PG_GETARG_BOOL(2));
 	table_close(rel, AccessShareLock);
 	PG_RETURN_VOID();

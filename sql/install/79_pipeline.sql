@@ -362,6 +362,13 @@ CREATE FUNCTION crm.pipeline_as_of(as_of date DEFAULT crm.business_date())
 COMMENT ON FUNCTION crm.pipeline_as_of(date) IS
     'Every opportunity as it stood at the end of as_of, from crm.opportunity_history: stage, since when, amount and expected close date then';
 
+-- the months a forecast covers, checked before any row is made (the
+-- aggregate checks them too, but sees no row when nothing is open)
+CREATE FUNCTION crm.pipeline_months(months integer) RETURNS integer
+    AS 'MODULE_PATHNAME', 'pipeline_months' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION crm.pipeline_months(integer) IS
+    'The months argument of the pipeline forecasts, checked: between 1 and 36 (22023 otherwise)';
+
 CREATE FUNCTION crm.pipeline_forecast(as_of date DEFAULT crm.business_date(), months integer DEFAULT 12,
                                       prior_weight double precision DEFAULT 1)
     RETURNS TABLE (month date, expected_revenue numeric, low numeric, high numeric, fixed_forecast numeric)
@@ -382,7 +389,7 @@ fixed AS (SELECT greatest(0, coalesce((extract(year FROM o.expected_close) * 12 
 SELECT (date_trunc('month', as_of) + (g.n - 1) * interval '1 month')::date,
        round(coalesce(l.a[g.n][1], 0)::numeric, 2), round(coalesce(l.a[g.n][2], 0)::numeric, 2),
        round(coalesce(l.a[g.n][3], 0)::numeric, 2), round(coalesce(f.revenue, 0), 2)
-FROM generate_series(1, months) g(n) CROSS JOIN learned l LEFT JOIN fixed f ON f.i = g.n - 1
+FROM generate_series(1, crm.pipeline_months(months)) g(n) CROSS JOIN learned l LEFT JOIN fixed f ON f.i = g.n - 1
 ORDER BY 1
 $$;
 COMMENT ON FUNCTION crm.pipeline_forecast(date, integer, double precision) IS

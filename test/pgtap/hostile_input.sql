@@ -3,7 +3,7 @@
 -- SQLSTATE a client can act on (22P03 for bytes that are no value), never
 -- an internal error (XX...).  Issue 20.
 \ir setup.psql
-SELECT plan(32);
+SELECT plan(35);
 
 -- recv_state(type, bytes): what binary COPY of bytes into a column of type
 -- says: 'ok', or the SQLSTATE and message.  A bytea column's binary COPY
@@ -139,6 +139,19 @@ SELECT is(left(pg_temp.recv_state('crm.pipeline_model',
           '22P03', 'pipeline_model: moves from a stage to itself: 22P03');
 SELECT is('bgnbd(r=1e-310,alpha=1,a=1,b=1)'::btyd_model::text, 'bgnbd(r=1e-310,alpha=1,a=1,b=1)',
           'a subnormal parameter reads, as float8 does, and writes back the same');
+
+-- arguments that once ran until cancelled (found by random_input.sql's
+-- statement timeout): refused at once
+SET statement_timeout = '10s';
+SELECT throws_ok($$SELECT * FROM crm.pipeline_forecast('2025-01-01', 2147483647)$$, '22023',
+    'months must be between 1 and 36',
+    'pipeline_forecast with months beyond 36 and nothing open: 22023 (ran until cancelled)');
+SELECT throws_ok($$SELECT * FROM crm.pipeline_backtest('2025-01-01', 0)$$, '22023', NULL,
+    'pipeline_backtest with months 0: 22023');
+SELECT throws_ok($$SELECT * FROM crm.walk_stages('exploration', '{2024-01-05:40}', '5874897-12-31')$$, '22008',
+    'a stage walk may cover at most 10,000 years',
+    'walk_stages as of the last date PostgreSQL has: 22008 (walked 70 million month ends)');
+RESET statement_timeout;
 
 SELECT * FROM finish();
 ROLLBACK;
