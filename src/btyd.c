@@ -595,6 +595,8 @@ model_parse(const char *str, BtydModelValue *m)
 			!parse_named_number(&p, "customers", &m->customers) || *p++ != ',' ||
 			!parse_named_number(&p, "iterations", &iterations) || *p++ != ',')
 			model_syntax_error(str, "fit(...) reads loglik=, customers=, iterations=, converged=, penalty=, unit_days= and optionally as_of=.");
+		if (!(iterations >= 0 && iterations <= PG_INT32_MAX) || iterations != floor(iterations))
+			model_syntax_error(str, "iterations is a whole number from 0 to 2147483647.");
 		if (skip(&p, "converged=true"))
 			conv = true;
 		else if (skip(&p, "converged=false"))
@@ -615,8 +617,8 @@ model_parse(const char *str, BtydModelValue *m)
 			if (k < 8)
 				model_syntax_error(str, "as_of is a date like 2024-06-30.");
 			m->as_of = DatumGetDateADT(DirectFunctionCall1(date_in, CStringGetDatum(date)));
-			if (DATE_NOT_FINITE(m->as_of))
-				model_syntax_error(str, "as_of is a finite date.");
+			if (m->as_of < CRM_MIN_STORED_DATE || m->as_of > CRM_MAX_STORED_DATE)
+				model_syntax_error(str, "as_of lies between 0001-01-01 and 9999-12-31.");
 			m->has_as_of = true;
 		}
 		if (*p++ != ')')
@@ -688,6 +690,8 @@ btyd_model_recv(PG_FUNCTION_ARGS)
 		if (m.kind == BTYD_BGBB || btyd_nparams(m.kind) == 0)
 			model_recv_invalid(psprintf("Unknown kind of model %d in the 0.3.0 binary form.", m.kind));
 		m.iterations = pq_getmsgint(buf, 4);
+		if (m.iterations < 0)
+			model_recv_invalid("A model's iteration count is negative.");
 		m.converged = pq_getmsgint(buf, 4);
 		for (i = 0; i < BTYD_MAX_PARAMS; i++)
 			m.params[i] = pq_getmsgfloat8(buf);
@@ -711,13 +715,15 @@ btyd_model_recv(PG_FUNCTION_ARGS)
 			model_recv_invalid(psprintf("A %s model cannot hold %d purchase and %d dropout covariates.",
 										btyd_model_name(m.kind), m.ntrans, m.ndrop));
 		m.iterations = pq_getmsgint(buf, 4);
+		if (m.iterations < 0)
+			model_recv_invalid("A model's iteration count is negative.");
 		m.converged = pq_getmsgint(buf, 4);
 		flags = pq_getmsgint(buf, 4);
 		m.has_vcov = (flags & MODEL_HAS_VCOV) != 0;
 		m.has_as_of = (flags & MODEL_HAS_AS_OF) != 0;
 		m.as_of = pq_getmsgint(buf, 4);
-		if (m.has_as_of && (DATE_NOT_FINITE(m.as_of) || !IS_VALID_DATE(m.as_of)))
-			model_recv_invalid("The model's as_of is not a valid finite date.");
+		if (m.has_as_of && (m.as_of < CRM_MIN_STORED_DATE || m.as_of > CRM_MAX_STORED_DATE))
+			model_recv_invalid("The model's as_of is not between 0001-01-01 and 9999-12-31.");
 	}
 	m.loglik = pq_getmsgfloat8(buf);
 	m.customers = pq_getmsgfloat8(buf);

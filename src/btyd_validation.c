@@ -852,6 +852,16 @@ validate_final(PG_FUNCTION_ARGS)
  */
 static const CrmAggKind validate_kind = {CRM_AGG_VALIDATE, validate_serialize, validate_deserialize};
 
+#ifdef CRM_FUZZ_TARGETS
+/* the parser of the flat state, for its libFuzzer target (test/fuzz) */
+extern Datum btyd_validate_deserialize(PG_FUNCTION_ARGS);
+Datum
+btyd_validate_deserialize(PG_FUNCTION_ARGS)
+{
+	return validate_deserialize(fcinfo);
+}
+#endif
+
 CRM_AGG_STATE_SFUNC(btyd_validate_accum, validate_accum, &validate_kind)
 CRM_AGG_STATE_COMBINEFUNC(btyd_validate_combine, validate_combine, &validate_kind)
 CRM_AGG_STATE_FINALFUNC(btyd_validate_final, validate_final, &validate_kind)

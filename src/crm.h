@@ -31,6 +31,14 @@ extern Datum crm_money_to_numeric(crm_money value);
 extern double crm_interval_days(Datum interval, const char *argname);
 extern void crm_check_finite_date(int32 date, const char *argname);
 extern void crm_invalid_state(const char *aggregate) pg_attribute_noreturn();
+/*
+ * The dates the as_of of a stored value (cutpoints, a model) may hold:
+ * 0001-01-01 to 9999-12-31, the years the text forms write as four digits
+ * and read back, in days from 2000-01-01.
+ */
+#define CRM_MIN_STORED_DATE (-730119)	/* date2j(1, 1, 1) - POSTGRES_EPOCH_JDATE */
+#define CRM_MAX_STORED_DATE (2921939)	/* date2j(9999, 12, 31) - POSTGRES_EPOCH_JDATE */
+
 extern int32 crm_as_of_arg(FunctionCallInfo fcinfo, int argno);
 extern int32 crm_optional_count(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern TupleDesc crm_result_tupdesc(FunctionCallInfo fcinfo, TupleDesc *cache);

@@ -244,6 +244,25 @@ row_cache(FunctionCallInfo fcinfo)
 }
 
 /*
+ * Every count of a model within +-2^53: a double holds it exactly, and the
+ * model's sums over a stage's bins cannot overflow.  Learning from real
+ * history comes nowhere near; a model written by hand must stay there too.
+ */
+#define PIPE_MAX_COUNT (INT64CONST(1) << 53)
+
+static bool
+counts_in_range(const PipelineCounts *counts)
+{
+	const int64 *v = (const int64 *) counts;
+	Size		i;
+
+	for (i = 0; i < sizeof(PipelineCounts) / sizeof(int64); i++)
+		if (v[i] > PIPE_MAX_COUNT || v[i] < -PIPE_MAX_COUNT)
+			return false;
+	return true;
+}
+
+/*
  * Text form: {as_of=2025-06-30;prior=1;lead>qualified=12@3 40@5;lead~=7@2}
  * after as_of and the prior weight, per origin and destination the
  * complete spells as count@week, then per stage (~) the spells open at
@@ -395,6 +414,11 @@ pipeline_model_in(PG_FUNCTION_ARGS)
 	}
 	if (*p != '\0')
 		model_syntax_error(str);
+	if (!counts_in_range(&counts))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("a count of crm.pipeline_model is out of range"),
+				 errdetail("Counts lie between -2^53 and 2^53.")));
 	PG_RETURN_POINTER(model_build(&counts, prior, as_of));
 }
 
@@ -417,8 +441,6 @@ pipeline_model_send(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
-#define PIPE_MIN_AS_OF (-730119)	/* date2j(1, 1, 1) - POSTGRES_EPOCH_JDATE */
-#define PIPE_MAX_AS_OF (2921939)	/* date2j(9999, 12, 31) - POSTGRES_EPOCH_JDATE */
 
 PG_FUNCTION_INFO_V1(pipeline_model_recv);
 Datum
@@ -441,7 +463,7 @@ pipeline_model_recv(PG_FUNCTION_ARGS)
 	for (i = 0; i < sizeof(PipelineCounts) / sizeof(int64); i++)
 		c[i] = pq_getmsgint64(buf);
 	/* what the text form can say: see pipeline_model_in() */
-	if (as_of < PIPE_MIN_AS_OF || as_of > PIPE_MAX_AS_OF)
+	if (as_of < CRM_MIN_STORED_DATE || as_of > CRM_MAX_STORED_DATE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid external crm.pipeline_model value"),
@@ -459,6 +481,11 @@ pipeline_model_recv(PG_FUNCTION_ARGS)
 							 errmsg("invalid external crm.pipeline_model value"),
 							 errdetail("A count of moves is negative, or counts moves from a stage to itself.")));
 	}
+	if (!counts_in_range(&counts))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid external crm.pipeline_model value"),
+				 errdetail("A count is beyond 2^53.")));
 	PG_RETURN_POINTER(model_build(&counts, prior, as_of));
 }
 
@@ -1632,6 +1659,22 @@ CRM_AGG_STATE_FINALFUNC(pipeline_learn_final, learn_final, &learn_kind)
  * place, shipped flat between parallel workers and Citus nodes.
  */
 static const CrmAggKind forecast_kind = {CRM_AGG_FORECAST_REVENUE, forecast_serialize, forecast_deserialize};
+
+#ifdef CRM_FUZZ_TARGETS
+/* the parsers of the flat states, for their libFuzzer targets (test/fuzz) */
+extern Datum pipeline_learn_deserialize(PG_FUNCTION_ARGS);
+extern Datum pipeline_forecast_deserialize(PG_FUNCTION_ARGS);
+Datum
+pipeline_learn_deserialize(PG_FUNCTION_ARGS)
+{
+	return learn_deserialize(fcinfo);
+}
+Datum
+pipeline_forecast_deserialize(PG_FUNCTION_ARGS)
+{
+	return forecast_deserialize(fcinfo);
+}
+#endif
 
 CRM_AGG_STATE_SFUNC(pipeline_forecast_accum, forecast_accum, &forecast_kind)
 CRM_AGG_STATE_COMBINEFUNC(pipeline_forecast_combine, forecast_combine, &forecast_kind)

@@ -309,8 +309,6 @@ StaticAssertDecl(sizeof(RfmCutpoints) == RFM_CUTPOINTS_SIZE, "crm.rfm_cutpoints 
 
 static const char *const dim_name[3] = {"recency", "frequency", "monetary"};
 
-#define RFM_MIN_AS_OF (-730119)	/* date2j(1, 1, 1) - POSTGRES_EPOCH_JDATE */
-#define RFM_MAX_AS_OF (2921939)	/* date2j(9999, 12, 31) - POSTGRES_EPOCH_JDATE */
 
 static RfmCutpoints *
 cutpoints_validate(RfmCutpoints *c, const char *context)
@@ -320,7 +318,7 @@ cutpoints_validate(RfmCutpoints *c, const char *context)
 	check_scale(c->cuts.k, "k");
 	crm_check_finite_date(c->as_of, "as_of");
 	/* the text form writes as_of with four digits of year */
-	if (c->as_of < RFM_MIN_AS_OF || c->as_of > RFM_MAX_AS_OF)
+	if (c->as_of < CRM_MIN_STORED_DATE || c->as_of > CRM_MAX_STORED_DATE)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("as_of of %s must lie between 0001-01-01 and 9999-12-31", context)));
@@ -470,7 +468,7 @@ rfm_cutpoints_recv(PG_FUNCTION_ARGS)
 	c->as_of = pq_getmsgint(buf, 4);
 	c->n_customers = pq_getmsgint64(buf);
 	/* the text form writes as_of with four digits of year */
-	if (c->n_customers < 0 || c->as_of < RFM_MIN_AS_OF || c->as_of > RFM_MAX_AS_OF)
+	if (c->n_customers < 0 || c->as_of < CRM_MIN_STORED_DATE || c->as_of > CRM_MAX_STORED_DATE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid external crm.rfm_cutpoints value"),

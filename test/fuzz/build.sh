@@ -10,7 +10,7 @@ out=${1:-build/fuzz}
 PG_CONFIG=${PG_CONFIG:-pg_config}
 inc=$("$PG_CONFIG" --includedir-server)
 CC=${FUZZ_CC:-clang}
-cflags="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -Wno-ignored-attributes -I$inc -Isrc -Itest/fuzz"
+cflags="-DCRM_FUZZ_TARGETS -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -Wno-ignored-attributes -I$inc -Isrc -Itest/fuzz"
 TARGETS="summary_in summary_recv summary_deserialize rfm_in rfm_recv rfm_cutpoints_in rfm_cutpoints_recv rfm_quantiles_deserialize
 btyd_model_in btyd_model_recv btyd_fit_deserialize btyd_validate_deserialize stage_in stage_recv
 pipeline_model_in pipeline_model_recv pipeline_learn_deserialize pipeline_forecast_deserialize"

@@ -18,6 +18,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#define _GNU_SOURCE				/* qsort_r */
 #include "postgres.h"
 
 #include <math.h>
