@@ -175,6 +175,24 @@ int64_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* the customer ids in the first column of the query SPI just ran */
+static int64 *
+spi_customer_ids(int *n)
+{
+	int64	   *ids;
+	int			i;
+
+	*n = (int) SPI_processed;
+	ids = palloc(Max(*n, 1) * sizeof(int64));
+	for (i = 0; i < *n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	return ids;
+}
+
 /*
  * score_customers(customers bigint[], as_of date) -> bigint: rescore the
  * customers given (NULL: every customer) as of as_of, in one transaction;
@@ -203,14 +221,7 @@ score_customers(PG_FUNCTION_ARGS)
 	{
 		if (SPI_execute("SELECT customer_id FROM crm.customers ORDER BY 1", true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read crm.customers");
-		n = (int) SPI_processed;
-		ids = palloc(Max(n, 1) * sizeof(int64));
-		for (i = 0; i < n; i++)
-		{
-			bool		isnull;
-
-			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		}
+		ids = spi_customer_ids(&n);
 	}
 	else
 	{
@@ -452,8 +463,7 @@ refresh_step(RefreshState *st)
 	MemoryContext batch_cxt,
 				old;
 	int64	   *ids;
-	int			n,
-				i;
+	int			n;
 
 	if (!st->population_done)
 	{
@@ -477,14 +487,7 @@ refresh_step(RefreshState *st)
 							  "ORDER BY c.customer_id LIMIT $2",
 							  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read crm.customers");
-	n = (int) SPI_processed;
-	ids = palloc(Max(n, 1) * sizeof(int64));
-	for (i = 0; i < n; i++)
-	{
-		bool		isnull;
-
-		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-	}
+	ids = spi_customer_ids(&n);
 	if (n > 0)
 	{
 		rescore(ids, n, st->day, "inference", &st->stages, &st->levels);

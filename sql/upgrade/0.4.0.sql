@@ -119,12 +119,7 @@ DROP FUNCTION crm.track_orders(regclass, name, name, name, text, text);
 --@ copy 65_orders.sql crm.set_business_time_zone
 --@ copy 65_orders.sql crm.track_ddl
 --@ copy 65_orders.sql crm.track_drop
-CREATE EVENT TRIGGER crm_track_ddl ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
-    EXECUTE FUNCTION crm.track_ddl();
-CREATE EVENT TRIGGER crm_track_drop ON sql_drop
-    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA')
-    EXECUTE FUNCTION crm.track_drop();
+--@ copy 65_orders.sql crm_track_ddl
 GRANT SELECT ON crm.tracked_partitions, crm.retained_summaries TO crm_reader;
 GRANT INSERT, UPDATE, DELETE ON crm.tracked_partitions, crm.retained_summaries TO crm_admin;
 GRANT EXECUTE ON FUNCTION crm.count_orders(crm.tracked_tables, boolean), crm.sync_partitions(crm.tracked_tables, boolean) TO crm_admin;

@@ -4,7 +4,9 @@
 # twice.  A line
 #
 #	--@ copy PIECE NAME		the statement that creates NAME in
-#							sql/install/PIECE, as it is there;
+#							sql/install/PIECE, as it is there (a kind of
+#							object of one word or more: FUNCTION, EVENT
+#							TRIGGER);
 #	--@ replace PIECE NAME	the same with CREATE turned into CREATE OR
 #							REPLACE (a function or view that changed);
 #
@@ -20,7 +22,7 @@ function splice(mode, piece, name,    file, line, started, quoted, n, found)
 			if (index(line, "CREATE ") != 1)
 				continue
 			n = line
-			sub(/^CREATE (OR REPLACE )?[A-Z]+ /, "", n)
+			sub(/^CREATE (OR REPLACE )?([A-Z]+ )+/, "", n)
 			if (index(n, name "(") != 1 && index(n, name " ") != 1 && n != name)
 				continue
 			started = 1; found = 1
