@@ -81,11 +81,9 @@ citus_start() {
 		-c "SELECT citus_add_node('127.0.0.1', ${CITUS_PORTS[2]})" \
 		-c "CREATE EXTENSION crm" >/dev/null || return 1
 	cpsql 0 -v ON_ERROR_STOP=1 >/dev/null <<-'SQL'
-		\set sample `cat "$CRM_DATA/cdnow/CDNOW_sample.txt"`
-		CREATE TABLE cdnow_local AS
-		SELECT f[2]::int AS customer_id, to_date(f[3], 'YYYYMMDD') AS purchased_at, f[5]::numeric AS amount
-		FROM (SELECT regexp_split_to_array(btrim(line), '\s+') AS f
-		      FROM regexp_split_to_table(:'sample', '\r?\n') AS line WHERE btrim(line) <> '') s;
+		-- the CDNOW sample as the pgTAP tests read it (table cdnow)
+		\i test/pgtap/cdnow.psql
+		ALTER TABLE cdnow RENAME TO cdnow_local;
 		CREATE TABLE summaries_local AS
 		SELECT customer_id, crm.summarize(purchased_at, amount) AS s FROM cdnow_local GROUP BY 1;
 		CREATE TABLE orders (customer_id int NOT NULL, purchased_at date NOT NULL, amount numeric NOT NULL);

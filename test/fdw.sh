@@ -49,11 +49,9 @@ fdw_setup() {
 		    SERVER shard1 OPTIONS (table_name 'summaries');
 		CREATE FOREIGN TABLE summaries_2 PARTITION OF summaries FOR VALUES WITH (MODULUS 2, REMAINDER 1)
 		    SERVER shard2 OPTIONS (table_name 'summaries');
-		\set sample \`cat "\$CRM_DATA/cdnow/CDNOW_sample.txt"\`
-		CREATE TABLE cdnow_local AS
-		SELECT f[2]::int AS customer_id, to_date(f[3], 'YYYYMMDD') AS purchased_at, f[5]::numeric AS amount
-		FROM (SELECT regexp_split_to_array(btrim(line), '\s+') AS f
-		      FROM regexp_split_to_table(:'sample', '\r?\n') AS line WHERE btrim(line) <> '') s;
+		-- the CDNOW sample as the pgTAP tests read it (table cdnow)
+		\i test/pgtap/cdnow.psql
+		ALTER TABLE cdnow RENAME TO cdnow_local;
 		CREATE TABLE summaries_local AS
 		SELECT customer_id, crm.summarize(purchased_at, amount) AS s FROM cdnow_local GROUP BY 1;
 		-- rows routed through the router to the shard that owns the customer
