@@ -1054,15 +1054,18 @@ write_moves(CustomerWriter *w, int64 customer, const CustomerDerived *d, Datum l
 
 /*
  * Create customer with the changes applied to an empty history: its state
- * walked from prospect, and the history of that walk (the stage a customer
- * is inserted with is where its history starts; the walk's moves are its
- * history since).  False if another transaction created it meanwhile.
+ * walked from prospect and, when level signals are given, its level
+ * inferred from the one its column default gives; the history of that
+ * walk (the stage a customer is inserted with is where its history
+ * starts; the walk's moves are its history since) and of the level's
+ * move.  False if another transaction created it meanwhile.
  */
 static bool
 writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, int nchanges,
-			  int32 as_of, const char *relname)
+			  int32 as_of, const char *relname, const LevelSignals *level_signals)
 {
 	TupleTableSlot *new = w->new_slot;
+	AttrNumber *att = w->f.cust_att;
 	CustomerRow row = {CRM_STAGE_PROSPECT, DATEVAL_NOBEGIN, false, 0, CRM_LEVEL_TRANSACTION,
 	DATEVAL_NOBEGIN, false};
 	CustomerHistory h;
@@ -1075,28 +1078,34 @@ writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, i
 	s = h.summary;
 	if (!w->defaults_ready)
 		prepare_defaults(w);
-	derive_state(w, customer, &h, &row, as_of, NULL, &d);
 	ExecClearTuple(new);
 	column_defaults_apply(w, &w->defaults, new);
-	new->tts_values[w->f.cust_att[CUST_ID] - 1] = Int64GetDatum(customer);
-	new->tts_isnull[w->f.cust_att[CUST_ID] - 1] = false;
+	/* the level and manager as an INSERT would leave them, for the inference */
+	level = new->tts_isnull[att[CUST_LEVEL] - 1] ? crm_level_datum(CRM_LEVEL_TRANSACTION) :
+		new->tts_values[att[CUST_LEVEL] - 1];
+	row.level = crm_level_from_datum(level);
+	row.has_manager = !new->tts_isnull[att[CUST_ACCOUNT_MANAGER] - 1];
+	derive_state(w, customer, &h, &row, as_of, level_signals, &d);
+	new->tts_values[att[CUST_ID] - 1] = Int64GetDatum(customer);
+	new->tts_isnull[att[CUST_ID] - 1] = false;
 	set_derived(w, new, s, &d, as_of);
 	if (d.nmoves == 0)
 	{
 		/* no move (no purchase by as_of): the reason is the inference's, since as_of */
-		new->tts_values[w->f.cust_att[CUST_STAGE_REASON] - 1] = CStringGetTextDatum(d.reason_code);
-		new->tts_isnull[w->f.cust_att[CUST_STAGE_REASON] - 1] = false;
-		new->tts_values[w->f.cust_att[CUST_STAGE_SINCE] - 1] = DateADTGetDatum(as_of);
-		new->tts_isnull[w->f.cust_att[CUST_STAGE_SINCE] - 1] = false;
+		new->tts_values[att[CUST_STAGE_REASON] - 1] = CStringGetTextDatum(d.reason_code);
+		new->tts_isnull[att[CUST_STAGE_REASON] - 1] = false;
+		new->tts_values[att[CUST_STAGE_SINCE] - 1] = DateADTGetDatum(as_of);
+		new->tts_isnull[att[CUST_STAGE_SINCE] - 1] = false;
 	}
 	ExecStoreVirtualTuple(new);
 	if (!writer_insert(w, new))
 		return false;
 	crm_history_write(&h);
-	/* the level as inserted (its default, or what a trigger made it) */
+	/* the level as inserted (what the inference made it, or a trigger) */
 	slot_getallattrs(new);
-	level = new->tts_values[w->f.cust_att[CUST_LEVEL] - 1];
-	write_moves(w, customer, &d, level, level, as_of);
+	if (level_signals == NULL)
+		level = new->tts_values[att[CUST_LEVEL] - 1];
+	write_moves(w, customer, &d, level, new->tts_values[att[CUST_LEVEL] - 1], as_of);
 	return true;
 }
 
@@ -1210,7 +1219,7 @@ retry:
 	{
 		if (!create)
 			return false;
-		if (writer_create(w, customer, changes, nchanges, as_of, relname))
+		if (writer_create(w, customer, changes, nchanges, as_of, relname, level_signals))
 			return true;
 		/* created meanwhile by another transaction: update it instead */
 		writer_new_snapshot(w);
@@ -1268,6 +1277,19 @@ crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes
 				 int32 as_of, const char *relname, bool create)
 {
 	return writer_write(w, customer, changes, nchanges, as_of, relname, create, NULL);
+}
+
+/*
+ * Apply changes to customer's row and rescore it with the level signals
+ * given, as an attach does: crm_writer_apply() and crm_writer_rescore() in
+ * one write.  False (nothing written) when the customer is not in
+ * crm.customers and create is false.
+ */
+bool
+crm_writer_merge(CustomerWriter *w, int64 customer, const SummaryChange *changes, int nchanges,
+				 int32 as_of, const char *relname, bool create, const LevelSignals *level)
+{
+	return writer_write(w, customer, changes, nchanges, as_of, relname, create, level);
 }
 
 /*

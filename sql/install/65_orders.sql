@@ -241,7 +241,6 @@ DECLARE
                          || CASE WHEN t.row_filter IS NOT NULL THEN format(' AND (%s)', t.row_filter) ELSE '' END;
     missing text;
     counted bigint;
-    customers bigint[];
 BEGIN
     IF t.keyed THEN
         -- new customer_ids follow every id already in use
@@ -269,25 +268,18 @@ BEGIN
     EXECUTE format('CREATE TEMP TABLE crm_backfill ON COMMIT DROP AS '
                    'SELECT q.customer_id, crm.summarize(q.crm_day, q.crm_amount) AS summary FROM (%s) q(customer_id, crm_day, crm_amount) GROUP BY 1',
                    crm.order_rows_query(t));
-    customers := ARRAY(SELECT b.customer_id FROM crm_backfill b ORDER BY 1);
-    IF t.unknown_customers = 'create' THEN
-        -- new customers are inserted with their summary (no second write);
-        -- only the others have summaries to merge
-        WITH created AS (
-            INSERT INTO crm.customers (customer_id, summary)
-            SELECT b.customer_id, b.summary FROM crm_backfill b ORDER BY 1 ON CONFLICT DO NOTHING
-            RETURNING customer_id)
-        DELETE FROM crm_backfill b USING created c WHERE b.customer_id = c.customer_id;
-    ELSIF EXISTS (SELECT FROM crm_backfill b LEFT JOIN crm.customers c USING (customer_id) WHERE c.customer_id IS NULL) THEN
+    IF t.unknown_customers <> 'create'
+       AND EXISTS (SELECT FROM crm_backfill b LEFT JOIN crm.customers c USING (customer_id) WHERE c.customer_id IS NULL) THEN
         RAISE EXCEPTION 'customer % of an order in % is not in crm.customers',
             (SELECT min(b.customer_id) FROM crm_backfill b LEFT JOIN crm.customers c USING (customer_id) WHERE c.customer_id IS NULL), t.table_name
             USING ERRCODE = '23503',
                   HINT = 'Insert the customers first, or attach with unknown_customers => ''create''.';
     END IF;
+    -- each customer written once: created or merged, scored, walked (moves
+    -- dated in the past, source import) and levelled
     PERFORM set_config('crm.change_source', 'import', true);
-    PERFORM crm.rescore(customers, 'crm_backfill', 1, first_contact);
+    counted := crm.attach_summaries('crm_backfill', t.table_name::text, t.unknown_customers = 'create', first_contact);
     PERFORM set_config('crm.change_source', '', true);
-    counted := cardinality(customers);
     DROP TABLE crm_backfill;
     RETURN counted;
 END $$;
