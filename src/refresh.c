@@ -485,7 +485,7 @@ summary_as_changes(const Summary *s, int64 customer, int *n)
 }
 
 /* customers an attach writes with one writer (and one signals query) */
-#define ATTACH_BATCH 1000
+#define ATTACH_BATCH 10000
 
 /*
  * attach_summaries(summaries text, relname text, create_customers boolean,
