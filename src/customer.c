@@ -157,6 +157,9 @@ struct CustomerWriter
 	ResultRelInfo *hist_info;
 	bool		hist_open;		/* prepare_history() done */
 	bool		hist_check;		/* evaluate history's constraints */
+	bool		hist_batch;		/* see write_history() */
+	TupleTableSlot **hist_buffer;	/* rows waiting for flush_history() */
+	int			hist_buffered;
 	ColumnDefaults hist_defaults;
 	bool		defaults_ready; /* defaults and arbiters prepared */
 	ColumnDefaults defaults;	/* for new customers */
@@ -789,7 +792,39 @@ prepare_history(CustomerWriter *w)
 	w->hist_check = facts.hist_check || unmet || source == NULL ||
 		(strcmp(source, "inference") != 0 && strcmp(source, "user") != 0 &&
 		 strcmp(source, "import") != 0 && strcmp(source, "override") != 0);
+	w->hist_batch = !(w->hist_info->ri_TrigDesc && w->hist_info->ri_TrigDesc->trig_insert_before_row);
 	w->hist_open = true;
+}
+
+/* history rows one multi-insert writes (write_history()) */
+#define HIST_BUFFER_ROWS 1000
+
+/*
+ * The history rows waiting, written with one multi-insert (as COPY
+ * writes), then their index entries and AFTER row triggers, row by row
+ * as ExecSimpleRelationInsert() would.
+ */
+static void
+flush_history(CustomerWriter *w)
+{
+	int			i;
+
+	if (w->hist_buffered == 0)
+		return;
+	table_multi_insert(w->history, w->hist_buffer, w->hist_buffered, w->estate->es_output_cid, 0, NULL);
+	for (i = 0; i < w->hist_buffered; i++)
+	{
+		TupleTableSlot *slot = w->hist_buffer[i];
+		List	   *recheck = NIL;
+
+		ResetPerTupleExprContext(w->estate);
+		if (w->hist_info->ri_NumIndices > 0)
+			recheck = ExecInsertIndexTuples(w->hist_info, slot, w->estate, false, false, NULL, NIL);
+		ExecARInsertTriggers(w->estate, w->hist_info, slot, recheck, NULL);
+		list_free(recheck);
+		ExecClearTuple(slot);
+	}
+	w->hist_buffered = 0;
 }
 
 /*
@@ -797,7 +832,12 @@ prepare_history(CustomerWriter *w)
  * only when prepare_history() says: stage and level from and to, the
  * reason (a text Datum, or none), and the day of the change when it is
  * not the business date being written (a walk's move at an earlier month
- * end; DATEVAL_NOBEGIN: the changed_at default).
+ * end; DATEVAL_NOBEGIN: the changed_at default).  Unless a BEFORE INSERT
+ * row trigger may change or skip it, the row waits, with up to
+ * HIST_BUFFER_ROWS others, for one multi-insert (flush_history(), and at
+ * the writer's end): an attach writes a few rows for every customer, and
+ * a heap insert of each (a WAL record and a buffer lock apiece) cost more
+ * than the row.  Nothing the writer reads meanwhile reads the history.
  */
 static void
 write_history(CustomerWriter *w, int64 customer, CrmStage from_stage, CrmStage to_stage,
@@ -837,11 +877,27 @@ write_history(CustomerWriter *w, int64 customer, CrmStage from_stage, CrmStage t
 		ExecComputeStoredGenerated(info, w->estate, slot, CMD_INSERT);
 	if (w->hist_check)
 		ExecConstraints(info, slot, w->estate);
-	simple_table_tuple_insert(rel, slot);
-	if (info->ri_NumIndices > 0)
-		recheck = ExecInsertIndexTuples(info, slot, w->estate, false, false, NULL, NIL);
-	ExecARInsertTriggers(w->estate, info, slot, recheck, NULL);
-	list_free(recheck);
+	if (w->hist_batch)
+	{
+		MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+
+		if (w->hist_buffer == NULL)
+			w->hist_buffer = palloc0(HIST_BUFFER_ROWS * sizeof(TupleTableSlot *));
+		if (w->hist_buffer[w->hist_buffered] == NULL)
+			w->hist_buffer[w->hist_buffered] = table_slot_create(rel, &w->estate->es_tupleTable);
+		MemoryContextSwitchTo(old);
+		ExecCopySlot(w->hist_buffer[w->hist_buffered++], slot);
+		if (w->hist_buffered == HIST_BUFFER_ROWS)
+			flush_history(w);
+	}
+	else
+	{
+		simple_table_tuple_insert(rel, slot);
+		if (info->ri_NumIndices > 0)
+			recheck = ExecInsertIndexTuples(info, slot, w->estate, false, false, NULL, NIL);
+		ExecARInsertTriggers(w->estate, info, slot, recheck, NULL);
+		list_free(recheck);
+	}
 	if (from_stage != to_stage)
 		w->stage_changes++;
 	if (DatumGetObjectId(from_level) != DatumGetObjectId(to_level))
@@ -1324,6 +1380,7 @@ crm_writer_end(CustomerWriter *w)
 		table_close(w->complaints, NoLock);
 	if (w->index != NULL)
 		index_close(w->index, NoLock);
+	flush_history(w);
 	AfterTriggerEndQuery(w->estate);
 	EvalPlanQualEnd(&w->epq);
 	ExecCloseResultRelations(w->estate);
