@@ -71,10 +71,12 @@ typedef struct ServiceSignals
  * for every customer with any interaction, complaint or survey; the
  * others had none in the window (counts 0, satisfaction unknown).  Read
  * with a new snapshot (not read-only): from the service tables' AFTER
- * trigger, the statement's own rows must be seen.
+ * trigger, the statement's own rows must be seen.  With read false (the
+ * caller knows the service tables are empty) nobody has any, and nothing
+ * is read.
  */
 static ServiceSignals *
-service_signals(const int64 *ids, int n, int32 as_of)
+service_signals(const int64 *ids, int n, int32 as_of, bool read)
 {
 	ServiceSignals *out = palloc(Max(n, 1) * sizeof(ServiceSignals));
 	Datum	   *elems = palloc(Max(n, 1) * sizeof(Datum));
@@ -92,6 +94,8 @@ service_signals(const int64 *ids, int n, int32 as_of)
 		out[i].level.channels = 0;
 		out[i].level.complaints_late = 0;
 	}
+	if (!read)
+		return out;
 	args[0] = PointerGetDatum(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[1] = DateADTGetDatum(as_of);
 	if (SPI_execute_with_args("SELECT s.customer_id, s.interactions, s.channels, s.complaints_late, "
@@ -136,7 +140,7 @@ service_signals(const int64 *ids, int n, int32 as_of)
 static int64
 rescore(const int64 *ids, int n, int32 as_of, const char *source, int64 *stages, int64 *levels)
 {
-	ServiceSignals *signals = service_signals(ids, n, as_of);
+	ServiceSignals *signals = service_signals(ids, n, as_of, true);
 	CustomerWriter *w;
 	MemoryContext each,
 				old;
@@ -516,6 +520,8 @@ attach_summaries(PG_FUNCTION_ARGS)
 	MemoryContext batch,
 				each;
 	int64		done = 0;
+	bool		any_signals;
+	bool		isnull;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -529,8 +535,6 @@ attach_summaries(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	if (PG_GETARG_BOOL(3))
 	{
-		bool		isnull;
-
 		if (SPI_execute("SELECT EXISTS (SELECT FROM crm.scoring)", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "could not read crm.scoring");
 		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
@@ -541,6 +545,15 @@ attach_summaries(PG_FUNCTION_ARGS)
 										"        AS summary "
 										" FROM crm.customers c FULL JOIN %s b ON b.customer_id = c.customer_id)", table));
 	}
+	/*
+	 * The level signals come from these three tables (crm.level_signals()):
+	 * when they are empty, as when a new database is attached, nobody has
+	 * any, and the query (planned for each batch's ids) is not asked.
+	 */
+	if (SPI_execute("SELECT EXISTS (SELECT FROM crm.interactions) OR EXISTS (SELECT FROM crm.complaints) "
+					"OR EXISTS (SELECT FROM crm.surveys)", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the service tables");
+	any_signals = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	plan = SPI_prepare(psprintf("SELECT customer_id, summary FROM %s ORDER BY 1", table), 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "could not read %s", table);
@@ -565,19 +578,16 @@ attach_summaries(PG_FUNCTION_ARGS)
 		ids = palloc(n * sizeof(int64));
 		for (i = 0; i < n; i++)
 		{
-			bool		isnull;
-
 			ids[i] = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
 			if (isnull)
 				elog(ERROR, "crm: a summary of %s has no customer", relname);
 		}
-		signals = service_signals(ids, n, as_of);
+		signals = service_signals(ids, n, as_of, any_signals);
 		/* (an SPI call returns to SPI's memory) */
 		MemoryContextSwitchTo(batch);
 		w = crm_writer_begin(NULL);
 		for (i = 0; i < n; i++)
 		{
-			bool		isnull;
 			Datum		d;
 			SummaryChange *changes;
 			int			nchanges;
