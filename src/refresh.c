@@ -2,7 +2,8 @@
  *
  * refresh.c
  *	  Rescoring customers without an order: the nightly crm.refresh() and
- *	  crm.score_customers(), through the order trigger's writer.
+ *	  crm.score_customers(), through the order trigger's writer; and an
+ *	  attach's single write of each customer, crm.attach_summaries().
  *
  * Time moves a customer's recency, its stage and its level even when it
  * does not order.  Both functions here recompute, for each customer, what
