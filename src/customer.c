@@ -157,6 +157,9 @@ struct CustomerWriter
 	ResultRelInfo *hist_info;
 	bool		hist_open;		/* prepare_history() done */
 	bool		hist_check;		/* evaluate history's constraints */
+	bool		hist_batch;		/* see write_history() */
+	TupleTableSlot **hist_buffer;	/* rows waiting for flush_history() */
+	int			hist_buffered;
 	ColumnDefaults hist_defaults;
 	bool		defaults_ready; /* defaults and arbiters prepared */
 	ColumnDefaults defaults;	/* for new customers */
@@ -789,7 +792,39 @@ prepare_history(CustomerWriter *w)
 	w->hist_check = facts.hist_check || unmet || source == NULL ||
 		(strcmp(source, "inference") != 0 && strcmp(source, "user") != 0 &&
 		 strcmp(source, "import") != 0 && strcmp(source, "override") != 0);
+	w->hist_batch = !(w->hist_info->ri_TrigDesc && w->hist_info->ri_TrigDesc->trig_insert_before_row);
 	w->hist_open = true;
+}
+
+/* history rows one multi-insert writes (write_history()) */
+#define HIST_BUFFER_ROWS 1000
+
+/*
+ * The history rows waiting, written with one multi-insert (as COPY
+ * writes), then their index entries and AFTER row triggers, row by row
+ * as ExecSimpleRelationInsert() would.
+ */
+static void
+flush_history(CustomerWriter *w)
+{
+	int			i;
+
+	if (w->hist_buffered == 0)
+		return;
+	table_multi_insert(w->history, w->hist_buffer, w->hist_buffered, w->estate->es_output_cid, 0, NULL);
+	for (i = 0; i < w->hist_buffered; i++)
+	{
+		TupleTableSlot *slot = w->hist_buffer[i];
+		List	   *recheck = NIL;
+
+		ResetPerTupleExprContext(w->estate);
+		if (w->hist_info->ri_NumIndices > 0)
+			recheck = ExecInsertIndexTuples(w->hist_info, slot, w->estate, false, false, NULL, NIL);
+		ExecARInsertTriggers(w->estate, w->hist_info, slot, recheck, NULL);
+		list_free(recheck);
+		ExecClearTuple(slot);
+	}
+	w->hist_buffered = 0;
 }
 
 /*
@@ -797,7 +832,12 @@ prepare_history(CustomerWriter *w)
  * only when prepare_history() says: stage and level from and to, the
  * reason (a text Datum, or none), and the day of the change when it is
  * not the business date being written (a walk's move at an earlier month
- * end; DATEVAL_NOBEGIN: the changed_at default).
+ * end; DATEVAL_NOBEGIN: the changed_at default).  Unless a BEFORE INSERT
+ * row trigger may change or skip it, the row waits, with up to
+ * HIST_BUFFER_ROWS others, for one multi-insert (flush_history(), and at
+ * the writer's end): an attach writes a few rows for every customer, and
+ * a heap insert of each (a WAL record and a buffer lock apiece) cost more
+ * than the row.  Nothing the writer reads meanwhile reads the history.
  */
 static void
 write_history(CustomerWriter *w, int64 customer, CrmStage from_stage, CrmStage to_stage,
@@ -837,11 +877,27 @@ write_history(CustomerWriter *w, int64 customer, CrmStage from_stage, CrmStage t
 		ExecComputeStoredGenerated(info, w->estate, slot, CMD_INSERT);
 	if (w->hist_check)
 		ExecConstraints(info, slot, w->estate);
-	simple_table_tuple_insert(rel, slot);
-	if (info->ri_NumIndices > 0)
-		recheck = ExecInsertIndexTuples(info, slot, w->estate, false, false, NULL, NIL);
-	ExecARInsertTriggers(w->estate, info, slot, recheck, NULL);
-	list_free(recheck);
+	if (w->hist_batch)
+	{
+		MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+
+		if (w->hist_buffer == NULL)
+			w->hist_buffer = palloc0(HIST_BUFFER_ROWS * sizeof(TupleTableSlot *));
+		if (w->hist_buffer[w->hist_buffered] == NULL)
+			w->hist_buffer[w->hist_buffered] = table_slot_create(rel, &w->estate->es_tupleTable);
+		MemoryContextSwitchTo(old);
+		ExecCopySlot(w->hist_buffer[w->hist_buffered++], slot);
+		if (w->hist_buffered == HIST_BUFFER_ROWS)
+			flush_history(w);
+	}
+	else
+	{
+		simple_table_tuple_insert(rel, slot);
+		if (info->ri_NumIndices > 0)
+			recheck = ExecInsertIndexTuples(info, slot, w->estate, false, false, NULL, NIL);
+		ExecARInsertTriggers(w->estate, info, slot, recheck, NULL);
+		list_free(recheck);
+	}
 	if (from_stage != to_stage)
 		w->stage_changes++;
 	if (DatumGetObjectId(from_level) != DatumGetObjectId(to_level))
@@ -1054,15 +1110,18 @@ write_moves(CustomerWriter *w, int64 customer, const CustomerDerived *d, Datum l
 
 /*
  * Create customer with the changes applied to an empty history: its state
- * walked from prospect, and the history of that walk (the stage a customer
- * is inserted with is where its history starts; the walk's moves are its
- * history since).  False if another transaction created it meanwhile.
+ * walked from prospect and, when level signals are given, its level
+ * inferred from the one its column default gives; the history of that
+ * walk (the stage a customer is inserted with is where its history
+ * starts; the walk's moves are its history since) and of the level's
+ * move.  False if another transaction created it meanwhile.
  */
 static bool
 writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, int nchanges,
-			  int32 as_of, const char *relname)
+			  int32 as_of, const char *relname, const LevelSignals *level_signals)
 {
 	TupleTableSlot *new = w->new_slot;
+	AttrNumber *att = w->f.cust_att;
 	CustomerRow row = {CRM_STAGE_PROSPECT, DATEVAL_NOBEGIN, false, 0, CRM_LEVEL_TRANSACTION,
 	DATEVAL_NOBEGIN, false};
 	CustomerHistory h;
@@ -1075,28 +1134,34 @@ writer_create(CustomerWriter *w, int64 customer, const SummaryChange *changes, i
 	s = h.summary;
 	if (!w->defaults_ready)
 		prepare_defaults(w);
-	derive_state(w, customer, &h, &row, as_of, NULL, &d);
 	ExecClearTuple(new);
 	column_defaults_apply(w, &w->defaults, new);
-	new->tts_values[w->f.cust_att[CUST_ID] - 1] = Int64GetDatum(customer);
-	new->tts_isnull[w->f.cust_att[CUST_ID] - 1] = false;
+	/* the level and manager as an INSERT would leave them, for the inference */
+	level = new->tts_isnull[att[CUST_LEVEL] - 1] ? crm_level_datum(CRM_LEVEL_TRANSACTION) :
+		new->tts_values[att[CUST_LEVEL] - 1];
+	row.level = crm_level_from_datum(level);
+	row.has_manager = !new->tts_isnull[att[CUST_ACCOUNT_MANAGER] - 1];
+	derive_state(w, customer, &h, &row, as_of, level_signals, &d);
+	new->tts_values[att[CUST_ID] - 1] = Int64GetDatum(customer);
+	new->tts_isnull[att[CUST_ID] - 1] = false;
 	set_derived(w, new, s, &d, as_of);
 	if (d.nmoves == 0)
 	{
 		/* no move (no purchase by as_of): the reason is the inference's, since as_of */
-		new->tts_values[w->f.cust_att[CUST_STAGE_REASON] - 1] = CStringGetTextDatum(d.reason_code);
-		new->tts_isnull[w->f.cust_att[CUST_STAGE_REASON] - 1] = false;
-		new->tts_values[w->f.cust_att[CUST_STAGE_SINCE] - 1] = DateADTGetDatum(as_of);
-		new->tts_isnull[w->f.cust_att[CUST_STAGE_SINCE] - 1] = false;
+		new->tts_values[att[CUST_STAGE_REASON] - 1] = CStringGetTextDatum(d.reason_code);
+		new->tts_isnull[att[CUST_STAGE_REASON] - 1] = false;
+		new->tts_values[att[CUST_STAGE_SINCE] - 1] = DateADTGetDatum(as_of);
+		new->tts_isnull[att[CUST_STAGE_SINCE] - 1] = false;
 	}
 	ExecStoreVirtualTuple(new);
 	if (!writer_insert(w, new))
 		return false;
 	crm_history_write(&h);
-	/* the level as inserted (its default, or what a trigger made it) */
+	/* the level as inserted (what the inference made it, or a trigger) */
 	slot_getallattrs(new);
-	level = new->tts_values[w->f.cust_att[CUST_LEVEL] - 1];
-	write_moves(w, customer, &d, level, level, as_of);
+	if (level_signals == NULL)
+		level = new->tts_values[att[CUST_LEVEL] - 1];
+	write_moves(w, customer, &d, level, new->tts_values[att[CUST_LEVEL] - 1], as_of);
 	return true;
 }
 
@@ -1210,7 +1275,7 @@ retry:
 	{
 		if (!create)
 			return false;
-		if (writer_create(w, customer, changes, nchanges, as_of, relname))
+		if (writer_create(w, customer, changes, nchanges, as_of, relname, level_signals))
 			return true;
 		/* created meanwhile by another transaction: update it instead */
 		writer_new_snapshot(w);
@@ -1271,6 +1336,19 @@ crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes
 }
 
 /*
+ * Apply changes to customer's row and rescore it with the level signals
+ * given, as an attach does: crm_writer_apply() and crm_writer_rescore() in
+ * one write.  False (nothing written) when the customer is not in
+ * crm.customers and create is false.
+ */
+bool
+crm_writer_merge(CustomerWriter *w, int64 customer, const SummaryChange *changes, int nchanges,
+				 int32 as_of, const char *relname, bool create, const LevelSignals *level)
+{
+	return writer_write(w, customer, changes, nchanges, as_of, relname, create, level);
+}
+
+/*
  * Rescore customer as of as_of: its scores, segment and stage walk, and
  * its level from the signals given (NULL: the level stays).  False when
  * there is no such customer.
@@ -1302,6 +1380,7 @@ crm_writer_end(CustomerWriter *w)
 		table_close(w->complaints, NoLock);
 	if (w->index != NULL)
 		index_close(w->index, NoLock);
+	flush_history(w);
 	AfterTriggerEndQuery(w->estate);
 	EvalPlanQualEnd(&w->epq);
 	ExecCloseResultRelations(w->estate);

@@ -28,6 +28,9 @@ extern CustomerWriter *crm_writer_begin(const char *source);
  */
 extern bool crm_writer_apply(CustomerWriter *w, int64 customer, const SummaryChange *changes,
 							 int nchanges, int32 as_of, const char *relname, bool create);
+extern bool crm_writer_merge(CustomerWriter *w, int64 customer, const SummaryChange *changes,
+							 int nchanges, int32 as_of, const char *relname, bool create,
+							 const LevelSignals *level);
 extern bool crm_writer_rescore(CustomerWriter *w, int64 customer, int32 as_of,
 							   const LevelSignals *level);
 extern void crm_writer_changes(const CustomerWriter *w, int64 *stages, int64 *levels);

@@ -2,7 +2,8 @@
  *
  * refresh.c
  *	  Rescoring customers without an order: the nightly crm.refresh() and
- *	  crm.score_customers(), through the order trigger's writer.
+ *	  crm.score_customers(), through the order trigger's writer; and an
+ *	  attach's single write of each customer, crm.attach_summaries().
  *
  * Time moves a customer's recency, its stage and its level even when it
  * does not order.  Both functions here recompute, for each customer, what
@@ -56,6 +57,7 @@
 #include "config.h"
 #include "customer.h"
 #include "progress.h"
+#include "summary.h"
 
 /* one customer's service signals, from crm.level_signals() */
 typedef struct ServiceSignals
@@ -70,10 +72,12 @@ typedef struct ServiceSignals
  * for every customer with any interaction, complaint or survey; the
  * others had none in the window (counts 0, satisfaction unknown).  Read
  * with a new snapshot (not read-only): from the service tables' AFTER
- * trigger, the statement's own rows must be seen.
+ * trigger, the statement's own rows must be seen.  With read false (the
+ * caller knows the service tables are empty) nobody has any, and nothing
+ * is read.
  */
 static ServiceSignals *
-service_signals(const int64 *ids, int n, int32 as_of)
+service_signals(const int64 *ids, int n, int32 as_of, bool read)
 {
 	ServiceSignals *out = palloc(Max(n, 1) * sizeof(ServiceSignals));
 	Datum	   *elems = palloc(Max(n, 1) * sizeof(Datum));
@@ -91,6 +95,8 @@ service_signals(const int64 *ids, int n, int32 as_of)
 		out[i].level.channels = 0;
 		out[i].level.complaints_late = 0;
 	}
+	if (!read)
+		return out;
 	args[0] = PointerGetDatum(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[1] = DateADTGetDatum(as_of);
 	if (SPI_execute_with_args("SELECT s.customer_id, s.interactions, s.channels, s.complaints_late, "
@@ -135,7 +141,7 @@ service_signals(const int64 *ids, int n, int32 as_of)
 static int64
 rescore(const int64 *ids, int n, int32 as_of, const char *source, int64 *stages, int64 *levels)
 {
-	ServiceSignals *signals = service_signals(ids, n, as_of);
+	ServiceSignals *signals = service_signals(ids, n, as_of, true);
 	CustomerWriter *w;
 	MemoryContext each,
 				old;
@@ -357,13 +363,19 @@ service_changed(PG_FUNCTION_ARGS)
  * The population state as of day: the cutpoints over every summary and,
  * when asked (or when none is stored), a new fit of the model named by
  * the setting btyd_model in the unit of btyd_unit; stored in crm.scoring.
+ * population: a FROM item giving the summaries (column summary), the
+ * customers' (CUSTOMER_SUMMARIES) but for an attach (attach_summaries()).
  */
+#define CUSTOMER_SUMMARIES "crm.customers"
+
 static void
-refresh_population(int32 day, bool fit, bool fit_if_none)
+refresh_population(int32 day, bool fit, bool fit_if_none, const char *population)
 {
 	Oid			types[1] = {DATEOID};
 	Datum		args[1] = {DateADTGetDatum(day)};
 	StringInfoData sql;
+
+	initStringInfo(&sql);
 
 	/*
 	 * Fit when asked, or when no model is stored and there are enough
@@ -373,18 +385,19 @@ refresh_population(int32 day, bool fit, bool fit_if_none)
 	 */
 	if (!fit && fit_if_none)
 	{
-		if (SPI_execute_with_args("SELECT NOT EXISTS (SELECT FROM crm.scoring s WHERE s.model IS NOT NULL) "
-								  "AND (SELECT count(*) FROM crm.customers c "
-								  "     WHERE crm.purchase_days(crm.as_of(c.summary, $1)) >= 2) "
-								  "    >= crm.setting('btyd_min_repeat_buyers')::integer",
-								  1, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		appendStringInfo(&sql,
+						 "SELECT NOT EXISTS (SELECT FROM crm.scoring s WHERE s.model IS NOT NULL) "
+						 "AND (SELECT count(*) FROM %s c "
+						 "     WHERE crm.purchase_days(crm.as_of(c.summary, $1)) >= 2) "
+						 "    >= crm.setting('btyd_min_repeat_buyers')::integer", population);
+		if (SPI_execute_with_args(sql.data, 1, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "could not read crm.scoring");
 		fit = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &fit_if_none));
 	}
-	initStringInfo(&sql);
-	appendStringInfoString(&sql,
-						   "WITH cp AS (SELECT crm.rfm_quantiles(c.summary, $1) AS cp FROM crm.customers c "
-						   "            WHERE c.summary IS NOT NULL) ");
+	resetStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH cp AS (SELECT crm.rfm_quantiles(c.summary, $1) AS cp FROM %s c "
+					 "            WHERE c.summary IS NOT NULL) ", population);
 	if (fit)
 	{
 		char	   *kind;
@@ -397,13 +410,14 @@ refresh_population(int32 day, bool fit, bool fit_if_none)
 		if (strcmp(kind, "bgnbd") != 0 && strcmp(kind, "pareto_nbd") != 0 && strcmp(kind, "mbgnbd") != 0)
 			elog(ERROR, "crm: unexpected btyd_model setting \"%s\"", kind);
 		appendStringInfo(&sql,
-						 ", m AS (SELECT crm.fit_%s(c.summary, $1, %s::interval) AS m FROM crm.customers c "
+						 ", m AS (SELECT crm.fit_%s(c.summary, $1, %s::interval) AS m FROM %s c "
 						 "        WHERE crm.first_purchase(c.summary) <= $1) "
 						 "INSERT INTO crm.scoring (singleton, cutpoints, model, refreshed_at) "
 						 "SELECT true, cp.cp, m.m, pg_catalog.now() FROM cp, m WHERE cp.cp IS NOT NULL "
 						 "ON CONFLICT (singleton) DO UPDATE SET cutpoints = excluded.cutpoints, "
 						 "model = excluded.model, refreshed_at = excluded.refreshed_at",
-						 kind, quote_literal_cstr(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)));
+						 kind, quote_literal_cstr(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+						 population);
 	}
 	else
 		appendStringInfoString(&sql,
@@ -430,9 +444,179 @@ compute_scoring(PG_FUNCTION_ARGS)
 	crm_check_finite_date(day, "as_of");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	refresh_population(day, !PG_ARGISNULL(1) && PG_GETARG_BOOL(1), PG_ARGISNULL(1));
+	refresh_population(day, !PG_ARGISNULL(1) && PG_GETARG_BOOL(1), PG_ARGISNULL(1), CUSTOMER_SUMMARIES);
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * The days of an unsealed summary as the changes that make them from
+ * nothing, for the writer: a day's purchases each as an order (the first
+ * with the day's net amount when it is not negative, the others of zero),
+ * and a negative net amount as a refund row (which counts no purchase).
+ * *n gets how many.
+ */
+static SummaryChange *
+summary_as_changes(const Summary *s, int64 customer, int *n)
+{
+	SummaryChange *changes;
+	int64		total = 0;
+	int			i,
+				k = 0;
+
+	if (SUMMARY_IS_SEALED(s))
+		elog(ERROR, "crm: the attached summary of customer " INT64_FORMAT " is sealed", customer);
+	for (i = 0; i < s->ndays; i++)
+		total += (int64) Max(s->days[i].purchases, 0) + 1;
+	if (total > MaxAllocSize / sizeof(SummaryChange))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("customer " INT64_FORMAT " has too many orders to attach at once", customer)));
+	changes = palloc(Max(total, 1) * sizeof(SummaryChange));
+	for (i = 0; i < s->ndays; i++)
+	{
+		const SummaryDay *d = &s->days[i];
+		int32		p;
+
+		if (d->purchases < 0 || (d->purchases == 0 && d->amount >= 0))
+			elog(ERROR, "crm: a day of the attached summary of customer " INT64_FORMAT " has no order", customer);
+		for (p = 0; p < d->purchases; p++)
+			changes[k++] = (SummaryChange) {d->day, false, p == 0 && d->amount >= 0 ? d->amount : 0};
+		if (d->amount < 0)
+			changes[k++] = (SummaryChange) {d->day, false, d->amount};
+	}
+	*n = k;
+	return changes;
+}
+
+/* customers an attach writes with one writer (and one signals query) */
+#define ATTACH_BATCH 10000
+
+/*
+ * attach_summaries(summaries text, relname text, create_customers boolean,
+ * first_contact boolean) -> bigint: an attach's single write of each
+ * customer.  summaries names a table (customer_id bigint, summary
+ * crm.summary) with one row per customer: the orders of relname, counted.
+ * With first_contact and no population state stored, the state is
+ * computed first over the population as it is about to be (the
+ * customers' summaries with these merged in, and the new customers'), so
+ * that each customer is scored as it is written.  Then, in customer_id
+ * order, ATTACH_BATCH customers at a time, each one's days are applied to
+ * its row as the order trigger applies a statement's orders (a customer
+ * not there is created with create_customers, walked from prospect), its
+ * state derived on the business date and its level from
+ * crm.level_signals(), as crm.score_customers() derives them: one write
+ * of the row, and its history.  Returns how many customers there were.
+ */
+PG_FUNCTION_INFO_V1(attach_summaries);
+Datum
+attach_summaries(PG_FUNCTION_ARGS)
+{
+	const char *table;
+	char	   *relname;
+	bool		create;
+	int32		as_of;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	MemoryContext batch,
+				each;
+	int64		done = 0;
+	bool		any_signals;
+	bool		isnull;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("crm.attach_summaries() takes no NULL argument")));
+	table = quote_identifier(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	relname = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	create = PG_GETARG_BOOL(2);
+	as_of = crm_business_date();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (PG_GETARG_BOOL(3))
+	{
+		if (SPI_execute("SELECT EXISTS (SELECT FROM crm.scoring)", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read crm.scoring");
+		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			refresh_population(as_of, false, true,
+							   psprintf("(SELECT CASE WHEN c.customer_id IS NULL THEN b.summary "
+										"             WHEN b.customer_id IS NULL THEN c.summary "
+										"             ELSE crm.merge(crm.full_summary(c.customer_id, c.summary), b.summary) END "
+										"        AS summary "
+										" FROM crm.customers c FULL JOIN %s b ON b.customer_id = c.customer_id)", table));
+	}
+	/*
+	 * The level signals come from these three tables (crm.level_signals()):
+	 * when they are empty, as when a new database is attached, nobody has
+	 * any, and the query (planned for each batch's ids) is not asked.
+	 */
+	if (SPI_execute("SELECT EXISTS (SELECT FROM crm.interactions) OR EXISTS (SELECT FROM crm.complaints) "
+					"OR EXISTS (SELECT FROM crm.surveys)", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the service tables");
+	any_signals = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	plan = SPI_prepare(psprintf("SELECT customer_id, summary FROM %s ORDER BY 1", table), 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not read %s", table);
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	batch = AllocSetContextCreate(CurrentMemoryContext, "crm attach batch", ALLOCSET_DEFAULT_SIZES);
+	each = AllocSetContextCreate(CurrentMemoryContext, "crm attach customer", ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		SPITupleTable *tt;
+		int			n,
+					i;
+		int64	   *ids;
+		ServiceSignals *signals;
+		CustomerWriter *w;
+
+		SPI_cursor_fetch(portal, true, ATTACH_BATCH);
+		tt = SPI_tuptable;
+		n = (int) SPI_processed;
+		if (n == 0)
+			break;
+		MemoryContextSwitchTo(batch);
+		ids = palloc(n * sizeof(int64));
+		for (i = 0; i < n; i++)
+		{
+			ids[i] = DatumGetInt64(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+			if (isnull)
+				elog(ERROR, "crm: a summary of %s has no customer", relname);
+		}
+		signals = service_signals(ids, n, as_of, any_signals);
+		/* (an SPI call returns to SPI's memory) */
+		MemoryContextSwitchTo(batch);
+		w = crm_writer_begin(NULL);
+		for (i = 0; i < n; i++)
+		{
+			Datum		d;
+			SummaryChange *changes;
+			int			nchanges;
+
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextSwitchTo(each);
+			d = SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull);
+			if (!isnull)
+			{
+				changes = summary_as_changes(DatumGetSummaryP(d), ids[i], &nchanges);
+				if (!crm_writer_merge(w, ids[i], changes, nchanges, as_of, relname, create, &signals[i].level))
+					ereport(ERROR,
+							(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+							 errmsg("customer " INT64_FORMAT " of an order in %s is not in crm.customers",
+									ids[i], relname),
+							 errhint("Insert the customers first, or attach with unknown_customers => 'create'.")));
+			}
+			MemoryContextReset(each);
+		}
+		MemoryContextSwitchTo(batch);
+		crm_writer_end(w);
+		SPI_freetuptable(tt);
+		MemoryContextReset(batch);
+		done += n;
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	PG_RETURN_INT64(done);
 }
 
 /* where a refresh is, from one step to the next */
@@ -470,7 +654,7 @@ refresh_step(RefreshState *st)
 		/* after the run log's commit there is no snapshot: one of our own */
 		if (st->commit)
 			PushActiveSnapshot(GetTransactionSnapshot());
-		refresh_population(st->day, st->fit, st->fit_if_none);
+		refresh_population(st->day, st->fit, st->fit_if_none, CUSTOMER_SUMMARIES);
 		if (st->commit)
 			PopActiveSnapshot();
 		st->population_done = true;

@@ -52,10 +52,12 @@ CREATE TABLE crm.retained_summaries (
     customer_id bigint NOT NULL,
     summary crm.summary NOT NULL,
     detached_from text NOT NULL,
-    detached_at timestamptz NOT NULL DEFAULT now()
+    detached_at timestamptz NOT NULL DEFAULT now(),
+    root regclass NOT NULL
 );
 CREATE INDEX retained_summaries_customer ON crm.retained_summaries (customer_id);
 COMMENT ON TABLE crm.retained_summaries IS 'Per-customer summaries of the orders of partitions detached from tracked tables (still counted; crm.rebuild_summaries() adds them)';
+COMMENT ON COLUMN crm.retained_summaries.root IS 'The tracked table the partition was detached from (crm.untrack_orders(..., forget => true) takes its orders out too)';
 SELECT pg_catalog.pg_extension_config_dump('crm.retained_summaries', '');
 
 -- customers of tables keyed by an application key: one row per key, the
@@ -241,7 +243,6 @@ DECLARE
                          || CASE WHEN t.row_filter IS NOT NULL THEN format(' AND (%s)', t.row_filter) ELSE '' END;
     missing text;
     counted bigint;
-    customers bigint[];
 BEGIN
     IF t.keyed THEN
         -- new customer_ids follow every id already in use
@@ -269,25 +270,18 @@ BEGIN
     EXECUTE format('CREATE TEMP TABLE crm_backfill ON COMMIT DROP AS '
                    'SELECT q.customer_id, crm.summarize(q.crm_day, q.crm_amount) AS summary FROM (%s) q(customer_id, crm_day, crm_amount) GROUP BY 1',
                    crm.order_rows_query(t));
-    customers := ARRAY(SELECT b.customer_id FROM crm_backfill b ORDER BY 1);
-    IF t.unknown_customers = 'create' THEN
-        -- new customers are inserted with their summary (no second write);
-        -- only the others have summaries to merge
-        WITH created AS (
-            INSERT INTO crm.customers (customer_id, summary)
-            SELECT b.customer_id, b.summary FROM crm_backfill b ORDER BY 1 ON CONFLICT DO NOTHING
-            RETURNING customer_id)
-        DELETE FROM crm_backfill b USING created c WHERE b.customer_id = c.customer_id;
-    ELSIF EXISTS (SELECT FROM crm_backfill b LEFT JOIN crm.customers c USING (customer_id) WHERE c.customer_id IS NULL) THEN
+    IF t.unknown_customers <> 'create'
+       AND EXISTS (SELECT FROM crm_backfill b LEFT JOIN crm.customers c USING (customer_id) WHERE c.customer_id IS NULL) THEN
         RAISE EXCEPTION 'customer % of an order in % is not in crm.customers',
             (SELECT min(b.customer_id) FROM crm_backfill b LEFT JOIN crm.customers c USING (customer_id) WHERE c.customer_id IS NULL), t.table_name
             USING ERRCODE = '23503',
                   HINT = 'Insert the customers first, or attach with unknown_customers => ''create''.';
     END IF;
+    -- each customer written once: created or merged, scored, walked (moves
+    -- dated in the past, source import) and levelled
     PERFORM set_config('crm.change_source', 'import', true);
-    PERFORM crm.rescore(customers, 'crm_backfill', 1, first_contact);
+    counted := crm.attach_summaries('crm_backfill', t.table_name::text, t.unknown_customers = 'create', first_contact);
     PERFORM set_config('crm.change_source', '', true);
-    counted := cardinality(customers);
     DROP TABLE crm_backfill;
     RETURN counted;
 END $$;
@@ -334,9 +328,9 @@ BEGIN
     LOOP
         part.table_name := p;
         IF (SELECT relkind FROM pg_class WHERE oid = p) = 'r' THEN
-            EXECUTE format('INSERT INTO crm.retained_summaries (customer_id, summary, detached_from) '
-                           'SELECT q.customer_id, crm.summarize(q.crm_day, q.crm_amount), %L FROM (%s) q(customer_id, crm_day, crm_amount) GROUP BY 1',
-                           p::text, crm.order_rows_query(part));
+            EXECUTE format('INSERT INTO crm.retained_summaries (customer_id, summary, detached_from, root) '
+                           'SELECT q.customer_id, crm.summarize(q.crm_day, q.crm_amount), %L, %L FROM (%s) q(customer_id, crm_day, crm_amount) GROUP BY 1',
+                           p::text, t.table_name, crm.order_rows_query(part));
         END IF;
         FOR trg IN SELECT tg.tgname FROM pg_trigger tg
                    WHERE tg.tgrelid = p AND tg.tgname LIKE 'crm\_track\_%' AND tg.tgparentid = 0
@@ -501,9 +495,16 @@ BEGIN
         RAISE EXCEPTION 'table % is not tracked by crm', tbl USING ERRCODE = '22023';
     END IF;
     IF forget THEN
-        CREATE TEMP TABLE crm_backfill ON COMMIT DROP AS SELECT * FROM crm.table_summaries(tbl);
+        -- its orders, those of its detached partitions too
+        CREATE TEMP TABLE crm_backfill ON COMMIT DROP AS
+        SELECT x.customer_id, crm.summarize(x.summary) AS summary
+        FROM (SELECT s.customer_id, s.summary FROM crm.table_summaries(tbl) s
+              UNION ALL
+              SELECT r.customer_id, r.summary FROM crm.retained_summaries r WHERE r.root = tbl) x
+        GROUP BY 1;
         PERFORM crm.rescore(ARRAY(SELECT b.customer_id FROM crm_backfill b ORDER BY 1), 'crm_backfill', -1);
         DROP TABLE crm_backfill;
+        DELETE FROM crm.retained_summaries r WHERE r.root = tbl;
     END IF;
     FOR rel, trg IN SELECT t.tgrelid::regclass, t.tgname FROM pg_trigger t
                     WHERE (t.tgrelid = tbl OR t.tgrelid IN (SELECT p.partition FROM crm.tracked_partitions p WHERE p.root = tbl))
@@ -517,7 +518,7 @@ BEGIN
     DELETE FROM crm.tracked_tables WHERE table_name = tbl;
 END $$;
 COMMENT ON FUNCTION crm.untrack_orders(regclass, boolean) IS
-    'Detach crm from an order table: drop its triggers; with forget => true also take its orders out of the customers'' summaries';
+    'Detach crm from an order table: drop its triggers; with forget => true also take its orders out of the customers'' summaries (those of its detached partitions too, from crm.retained_summaries)';
 
 -- crm.orders is tracked from the start: the customer must exist
 SELECT crm.install_tracking('crm.orders', 'customer_id', 'ordered_on', 'amount', 'statement', 'error');

@@ -12,6 +12,18 @@ COMMENT ON FUNCTION crm.score_customers(bigint[], date) IS
     'Rescore the given customers (NULL: every customer) as of a date, in customer_id order: RFM against the stored cutpoints, segment, the stage walked from the last evaluation with the stored model and the complaints, and the level from crm.level_signals(); returns how many there were';
 REVOKE ALL ON FUNCTION crm.score_customers(bigint[], date) FROM PUBLIC;
 
+-- an attach's one write of each customer (src/refresh.c): the summaries
+-- of a table's orders (a temporary table customer_id, summary) merged into
+-- the customers (created when create), each scored, staged and levelled
+-- on the business date as it is written, the population state computed
+-- first on first contact (none stored)
+CREATE FUNCTION crm.attach_summaries(summaries text, relname text, create_customers boolean, first_contact boolean)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'attach_summaries' LANGUAGE C;
+COMMENT ON FUNCTION crm.attach_summaries(text, text, boolean, boolean) IS
+    'Merge the per-customer summaries of a table (customer_id, summary) into the customers, creating them when asked, each scored, walked and levelled on the business date in the same write; with first_contact the population state is computed first when none is stored (used by crm.track_orders; not for direct use); returns how many customers there were';
+REVOKE ALL ON FUNCTION crm.attach_summaries(text, text, boolean, boolean) FROM PUBLIC;
+
 -- the population state as of a date: the RFM cutpoints over every
 -- customer and, when asked (or, fit_model NULL, when none is stored and
 -- there is data enough), the BTYD model; stored in crm.scoring

@@ -39,6 +39,7 @@ GRANT EXECUTE ON FUNCTION crm.track_orders_trigger(), crm.install_tracking(regcl
     crm.check_order_expression(regclass, text, boolean), crm.customer_for_key(text), crm.set_business_time_zone(text),
     crm.count_orders(crm.tracked_tables, boolean), crm.sync_partitions(crm.tracked_tables, boolean),
     crm.rescore(bigint[], text, integer, boolean), crm.score_customers(bigint[], date), crm.compute_scoring(date, boolean),
+    crm.attach_summaries(text, text, boolean, boolean),
     crm.override_stage(bigint, crm.stage, text), crm.override_level(bigint, crm.relationship_level, text) TO crm_admin;
 GRANT EXECUTE ON PROCEDURE crm.rebuild_summaries() TO crm_admin;
 -- crm.refresh writes every customer: admins only

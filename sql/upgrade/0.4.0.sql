@@ -79,6 +79,8 @@ INSERT INTO crm.setting_defaults VALUES
 --@ replace 75_refresh.sql crm.refresh
 --@ copy 75_refresh.sql crm.compute_scoring
 GRANT EXECUTE ON FUNCTION crm.compute_scoring(date, boolean) TO crm_admin;
+--@ copy 75_refresh.sql crm.attach_summaries
+GRANT EXECUTE ON FUNCTION crm.attach_summaries(text, text, boolean, boolean) TO crm_admin;
 DROP FUNCTION crm.rescore(bigint[], text, integer);
 --@ copy 65_orders.sql crm.rescore
 GRANT EXECUTE ON FUNCTION crm.rescore(bigint[], text, integer, boolean) TO crm_admin;

@@ -7,7 +7,7 @@
 -- the rows the table holds now plus the rows of the detached partition as
 -- they were when it was detached.
 \ir setup.psql
-SELECT plan(27);
+SELECT plan(29);
 
 SET crm.as_of = '2026-12-31';
 SET TimeZone = 'UTC';
@@ -147,6 +147,15 @@ SELECT lives_ok($$DROP TABLE public.sales_2024$$, 'a detached partition can be d
 SELECT is(pg_temp.mismatches(), 0::bigint, 'dropping it changes nothing');
 CALL crm.rebuild_summaries();
 SELECT is(pg_temp.mismatches(), 0::bigint, 'a rebuild counts the detached orders too (crm.retained_summaries)');
+
+-- forget: every order of the table taken out, those of the partition
+-- detached above (still counted until now) too, and its retained rows gone
+SELECT is((SELECT count(*) > 0 AND bool_and(r.root = 'public.sales'::regclass) FROM crm.retained_summaries r), true,
+    'the detached partition''s orders are retained for the table they were detached from');
+SELECT crm.untrack_orders('public.sales', forget => true);
+SELECT is((SELECT count(*) FROM crm.customers c JOIN crm.customer_keys k USING (customer_id) WHERE c.summary IS NOT NULL)
+          + (SELECT count(*) FROM crm.retained_summaries), 0::bigint,
+    'untrack_orders(forget => true) takes out every order of the table, its detached partitions'' too, and their retained rows');
 
 -- row mode: row triggers are cloned to every partition
 CREATE TABLE public.visits (customer bigint, at date NOT NULL, spent numeric) PARTITION BY RANGE (at);

@@ -26,7 +26,7 @@ SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
                     AND NOT (p.prorettype IN ('trigger'::regtype, 'event_trigger'::regtype) OR p.prokind = 'p'
                              OR p.proname IN ('override_stage', 'override_level', 'apply_inferred_stages', 'copy_segment_scheme',
                                               'track_orders', 'untrack_orders', 'install_tracking', 'rescore',
-                                              'score_customers', 'compute_scoring',
+                                              'score_customers', 'compute_scoring', 'attach_summaries',
                                               'seal_customers', 'unseal_customers',
                                               'customer_for_key', 'count_orders', 'sync_partitions', 'set_business_time_zone'))$$,
     'every function and aggregate is PARALLEL SAFE but the triggers, the procedures and those that write');

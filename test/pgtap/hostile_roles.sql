@@ -188,7 +188,7 @@ INSERT INTO admin_only VALUES ('crm.refresh(date, integer, boolean, boolean)'), 
     ('crm.install_tracking(regclass, name, name, name, text, text, text[])'),
     ('crm.check_order_expression(regclass, text, boolean)'), ('crm.customer_for_key(text)'), ('crm.set_business_time_zone(text)'),
     ('crm.count_orders(crm.tracked_tables, boolean)'), ('crm.sync_partitions(crm.tracked_tables, boolean)'), ('crm.rescore(bigint[], text, integer, boolean)'),
-    ('crm.score_customers(bigint[], date)'), ('crm.compute_scoring(date, boolean)'),
+    ('crm.score_customers(bigint[], date)'), ('crm.compute_scoring(date, boolean)'), ('crm.attach_summaries(text, text, boolean, boolean)'),
     ('crm.override_stage(bigint, crm.stage, text)'), ('crm.override_level(bigint, crm.relationship_level, text)'),
     ('crm.apply_inferred_stages(date)'), ('crm.copy_segment_scheme(text, text)');
 CREATE TEMP TABLE nobody (fn regprocedure);
