@@ -153,9 +153,14 @@ sed 's/TABLE/app_tracked/' "$work/app.sql" >"$work/app_tracked.sql"
 sed 's/TABLE/app_plain/' "$work/app.sql" >"$work/app_plain.sql"
 sed 's/TABLE/int_tracked/' "$work/int.sql" >"$work/int_tracked.sql"
 sed 's/TABLE/int_plain/' "$work/int.sql" >"$work/int_plain.sql"
+# a round whose pgbench fails says why on stderr and gives no figure (its
+# ratio then prints n/a instead of a number made of nothing)
 tps() {
-	PGOPTIONS="-c crm.as_of=2025-12-31" pgbench -n -c 2 -j 2 -T "$SECONDS_PER_ROUND" -f "$work/$1.sql" "$DB" 2>/dev/null |
-		sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+	local out v
+	out=$(PGOPTIONS="-c crm.as_of=2025-12-31" pgbench -n -c 2 -j 2 -T "$SECONDS_PER_ROUND" -f "$work/$1.sql" "$DB" 2>&1) || true
+	v=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out")
+	[ -n "$v" ] || echo "  pgbench $1 failed: $(grep -m1 -iE 'error|fatal' <<<"$out")" >&2
+	echo "$v"
 }
 at=() ap=() it=() ip=()
 for ((i = 0; i < ROUNDS; i++)); do

@@ -37,4 +37,4 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 
 # med VALUES...: their median; ratio A B [FORMAT]: A / B (%.3f)
 med() { printf '%s\n' "$@" | median; }
-ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.3f}" 'BEGIN { printf f, a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.3f}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) printf "n/a"; else printf f, a / b }'; }
