@@ -60,13 +60,17 @@ COMMENT ON COLUMN crm.stage_durations.average_days IS 'Mean days in the stage';
 COMMENT ON COLUMN crm.stage_durations.median_days IS 'Median days in the stage';
 
 CREATE VIEW crm.customers_below_target_level AS
--- the levels' ranks joined once (hash joins), not crm.level_gap() per row:
--- the same difference of ranks in enum order
-SELECT c.customer_id, c.customer_class, c.level, t.target_level, (tr.rank - cr.rank)::integer AS levels_to_go
-FROM crm.customers c JOIN crm.level_targets t USING (customer_class)
-JOIN unnest(enum_range(NULL::crm.relationship_level)) WITH ORDINALITY cr(level, rank) ON cr.level = c.level
-JOIN unnest(enum_range(NULL::crm.relationship_level)) WITH ORDINALITY tr(level, rank) ON tr.level = t.target_level
-WHERE c.level < t.target_level;  -- enum order
+-- the gaps of every class and level below its target (a few rows: the
+-- levels' ranks in enum order, the same difference crm.level_gap()
+-- counts) joined once to the customers on both (one hash join), not
+-- crm.level_gap() per row
+SELECT c.customer_id, c.customer_class, c.level, g.target_level, g.levels_to_go
+FROM crm.customers c
+JOIN (SELECT t.customer_class, cr.level, t.target_level, (tr.rank - cr.rank)::integer AS levels_to_go
+      FROM crm.level_targets t
+      JOIN unnest(enum_range(NULL::crm.relationship_level)) WITH ORDINALITY tr(level, rank) ON tr.level = t.target_level
+      JOIN unnest(enum_range(NULL::crm.relationship_level)) WITH ORDINALITY cr(level, rank) ON cr.level < t.target_level) g
+  ON g.customer_class = c.customer_class AND g.level = c.level;
 COMMENT ON VIEW crm.customers_below_target_level IS 'Customers whose relationship level is below their class''s target';
 COMMENT ON COLUMN crm.customers_below_target_level.customer_id IS 'Customer';
 COMMENT ON COLUMN crm.customers_below_target_level.customer_class IS 'residential, general, large, important (crm.level_targets)';

@@ -74,6 +74,12 @@ COMMENT ON COLUMN crm.customers.first_purchase IS 'First purchase day: crm.first
 COMMENT ON COLUMN crm.customers.last_purchase IS 'Last purchase day: crm.last_purchase(summary), kept with the row';
 COMMENT ON COLUMN crm.customers.purchase_days IS 'Days with purchases: crm.purchase_days(summary), kept with the row';
 COMMENT ON COLUMN crm.customers.total_spend IS 'Net spend, refunds deducted: crm.total_spend(summary), kept with the row';
+--@ replace 80_views.sql crm.lifecycle_funnel
+ALTER VIEW crm.lifecycle_funnel SET (security_invoker = true);
+--@ replace 60_segment.sql crm.segment_summary
+ALTER VIEW crm.segment_summary SET (security_invoker = true);
+--@ replace 60_segment.sql crm.pareto
+ALTER VIEW crm.pareto SET (security_invoker = true);
 DROP TRIGGER stage_guard ON crm.customers;
 --@ replace 55_customers.sql crm.stage_guard
 --@ copy 55_customers.sql crm.override_level

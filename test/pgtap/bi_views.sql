@@ -10,7 +10,7 @@
 -- parallel plan (partial states serialized and combined) as in a serial
 -- one, and refuses a sealed summary.
 \ir setup.psql
-SELECT plan(23);
+SELECT plan(26);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.2121);
@@ -163,6 +163,24 @@ SELECT ok((SELECT count(*) FILTER (WHERE open_complaints > 0) > 50 AND count(*) 
 SELECT ok(pg_temp.plan_of('SELECT * FROM crm.customer_360 WHERE customer_id = 42')
           ~ ' on interactions i\n[^\n]*(Index Cond|Recheck Cond|Filter): \(customer_id = 42\)',
     'crm.customer_360: a filter on customer_id reaches into the grouped service tables (no pass over all interactions)');
+
+-- P(alive) keeps the unpacked model across the calls of a query (keyed by
+-- its bytes): rows alternating between two models get each one's value,
+-- as separate queries (each unpacking anew) give them, and a spend model
+-- after a count model is still refused
+CREATE TEMP TABLE two_models AS
+SELECT 'bgnbd(r=0.24,alpha=4.4,a=0.79,b=2.4)'::crm.btyd_model AS m1, 'pareto_nbd(r=0.55,alpha=10.6,s=0.61,beta=11.7)'::crm.btyd_model AS m2;
+SELECT is((SELECT array_agg(crm.p_alive(CASE WHEN g % 3 = 1 THEN m2 ELSE m1 END, g % 4, 1.5 * (g % 4), 10) ORDER BY g)
+           FROM two_models, generate_series(1, 7) g),
+          ARRAY[(SELECT crm.p_alive(m2, 1, 1.5, 10) FROM two_models), (SELECT crm.p_alive(m1, 2, 3, 10) FROM two_models),
+                (SELECT crm.p_alive(m1, 3, 4.5, 10) FROM two_models), (SELECT crm.p_alive(m2, 0, 0, 10) FROM two_models),
+                (SELECT crm.p_alive(m1, 1, 1.5, 10) FROM two_models), (SELECT crm.p_alive(m1, 2, 3, 10) FROM two_models),
+                (SELECT crm.p_alive(m2, 3, 4.5, 10) FROM two_models)],
+    'crm.p_alive: rows alternating between two models each get their own model''s value');
+SELECT ok((SELECT crm.p_alive(m1, 2, 3, 10) <> crm.p_alive(m2, 2, 3, 10) FROM two_models), 'crm.p_alive: and the two models differ there');
+SELECT throws_ok($$SELECT crm.p_alive(CASE WHEN g = 1 THEN m1 ELSE 'gamma_gamma(p=6.25,q=3.74,v=15.44)'::crm.btyd_model END, 1, 1, 10)
+                   FROM two_models, generate_series(1, 2) g$$, '22023', NULL,
+    'crm.p_alive: a spend model after a count model in one query is refused');
 
 -- crm.churn_watch: decline, or formation/stable with P(alive) < 0.5
 SELECT is((SELECT count(*) FROM ((SELECT * FROM crm.churn_watch EXCEPT ALL
