@@ -293,24 +293,26 @@ COMMENT ON COLUMN crm.segment_summary.average_value IS 'Average net spend per cu
 CREATE VIEW crm.pareto AS
 -- one sort of the customers by revenue (the kept crm.customers.total_spend,
 -- no summary read) numbers them and sums their revenue as it goes; the
--- shares of the top 5% and 20% are that running sum at their last rank
+-- shares of the top 5% and 20% are that running sum at their last rank,
+-- computed once (MATERIALIZED), not per row
 WITH ranked AS (
     SELECT c.customer_id, c.total_spend AS revenue,
            row_number() OVER w AS rank, sum(c.total_spend) OVER w AS cumulative
     FROM crm.customers c WHERE c.summary IS NOT NULL
     WINDOW w AS (ORDER BY c.total_spend DESC, c.customer_id ROWS UNBOUNDED PRECEDING)
 ),
-totals AS (
+totals AS MATERIALIZED (
     SELECT t.n, t.total,
-           (SELECT r.cumulative FROM ranked r WHERE r.rank = ceil(0.05 * t.n)) AS top5,
-           (SELECT r.cumulative FROM ranked r WHERE r.rank = ceil(0.20 * t.n)) AS top20
-    FROM (SELECT count(*) AS n, sum(r.revenue) AS total FROM ranked r) t
+           round(100.0 * (SELECT r.cumulative FROM ranked r WHERE r.rank = t.top5_rank) / nullif(t.total, 0), 2) AS top_5pct_share,
+           round(100.0 * (SELECT r.cumulative FROM ranked r WHERE r.rank = t.top20_rank) / nullif(t.total, 0), 2) AS top_20pct_share
+    FROM (SELECT count(*) AS n, sum(r.revenue) AS total,
+                 ceil(0.05 * count(*))::bigint AS top5_rank, ceil(0.20 * count(*))::bigint AS top20_rank
+          FROM ranked r) t
 )
 SELECT r.customer_id, r.rank, r.revenue,
        round(100.0 * r.rank / t.n, 4) AS customer_share,
        round(100.0 * r.cumulative / nullif(t.total, 0), 4) AS cumulative_revenue_share,
-       round(100.0 * t.top5 / nullif(t.total, 0), 2) AS top_5pct_share,
-       round(100.0 * t.top20 / nullif(t.total, 0), 2) AS top_20pct_share
+       t.top_5pct_share, t.top_20pct_share
 FROM ranked r CROSS JOIN totals t;
 COMMENT ON VIEW crm.pareto IS 'Customers ranked by revenue with the cumulative share of revenue, and the shares held by the top 5% and 20%';
 COMMENT ON COLUMN crm.pareto.customer_id IS 'Customer';
