@@ -42,20 +42,15 @@ COMMENT ON FUNCTION crm.stage_transition_matrix(timestamptz, timestamptz) IS
     'From x to counts of stage changes in [since, until)';
 
 CREATE VIEW crm.stage_durations AS
--- each spell's days computed once (OFFSET 0: not copied into each
--- aggregate); the spells in the order of the (customer_id, changed_at)
--- index
 SELECT s.stage,
        count(*) AS spells,
        count(*) FILTER (WHERE s.ended_at IS NULL) AS ongoing,
-       round(avg(s.days)::numeric, 1) AS average_days,
-       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY s.days))::numeric, 1) AS median_days
-FROM (SELECT w.stage, w.ended_at, extract(epoch FROM coalesce(w.ended_at, now()) - w.started_at) / 86400 AS days
-      FROM (SELECT h.to_stage AS stage, h.changed_at AS started_at,
-                   lead(h.changed_at) OVER (PARTITION BY h.customer_id ORDER BY h.changed_at, h.history_id) AS ended_at
-            FROM crm.stage_history h
-            WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage) w
-      OFFSET 0) s
+       round(avg(extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400)::numeric, 1) AS average_days,
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400))::numeric, 1) AS median_days
+FROM (SELECT h.to_stage AS stage, h.changed_at AS started_at,
+             lead(h.changed_at) OVER (PARTITION BY h.customer_id ORDER BY h.changed_at, h.history_id) AS ended_at
+      FROM crm.stage_history h
+      WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage) s
 GROUP BY s.stage;
 COMMENT ON VIEW crm.stage_durations IS 'Time spent in each stage, from the history (ongoing spells counted up to now)';
 COMMENT ON COLUMN crm.stage_durations.stage IS 'Life-cycle stage';

@@ -76,8 +76,6 @@ COMMENT ON COLUMN crm.customers.purchase_days IS 'Days with purchases: crm.purch
 COMMENT ON COLUMN crm.customers.total_spend IS 'Net spend, refunds deducted: crm.total_spend(summary), kept with the row';
 --@ replace 80_views.sql crm.lifecycle_funnel
 ALTER VIEW crm.lifecycle_funnel SET (security_invoker = true);
---@ replace 80_views.sql crm.stage_durations
-ALTER VIEW crm.stage_durations SET (security_invoker = true);
 --@ replace 60_segment.sql crm.segment_summary
 ALTER VIEW crm.segment_summary SET (security_invoker = true);
 --@ replace 60_segment.sql crm.pareto

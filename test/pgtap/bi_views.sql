@@ -10,7 +10,7 @@
 -- parallel plan (partial states serialized and combined) as in a serial
 -- one, and refuses a sealed summary.
 \ir setup.psql
-SELECT plan(27);
+SELECT plan(26);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.2121);
@@ -277,21 +277,6 @@ SELECT is((SELECT count(*) FROM ((SELECT * FROM crm.segment_summary EXCEPT ALL
                EXCEPT ALL SELECT scheme, label, NULL, NULL, NULL, NULL, NULL FROM crm.segment_summary)) x)
     + CASE WHEN (SELECT count(*) FROM crm.segment_summary) > 5 AND (SELECT revenue FROM crm.segment_summary WHERE label = 'none') = 0 THEN 0 ELSE 1 END,
     0::bigint, 'crm.segment_summary: customers, revenue, shares and average value per segment equal the recompute from the orders');
-
--- crm.stage_durations: the spells of the history, as the former
--- definition (each figure computed inside its aggregate) counts them; the
--- history has spells of every stage (a refresh on a later day moves some)
-CALL crm.refresh('2026-09-30');
-SELECT is((SELECT count(*) FROM ((SELECT * FROM crm.stage_durations EXCEPT ALL
-    SELECT s.stage, count(*), count(*) FILTER (WHERE s.ended_at IS NULL),
-           round(avg(extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400)::numeric, 1),
-           round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400))::numeric, 1)
-    FROM (SELECT h.to_stage AS stage, h.changed_at AS started_at,
-                 lead(h.changed_at) OVER (PARTITION BY h.customer_id ORDER BY h.changed_at, h.history_id) AS ended_at
-          FROM crm.stage_history h WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage) s
-    GROUP BY s.stage)) x)
-    + CASE WHEN (SELECT count(*) FROM crm.stage_durations WHERE spells > ongoing) >= 2 THEN 0 ELSE 1 END,
-    0::bigint, 'crm.stage_durations: spells, ongoing ones, mean and median days per stage equal the recompute from the history');
 
 -- crm.model_validation reads every customer's days, sealed ones too
 SET LOCAL crm.as_of = '2026-01-31';
