@@ -1216,6 +1216,51 @@ predict(const BtydModelValue *m, Prediction what, double t, double k,
 }
 
 /*
+ * The unpacked count model of the last call of this fn_extra's function,
+ * kept with the bytes it came from: a query that predicts for every
+ * customer with one stored model (crm.customer_360, crm.churn_watch)
+ * checks the model once and then only compares its bytes.
+ */
+typedef struct CachedModel
+{
+	Size		len;			/* of bytes */
+	char	   *bytes;			/* the model's varlena, detoasted */
+	BtydModelValue m;
+} CachedModel;
+
+static const BtydModelValue *
+cached_count_model_arg(FunctionCallInfo fcinfo, int argno)
+{
+	CachedModel *c = (CachedModel *) fcinfo->flinfo->fn_extra;
+	struct varlena *v;
+	Size		len;
+
+	if (c == NULL)
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CachedModel));
+	if (is_v030(PG_GETARG_DATUM(argno)))
+	{
+		/* a model of 0.3.0 (fixed length, before the update): not kept */
+		btyd_count_model_arg(fcinfo, argno, &c->m);
+		return &c->m;
+	}
+	v = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(argno));
+	len = VARSIZE_ANY(v);
+	if (c->bytes != NULL && c->len == len && memcmp(c->bytes, v, len) == 0)
+		return &c->m;
+	/* forgotten while the new one is checked: a bad model is not kept */
+	if (c->bytes != NULL)
+		pfree(c->bytes);
+	c->bytes = NULL;
+	c->len = 0;
+	fcinfo->flinfo->fn_extra = c;
+	btyd_count_model_arg(fcinfo, argno, &c->m);
+	c->bytes = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, len);
+	memcpy(c->bytes, v, len);
+	c->len = len;
+	return &c->m;
+}
+
+/*
  * The SQL prediction functions all take the model first, then what the
  * prediction itself needs (the horizon t unless it is P(alive), the count k
  * for P(X(t) = k)), then the history: (x, t_x, T), or a summary and as_of
@@ -1224,25 +1269,24 @@ predict(const BtydModelValue *m, Prediction what, double t, double k,
 static Datum
 predict_call(FunctionCallInfo fcinfo, Prediction what, bool from_summary)
 {
-	BtydModelValue m;
+	const BtydModelValue *m = cached_count_model_arg(fcinfo, 0);
 	SummaryTriple h;
 	double		t = 0,
 				k = 0;
 	int			arg = 1;
 
-	btyd_count_model_arg(fcinfo, 0, &m);
 	if (what != PRED_P_ALIVE)
-		t = horizon_arg(fcinfo, &m, arg++);
+		t = horizon_arg(fcinfo, m, arg++);
 	if (what == PRED_PMF)
 		k = count_arg(fcinfo, arg++);
 	if (from_summary)
 	{
-		if (!summary_args(fcinfo, &m, arg, &h))
+		if (!summary_args(fcinfo, m, arg, &h))
 			PG_RETURN_NULL();
 	}
 	else
-		triple_args(fcinfo, &m, arg, &h.x, &h.t_x, &h.T);
-	return predict(&m, what, t, k, &h);
+		triple_args(fcinfo, m, arg, &h.x, &h.t_x, &h.T);
+	return predict(m, what, t, k, &h);
 }
 
 /* p_alive(model, x, t_x, T) and p_alive(model, s, as_of) */

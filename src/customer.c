@@ -637,7 +637,8 @@ column_defaults_prepare(CustomerWriter *w, Relation rel, const bool *filled,
 		Node	   *expr;
 
 		d->isnull[a] = true;
-		if (att->attisdropped || filled[a])
+		/* a stored generated column is computed before the write */
+		if (att->attisdropped || filled[a] || att->attgenerated)
 			continue;
 		expr = build_column_default(rel, a + 1);
 		if (expr == NULL)

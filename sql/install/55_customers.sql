@@ -42,7 +42,14 @@ CREATE TABLE crm.customers (
     scored_on date,
     created_at timestamptz NOT NULL DEFAULT now(),
     level_reason text,
-    level_since date
+    level_since date,
+    -- the summary's figures the views read, kept beside it (computed on
+    -- every write of the row, by any writer): a view reading them reads no
+    -- summary
+    first_purchase date GENERATED ALWAYS AS (crm.first_purchase(summary)) STORED,
+    last_purchase date GENERATED ALWAYS AS (crm.last_purchase(summary)) STORED,
+    purchase_days integer GENERATED ALWAYS AS (crm.purchase_days(summary)) STORED,
+    total_spend numeric GENERATED ALWAYS AS (crm.total_spend(summary)) STORED
 ) WITH (fillfactor = 80);
 CREATE INDEX customers_account_manager ON crm.customers (account_manager) WHERE account_manager IS NOT NULL;
 COMMENT ON TABLE crm.customers IS
@@ -66,6 +73,10 @@ COMMENT ON COLUMN crm.customers.scored_on IS 'Business date of the last scoring 
 COMMENT ON COLUMN crm.customers.created_at IS 'When the record was created';
 COMMENT ON COLUMN crm.customers.level_reason IS 'Why the level last changed (an inference reason code, or free text)';
 COMMENT ON COLUMN crm.customers.level_since IS 'Business date the current level began (inference holds a level level_min_days)';
+COMMENT ON COLUMN crm.customers.first_purchase IS 'First purchase day: crm.first_purchase(summary), kept with the row';
+COMMENT ON COLUMN crm.customers.last_purchase IS 'Last purchase day: crm.last_purchase(summary), kept with the row';
+COMMENT ON COLUMN crm.customers.purchase_days IS 'Days with purchases: crm.purchase_days(summary), kept with the row';
+COMMENT ON COLUMN crm.customers.total_spend IS 'Net spend, refunds deducted: crm.total_spend(summary), kept with the row';
 
 -- the sealed days of long histories (src/history.c): a customer's days
 -- up to crm.sealed_through(summary), one row per calendar month, written

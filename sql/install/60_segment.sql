@@ -274,11 +274,11 @@ SELECT pg_catalog.pg_extension_config_dump('crm.customer_segments', '');
 CREATE VIEW crm.segment_summary AS
 SELECT cs.scheme, cs.label,
        count(*) AS customers,
-       coalesce(sum(crm.total_spend(c.summary)), 0) AS revenue,
+       coalesce(sum(c.total_spend), 0) AS revenue,
        round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY cs.scheme), 2) AS share_of_customers,
-       round(100.0 * coalesce(sum(crm.total_spend(c.summary)), 0)
-             / nullif(sum(coalesce(sum(crm.total_spend(c.summary)), 0)) OVER (PARTITION BY cs.scheme), 0), 2) AS share_of_revenue,
-       round(avg(crm.total_spend(c.summary)), 2) AS average_value
+       round(100.0 * coalesce(sum(c.total_spend), 0)
+             / nullif(sum(coalesce(sum(c.total_spend), 0)) OVER (PARTITION BY cs.scheme), 0), 2) AS share_of_revenue,
+       round(avg(c.total_spend), 2) AS average_value
 FROM crm.customer_segments cs LEFT JOIN crm.customers c USING (customer_id)
 GROUP BY cs.scheme, cs.label;
 COMMENT ON VIEW crm.segment_summary IS 'Customers and revenue per segment of each scheme (order by scheme, revenue desc)';
@@ -291,18 +291,29 @@ COMMENT ON COLUMN crm.segment_summary.share_of_revenue IS 'Percent of the scheme
 COMMENT ON COLUMN crm.segment_summary.average_value IS 'Average net spend per customer';
 
 CREATE VIEW crm.pareto AS
+-- one sort of the customers by revenue (the kept crm.customers.total_spend,
+-- no summary read) numbers them and sums their revenue as it goes; the
+-- shares of the top 5% and 20% are that running sum at their last rank,
+-- computed once (MATERIALIZED), not per row
+WITH ranked AS (
+    SELECT c.customer_id, c.total_spend AS revenue,
+           row_number() OVER w AS rank, sum(c.total_spend) OVER w AS cumulative
+    FROM crm.customers c WHERE c.summary IS NOT NULL
+    WINDOW w AS (ORDER BY c.total_spend DESC, c.customer_id ROWS UNBOUNDED PRECEDING)
+),
+totals AS MATERIALIZED (
+    SELECT t.n, t.total,
+           round(100.0 * (SELECT r.cumulative FROM ranked r WHERE r.rank = t.top5_rank) / nullif(t.total, 0), 2) AS top_5pct_share,
+           round(100.0 * (SELECT r.cumulative FROM ranked r WHERE r.rank = t.top20_rank) / nullif(t.total, 0), 2) AS top_20pct_share
+    FROM (SELECT count(*) AS n, sum(r.revenue) AS total,
+                 ceil(0.05 * count(*))::bigint AS top5_rank, ceil(0.20 * count(*))::bigint AS top20_rank
+          FROM ranked r) t
+)
 SELECT r.customer_id, r.rank, r.revenue,
-       round(100.0 * r.rank / r.n, 4) AS customer_share,
-       round(100.0 * sum(r.revenue) OVER (ORDER BY r.rank) / nullif(r.total, 0), 4) AS cumulative_revenue_share,
-       round(100.0 * r.top5 / nullif(r.total, 0), 2) AS top_5pct_share,
-       round(100.0 * r.top20 / nullif(r.total, 0), 2) AS top_20pct_share
-FROM (SELECT q.*, sum(q.revenue) OVER () AS total, count(*) OVER () AS n,
-             sum(q.revenue) FILTER (WHERE q.rank <= ceil(0.05 * q.cnt)) OVER () AS top5,
-             sum(q.revenue) FILTER (WHERE q.rank <= ceil(0.20 * q.cnt)) OVER () AS top20
-      FROM (SELECT c.customer_id, crm.total_spend(c.summary) AS revenue,
-                   row_number() OVER (ORDER BY crm.total_spend(c.summary) DESC, c.customer_id) AS rank,
-                   count(*) OVER () AS cnt
-            FROM crm.customers c WHERE c.summary IS NOT NULL) q) r;
+       round(100.0 * r.rank / t.n, 4) AS customer_share,
+       round(100.0 * r.cumulative / nullif(t.total, 0), 4) AS cumulative_revenue_share,
+       t.top_5pct_share, t.top_20pct_share
+FROM ranked r CROSS JOIN totals t;
 COMMENT ON VIEW crm.pareto IS 'Customers ranked by revenue with the cumulative share of revenue, and the shares held by the top 5% and 20%';
 COMMENT ON COLUMN crm.pareto.customer_id IS 'Customer';
 COMMENT ON COLUMN crm.pareto.rank IS 'Rank by revenue, 1 = highest';

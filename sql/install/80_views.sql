@@ -7,8 +7,8 @@ CREATE VIEW crm.lifecycle_funnel AS
 SELECT c.stage,
        count(*) AS customers,
        round(100.0 * count(*) / sum(count(*)) OVER (), 2) AS share_of_customers,
-       coalesce(sum(crm.total_spend(c.summary)), 0) AS total_spend,
-       round(avg(crm.total_spend(c.summary)), 2) AS average_spend
+       coalesce(sum(c.total_spend), 0) AS total_spend,
+       round(avg(c.total_spend), 2) AS average_spend
 FROM crm.customers c
 GROUP BY c.stage;
 COMMENT ON VIEW crm.lifecycle_funnel IS 'Customers and value per life-cycle stage';
@@ -60,13 +60,17 @@ COMMENT ON COLUMN crm.stage_durations.average_days IS 'Mean days in the stage';
 COMMENT ON COLUMN crm.stage_durations.median_days IS 'Median days in the stage';
 
 CREATE VIEW crm.customers_below_target_level AS
--- the levels' ranks joined once (hash joins), not crm.level_gap() per row:
--- the same difference of ranks in enum order
-SELECT c.customer_id, c.customer_class, c.level, t.target_level, (tr.rank - cr.rank)::integer AS levels_to_go
-FROM crm.customers c JOIN crm.level_targets t USING (customer_class)
-JOIN unnest(enum_range(NULL::crm.relationship_level)) WITH ORDINALITY cr(level, rank) ON cr.level = c.level
-JOIN unnest(enum_range(NULL::crm.relationship_level)) WITH ORDINALITY tr(level, rank) ON tr.level = t.target_level
-WHERE c.level < t.target_level;  -- enum order
+-- the gaps of every class and level below its target (a few rows: the
+-- levels' ranks in enum order, the same difference crm.level_gap()
+-- counts) joined once to the customers on both (one hash join), not
+-- crm.level_gap() per row
+SELECT c.customer_id, c.customer_class, c.level, g.target_level, g.levels_to_go
+FROM crm.customers c
+JOIN (SELECT t.customer_class, cr.level, t.target_level, (tr.rank - cr.rank)::integer AS levels_to_go
+      FROM crm.level_targets t
+      JOIN unnest(enum_range(NULL::crm.relationship_level)) WITH ORDINALITY tr(level, rank) ON tr.level = t.target_level
+      JOIN unnest(enum_range(NULL::crm.relationship_level)) WITH ORDINALITY cr(level, rank) ON cr.level < t.target_level) g
+  ON g.customer_class = c.customer_class AND g.level = c.level;
 COMMENT ON VIEW crm.customers_below_target_level IS 'Customers whose relationship level is below their class''s target';
 COMMENT ON COLUMN crm.customers_below_target_level.customer_id IS 'Customer';
 COMMENT ON COLUMN crm.customers_below_target_level.customer_class IS 'residential, general, large, important (crm.level_targets)';
@@ -76,12 +80,11 @@ COMMENT ON COLUMN crm.customers_below_target_level.levels_to_go IS 'Levels still
 
 CREATE VIEW crm.customer_360 AS
 SELECT c.customer_id, c.name, c.kind, c.customer_class, c.service_level, c.account_manager, c.marketing_opt_out,
-       crm.first_purchase(c.summary) AS first_purchase,
-       crm.last_purchase(c.summary) AS last_purchase,
-       coalesce(crm.purchase_days(c.summary), 0) AS purchase_days,
-       coalesce(crm.total_spend(c.summary), 0) AS total_spend,
+       c.first_purchase, c.last_purchase,
+       coalesce(c.purchase_days, 0) AS purchase_days,
+       coalesce(c.total_spend, 0) AS total_spend,
        c.rfm, c.segment, c.scored_on, c.stage, c.stage_since, c.stage_reason, c.level, t.target_level,
-       CASE WHEN crm.first_purchase(c.summary) <= d.as_of
+       CASE WHEN c.first_purchase <= d.as_of
             THEN round(crm.p_alive(sc.model, c.summary, d.as_of)::numeric, 4) END AS p_alive,
        li.occurred_at AS last_interaction_at, li.channel AS last_interaction_channel,
        coalesce(oc.open_complaints, 0) AS open_complaints,
@@ -218,11 +221,11 @@ CREATE VIEW crm.churn_watch AS
 WITH d AS (SELECT crm.business_date() AS as_of, crm.setting('complaint_trend_days')::integer AS trend_days)
 SELECT w.customer_id, w.name, w.account_manager, w.stage, w.stage_reason, w.segment,
        crm.days_since_last_purchase(w.summary, w.as_of) AS days_since_last_purchase,
-       coalesce(crm.total_spend(w.summary), 0) AS total_spend,
+       coalesce(w.total_spend, 0) AS total_spend,
        round(w.p_alive::numeric, 4) AS p_alive,
        coalesce(k.recent_complaints, 0) AS recent_complaints
-FROM (SELECT c.customer_id, c.name, c.account_manager, c.stage, c.stage_reason, c.segment, c.summary, d.as_of,
-             CASE WHEN crm.first_purchase(c.summary) <= d.as_of THEN crm.p_alive(sc.model, c.summary, d.as_of) END AS p_alive
+FROM (SELECT c.customer_id, c.name, c.account_manager, c.stage, c.stage_reason, c.segment, c.summary, c.total_spend, d.as_of,
+             CASE WHEN c.first_purchase <= d.as_of THEN crm.p_alive(sc.model, c.summary, d.as_of) END AS p_alive
       FROM crm.customers c CROSS JOIN d LEFT JOIN crm.scoring sc ON true
       WHERE c.stage IN ('decline', 'formation', 'stable')
       OFFSET 0) w

@@ -63,6 +63,23 @@ ALTER TABLE crm.customers ADD COLUMN level_reason text, ADD COLUMN level_since d
 COMMENT ON COLUMN crm.customers.level_reason IS 'Why the level last changed (an inference reason code, or free text)';
 COMMENT ON COLUMN crm.customers.level_since IS 'Business date the current level began (inference holds a level level_min_days)';
 GRANT UPDATE (level_reason) ON crm.customers TO crm_writer;
+-- the summary's figures the views read, kept beside it (the table is
+-- rewritten once, computing them from the summaries)
+ALTER TABLE crm.customers
+    ADD COLUMN first_purchase date GENERATED ALWAYS AS (crm.first_purchase(summary)) STORED,
+    ADD COLUMN last_purchase date GENERATED ALWAYS AS (crm.last_purchase(summary)) STORED,
+    ADD COLUMN purchase_days integer GENERATED ALWAYS AS (crm.purchase_days(summary)) STORED,
+    ADD COLUMN total_spend numeric GENERATED ALWAYS AS (crm.total_spend(summary)) STORED;
+COMMENT ON COLUMN crm.customers.first_purchase IS 'First purchase day: crm.first_purchase(summary), kept with the row';
+COMMENT ON COLUMN crm.customers.last_purchase IS 'Last purchase day: crm.last_purchase(summary), kept with the row';
+COMMENT ON COLUMN crm.customers.purchase_days IS 'Days with purchases: crm.purchase_days(summary), kept with the row';
+COMMENT ON COLUMN crm.customers.total_spend IS 'Net spend, refunds deducted: crm.total_spend(summary), kept with the row';
+--@ replace 80_views.sql crm.lifecycle_funnel
+ALTER VIEW crm.lifecycle_funnel SET (security_invoker = true);
+--@ replace 60_segment.sql crm.segment_summary
+ALTER VIEW crm.segment_summary SET (security_invoker = true);
+--@ replace 60_segment.sql crm.pareto
+ALTER VIEW crm.pareto SET (security_invoker = true);
 DROP TRIGGER stage_guard ON crm.customers;
 --@ replace 55_customers.sql crm.stage_guard
 --@ copy 55_customers.sql crm.override_level

@@ -10,7 +10,7 @@
 -- parallel plan (partial states serialized and combined) as in a serial
 -- one, and refuses a sealed summary.
 \ir setup.psql
-SELECT plan(17);
+SELECT plan(26);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.2121);
@@ -164,6 +164,24 @@ SELECT ok(pg_temp.plan_of('SELECT * FROM crm.customer_360 WHERE customer_id = 42
           ~ ' on interactions i\n[^\n]*(Index Cond|Recheck Cond|Filter): \(customer_id = 42\)',
     'crm.customer_360: a filter on customer_id reaches into the grouped service tables (no pass over all interactions)');
 
+-- P(alive) keeps the unpacked model across the calls of a query (keyed by
+-- its bytes): rows alternating between two models get each one's value,
+-- as separate queries (each unpacking anew) give them, and a spend model
+-- after a count model is still refused
+CREATE TEMP TABLE two_models AS
+SELECT 'bgnbd(r=0.24,alpha=4.4,a=0.79,b=2.4)'::crm.btyd_model AS m1, 'pareto_nbd(r=0.55,alpha=10.6,s=0.61,beta=11.7)'::crm.btyd_model AS m2;
+SELECT is((SELECT array_agg(crm.p_alive(CASE WHEN g % 3 = 1 THEN m2 ELSE m1 END, g % 4, 1.5 * (g % 4), 10) ORDER BY g)
+           FROM two_models, generate_series(1, 7) g),
+          ARRAY[(SELECT crm.p_alive(m2, 1, 1.5, 10) FROM two_models), (SELECT crm.p_alive(m1, 2, 3, 10) FROM two_models),
+                (SELECT crm.p_alive(m1, 3, 4.5, 10) FROM two_models), (SELECT crm.p_alive(m2, 0, 0, 10) FROM two_models),
+                (SELECT crm.p_alive(m1, 1, 1.5, 10) FROM two_models), (SELECT crm.p_alive(m1, 2, 3, 10) FROM two_models),
+                (SELECT crm.p_alive(m2, 3, 4.5, 10) FROM two_models)],
+    'crm.p_alive: rows alternating between two models each get their own model''s value');
+SELECT ok((SELECT crm.p_alive(m1, 2, 3, 10) <> crm.p_alive(m2, 2, 3, 10) FROM two_models), 'crm.p_alive: and the two models differ there');
+SELECT throws_ok($$SELECT crm.p_alive(CASE WHEN g = 1 THEN m1 ELSE 'gamma_gamma(p=6.25,q=3.74,v=15.44)'::crm.btyd_model END, 1, 1, 10)
+                   FROM two_models, generate_series(1, 2) g$$, '22023', NULL,
+    'crm.p_alive: a spend model after a count model in one query is refused');
+
 -- crm.churn_watch: decline, or formation/stable with P(alive) < 0.5
 SELECT is((SELECT count(*) FROM ((SELECT * FROM crm.churn_watch EXCEPT ALL
     SELECT c.customer_id, c.name, c.account_manager, c.stage, c.stage_reason, c.segment,
@@ -193,6 +211,72 @@ SELECT is((SELECT count(*) FROM ((SELECT * FROM crm.customers_below_target_level
 SELECT is((SELECT count(*) FROM (SELECT stage, customers, total_spend FROM crm.lifecycle_funnel EXCEPT
     SELECT c.stage, count(*), coalesce(sum(oc.total_spend), 0) FROM crm.customers c LEFT JOIN order_customers oc USING (customer_id) GROUP BY 1) x),
     0::bigint, 'crm.lifecycle_funnel: customers and total spend per stage equal the recompute from the orders');
+
+-- the purchase figures kept in crm.customers (stored generated columns):
+-- those of the orders, for every customer, sealed ones too; and still so
+-- after orders are changed, deleted, and new customers created by orders
+SELECT is((SELECT count(*) FROM crm.customers c FULL JOIN order_customers oc USING (customer_id)
+           WHERE c.first_purchase IS DISTINCT FROM oc.first_purchase OR c.last_purchase IS DISTINCT FROM oc.last_purchase
+              OR c.purchase_days IS DISTINCT FROM oc.purchase_days::integer OR c.total_spend IS DISTINCT FROM oc.total_spend),
+    0::bigint, 'crm.customers: first and last purchase, purchase days and total spend kept equal to the orders''');
+SAVEPOINT kept;
+UPDATE crm.orders SET amount = amount + 1 WHERE customer_id IN (3, 12) AND ordered_on = (SELECT max(ordered_on) FROM crm.orders o WHERE o.customer_id = crm.orders.customer_id);
+DELETE FROM crm.orders WHERE customer_id = 4 AND ordered_on = (SELECT min(ordered_on) FROM crm.orders WHERE customer_id = 4);
+DELETE FROM crm.orders WHERE customer_id = 5;
+-- an attached table whose orders create the customers they name
+CREATE TABLE shop (customer_id bigint, ordered_on date, amount numeric);
+SELECT crm.track_orders('shop', 'customer_id', 'ordered_on', 'amount') \g /dev/null
+INSERT INTO shop VALUES (6, '2025-12-30', -3), (601, '2025-12-01', 40), (601, '2025-12-02', -40), (602, '2025-11-01', 0);
+SELECT is((SELECT count(*) FROM crm.customers c FULL JOIN
+                (SELECT o.customer_id, min(o.ordered_on) FILTER (WHERE o.amount >= 0) AS first_purchase,
+                        max(o.ordered_on) FILTER (WHERE o.amount >= 0) AS last_purchase,
+                        count(DISTINCT o.ordered_on) FILTER (WHERE o.amount >= 0) AS purchase_days, sum(o.amount) AS total_spend
+                 FROM (SELECT customer_id, ordered_on, amount FROM crm.orders UNION ALL SELECT * FROM shop) o GROUP BY 1) oc USING (customer_id)
+           WHERE c.first_purchase IS DISTINCT FROM oc.first_purchase OR c.last_purchase IS DISTINCT FROM oc.last_purchase
+              OR c.purchase_days IS DISTINCT FROM oc.purchase_days::integer OR c.total_spend IS DISTINCT FROM oc.total_spend),
+    0::bigint, 'crm.customers: the kept figures follow updated, deleted and new orders, and customers the orders create');
+SELECT is((SELECT array_agg(row(customer_id, first_purchase, purchase_days, total_spend)::text ORDER BY customer_id) FROM crm.customers WHERE customer_id > 600),
+          ARRAY['(601,2025-12-01,1,0)', '(602,2025-11-01,1,0)'], 'crm.customers: the figures of the customers created by orders');
+ROLLBACK TO SAVEPOINT kept;
+
+-- crm.pareto: the customers with purchases ranked by revenue, as the
+-- former definition (window functions over the summaries) ranked them
+SELECT is((SELECT count(*) FROM ((SELECT * FROM crm.pareto EXCEPT ALL
+    SELECT r.customer_id, r.rank, r.revenue, round(100.0 * r.rank / r.n, 4),
+           round(100.0 * sum(r.revenue) OVER (ORDER BY r.rank) / nullif(r.total, 0), 4),
+           round(100.0 * r.top5 / nullif(r.total, 0), 2), round(100.0 * r.top20 / nullif(r.total, 0), 2)
+    FROM (SELECT q.*, sum(q.revenue) OVER () AS total, count(*) OVER () AS n,
+                 sum(q.revenue) FILTER (WHERE q.rank <= ceil(0.05 * q.n0)) OVER () AS top5,
+                 sum(q.revenue) FILTER (WHERE q.rank <= ceil(0.20 * q.n0)) OVER () AS top20
+          FROM (SELECT oc.customer_id, oc.total_spend AS revenue,
+                       row_number() OVER (ORDER BY oc.total_spend DESC, oc.customer_id) AS rank, count(*) OVER () AS n0
+                FROM order_customers oc) q) r)
+    UNION ALL (SELECT r.customer_id, r.rank, r.revenue, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric
+               FROM (SELECT oc.customer_id, oc.total_spend AS revenue, row_number() OVER (ORDER BY oc.total_spend DESC, oc.customer_id) AS rank
+                     FROM order_customers oc) r
+               EXCEPT ALL SELECT customer_id, rank, revenue, NULL, NULL, NULL, NULL FROM crm.pareto)) x)
+    + (SELECT count(*) FROM crm.pareto WHERE top_20pct_share IS NULL OR top_20pct_share <= top_5pct_share
+           OR (rank = 1 AND revenue IS DISTINCT FROM (SELECT max(total_spend) FROM order_customers))),
+    0::bigint, 'crm.pareto: every customer with orders, ranked, with the cumulative and top 5% and 20% shares of the recompute');
+SELECT is((SELECT count(*) FROM crm.pareto), (SELECT count(*) FROM order_customers), 'crm.pareto: a row per customer with orders');
+
+-- crm.segment_summary: customers and revenue per segment (assignments of
+-- two schemes, one segment of customers without orders only)
+INSERT INTO crm.customer_segments (customer_id, scheme, label)
+SELECT g, 'tiers', CASE WHEN g > 590 THEN 'none' ELSE (ARRAY['a', 'b', 'c'])[1 + g % 3] END FROM generate_series(1, 600) g
+UNION ALL SELECT g, 'rfm_segments', c.segment FROM generate_series(1, 600, 2) g JOIN crm.customers c ON c.customer_id = g;
+SELECT is((SELECT count(*) FROM ((SELECT * FROM crm.segment_summary EXCEPT ALL
+    SELECT x.scheme, x.label, x.customers, x.revenue,
+           round(100.0 * x.customers / sum(x.customers) OVER (PARTITION BY x.scheme), 2),
+           round(100.0 * x.revenue / nullif(sum(x.revenue) OVER (PARTITION BY x.scheme), 0), 2), x.average_value
+    FROM (SELECT cs.scheme, cs.label, count(*) AS customers, coalesce(sum(oc.total_spend), 0) AS revenue,
+                 round(avg(oc.total_spend), 2) AS average_value
+          FROM crm.customer_segments cs LEFT JOIN order_customers oc USING (customer_id) GROUP BY 1, 2) x)
+    UNION ALL (SELECT cs.scheme, cs.label, NULL::bigint, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric
+               FROM crm.customer_segments cs GROUP BY 1, 2
+               EXCEPT ALL SELECT scheme, label, NULL, NULL, NULL, NULL, NULL FROM crm.segment_summary)) x)
+    + CASE WHEN (SELECT count(*) FROM crm.segment_summary) > 5 AND (SELECT revenue FROM crm.segment_summary WHERE label = 'none') = 0 THEN 0 ELSE 1 END,
+    0::bigint, 'crm.segment_summary: customers, revenue, shares and average value per segment equal the recompute from the orders');
 
 -- crm.model_validation reads every customer's days, sealed ones too
 SET LOCAL crm.as_of = '2026-01-31';
