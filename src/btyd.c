@@ -1007,13 +1007,13 @@ btyd_model_calibration_end(PG_FUNCTION_ARGS)
  */
 
 /*
- * A count model argument (an ERROR for a spend model, or for a model with
- * covariates, which predicts only through crm.with_covariates()).
+ * An ERROR unless the model predicts purchases: not for a spend model, nor
+ * for a model with covariates, which predicts only through
+ * crm.with_covariates().
  */
 static void
-btyd_count_model_arg(FunctionCallInfo fcinfo, int argno, BtydModelValue *m)
+require_count_model(const BtydModelValue *m)
 {
-	btyd_model_unpack(PG_GETARG_DATUM(argno), m);
 	if (!is_count_model(m->kind))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1024,6 +1024,14 @@ btyd_count_model_arg(FunctionCallInfo fcinfo, int argno, BtydModelValue *m)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a model with covariates predicts for one customer's covariates"),
 				 errhint("Pass crm.with_covariates(model, trans, dropout) with the customer's covariates.")));
+}
+
+/* the count model argument argno, unpacked */
+static void
+btyd_count_model_arg(FunctionCallInfo fcinfo, int argno, BtydModelValue *m)
+{
+	btyd_model_unpack(PG_GETARG_DATUM(argno), m);
+	require_count_model(m);
 }
 
 /* the triple of prediction arguments (x, t_x, T) at argno */
@@ -1216,48 +1224,64 @@ predict(const BtydModelValue *m, Prediction what, double t, double k,
 }
 
 /*
- * The unpacked count model of the last call of this fn_extra's function,
- * kept with the bytes it came from: a query that predicts for every
- * customer with one stored model (crm.customer_360, crm.churn_watch)
- * checks the model once and then only compares its bytes.
+ * A model kept unpacked with the bytes it came from, so that a caller
+ * asking again with the same model (a query predicting for every customer
+ * with one stored model, the stage walk at every month end) compares bytes
+ * instead of unpacking a few kilobytes.  The bytes are forgotten while a
+ * new model is unpacked, so a bad one is never kept; a model of 0.3.0
+ * (fixed length, before the update) is unpacked every time.
  */
-typedef struct CachedModel
+typedef struct ModelCache
 {
 	Size		len;			/* of bytes */
-	char	   *bytes;			/* the model's varlena, detoasted */
+	char	   *bytes;			/* the model's varlena, detoasted; NULL: none */
 	BtydModelValue m;
-} CachedModel;
+} ModelCache;
 
 static const BtydModelValue *
-cached_count_model_arg(FunctionCallInfo fcinfo, int argno)
+model_cache_get(ModelCache *c, MemoryContext cxt, Datum model)
 {
-	CachedModel *c = (CachedModel *) fcinfo->flinfo->fn_extra;
 	struct varlena *v;
 	Size		len;
 
-	if (c == NULL)
-		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CachedModel));
-	if (is_v030(PG_GETARG_DATUM(argno)))
+	if (is_v030(model))
 	{
-		/* a model of 0.3.0 (fixed length, before the update): not kept */
-		btyd_count_model_arg(fcinfo, argno, &c->m);
+		btyd_model_unpack(model, &c->m);
 		return &c->m;
 	}
-	v = PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(argno));
+	v = PG_DETOAST_DATUM_PACKED(model);
 	len = VARSIZE_ANY(v);
-	if (c->bytes != NULL && c->len == len && memcmp(c->bytes, v, len) == 0)
-		return &c->m;
-	/* forgotten while the new one is checked: a bad model is not kept */
-	if (c->bytes != NULL)
-		pfree(c->bytes);
-	c->bytes = NULL;
-	c->len = 0;
-	fcinfo->flinfo->fn_extra = c;
-	btyd_count_model_arg(fcinfo, argno, &c->m);
-	c->bytes = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, len);
-	memcpy(c->bytes, v, len);
-	c->len = len;
+	if (c->bytes == NULL || c->len != len || memcmp(c->bytes, v, len) != 0)
+	{
+		if (c->bytes != NULL)
+			pfree(c->bytes);
+		c->bytes = NULL;
+		c->len = 0;
+		btyd_model_unpack(model, &c->m);
+		c->bytes = MemoryContextAlloc(cxt, len);
+		memcpy(c->bytes, v, len);
+		c->len = len;
+	}
+	if ((Pointer) v != DatumGetPointer(model))
+		pfree(v);
 	return &c->m;
+}
+
+/* the count model argument argno, kept across the calls of this fn_extra */
+static const BtydModelValue *
+cached_count_model_arg(FunctionCallInfo fcinfo, int argno)
+{
+	ModelCache *c = (ModelCache *) fcinfo->flinfo->fn_extra;
+	const BtydModelValue *m;
+
+	if (c == NULL)
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ModelCache));
+		fcinfo->flinfo->fn_extra = c;
+	}
+	m = model_cache_get(c, fcinfo->flinfo->fn_mcxt, PG_GETARG_DATUM(argno));
+	require_count_model(m);
+	return m;
 }
 
 /*
@@ -1623,6 +1647,12 @@ expected_clv(PG_FUNCTION_ARGS)
  */
 
 /*
+ * The model of the stage inference, kept for the backend: a walk asks it of
+ * every customer at every month end.
+ */
+static ModelCache outlook_cache;
+
+/*
  * What a count model fitted on summaries says of a customer as of a day:
  * P(alive), and P(at least one purchase in the next horizon_days).  False
  * when the model cannot tell: a spend model, one with covariates, one
@@ -1631,39 +1661,6 @@ expected_clv(PG_FUNCTION_ARGS)
  * no evidence of dropout for them).  For BG/BB the horizon is rounded down
  * to whole opportunities.
  */
-/*
- * The model as unpacked, for the stage inference: a walk asks it of every
- * customer at every month end, and unpacking (a few kilobytes cleared and
- * copied) cost more than the question.  The last model unpacked is kept
- * with its bytes, in the backend's memory, and given again while the
- * bytes asked about are the same.
- */
-static const BtydModelValue *
-outlook_model(Datum model)
-{
-	static char *bytes = NULL;
-	static Size nbytes = 0;
-	static BtydModelValue m;
-	struct varlena *v = PG_DETOAST_DATUM_PACKED(model);
-	Size		len = VARSIZE_ANY(v);
-
-	if (bytes == NULL || len != nbytes || memcmp(bytes, v, len) != 0)
-	{
-		BtydModelValue fresh;
-
-		btyd_model_unpack(model, &fresh);
-		if (bytes != NULL)
-			pfree(bytes);
-		bytes = MemoryContextAlloc(TopMemoryContext, len);
-		memcpy(bytes, v, len);
-		nbytes = len;
-		m = fresh;
-	}
-	if ((Pointer) v != DatumGetPointer(model))
-		pfree(v);
-	return &m;
-}
-
 bool
 crm_btyd_outlook(Datum model, const SummaryView *v, int32 as_of, double horizon_days,
 				 double *p_alive, double *p_buy)
@@ -1673,7 +1670,7 @@ crm_btyd_outlook(Datum model, const SummaryView *v, int32 as_of, double horizon_
 	double		horizon;
 
 	*p_alive = *p_buy = get_float8_nan();
-	m = outlook_model(model);
+	m = model_cache_get(&outlook_cache, TopMemoryContext, model);
 	if (!is_count_model(m->kind) || m->ntrans + m->ndrop > 0 || !(m->unit_days > 0) ||
 		!btyd_history(m, v, as_of, &t) ||
 		(m->kind == BTYD_BGNBD && t.x == 0))
