@@ -9,7 +9,11 @@
 # with the coordinator's row gather disabled
 # (citus.coordinator_aggregation_strategy = 'disabled'), so that it must
 # split into worker partials and a coordinator combine, and must give the
-# single-node answer exactly.  When Citus is not installed, the checks are
+# single-node answer exactly.  Then the CRM tables themselves are
+# distributed (crm.distribute) and orders written through the coordinator,
+# at random and concurrently, must leave every customer's summary on the
+# shards equal to a recompute and to the single node's; DROP EXTENSION
+# must leave nothing on any node.  When Citus is not installed, the checks are
 # skipped with the reason.  Citus is not in Debian: see README.md,
 # "Scaling out".
 

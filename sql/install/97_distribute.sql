@@ -1,7 +1,7 @@
 -- ---------------------------------------------------------------------
 -- Scaling out on Citus (README "Scaling out"): crm.distribute() makes the
--- customer tables distributed by customer_id and co-located, the
--- configuration and preset tables reference tables.  Orders written
+-- customer tables distributed by customer_id and co-located, the presets
+-- they refer to reference tables.  Orders written
 -- through the coordinator keep their customer's summary current in the
 -- same transaction: a statement trigger on each shard of crm.orders
 -- (crm.orders_shard_changed) recomputes the customers it touched from its
@@ -15,7 +15,7 @@
 -- shard of a co-located table: same hash range), as a qualified name;
 -- NULL when shard is not a shard of a table co-located with target
 CREATE FUNCTION crm.colocated_shard(shard regclass, target regclass) RETURNS text
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, crm
     AS $$
 DECLARE
