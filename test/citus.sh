@@ -297,10 +297,17 @@ citus_ops() {
 # every customer's summary on the shards equals a recompute, and equals
 # the single node's (which its C triggers kept)
 citus_random_ops() {
-	local f d l
+	local f d l i
 	citus_started || return 77
 	f="$CITUS_DIR/ops.sql"
 	citus_ops 1000 16 >"$f"
+	# and one COPY of 200 orders (Citus copies into the shards; the trigger
+	# fires on each)
+	{
+		echo "COPY crm.orders (customer_id, ordered_on, amount) FROM STDIN;"
+		for ((i = 0; i < 200; i++)); do printf '%s\t1998-0%s-1%s\t%s.5\n' $((i * 11 % 2357 + 1)) $((i % 6 + 1)) $((i % 10)) $((i % 37)); done
+		echo '\.'
+	} >>"$f"
 	cpsql 0 -f "$f" >/dev/null && spsql -f "$f" >/dev/null || return 1
 	d=$(cpsql 0 -c "$CITUS_RECOMPUTE") || return 1
 	[ "$d" = 0 ] || { echo "# $d customers on the shards differ from a recompute"; return 1; }
@@ -312,7 +319,15 @@ citus_random_ops() {
 	d=$(cpsql 0 -c "INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '1998-01-01', 1), (999999, '1998-01-01', 1)" 2>&1) &&
 		{ echo "# an order of an unknown customer was taken"; return 1; }
 	printf '%s\n' "$d" | grep -q 'customer 999999 does not exist' || { echo "# $d"; return 1; }
-	[ "$(cpsql 0 -c "SELECT count(*) FROM crm.orders WHERE ordered_on = '1998-01-01' AND amount = 1")" = "$(spsql -c "SELECT count(*) FROM crm.orders WHERE ordered_on = '1998-01-01' AND amount = 1")" ]
+	[ "$(cpsql 0 -c "SELECT count(*) FROM crm.orders WHERE ordered_on = '1998-01-01' AND amount = 1")" = "$(spsql -c "SELECT count(*) FROM crm.orders WHERE ordered_on = '1998-01-01' AND amount = 1")" ] ||
+		{ echo "# the refused statement wrote orders"; return 1; }
+	# a writer (a login role in crm_writer, as applications connect) writes
+	# orders; the trigger, SECURITY DEFINER, writes the customers' shard
+	cpsql 0 -c "CREATE ROLE crm_citus_app LOGIN IN ROLE crm_writer" >/dev/null &&
+		psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${CITUS_PORTS[0]}" -U crm_citus_app -d "$CITUS_DB" \
+			-c "INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (17, '1998-02-02', 12.5), (1700, '1998-02-03', 3)" \
+			-c "UPDATE crm.orders SET amount = amount + 1 WHERE customer_id = 17" || return 1
+	[ "$(cpsql 0 -c "$CITUS_RECOMPUTE")" = 0 ] || { echo "# the writer's orders left customers behind"; return 1; }
 }
 
 # 4 clients at once, 150 random writes each, customers overlapping: no
@@ -383,7 +398,7 @@ run_citus_checks() {
 	check "Citus: stage funnel" citus_funnel \
 		"the stage funnel of the CDNOW sample (stages walked from the maintained summaries, on the workers) equals single node"
 	check "Citus: 1,000 random order writes" citus_random_ops \
-		"1,000 random inserts, updates and deletes of orders through the coordinator: every customer's summary on the shards equals a recompute and the single node's; an order of an unknown customer refused (23503)"
+		"1,000 random inserts, updates and deletes of orders through the coordinator, and a COPY: every customer's summary on the shards equals a recompute and the single node's; an order of an unknown customer refused (23503); a login role in crm_writer writes orders too"
 	check "Citus: concurrent order writes" citus_concurrent_ops \
 		"4 clients at once, 150 random order writes each, overlapping customers: every customer's summary on the shards equals a recompute"
 	check "Citus: DROP EXTENSION" citus_drop \
