@@ -9,7 +9,11 @@
 # with the coordinator's row gather disabled
 # (citus.coordinator_aggregation_strategy = 'disabled'), so that it must
 # split into worker partials and a coordinator combine, and must give the
-# single-node answer exactly.  When Citus is not installed, the checks are
+# single-node answer exactly.  Then the CRM tables themselves are
+# distributed (crm.distribute) and orders written through the coordinator,
+# at random and concurrently, must leave every customer's summary on the
+# shards equal to a recompute and to the single node's; DROP EXTENSION
+# must leave nothing on any node.  When Citus is not installed, the checks are
 # skipped with the reason.  Citus is not in Debian: see README.md,
 # "Scaling out".
 
@@ -198,17 +202,173 @@ citus_explain() {
 		{ printf '%s\n' "$plan" | head -n 20 | sed 's/^/# /'; return 1; }
 }
 
+# ---------------------------------------------------------------------
+# The CRM tables themselves distributed (crm.distribute): the CDNOW
+# customers and orders in crm.customers and crm.orders, distributed on the
+# cluster (database crm_citus) and, as the single-node reference, in a
+# database of the coordinator without Citus (crm_single), where the C
+# triggers keep the summaries.
+CITUS_SINGLE=crm_single
+CITUS_CRM_AS_OF=1998-06-30
+
+# spsql [psql arguments]: psql in the single-node database
+spsql() {
+	psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${CITUS_PORTS[0]}" -U postgres -d "$CITUS_SINGLE" "$@"
+}
+
+# customers whose maintained summary differs from a recompute from their
+# orders: run on the cluster it is pushed down whole (co-located join),
+# each shard of crm.customers compared with its shard of crm.orders
+CITUS_RECOMPUTE="SELECT count(*) FROM crm.customers c
+	FULL JOIN (SELECT customer_id, crm.summarize(ordered_on, amount::numeric) AS summary FROM crm.orders GROUP BY 1) r
+	USING (customer_id)
+	WHERE c.summary IS DISTINCT FROM r.summary"
+
+CITUS_SHARD_TRIGGERS="SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+	WHERE t.tgname LIKE 'crm\_shard\_insert%' AND c.relname ~ '^orders_[0-9]+\$' AND c.relnamespace = 'crm'::regnamespace"
+
+citus_distribute() {
+	local tables
+	citus_started || return 77
+	psql -X -q -h 127.0.0.1 -p "${CITUS_PORTS[0]}" -U postgres -d postgres -c "CREATE DATABASE $CITUS_SINGLE" || return 1
+	spsql >/dev/null <<-'SQL' || return 1
+		CREATE EXTENSION crm;
+		\i test/pgtap/cdnow.psql
+		INSERT INTO crm.customers (customer_id) SELECT DISTINCT customer_id FROM cdnow;
+		INSERT INTO crm.orders (customer_id, ordered_on, amount) SELECT customer_id, purchased_at, amount FROM cdnow;
+	SQL
+	cpsql 0 -c "SET client_min_messages = warning" \
+		-c "INSERT INTO crm.customers (customer_id) SELECT DISTINCT customer_id FROM cdnow_local" \
+		-c "INSERT INTO crm.orders (customer_id, ordered_on, amount) SELECT customer_id, purchased_at, amount FROM cdnow_local" \
+		-c "SELECT crm.distribute(8)" >/dev/null || return 1
+	# 7 co-located tables by customer_id, 3 reference tables, and the
+	# trigger on every shard of crm.orders (8 shards, on the workers)
+	tables=$(cpsql 0 -c "SELECT string_agg(logicalrelid::text || ':' || partmethod::text, ' ' ORDER BY logicalrelid::text)
+	                     FROM pg_dist_partition WHERE logicalrelid::text LIKE 'crm.%'
+	                       AND (partmethod = 'n' OR colocationid = (SELECT colocationid FROM pg_dist_partition
+	                                                                WHERE logicalrelid = 'crm.customers'::regclass))") || return 1
+	[ "$tables" = "crm.churn_reasons:n crm.complaint_categories:n crm.complaints:h crm.customer_segments:h crm.customers:h crm.interactions:h crm.level_targets:n crm.orders:h crm.stage_history:h crm.summary_blocks:h" ] ||
+		{ echo "# distributed: $tables"; return 1; }
+	# (Citus names a shard's trigger after the shard: crm_shard_insert_102008)
+	[ "$(($(cpsql 1 -c "SET citus.override_table_visibility = off" -c "$CITUS_SHARD_TRIGGERS") +
+	      $(cpsql 2 -c "SET citus.override_table_visibility = off" -c "$CITUS_SHARD_TRIGGERS")))" = 8 ] ||
+		{ echo "# the shards of crm.orders do not all have the trigger"; return 1; }
+	[ "$(cpsql 0 -c "$CITUS_RECOMPUTE")" = 0 ] && [ "$(spsql -c "SELECT count(*) FROM crm.customers WHERE summary IS NOT NULL")" = 2357 ]
+}
+
+# the stage funnel: every customer's stage walked from its maintained
+# summary (as a refresh at every month end would), customers and spend per
+# stage; on the cluster the walk runs on the workers (a set-returning
+# function in the select list: Citus pushes down only immutable ones in
+# FROM)
+CITUS_FUNNEL="SELECT coalesce(w.stage, 'prospect'), count(*), sum(crm.total_spend(c.summary))
+	FROM crm.customers c
+	LEFT JOIN (SELECT m.customer_id, (array_agg(m.to_stage ORDER BY m.day DESC))[1] AS stage
+	           FROM (SELECT customer_id, (crm.walk_stages('prospect', summary, DATE '$CITUS_CRM_AS_OF')).* FROM crm.customers) m
+	           GROUP BY 1) w USING (customer_id)
+	GROUP BY 1 ORDER BY 1"
+
+citus_funnel() {
+	local d l
+	citus_started || return 77
+	d=$(cpsql 0 -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "$CITUS_FUNNEL") &&
+		l=$(spsql -c "$CITUS_FUNNEL") || return 1
+	say "# stage funnel of CDNOW as of $CITUS_CRM_AS_OF (stage|customers|spend): $(printf '%s\n' "$l" | paste -sd' ' -)"
+	[ "$(printf '%s\n' "$l" | wc -l)" -ge 3 ] && [ "$d" = "$l" ] ||
+		{ diff <(printf '%s\n' "$l") <(printf '%s\n' "$d") | head -n 6 | sed 's/^/# /'; return 1; }
+}
+
+# citus_ops N SEED: N random writes of orders, one statement each (single
+# rows and several, one customer and several, INSERT ... SELECT), as SQL
+citus_ops() {
+	local i r c d RANDOM=$2
+	for ((i = 0; i < $1; i++)); do
+		r=$((RANDOM % 12)) c=$((RANDOM % 2357 + 1)) d=$((RANDOM % 545))
+		case $r in
+		0|1|2) echo "INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES ($c, DATE '1997-01-01' + $d, $((RANDOM % 20000)).$((RANDOM % 100)));" ;;
+		3) echo "INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES ($c, DATE '1997-01-01' + $d, -$((RANDOM % 500)).5), ($((RANDOM % 2357 + 1)), DATE '1997-01-01' + $((RANDOM % 545)), $((RANDOM % 900)).25), ($((RANDOM % 2357 + 1)), DATE '1997-01-01' + $((RANDOM % 545)), 7);" ;;
+		4|5) echo "UPDATE crm.orders SET amount = amount + $((RANDOM % 50)).75 WHERE customer_id = $c;" ;;
+		6) echo "UPDATE crm.orders SET ordered_on = ordered_on + $((RANDOM % 90 - 45)) WHERE customer_id IN ($c, $((RANDOM % 2357 + 1))) AND amount > $((RANDOM % 60));" ;;
+		7|8) echo "DELETE FROM crm.orders WHERE customer_id = $c AND ordered_on >= DATE '1997-01-01' + $d;" ;;
+		9) echo "DELETE FROM crm.orders WHERE customer_id IN ($c, $((RANDOM % 2357 + 1)), $((RANDOM % 2357 + 1))) AND amount < $((RANDOM % 40));" ;;
+		10) echo "INSERT INTO crm.orders (customer_id, ordered_on, amount) SELECT customer_id, ordered_on + 7, amount / 2 FROM crm.orders WHERE customer_id BETWEEN $c AND $((c + 3));" ;;
+		11) echo "UPDATE crm.orders SET amount = 0 WHERE customer_id BETWEEN $c AND $((c + 20)) AND ordered_on = DATE '1997-01-01' + $d;" ;;
+		esac
+	done
+}
+
+# 1,000 random writes through the coordinator, the same on the single node:
+# every customer's summary on the shards equals a recompute, and equals
+# the single node's (which its C triggers kept)
+citus_random_ops() {
+	local f d l i
+	citus_started || return 77
+	f="$CITUS_DIR/ops.sql"
+	citus_ops 1000 16 >"$f"
+	# and one COPY of 200 orders (Citus copies into the shards; the trigger
+	# fires on each)
+	{
+		echo "COPY crm.orders (customer_id, ordered_on, amount) FROM STDIN;"
+		for ((i = 0; i < 200; i++)); do printf '%s\t1998-0%s-1%s\t%s.5\n' $((i * 11 % 2357 + 1)) $((i % 6 + 1)) $((i % 10)) $((i % 37)); done
+		echo '\.'
+	} >>"$f"
+	cpsql 0 -f "$f" >/dev/null && spsql -f "$f" >/dev/null || return 1
+	d=$(cpsql 0 -c "$CITUS_RECOMPUTE") || return 1
+	[ "$d" = 0 ] || { echo "# $d customers on the shards differ from a recompute"; return 1; }
+	d=$(cpsql 0 -c "SELECT customer_id, summary FROM crm.customers ORDER BY 1") &&
+		l=$(spsql -c "SELECT customer_id, crm.full_summary(customer_id, summary) FROM crm.customers ORDER BY 1") || return 1
+	[ "$(printf '%s\n' "$l" | wc -l)" = 2357 ] && [ "$d" = "$l" ] ||
+		{ diff <(printf '%s\n' "$l") <(printf '%s\n' "$d") | head -n 6 | cut -c1-200 | sed 's/^/# /'; return 1; }
+	# an order of a customer that does not exist: refused, nothing written
+	d=$(cpsql 0 -c "INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (1, '1998-01-01', 1), (999999, '1998-01-01', 1)" 2>&1) &&
+		{ echo "# an order of an unknown customer was taken"; return 1; }
+	printf '%s\n' "$d" | grep -q 'customer 999999 does not exist' || { echo "# $d"; return 1; }
+	[ "$(cpsql 0 -c "SELECT count(*) FROM crm.orders WHERE ordered_on = '1998-01-01' AND amount = 1")" = "$(spsql -c "SELECT count(*) FROM crm.orders WHERE ordered_on = '1998-01-01' AND amount = 1")" ] ||
+		{ echo "# the refused statement wrote orders"; return 1; }
+	# a writer (a login role in crm_writer, as applications connect) writes
+	# orders; the trigger, SECURITY DEFINER, writes the customers' shard
+	cpsql 0 -c "CREATE ROLE crm_citus_app LOGIN IN ROLE crm_writer" >/dev/null &&
+		psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${CITUS_PORTS[0]}" -U crm_citus_app -d "$CITUS_DB" \
+			-c "INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (17, '1998-02-02', 12.5), (1700, '1998-02-03', 3)" \
+			-c "UPDATE crm.orders SET amount = amount + 1 WHERE customer_id = 17" || return 1
+	[ "$(cpsql 0 -c "$CITUS_RECOMPUTE")" = 0 ] || { echo "# the writer's orders left customers behind"; return 1; }
+}
+
+# 4 clients at once, 150 random writes each, customers overlapping: no
+# write lost (each trigger locks its customers before reading the shard)
+citus_concurrent_ops() {
+	local n d pids=() rc=0
+	citus_started || return 77
+	for n in 1 2 3 4; do
+		citus_ops 150 $((100 + n)) >"$CITUS_DIR/ops$n.sql"
+		cpsql 0 -v ON_ERROR_STOP=0 -f "$CITUS_DIR/ops$n.sql" >"$CITUS_DIR/ops$n.out" 2>&1 &
+		pids+=($!)
+	done
+	for n in "${pids[@]}"; do wait "$n" || rc=1; done
+	[ $rc = 0 ] || return 1
+	# deadlocks between statements of several customers are resolved by
+	# PostgreSQL and Citus (one statement fails); nothing else may fail
+	d=$(cat "$CITUS_DIR"/ops?.out | grep ERROR | grep -v deadlock | head -n 3)
+	[ -z "$d" ] || { printf '# %s\n' "$d"; return 1; }
+	d=$(cpsql 0 -c "$CITUS_RECOMPUTE") || return 1
+	[ "$d" = 0 ] || { echo "# $d customers on the shards differ from a recompute"; return 1; }
+}
+
 # DROP EXTENSION crm CASCADE on the coordinator: nothing of crm on any worker
 citus_drop() {
-	local n left
+	local n left out
 	citus_started || return 77
-	cpsql 0 -c "DROP EXTENSION crm CASCADE" >/dev/null 2>&1 || return 1
-	for n in 1 2; do
-		left=$(cpsql $n -c "SELECT (SELECT count(*) FROM pg_extension WHERE extname = 'crm')
+	out=$(cpsql 0 -c "DROP EXTENSION crm CASCADE" 2>&1) || { printf '%s\n' "$out" | head -n 5 | sed 's/^/# /'; return 1; }
+	for n in 0 1 2; do
+		# (shards shown in pg_class: Citus hides them from clients)
+		left=$(cpsql $n -c "SET citus.override_table_visibility = off" -c "SELECT (SELECT count(*) FROM pg_extension WHERE extname = 'crm')
 		                          + (SELECT count(*) FROM pg_namespace WHERE nspname = 'crm')
 		                          + (SELECT count(*) FROM pg_type WHERE typname IN ('summary', 'agg_state', 'btyd_model'))
-		                          + (SELECT count(*) FROM pg_proc WHERE probin LIKE '%crm%')") || return 1
-		[ "$left" = 0 ] || { echo "# worker $n keeps $left objects of crm"; return 1; }
+		                          + (SELECT count(*) FROM pg_proc WHERE probin LIKE '%crm%')
+		                          + (SELECT count(*) FROM pg_class WHERE relname ~ '^(customers|stage_history|level_targets)_[0-9]+$')
+		                          + (SELECT count(*) FROM pg_dist_partition WHERE logicalrelid NOT IN (SELECT oid FROM pg_class))
+		                          + (SELECT count(*) FROM pg_dist_shard WHERE logicalrelid NOT IN (SELECT oid FROM pg_class))") || return 1
+		[ "$left" = 0 ] || { echo "# node $n keeps $left objects of crm"; return 1; }
 	done
 }
 
@@ -238,7 +398,15 @@ run_citus_checks() {
 		"crm.validate over the distributed summaries equals single node (counts exactly, sums of expectations to 1e-12 relative)"
 	check "Citus: EXPLAIN" citus_explain \
 		"EXPLAIN shows the partial aggregates on the workers (worker_partial_agg, 8 tasks) and the combine on the coordinator"
+	check "Citus: crm.distribute" citus_distribute \
+		"crm.distribute(8) with the CDNOW customers and orders in crm.customers and crm.orders: 7 tables co-located by customer_id, 3 reference tables, the order trigger on every shard, every summary still equal to a recompute"
+	check "Citus: stage funnel" citus_funnel \
+		"the stage funnel of the CDNOW sample (stages walked from the maintained summaries, on the workers) equals single node"
+	check "Citus: 1,000 random order writes" citus_random_ops \
+		"1,000 random inserts, updates and deletes of orders through the coordinator, and a COPY: every customer's summary on the shards equals a recompute and the single node's; an order of an unknown customer refused (23503); a login role in crm_writer writes orders too"
+	check "Citus: concurrent order writes" citus_concurrent_ops \
+		"4 clients at once, 150 random order writes each, overlapping customers: every customer's summary on the shards equals a recompute"
 	check "Citus: DROP EXTENSION" citus_drop \
-		"DROP EXTENSION crm CASCADE on the coordinator leaves nothing of crm on the workers"
+		"DROP EXTENSION crm CASCADE on the coordinator, with the CRM tables distributed, leaves nothing of crm on the workers: no schema, type, function, shard or Citus metadata"
 	citus_stop
 }

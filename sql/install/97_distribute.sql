@@ -1,0 +1,219 @@
+-- ---------------------------------------------------------------------
+-- Scaling out on Citus (README "Scaling out"): crm.distribute() makes the
+-- customer tables distributed by customer_id and co-located, the presets
+-- they refer to reference tables.  Orders written
+-- through the coordinator keep their customer's summary current in the
+-- same transaction: a statement trigger on each shard of crm.orders
+-- (crm.orders_shard_changed) recomputes the customers it touched from its
+-- own shard and writes the co-located shard of crm.customers.  The C
+-- writers of the single-node triggers open crm.customers by name, which on
+-- a worker is the empty shell table, so their triggers are dropped from the
+-- distributed tables.  Nothing here needs Citus until crm.distribute() runs.
+-- ---------------------------------------------------------------------
+
+-- the shard of table target co-located with the shard relation shard (a
+-- shard of a co-located table: same hash range), as a qualified name;
+-- NULL when shard is not a shard of a table co-located with target
+CREATE FUNCTION crm.colocated_shard(shard regclass, target regclass) RETURNS text
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    shard_id bigint := substring(shard::text FROM '_([0-9]+)$')::bigint;
+    found text;
+BEGIN
+    IF shard_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'SELECT format(''%I.%I'', n.nspname, c.relname || ''_'' || t.shardid)
+             FROM pg_dist_shard s
+             JOIN pg_dist_partition ps ON ps.logicalrelid = s.logicalrelid
+             JOIN pg_dist_partition pt ON pt.logicalrelid = $2 AND pt.colocationid = ps.colocationid
+             JOIN pg_dist_shard t ON t.logicalrelid = $2 AND t.shardminvalue = s.shardminvalue
+             JOIN pg_class c ON c.oid = $2
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE s.shardid = $1'
+        INTO found USING shard_id, target;
+    RETURN found;
+END $$;
+COMMENT ON FUNCTION crm.colocated_shard(regclass, regclass) IS
+    'Citus: the shard of a table co-located with a given shard relation (same hash range), qualified; NULL if it is not one';
+REVOKE ALL ON FUNCTION crm.colocated_shard(regclass, regclass) FROM PUBLIC;
+
+-- AFTER statement trigger with transition tables on the shards of a
+-- distributed crm.orders: the customers of the changed rows are locked in
+-- the co-located shard of crm.customers (in customer order), then their
+-- summaries are recomputed from this shard of orders, which holds every
+-- order of theirs.  Locking first, then reading in a new statement, sees
+-- the orders of a concurrent writer of the same customer that committed
+-- meanwhile (READ COMMITTED), so no write is lost.
+CREATE FUNCTION crm.orders_shard_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    customers text := crm.colocated_shard(TG_RELID, 'crm.customers');
+    orders text := format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    changed text := CASE TG_OP WHEN 'INSERT' THEN 'SELECT customer_id FROM crm_new'
+                               WHEN 'DELETE' THEN 'SELECT customer_id FROM crm_old'
+                               ELSE 'SELECT customer_id FROM crm_old UNION SELECT customer_id FROM crm_new' END;
+    missing bigint;
+BEGIN
+    IF customers IS NULL THEN
+        RAISE EXCEPTION '% is not a shard of the distributed crm.orders', orders USING ERRCODE = '55000',
+            HINT = 'Only crm.distribute() installs this trigger.';
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        EXECUTE format('SELECT x.customer_id FROM (%s) x WHERE NOT EXISTS (SELECT FROM %s c WHERE c.customer_id = x.customer_id) LIMIT 1',
+                       changed, customers) INTO missing;
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'customer % does not exist', missing USING ERRCODE = '23503',
+                HINT = 'Insert the customer into crm.customers first.';
+        END IF;
+    END IF;
+    EXECUTE format('SELECT count(*) FROM (SELECT FROM %s c WHERE c.customer_id IN (%s) ORDER BY c.customer_id FOR NO KEY UPDATE) l',
+                   customers, changed);
+    EXECUTE format('UPDATE %1$s c SET summary = r.summary
+                    FROM (SELECT x.customer_id,
+                                 (SELECT crm.summarize(o.ordered_on, o.amount::numeric) FROM %2$s o
+                                  WHERE o.customer_id = x.customer_id) AS summary
+                          FROM (%3$s) x) r
+                    WHERE c.customer_id = r.customer_id AND c.summary IS DISTINCT FROM r.summary',
+                   customers, orders, changed);
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION crm.orders_shard_changed() IS
+    'Citus: statement trigger on the shards of crm.orders: recomputes the changed customers'' summaries from the shard and writes the co-located shard of crm.customers';
+REVOKE ALL ON FUNCTION crm.orders_shard_changed() FROM PUBLIC;
+
+CREATE FUNCTION crm.distribute(shard_count integer DEFAULT 32) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    t text;
+    done boolean;
+    c record;
+    -- the presets the customer tables refer to.  The configuration stays
+    -- where CREATE EXTENSION made it, a copy on every node: the functions
+    -- that read it run on the workers, inside queries on shards, where
+    -- Citus refuses to read a reference table
+    refs text[] := ARRAY['crm.level_targets', 'crm.churn_reasons', 'crm.complaint_categories'];
+    tables text[] := ARRAY['crm.customers', 'crm.orders', 'crm.summary_blocks', 'crm.stage_history',
+                           'crm.customer_segments', 'crm.interactions', 'crm.complaints'];
+    first boolean := true;
+BEGIN
+    IF shard_count IS NULL OR shard_count < 1 OR shard_count > 64000 THEN
+        RAISE EXCEPTION 'shard_count must be between 1 and 64000' USING ERRCODE = '22023';
+    END IF;
+    IF NOT pg_has_role(session_user, 'crm_admin', 'MEMBER') THEN
+        RAISE EXCEPTION 'permission denied for crm.distribute' USING ERRCODE = '42501',
+            HINT = 'Only members of crm_admin distribute the CRM.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') THEN
+        RAISE EXCEPTION 'crm.distribute needs the Citus extension' USING ERRCODE = '55000',
+            DETAIL = 'Citus is not loaded in this database.',
+            HINT = 'Add citus to shared_preload_libraries, run CREATE EXTENSION citus and add the worker nodes before CREATE EXTENSION crm (README, "Scaling out").';
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = ''crm.customers''::regclass)' INTO done;
+    IF done THEN
+        RAISE EXCEPTION 'the CRM tables are already distributed' USING ERRCODE = '55000';
+    END IF;
+    IF EXISTS (SELECT FROM crm.tracked_tables WHERE table_name <> 'crm.orders'::regclass)
+       OR EXISTS (SELECT FROM crm.tracked_partitions) OR EXISTS (SELECT FROM crm.retained_summaries) THEN
+        RAISE EXCEPTION 'crm.distribute keeps only crm.orders current' USING ERRCODE = '0A000',
+            DETAIL = 'Other tables are attached with crm.track_orders(), or detached partitions keep orders counted.',
+            HINT = 'Detach them with crm.untrack_orders(tbl, forget => true) first.';
+    END IF;
+    IF EXISTS (SELECT FROM crm.customers WHERE account_manager IS NOT NULL) THEN
+        RAISE EXCEPTION 'crm.distribute cannot keep the account managers'' row-level security' USING ERRCODE = '0A000',
+            DETAIL = 'The policies read crm.customers, which a query on a shard cannot do.',
+            HINT = 'Set crm.customers.account_manager to NULL first, and limit the managers by other means.';
+    END IF;
+    PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    PERFORM set_config('citus.shard_count', shard_count::text, true);
+    PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+
+    -- long histories whole again: nothing seals them on the shards
+    PERFORM crm.unseal_customers();
+
+    -- the triggers whose C writers open other tables by name
+    DROP TRIGGER crm_track_insert ON crm.orders;
+    DROP TRIGGER crm_track_update ON crm.orders;
+    DROP TRIGGER crm_track_delete ON crm.orders;
+    DROP TRIGGER record_stage_updates ON crm.customers;
+    DROP TRIGGER escalate ON crm.complaints;
+    FOREACH t IN ARRAY ARRAY['interactions', 'complaints', 'surveys', 'survey_answers'] LOOP
+        EXECUTE format('DROP TRIGGER service_inserted ON crm.%I', t);
+        EXECUTE format('DROP TRIGGER service_updated ON crm.%I', t);
+        EXECUTE format('DROP TRIGGER service_deleted ON crm.%I', t);
+    END LOOP;
+    -- the account managers' policies (none is in use: checked above)
+    FOR c IN SELECT p.polname, p.polrelid::regclass AS tbl FROM pg_policy p
+             WHERE p.polrelid IN (SELECT x::regclass FROM unnest(tables) x) LOOP
+        EXECUTE format('DROP POLICY %I ON %s', c.polname, c.tbl);
+    END LOOP;
+    FOREACH t IN ARRAY tables LOOP
+        EXECUTE format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', t);
+    END LOOP;
+
+    -- keys that include the distribution column; the links Citus cannot
+    -- keep: surveys stay on the coordinator with their answers (which have
+    -- no customer_id, and crm.survey_scores groups by the survey's key),
+    -- opportunities with their history
+    ALTER TABLE crm.surveys DROP CONSTRAINT surveys_customer_id_fkey;
+    ALTER TABLE crm.opportunities DROP CONSTRAINT opportunities_customer_id_fkey;
+    FOREACH t IN ARRAY ARRAY['orders:order_id', 'interactions:interaction_id', 'complaints:complaint_id',
+                             'stage_history:history_id'] LOOP
+        EXECUTE format('ALTER TABLE crm.%1$I DROP CONSTRAINT %2$I, ADD PRIMARY KEY (customer_id, %3$I)',
+                       split_part(t, ':', 1), split_part(t, ':', 1) || '_pkey', split_part(t, ':', 2));
+    END LOOP;
+
+    -- the foreign keys among the tables made Citus tables are made again
+    -- after them (Citus would otherwise convert the referencing tables
+    -- on its own, making the views over them again)
+    CREATE TEMP TABLE crm_distribute_keys ON COMMIT DROP AS
+    SELECT format('%I.%I', n.nspname, r.relname) AS tbl, k.conname, pg_get_constraintdef(k.oid) AS def
+    FROM pg_constraint k JOIN pg_class r ON r.oid = k.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+    WHERE k.contype = 'f' AND k.connamespace = 'crm'::regnamespace
+      AND k.conrelid IN (SELECT x::regclass FROM unnest(tables || refs) x)
+      AND k.confrelid IN (SELECT x::regclass FROM unnest(tables || refs) x);
+    FOR c IN SELECT * FROM crm_distribute_keys LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', c.tbl, c.conname);
+        -- and on the workers, whose copies of the tables CREATE EXTENSION
+        -- made (before any of them is a Citus table, so before this
+        -- transaction holds anything there)
+        PERFORM run_command_on_workers(format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', c.tbl, c.conname));
+    END LOOP;
+
+    -- the presets: a copy on every node, kept by Citus
+    FOREACH t IN ARRAY refs LOOP
+        PERFORM create_reference_table(t::regclass);
+    END LOOP;
+    -- the customers and everything of theirs: co-located by customer_id
+    FOREACH t IN ARRAY tables LOOP
+        IF first THEN
+            PERFORM create_distributed_table(t::regclass, 'customer_id', colocate_with => 'none');
+            first := false;
+        ELSE
+            PERFORM create_distributed_table(t::regclass, 'customer_id', colocate_with => 'crm.customers');
+        END IF;
+    END LOOP;
+
+    FOR c IN SELECT * FROM crm_distribute_keys LOOP
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.tbl, c.conname, c.def);
+    END LOOP;
+    DROP TABLE crm_distribute_keys;
+
+    -- orders keep their customer's summary current, shard by shard
+    CREATE TRIGGER crm_shard_insert AFTER INSERT ON crm.orders REFERENCING NEW TABLE AS crm_new
+        FOR EACH STATEMENT EXECUTE FUNCTION crm.orders_shard_changed();
+    CREATE TRIGGER crm_shard_update AFTER UPDATE ON crm.orders REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new
+        FOR EACH STATEMENT EXECUTE FUNCTION crm.orders_shard_changed();
+    CREATE TRIGGER crm_shard_delete AFTER DELETE ON crm.orders REFERENCING OLD TABLE AS crm_old
+        FOR EACH STATEMENT EXECUTE FUNCTION crm.orders_shard_changed();
+END $$;
+COMMENT ON FUNCTION crm.distribute(integer) IS
+    'Citus: distribute the customer tables by customer_id (co-located, shard_count shards) and make the configuration and presets reference tables; orders then keep their customers'' summaries current shard by shard (README, "Scaling out")';
+REVOKE ALL ON FUNCTION crm.distribute(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crm.distribute(integer) TO crm_admin;
