@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 . test/fdw.sh
 . test/citus.sh
 . test/stress.sh
+. test/valgrind.sh
 
 mode=${1:-test}
 export CRM_DATA=${CRM_DATA:-$(pwd)/test/data}
@@ -56,6 +57,7 @@ run_test() {
 		"the C unit tests built with clang under AddressSanitizer and UndefinedBehaviorSanitizer: 0 sanitizer errors"
 	check "fuzzing the parsers" fuzz_check \
 		"every text input, binary receive and deserialize function fuzzed with libFuzzer under ASan+UBSan (${CRM_FUZZ_RUNS:-5000} inputs per target from seed 1, the same in every run; make fuzz for 60 s of random ones): 0 errors"
+	valgrind_checks
 
 	cluster_start
 	say "== pg_regress and isolation specs"
@@ -104,6 +106,28 @@ run_test() {
 	run_citus_checks
 	cluster_stop
 	operations_checks
+	[ "$skipped" = 0 ] || printf '# skipped: %s\n' "${skips[@]}"
+	say "$passed passed, $failed failed, $skipped skipped"
+	[ "$failed" = 0 ]
+}
+
+# the server under valgrind (test/valgrind.sh): pg_regress and pgTAP on
+# a cluster of its own, then memcheck's errors with a frame in crm.so
+valgrind_checks() {
+	check "pg_regress with the server under valgrind" valgrind_regress_check \
+		"the pg_regress scripts pass against a server running under valgrind (memcheck)"
+	check "pgTAP with the server under valgrind" valgrind_tap_check \
+		"pgTAP files pass against the server under valgrind ($([ "${CRM_LONG:-0}" = 1 ] && echo every file || echo "$VALGRIND_TAP"; ); CRM_LONG=1 for every file)"
+	check "valgrind errors in crm.so" valgrind_errors_check \
+		"memcheck reports 0 errors with a frame in crm.so (invalid reads and writes, uninitialised values, definite leaks), the server's own behaviours suppressed by test/valgrind/postgres.supp"
+}
+
+# `make valgrind`: the checks above alone
+run_valgrind() {
+	local passed=0 failed=0 skipped=0 skips=()
+	ensure_packages test
+	build_install
+	valgrind_checks
 	[ "$skipped" = 0 ] || printf '# skipped: %s\n' "${skips[@]}"
 	say "$passed passed, $failed failed, $skipped skipped"
 	[ "$failed" = 0 ]
@@ -571,6 +595,7 @@ run_bench() {
 
 case "$mode" in
 test) run_test ;;
+valgrind) run_valgrind ;;
 demo) run_demo ;;
 bench) run_bench all ;;
 bench-tracking) run_bench tracking ;;
@@ -579,5 +604,5 @@ bench-pipeline) run_bench pipeline ;;
 bench-stages) run_bench stages ;;
 bench-views) run_bench views ;;
 bench-attach) run_bench attach ;;
-*) die "usage: test/run.sh test|demo|bench|bench-tracking|bench-history|bench-pipeline|bench-stages|bench-views|bench-attach" ;;
+*) die "usage: test/run.sh test|valgrind|demo|bench|bench-tracking|bench-history|bench-pipeline|bench-stages|bench-views|bench-attach" ;;
 esac
