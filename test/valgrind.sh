@@ -51,8 +51,8 @@ vg_start() {
 	# no autovacuum, fewer background processes: less to run under memcheck
 	for kv in "listen_addresses=''" "unix_socket_directories='$VG_DIR'" "port=$PGPORT" \
 		"fsync=off" "synchronous_commit=off" "full_page_writes=off" "jit=off" "autovacuum=off" \
-		"max_connections=20" "shared_buffers=32MB" "max_parallel_workers_per_gather=0" \
-		"max_worker_processes=2" "max_wal_senders=0"; do
+		"max_connections=20" "shared_buffers=32MB" \
+		"max_wal_senders=0"; do
 		printf '%s\n' "$kv" >>"$VG_DIR/data/postgresql.conf"
 	done
 	cp test/valgrind/postgres.supp "$VG_DIR/postgres.supp"
@@ -129,11 +129,11 @@ valgrind_run() {
 
 		# crm made once in the database (each file's CREATE EXTENSION IF
 		# NOT EXISTS then finds it: it costs a minute under valgrind), and
-		# tracking.sql's random statements 500 instead of 10,000
+		# tracking.sql's random statements 300 instead of 10,000
 		psql_q -c 'CREATE DATABASE crm_valgrind' && psql_q -d crm_valgrind -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION crm' ||
 			{ echo "tap failed" >>"$VG_RESULTS"; exit 0; }
 		# shellcheck disable=SC2086
-		out=$(PGOPTIONS="-c crm_test.tracking_ops=${CRM_VALGRIND_TRACKING_OPS:-500}" pg_prove -d crm_valgrind $files 2>&1)
+		out=$(PGOPTIONS="-c crm_test.tracking_ops=${CRM_VALGRIND_TRACKING_OPS:-300}" pg_prove --timer -d crm_valgrind $files 2>&1)
 		say "# pgTAP under valgrind: $(printf '%s\n' "$out" | grep -E '^Files=' | cut -d, -f1-2) ($(printf '%s' "$tap" | xargs | sed 's/ /, /g')), $(( $(date +%s) - started )) s"
 		if printf '%s\n' "$out" | grep -q '^Result: PASS'; then
 			echo "tap ok" >>"$VG_RESULTS"
