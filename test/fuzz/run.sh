@@ -29,6 +29,7 @@ else
 fi
 test/fuzz/build.sh "$out" >"$out/build.log" 2>&1 || { cat "$out/build.log" >&2; echo "fuzz: the targets did not build" >&2; exit 2; }
 mkdir -p "$out/crashes"
+rm -f "$out"/*.result
 
 # fuzz_one TARGET: its regression inputs replayed, then fuzzed; one result
 # line into $out/TARGET.result: executions, errors, then what is printed
