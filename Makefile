@@ -82,7 +82,12 @@ installcheck-tap:
 # aggregate deserialize), under ASan+UBSan, FUZZ_SECONDS (default 60) each
 # (test/fuzz/run.sh); the C unit tests under the same sanitizers
 # (test/sanitize.sh).  Both need clang.
-.PHONY: fuzz sanitize
+# the pg_regress scripts and pgTAP files against a server running under
+# valgrind, memcheck's errors with a frame in crm.so counted (0 expected;
+# test/valgrind.sh, CRM_LONG=1 for every pgTAP file)
+.PHONY: fuzz sanitize valgrind
+valgrind:
+	test/run.sh valgrind
 fuzz:
 	PG_CONFIG=$(PG_CONFIG) test/fuzz/run.sh
 sanitize:

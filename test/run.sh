@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 . test/fdw.sh
 . test/citus.sh
 . test/stress.sh
+. test/valgrind.sh
 
 mode=${1:-test}
 export CRM_DATA=${CRM_DATA:-$(pwd)/test/data}
@@ -55,7 +56,8 @@ run_test() {
 	check "unit tests under ASan+UBSan" sanitize_check \
 		"the C unit tests built with clang under AddressSanitizer and UndefinedBehaviorSanitizer: 0 sanitizer errors"
 	check "fuzzing the parsers" fuzz_check \
-		"every text input, binary receive and deserialize function fuzzed with libFuzzer under ASan+UBSan (${CRM_FUZZ_RUNS:-5000} inputs per target from seed 1, the same in every run; make fuzz for 60 s of random ones): 0 errors"
+		"every text input, binary receive and deserialize function fuzzed with libFuzzer under ASan+UBSan ($([ -n "${CRM_FUZZ_RUNS:-}" ] && echo "$CRM_FUZZ_RUNS inputs per target from seed 1" || echo "${CRM_FUZZ_SECONDS:-60} s per target from seed 1, two at a time"); FUZZ_SECONDS=N make fuzz for longer): 0 errors"
+	valgrind_checks
 
 	cluster_start
 	say "== pg_regress and isolation specs"
@@ -109,6 +111,28 @@ run_test() {
 	[ "$failed" = 0 ]
 }
 
+# the server under valgrind (test/valgrind.sh): pg_regress and pgTAP on
+# a cluster of its own, then memcheck's errors with a frame in crm.so
+valgrind_checks() {
+	check "pg_regress with the server under valgrind" valgrind_regress_check \
+		"the pg_regress scripts pass against a server running under valgrind (memcheck)"
+	check "pgTAP with the server under valgrind" valgrind_tap_check \
+		"pgTAP files pass against the server under valgrind ($([ "${CRM_LONG:-0}" = 1 ] && echo every file || echo "$VALGRIND_TAP"; ); CRM_LONG=1 for every file)"
+	check "valgrind errors in crm.so" valgrind_errors_check \
+		"memcheck reports 0 errors with a frame in crm.so (invalid reads and writes, uninitialised values, definite leaks), the server's own behaviours suppressed by test/valgrind/postgres.supp"
+}
+
+# `make valgrind`: the checks above alone
+run_valgrind() {
+	local passed=0 failed=0 skipped=0 skips=()
+	ensure_packages test
+	build_install
+	valgrind_checks
+	[ "$skipped" = 0 ] || printf '# skipped: %s\n' "${skips[@]}"
+	say "$passed passed, $failed failed, $skipped skipped"
+	[ "$failed" = 0 ]
+}
+
 # clang with libFuzzer and the sanitizer runtimes, installed from Debian
 # when missing and we are root; 77 (skip) with SKIP_REASON when not
 ensure_clang() {
@@ -137,11 +161,17 @@ sanitize_check() {
 
 fuzz_check() {
 	ensure_clang || return $?
-	# a fixed number of inputs from a fixed seed and the committed corpus
-	# only: what a run finds does not depend on the machine's speed or on
-	# earlier runs, so a clean clone tries exactly what was tried here
+	# from the committed corpus only and a fixed seed, for a fixed time per
+	# target, two at a time (CRM_FUZZ_SECONDS, default 60: 18 targets in
+	# about 9 minutes); how far each gets depends on the machine's speed.
+	# CRM_FUZZ_RUNS=N instead: N inputs per target from seed 1, the same
+	# inputs on every machine.
 	rm -rf build/fuzz/corpus
-	PG_CONFIG="$PG_BINDIR/pg_config" FUZZ_RUNS=${CRM_FUZZ_RUNS:-5000} test/fuzz/run.sh
+	if [ -n "${CRM_FUZZ_RUNS:-}" ]; then
+		PG_CONFIG="$PG_BINDIR/pg_config" FUZZ_RUNS=$CRM_FUZZ_RUNS test/fuzz/run.sh
+	else
+		PG_CONFIG="$PG_BINDIR/pg_config" FUZZ_SECONDS=${CRM_FUZZ_SECONDS:-60} FUZZ_SEED=1 FUZZ_JOBS=2 test/fuzz/run.sh
+	fi
 }
 
 # new_crm_db NAME [psql arguments]: a database with crm installed, then the
@@ -571,6 +601,7 @@ run_bench() {
 
 case "$mode" in
 test) run_test ;;
+valgrind) run_valgrind ;;
 demo) run_demo ;;
 bench) run_bench all ;;
 bench-tracking) run_bench tracking ;;
@@ -579,5 +610,5 @@ bench-pipeline) run_bench pipeline ;;
 bench-stages) run_bench stages ;;
 bench-views) run_bench views ;;
 bench-attach) run_bench attach ;;
-*) die "usage: test/run.sh test|demo|bench|bench-tracking|bench-history|bench-pipeline|bench-stages|bench-views|bench-attach" ;;
+*) die "usage: test/run.sh test|valgrind|demo|bench|bench-tracking|bench-history|bench-pipeline|bench-stages|bench-views|bench-attach" ;;
 esac
