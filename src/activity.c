@@ -301,14 +301,17 @@ monthly_activity_deserialize(PG_FUNCTION_ARGS)
 /*
  * monthly_activity_final(state) -> crm.month_activity[]: a row per month
  * with any day, oldest first; NULL for no day at all.  Its element type
- * is the aggregate's declared result's (crm.month_activity).
+ * is the aggregate's declared result's (crm.month_activity): the call's
+ * expression says it, and where there is none (Citus calls the final
+ * function of a split aggregate on the coordinator without one) the final
+ * function's own declaration, read once per group.
  */
 static Datum
 monthly_activity_final(PG_FUNCTION_ARGS)
 {
 	ActivityState *st = PG_ARGISNULL(0) ? NULL : (ActivityState *) PG_GETARG_POINTER(0);
 	Oid			array_type = get_fn_expr_rettype(fcinfo->flinfo);
-	Oid			elem_type = OidIsValid(array_type) ? get_element_type(array_type) : InvalidOid;
+	Oid			elem_type;
 	TupleDesc	desc;
 	Datum	   *rows;
 	int			i,
@@ -316,6 +319,9 @@ monthly_activity_final(PG_FUNCTION_ARGS)
 
 	if (st == NULL || st->n == 0)
 		PG_RETURN_NULL();
+	if (!OidIsValid(array_type) && OidIsValid(fcinfo->flinfo->fn_oid))
+		array_type = get_func_rettype(fcinfo->flinfo->fn_oid);
+	elem_type = OidIsValid(array_type) ? get_element_type(array_type) : InvalidOid;
 	if (!OidIsValid(elem_type))
 		elog(ERROR, "monthly_activity_final: could not determine its result type");
 	desc = lookup_rowtype_tupdesc_copy(elem_type, -1);
