@@ -150,10 +150,12 @@ rescore(const int64 *ids, int n, int32 as_of, const char *source, int64 *stages,
 
 	w = crm_writer_begin(source);
 	each = AllocSetContextCreate(CurrentMemoryContext, "crm rescore", ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(each);
+	old = CurrentMemoryContext;
 	for (i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
+		/* each time: an SPI call of the writer's returns to SPI's memory */
+		MemoryContextSwitchTo(each);
 		done += crm_writer_rescore(w, ids[i], as_of, &signals[i].level);
 		MemoryContextReset(each);
 	}
