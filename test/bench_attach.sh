@@ -42,7 +42,6 @@ DB=crm_attach
 
 . test/bench_lib.sh
 bench_workdir attach
-cc -std=gnu99 -O2 -o "$work/crm_gen" test/gen/crm_gen.c -lm
 # ms SQL...: client-side time of the last statement, in ms
 ms() {
 	psql -X -At -v ON_ERROR_STOP=1 -d "$DB" -c "SET crm.as_of = '2025-12-31'; SET client_min_messages = warning" \
@@ -67,7 +66,7 @@ reset_crm() {
 
 echo "crm attach bench: sizes=$SIZES runs=$RUNS pgbench rounds=$ROUNDS x ${SECONDS_PER_ROUND}s copy=$COPY_ORDERS (medians, ms)"
 for n in $SIZES; do
-	"$work/crm_gen" -n "$n" -s "$SEED" -o "$work" >/dev/null
+	gen_base -n "$n" -s "$SEED" >/dev/null
 	orders=$(wc -l <"$work/orders.csv")
 	psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 	q <<-SQL

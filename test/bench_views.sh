@@ -33,8 +33,7 @@ AS_OF=2025-12-31
 load() {
 	local work
 	work=$(mktemp -d /tmp/crm-bench-views.XXXXXX)
-	cc -std=gnu99 -O2 -o "$work/crm_gen" test/gen/crm_gen.c -lm
-	"$work/crm_gen" -n "$CUSTOMERS" -s "$SEED" -e "$AS_OF" -p $((CUSTOMERS / 20)) -o "$work" >/dev/null
+	gen_base -n "$CUSTOMERS" -s "$SEED" -e "$AS_OF" -p $((CUSTOMERS / 20)) >/dev/null
 	psql -X -q -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 	q <<-SQL
 		\\timing on
