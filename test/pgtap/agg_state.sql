@@ -24,11 +24,11 @@ SELECT is((SELECT crm.rfm_quantiles_final(t::crm.agg_state)::text FROM hand),
 -- binary: COPY out and in again
 CREATE TEMP TABLE states (v crm.agg_state);
 INSERT INTO states SELECT t::crm.agg_state FROM hand;
-\set binfile '/tmp/crm_agg_state_' :$PID '.bin'
-SELECT :'binfile' AS binfile \gset
+SELECT '/tmp/crm_agg_state_' || pg_backend_pid() || '.bin' AS binfile \gset
 COPY states TO :'binfile' WITH (FORMAT binary);
 CREATE TEMP TABLE states_back (v crm.agg_state);
-COPY states_back FROM :'binfile' WITH (FORMAT binary);
+SELECT 'cat ' || :'binfile' || ' && rm -f ' || :'binfile' AS binread \gset
+COPY states_back FROM PROGRAM :'binread' WITH (FORMAT binary);
 SELECT is((SELECT v::text FROM states_back), (SELECT t FROM hand), 'binary form: the same bytes back');
 
 -- bad input

@@ -18,7 +18,8 @@ CREATE TABLE gen_orders (customer_id bigint, ordered_at date, amount numeric(12,
 \set orders_csv :gendir/orders.csv
 COPY truth FROM :'truth_csv' (FORMAT csv);
 COPY gen_orders FROM :'orders_csv' (FORMAT csv);
-\! rm -rf :gendir
+-- (\! does not interpolate variables: remove the generator's directory from a backquote)
+\set gendir_removed `rm -rf :gendir && echo yes`
 
 -- the model both ways ask, and cutpoints to start from
 INSERT INTO crm.scoring (cutpoints, model)

@@ -89,8 +89,10 @@ CREATE TEMP TABLE copy_src AS
 SELECT 1 + floor(random() * 400)::bigint AS customer_id, date '2024-01-01' + floor(random() * 700)::integer AS ordered_on,
        round((random() * 100)::numeric, 2) AS amount
 FROM generate_series(1, 5000);
-COPY copy_src TO '/tmp/crm_tap_copy.csv' (FORMAT csv);
-COPY crm.orders (customer_id, ordered_on, amount) FROM '/tmp/crm_tap_copy.csv' (FORMAT csv);
+SELECT '/tmp/crm_tap_copy_' || pg_backend_pid() || '.csv' AS csvfile \gset
+SELECT 'cat ' || :'csvfile' || ' && rm -f ' || :'csvfile' AS csvread \gset
+COPY copy_src TO :'csvfile' (FORMAT csv);
+COPY crm.orders (customer_id, ordered_on, amount) FROM PROGRAM :'csvread' (FORMAT csv);
 -- and one UPDATE and one DELETE touching thousands of rows
 UPDATE crm.orders SET amount = amount + 1 WHERE order_id % 3 = 0;
 DELETE FROM crm.orders WHERE order_id % 7 = 0;
