@@ -4,7 +4,7 @@
 -- serial; and the backtest: the learned forecast against the
 -- fixed-probability one, with Brier scores.
 \ir setup.psql
-SELECT plan(20);
+SELECT plan(22);
 SET timezone = 'UTC';
 
 -- ---------------------------------------------------------------------
@@ -223,6 +223,38 @@ SELECT ok((SELECT sum(expected_revenue) FROM crm.pipeline_forecast)
     'the months'' expected revenue adds up to at most the open pipeline''s expected revenue (the rest closes later)');
 SELECT ok((SELECT count(*) > 0 AND bool_and(days_in_stage > stuck_after_days) FROM crm.pipeline_stuck),
     'crm.pipeline_stuck lists the opportunities past their stage''s p90');
+
+-- an opportunity older than every completed stay of its stage: when stays
+-- that long are still open (censored), when it closes is beyond what the
+-- history shows and no month of the forecast gets it (its win probability
+-- stands); when none is, the fresh entry's times stand (README, Limits)
+CREATE TEMP TABLE old_h AS
+SELECT 'qualified'::crm.pipeline_stage AS from_stage,
+       CASE WHEN g % 3 = 0 THEN 'won' ELSE 'lost' END::crm.pipeline_stage AS to_stage,
+       timestamptz '2025-01-01' + g * interval '1 day' AS from_since,
+       timestamptz '2025-01-01' + g * interval '1 day' + (10 + g % 31) * interval '1 day' AS changed_at,
+       false AS still_open
+FROM generate_series(1, 200) g                  -- stays of 10..40 days, all closed
+UNION ALL
+SELECT 'lead', 'qualified', timestamptz '2025-08-01', timestamptz '2025-09-01', true
+FROM generate_series(1, 5);                     -- in qualified since 2025-09-01, still open
+CREATE TEMP TABLE old_m AS
+SELECT crm.learn_pipeline(from_stage, to_stage, from_since, changed_at, DATE '2025-12-31') FILTER (WHERE NOT still_open) AS closed_only,
+       crm.learn_pipeline(from_stage, to_stage, from_since, changed_at, DATE '2025-12-31') AS with_open
+FROM old_h;
+SELECT ok((SELECT crm.win_probability(with_open, 'qualified', 60) > 0.3 AND f = '{{0,0,0},{0,0,0},{0,0,0}}'
+           FROM old_m,
+                LATERAL (SELECT crm.forecast_revenue(with_open, DATE '2025-12-31', 3, 'qualified',
+                                                      timestamptz '2025-12-31' - interval '60 days', v.amount) AS f
+                         FROM (VALUES (1000::numeric)) v(amount)) x),
+    'an opportunity open longer than every completed stay, with longer stays still open: win probability kept, no month forecast');
+SELECT ok((SELECT (f[2][1] + f[3][1]) BETWEEN 0.9 * 1000 * crm.win_probability(closed_only, 'qualified', 60)
+                                         AND 1000 * crm.win_probability(closed_only, 'qualified', 60) + 1e-9
+           FROM old_m,
+                LATERAL (SELECT crm.forecast_revenue(closed_only, DATE '2025-12-31', 3, 'qualified',
+                                                      timestamptz '2025-12-31' - interval '60 days', v.amount) AS f
+                         FROM (VALUES (1000::numeric)) v(amount)) x),
+    'one open longer than every stay, none longer still open: the fresh entry''s times, most of the win probability within two months');
 
 SELECT * FROM finish();
 ROLLBACK;
