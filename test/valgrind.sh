@@ -80,15 +80,15 @@ vg_stop() {
 }
 
 # vg_count: the errors memcheck reported, as "ALL OURS": every <error> of
-# every process's log, and those with a frame in crm.so; each of ours is
-# printed (its kind, its first frames) on stderr
+# every process's log, and those with a frame in crm.so; each is printed
+# (its kind, its first frames) on stderr, the server's own marked so
 vg_count() {
 	cat "$VG_DIR"/logs/*.xml 2>/dev/null | awk '
 		/<error>/ { inerr = 1; ours = 0; what = ""; frames = ""; nf = 0 }
 		inerr && /<kind>/ { k = $0; gsub(/.*<kind>|<\/kind>.*/, "", k); what = k }
 		inerr && /<fn>/ { f = $0; gsub(/.*<fn>|<\/fn>.*/, "", f); if (nf < 8) frames = frames " < " f; nf++ }
 		inerr && /<obj>.*\/crm\.so<\/obj>/ { ours = 1 }
-		/<\/error>/ { inerr = 0; all++; if (ours) { n++; print "#   " what ":" frames > "/dev/stderr" } }
+		/<\/error>/ { inerr = 0; all++; if (ours) { n++; print "#   " what ":" frames > "/dev/stderr" } else print "#   (server) " what ":" frames > "/dev/stderr" }
 		END { printf "%d %d\n", all, n }'
 }
 
