@@ -216,22 +216,26 @@ COMMENT ON COLUMN crm.kpis.complaints_within_sla IS 'Share of them answered with
 COMMENT ON COLUMN crm.kpis.satisfaction_index IS '100 x mean survey score (perceived / expected) of the month';
 
 CREATE VIEW crm.churn_watch AS
--- P(alive) computed once per candidate (OFFSET 0: not copied into the
--- filter), the recent complaints counted per customer in one pass
+-- P(alive) computed once per candidate in a lateral subquery (OFFSET 0:
+-- not copied into the filter) beside the customer row, so that a filter
+-- on customer_id reaches the primary key (a subquery over the customers
+-- with OFFSET 0 read them all for one); the recent complaints counted per
+-- customer in one pass
 WITH d AS (SELECT crm.business_date() AS as_of, crm.setting('complaint_trend_days')::integer AS trend_days)
-SELECT w.customer_id, w.name, w.account_manager, w.stage, w.stage_reason, w.segment,
-       crm.days_since_last_purchase(w.summary, w.as_of) AS days_since_last_purchase,
-       coalesce(w.total_spend, 0) AS total_spend,
-       round(w.p_alive::numeric, 4) AS p_alive,
+SELECT c.customer_id, c.name, c.account_manager, c.stage, c.stage_reason, c.segment,
+       crm.days_since_last_purchase(c.summary, d.as_of) AS days_since_last_purchase,
+       coalesce(c.total_spend, 0) AS total_spend,
+       round(pa.p_alive::numeric, 4) AS p_alive,
        coalesce(k.recent_complaints, 0) AS recent_complaints
-FROM (SELECT c.customer_id, c.name, c.account_manager, c.stage, c.stage_reason, c.segment, c.summary, c.total_spend, d.as_of,
-             CASE WHEN c.first_purchase <= d.as_of THEN crm.p_alive(sc.model, c.summary, d.as_of) END AS p_alive
-      FROM crm.customers c CROSS JOIN d LEFT JOIN crm.scoring sc ON true
-      WHERE c.stage IN ('decline', 'formation', 'stable')
-      OFFSET 0) w
+FROM crm.customers c
+CROSS JOIN d
+LEFT JOIN crm.scoring sc ON true
+CROSS JOIN LATERAL (SELECT CASE WHEN c.first_purchase <= d.as_of THEN crm.p_alive(sc.model, c.summary, d.as_of) END AS p_alive
+                    OFFSET 0) pa
 LEFT JOIN (SELECT k.customer_id, count(*) AS recent_complaints FROM crm.complaints k CROSS JOIN d
-           WHERE k.opened_at >= d.as_of - d.trend_days GROUP BY k.customer_id) k ON k.customer_id = w.customer_id
-WHERE w.stage = 'decline' OR (w.stage IN ('formation', 'stable') AND w.p_alive < 0.5);
+           WHERE k.opened_at >= d.as_of - d.trend_days GROUP BY k.customer_id) k ON k.customer_id = c.customer_id
+WHERE c.stage IN ('decline', 'formation', 'stable')
+  AND (c.stage = 'decline' OR pa.p_alive < 0.5);
 COMMENT ON VIEW crm.churn_watch IS 'Customers at risk: in decline, or formation/stable with P(alive) < 0.5 under the stored model';
 COMMENT ON COLUMN crm.churn_watch.customer_id IS 'Customer';
 COMMENT ON COLUMN crm.churn_watch.name IS 'Name';
