@@ -105,7 +105,12 @@ LEFT JOIN (SELECT DISTINCT ON (i.customer_id) i.customer_id, i.occurred_at, i.ch
            ORDER BY i.customer_id, i.occurred_at DESC, i.interaction_id DESC) li ON li.customer_id = c.customer_id
 LEFT JOIN (SELECT k.customer_id, count(*) AS open_complaints FROM crm.complaints k
            WHERE k.resolved_at IS NULL GROUP BY k.customer_id) oc ON oc.customer_id = c.customer_id
-LEFT JOIN crm.customer_satisfaction cs ON cs.customer_id = c.customer_id
+-- DISTINCT ON (one row a customer already) tells the planner the key is
+-- unique: over the grouped view it knows nothing of customer_id, guessed
+-- its hash buckets crowded, and hashed the whole customer table instead
+-- (a million wide rows) to probe it with the surveyed customers
+LEFT JOIN (SELECT DISTINCT ON (s.customer_id) s.* FROM crm.customer_satisfaction s ORDER BY s.customer_id) cs
+  ON cs.customer_id = c.customer_id
 LEFT JOIN (SELECT o.customer_id, count(*) AS open_opportunities, sum(o.amount) AS pipeline_value FROM crm.opportunities o
            WHERE o.stage < 'won' GROUP BY o.customer_id) op ON op.customer_id = c.customer_id
 LEFT JOIN crm.customer_keys ck ON ck.customer_id = c.customer_id;
