@@ -223,22 +223,25 @@ COMMENT ON COLUMN crm.kpis.satisfaction_index IS '100 x mean survey score (perce
 CREATE VIEW crm.churn_watch AS
 -- P(alive) computed once per candidate in a lateral subquery (OFFSET 0:
 -- not copied into the filter) beside the customer row, so that a filter
--- on customer_id reaches the primary key (a subquery over the customers
--- with OFFSET 0 read them all for one); the recent complaints counted per
--- customer in one pass
-WITH d AS (SELECT crm.business_date() AS as_of, crm.setting('complaint_trend_days')::integer AS trend_days)
+-- on customer_id, or ORDER BY customer_id LIMIT n, reads the customers by
+-- the primary key (a subquery over the customers with OFFSET 0 read all
+-- 650,000 candidates of the bench for one); the business date read once
+-- (OFFSET 0) on the inner side of the join, which keeps the customers'
+-- order; the recent complaints counted per customer in one pass
 SELECT c.customer_id, c.name, c.account_manager, c.stage, c.stage_reason, c.segment,
        crm.days_since_last_purchase(c.summary, d.as_of) AS days_since_last_purchase,
        coalesce(c.total_spend, 0) AS total_spend,
        round(pa.p_alive::numeric, 4) AS p_alive,
        coalesce(k.recent_complaints, 0) AS recent_complaints
 FROM crm.customers c
-CROSS JOIN d
+CROSS JOIN (SELECT crm.business_date() AS as_of OFFSET 0) d
 LEFT JOIN crm.scoring sc ON true
 CROSS JOIN LATERAL (SELECT CASE WHEN c.first_purchase <= d.as_of THEN crm.p_alive(sc.model, c.summary, d.as_of) END AS p_alive
                     OFFSET 0) pa
-LEFT JOIN (SELECT k.customer_id, count(*) AS recent_complaints FROM crm.complaints k CROSS JOIN d
-           WHERE k.opened_at >= d.as_of - d.trend_days GROUP BY k.customer_id) k ON k.customer_id = c.customer_id
+LEFT JOIN (SELECT k.customer_id, count(*) AS recent_complaints
+           FROM crm.complaints k
+           CROSS JOIN (SELECT crm.business_date() AS as_of, crm.setting('complaint_trend_days')::integer AS trend_days OFFSET 0) t
+           WHERE k.opened_at >= t.as_of - t.trend_days GROUP BY k.customer_id) k ON k.customer_id = c.customer_id
 WHERE c.stage IN ('decline', 'formation', 'stable')
   AND (c.stage = 'decline' OR pa.p_alive < 0.5);
 COMMENT ON VIEW crm.churn_watch IS 'Customers at risk: in decline, or formation/stable with P(alive) < 0.5 under the stored model';
