@@ -105,7 +105,12 @@ LEFT JOIN (SELECT DISTINCT ON (i.customer_id) i.customer_id, i.occurred_at, i.ch
            ORDER BY i.customer_id, i.occurred_at DESC, i.interaction_id DESC) li ON li.customer_id = c.customer_id
 LEFT JOIN (SELECT k.customer_id, count(*) AS open_complaints FROM crm.complaints k
            WHERE k.resolved_at IS NULL GROUP BY k.customer_id) oc ON oc.customer_id = c.customer_id
-LEFT JOIN crm.customer_satisfaction cs ON cs.customer_id = c.customer_id
+-- DISTINCT ON (one row a customer already) tells the planner the key is
+-- unique: over the grouped view it knows nothing of customer_id, guessed
+-- its hash buckets crowded, and hashed the whole customer table instead
+-- (a million wide rows) to probe it with the surveyed customers
+LEFT JOIN (SELECT DISTINCT ON (s.customer_id) s.* FROM crm.customer_satisfaction s ORDER BY s.customer_id) cs
+  ON cs.customer_id = c.customer_id
 LEFT JOIN (SELECT o.customer_id, count(*) AS open_opportunities, sum(o.amount) AS pipeline_value FROM crm.opportunities o
            WHERE o.stage < 'won' GROUP BY o.customer_id) op ON op.customer_id = c.customer_id
 LEFT JOIN crm.customer_keys ck ON ck.customer_id = c.customer_id;
@@ -216,22 +221,29 @@ COMMENT ON COLUMN crm.kpis.complaints_within_sla IS 'Share of them answered with
 COMMENT ON COLUMN crm.kpis.satisfaction_index IS '100 x mean survey score (perceived / expected) of the month';
 
 CREATE VIEW crm.churn_watch AS
--- P(alive) computed once per candidate (OFFSET 0: not copied into the
--- filter), the recent complaints counted per customer in one pass
-WITH d AS (SELECT crm.business_date() AS as_of, crm.setting('complaint_trend_days')::integer AS trend_days)
-SELECT w.customer_id, w.name, w.account_manager, w.stage, w.stage_reason, w.segment,
-       crm.days_since_last_purchase(w.summary, w.as_of) AS days_since_last_purchase,
-       coalesce(w.total_spend, 0) AS total_spend,
-       round(w.p_alive::numeric, 4) AS p_alive,
+-- P(alive) computed once per candidate in a lateral subquery (OFFSET 0:
+-- not copied into the filter) beside the customer row, so that a filter
+-- on customer_id, or ORDER BY customer_id LIMIT n, reads the customers by
+-- the primary key (a subquery over the customers with OFFSET 0 read all
+-- 650,000 candidates of the bench for one); the business date read once
+-- (OFFSET 0) on the inner side of the join, which keeps the customers'
+-- order; the recent complaints counted per customer in one pass
+SELECT c.customer_id, c.name, c.account_manager, c.stage, c.stage_reason, c.segment,
+       crm.days_since_last_purchase(c.summary, d.as_of) AS days_since_last_purchase,
+       coalesce(c.total_spend, 0) AS total_spend,
+       round(pa.p_alive::numeric, 4) AS p_alive,
        coalesce(k.recent_complaints, 0) AS recent_complaints
-FROM (SELECT c.customer_id, c.name, c.account_manager, c.stage, c.stage_reason, c.segment, c.summary, c.total_spend, d.as_of,
-             CASE WHEN c.first_purchase <= d.as_of THEN crm.p_alive(sc.model, c.summary, d.as_of) END AS p_alive
-      FROM crm.customers c CROSS JOIN d LEFT JOIN crm.scoring sc ON true
-      WHERE c.stage IN ('decline', 'formation', 'stable')
-      OFFSET 0) w
-LEFT JOIN (SELECT k.customer_id, count(*) AS recent_complaints FROM crm.complaints k CROSS JOIN d
-           WHERE k.opened_at >= d.as_of - d.trend_days GROUP BY k.customer_id) k ON k.customer_id = w.customer_id
-WHERE w.stage = 'decline' OR (w.stage IN ('formation', 'stable') AND w.p_alive < 0.5);
+FROM crm.customers c
+CROSS JOIN (SELECT crm.business_date() AS as_of OFFSET 0) d
+LEFT JOIN crm.scoring sc ON true
+CROSS JOIN LATERAL (SELECT CASE WHEN c.first_purchase <= d.as_of THEN crm.p_alive(sc.model, c.summary, d.as_of) END AS p_alive
+                    OFFSET 0) pa
+LEFT JOIN (SELECT k.customer_id, count(*) AS recent_complaints
+           FROM crm.complaints k
+           CROSS JOIN (SELECT crm.business_date() AS as_of, crm.setting('complaint_trend_days')::integer AS trend_days OFFSET 0) t
+           WHERE k.opened_at >= t.as_of - t.trend_days GROUP BY k.customer_id) k ON k.customer_id = c.customer_id
+WHERE c.stage IN ('decline', 'formation', 'stable')
+  AND (c.stage = 'decline' OR pa.p_alive < 0.5);
 COMMENT ON VIEW crm.churn_watch IS 'Customers at risk: in decline, or formation/stable with P(alive) < 0.5 under the stored model';
 COMMENT ON COLUMN crm.churn_watch.customer_id IS 'Customer';
 COMMENT ON COLUMN crm.churn_watch.name IS 'Name';

@@ -10,7 +10,7 @@
 -- parallel plan (partial states serialized and combined) as in a serial
 -- one, and refuses a sealed summary.
 \ir setup.psql
-SELECT plan(26);
+SELECT plan(29);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.2121);
@@ -195,6 +195,16 @@ SELECT is((SELECT count(*) FROM ((SELECT * FROM crm.churn_watch EXCEPT ALL
     + (SELECT count(*) FROM crm.customers c WHERE (c.stage = 'decline') AND c.customer_id NOT IN (SELECT customer_id FROM crm.churn_watch)),
     0::bigint, 'crm.churn_watch: the customers at risk of the recompute, with their figures');
 SELECT ok((SELECT count(*) FROM crm.churn_watch) > 20, 'crm.churn_watch: not empty');
+SELECT ok(pg_temp.plan_of('SELECT * FROM crm.churn_watch WHERE customer_id = 42')
+          ~ 'Index Scan using customers_pkey on customers c\n[^\n]*Index Cond: \(customer_id = 42\)',
+    'crm.churn_watch: a filter on customer_id reads the one customer by its primary key (no pass over all customers)');
+SELECT is((SELECT array_agg(w ORDER BY w.customer_id)::text FROM crm.churn_watch w
+           WHERE w.customer_id IN (SELECT customer_id FROM crm.churn_watch ORDER BY customer_id LIMIT 3)),
+          (SELECT array_agg(w ORDER BY w.customer_id)::text FROM (SELECT * FROM crm.churn_watch ORDER BY customer_id LIMIT 3) w),
+    'crm.churn_watch: customers looked up by id get the rows of the whole view');
+SELECT ok(pg_temp.plan_of('SELECT * FROM crm.churn_watch ORDER BY customer_id LIMIT 5') ~ 'Index Scan using customers_pkey on customers c'
+          AND pg_temp.plan_of('SELECT * FROM crm.churn_watch ORDER BY customer_id LIMIT 5') !~ 'Sort',
+    'crm.churn_watch: the first customers by id read in the primary key''s order (no sort of all candidates)');
 
 -- crm.customers_below_target_level: the gap as crm.level_gap() counts it
 SELECT is((SELECT count(*) FROM ((SELECT * FROM crm.customers_below_target_level EXCEPT ALL
