@@ -180,7 +180,7 @@ nkeys=$(q -At -c "SELECT max(customer_id) FROM bench.orders")
 cat >"$work/app.sql" <<-SQL
 	\set k random(1, $nkeys)
 	INSERT INTO bench.TABLE (customer, created_at, total_cents, status)
-	VALUES ((lpad(to_hex(:k), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(:k * 7919 % 281474976710656), 12, '0'))::uuid,
+	VALUES ((lpad(to_hex(:k), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(:k::bigint * 7919 % 281474976710656), 12, '0'))::uuid,
 	        now(), 1999, CASE WHEN :k % 3 = 0 THEN 'cancelled' ELSE 'paid' END);
 SQL
 cat >"$work/int.sql" <<-SQL
