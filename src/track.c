@@ -57,6 +57,7 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -69,13 +70,16 @@
 #include "parser/parse_expr.h"
 #include "parser/parse_relation.h"
 #include "parser/parser.h"
+#include "parser/scansup.h"
 #include "utils/numeric.h"
 #include "utils/typcache.h"
 #include "utils/uuid.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -105,9 +109,13 @@ typedef struct TrackedColumns
 	bool		create_customers;
 	bool		keyed;			/* customers by application key (crm.customer_keys) */
 	Datum		zone;			/* text: the business time zone, for timestamptz */
+	int			zone_kind;		/* how a day is found in it (ZONE_*, below) */
+	int			zone_offset;	/* ZONE_FIXED: seconds east of UTC */
+	pg_tz	   *zone_tz;		/* ZONE_NAMED: the zone, resolved once */
 	/* the options of a table attached with them (see resolve_options()) */
 	ExprState  *amount_expr;	/* numeric; NULL: the amount column as it is */
 	Datum		divisor;		/* numeric 10^scale, (Datum) 0 for none */
+	int64		unit_money;		/* an integer amount column: money per unit */
 	ExprState  *filter;			/* boolean; NULL: every row */
 	ExprContext *econtext;
 	TupleTableSlot *rowslot;	/* a row trigger's tuple, for the expressions */
@@ -118,6 +126,21 @@ enum
 	COL_CUSTOMER,
 	COL_DATE,
 	COL_AMOUNT
+};
+
+/*
+ * How a timestamptz becomes a day in the business time zone: the zone
+ * name looked up once per statement as timezone(zone, ts) looks it up on
+ * every call (an abbreviation first, then a full zone name), so the rows
+ * cost a conversion, not a lookup each.  ZONE_CALL: timezone() itself, row
+ * by row (an abbreviation whose offset depends on the date, or a name
+ * timezone() will refuse with its own error).
+ */
+enum
+{
+	ZONE_CALL,
+	ZONE_FIXED,
+	ZONE_NAMED
 };
 
 /*
@@ -218,6 +241,63 @@ check_order_expression(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* the business time zone, looked up as timestamptz_zone() looks it up */
+static void
+resolve_zone(TrackedColumns *cols)
+{
+	const char *name = crm_business_time_zone();
+	char	   *lower;
+	int			type,
+				val;
+	pg_tz	   *tzp = NULL;
+
+	cols->zone = CStringGetTextDatum(name);
+	cols->zone_kind = ZONE_CALL;
+	if (strlen(name) > TZ_STRLEN_MAX)
+		return;
+	lower = downcase_truncate_identifier(name, strlen(name), false);
+	type = DecodeTimezoneAbbrev(0, lower, &val, &tzp);
+	if (type == TZ || type == DTZ)
+	{
+		cols->zone_kind = ZONE_FIXED;
+		cols->zone_offset = val;
+	}
+	else if (type != DYNTZ && (tzp = pg_tzset(name)) != NULL)
+	{
+		cols->zone_kind = ZONE_NAMED;
+		cols->zone_tz = tzp;
+	}
+}
+
+/* the day of ts in the business time zone: timezone(zone, ts)::date */
+static DateADT
+business_day(const TrackedColumns *cols, TimestampTz ts)
+{
+	if (!TIMESTAMP_NOT_FINITE(ts))
+	{
+		if (cols->zone_kind == ZONE_FIXED)
+		{
+			Timestamp	local = ts + (int64) cols->zone_offset * USECS_PER_SEC;
+
+			if (IS_VALID_TIMESTAMP(local))
+				return (DateADT) (local >= 0 ? local / USECS_PER_DAY :
+								  -((-local + USECS_PER_DAY - 1) / USECS_PER_DAY));
+		}
+		else if (cols->zone_kind == ZONE_NAMED)
+		{
+			struct pg_tm tm;
+			fsec_t		fsec;
+			int			tz;
+
+			if (timestamp2tm(ts, &tz, &tm, &fsec, NULL, cols->zone_tz) == 0)
+				return date2j(tm.tm_year, tm.tm_mon, tm.tm_mday) - POSTGRES_EPOCH_JDATE;
+		}
+	}
+	/* infinity, out of range, or a zone only timezone() knows: its answer or its error */
+	return DatumGetDateADT(DirectFunctionCall1(timestamp_date,
+											   DirectFunctionCall2(timestamptz_zone, cols->zone, TimestampTzGetDatum(ts))));
+}
+
 /*
  * Trigger arguments: customer, date and amount columns, the unknown
  * customer policy; then (tables attached since 0.4.0 with options) 'id' or
@@ -237,6 +317,7 @@ resolve_columns(TriggerData *trigdata, TupleDesc desc, TrackedColumns *cols)
 	int			i;
 
 	memset(cols, 0, sizeof(TrackedColumns));
+	cols->unit_money = CRM_MONEY_SCALE;
 	cols->relid = RelationGetRelid(rel);
 	cols->desc = desc;
 
@@ -255,15 +336,36 @@ resolve_columns(TriggerData *trigdata, TupleDesc desc, TrackedColumns *cols)
 		if (trigger->tgargs[7][0] != '\0')
 			filter_src = trigger->tgargs[7];
 	}
+	/*
+	 * An integer column with a scale (cents), as crm.track_orders writes it
+	 * (the column's name, quoted if need be, for amount_scale > 0): read as
+	 * an integer, each unit worth CRM_MONEY_SCALE / 10^scale, exactly what
+	 * numeric division gives, without a numeric per row.
+	 */
+	if (amount_src != NULL && scale <= 4 && strcmp(quote_identifier(amount_src), amount_src) == 0)
+	{
+		int			attnum = SPI_fnumber(desc, amount_src);
+		Oid			type = attnum > 0 ? TupleDescAttr(desc, attnum - 1)->atttypid : InvalidOid;
+
+		if (type == INT8OID || type == INT4OID || type == INT2OID)
+		{
+			for (i = 0; i < scale; i++)
+				cols->unit_money /= 10;
+			amount_src = NULL;
+			scale = 0;
+		}
+	}
 	for (i = 0; i < 3; i++)
 	{
 		cols->names[i] = trigger->tgargs[i];
+		if (i == COL_AMOUNT && trigger->tgnargs == 8 && trigger->tgargs[6][0] != '\0')
+			cols->names[i] = trigger->tgargs[6];
 		if (i == COL_AMOUNT && amount_src != NULL)
 		{
 			cols->names[i] = amount_src;
 			continue;
 		}
-		cols->attnum[i] = SPI_fnumber(desc, trigger->tgargs[i]);
+		cols->attnum[i] = SPI_fnumber(desc, cols->names[i]);
 		if (cols->attnum[i] <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -282,7 +384,7 @@ resolve_columns(TriggerData *trigdata, TupleDesc desc, TrackedColumns *cols)
 				 errmsg("unknown customer policy \"%s\" on trigger \"%s\"", trigger->tgargs[3], trigger->tgname),
 				 errhint("The policy is 'create' or 'error'.")));
 	if (cols->type[COL_DATE] == TIMESTAMPTZOID)
-		cols->zone = CStringGetTextDatum(crm_business_time_zone());
+		resolve_zone(cols);
 	if (amount_src != NULL || filter_src != NULL)
 	{
 		cols->econtext = CreateStandaloneExprContext();
@@ -302,6 +404,30 @@ resolve_columns(TriggerData *trigdata, TupleDesc desc, TrackedColumns *cols)
 	}
 	if (filter_src != NULL)
 		cols->filter = ExecInitExpr(expression_planner(compile_order_expression(rel, filter_src, true)), NULL);
+}
+
+/*
+ * A uuid as its text (what uuid_out writes: lower-case hex digits in groups
+ * of 8-4-4-4-12), in 37 bytes (uuid_out allocates a kilobyte for a
+ * StringInfo, per row of a statement)
+ */
+static char *
+uuid_key(const pg_uuid_t *uuid)
+{
+	static const char hex[] = "0123456789abcdef";
+	char	   *buf = palloc(2 * UUID_LEN + 5);
+	char	   *p = buf;
+	int			i;
+
+	for (i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[uuid->data[i] >> 4];
+		*p++ = hex[uuid->data[i] & 0x0F];
+	}
+	*p = '\0';
+	return buf;
 }
 
 /*
@@ -359,7 +485,7 @@ read_order(TupleTableSlot *slot, HeapTuple tuple, const TrackedColumns *cols, Or
 			out->customer = DatumGetInt16(v[COL_CUSTOMER]);
 			break;
 		case UUIDOID:
-			out->key = DatumGetCString(DirectFunctionCall1(uuid_out, v[COL_CUSTOMER]));
+			out->key = uuid_key(DatumGetUUIDP(v[COL_CUSTOMER]));
 			break;
 		case TEXTOID:
 		case VARCHAROID:
@@ -389,8 +515,7 @@ read_order(TupleTableSlot *slot, HeapTuple tuple, const TrackedColumns *cols, Or
 			break;
 		case TIMESTAMPTZOID:
 			/* the day in the business time zone, whatever the session's */
-			out->change.day = DatumGetDateADT(DirectFunctionCall1(timestamp_date,
-																  DirectFunctionCall2(timestamptz_zone, cols->zone, v[COL_DATE])));
+			out->change.day = business_day(cols, DatumGetTimestampTz(v[COL_DATE]));
 			break;
 		default:
 			ereport(ERROR,
@@ -429,7 +554,7 @@ read_order(TupleTableSlot *slot, HeapTuple tuple, const TrackedColumns *cols, Or
 					cols->type[COL_AMOUNT] == INT4OID ? DatumGetInt32(v[COL_AMOUNT]) :
 					DatumGetInt16(v[COL_AMOUNT]);
 
-				if (__builtin_mul_overflow(units, (int64) CRM_MONEY_SCALE, &out->change.amount))
+				if (__builtin_mul_overflow(units, cols->unit_money, &out->change.amount))
 					ereport(ERROR,
 							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 							 errmsg("%s is out of range for a crm.summary amount", cols->names[COL_AMOUNT])));
@@ -575,21 +700,34 @@ missing_customer(int64 customer, const char *relname)
 static SPIPlanPtr key_lookup_plan = NULL;
 static SPIPlanPtr key_insert_plan = NULL;
 
-static int
-key_cmp(const void *a, const void *b)
+/*
+ * The statement's distinct keys: a hash table from a key to its place in
+ * keys[] (the rows are many, their customers fewer: one hash probe a row
+ * rather than a sort of every row by its key)
+ */
+typedef struct KeyEntry
 {
-	return strcmp(((const OrderChange *) a)->key, ((const OrderChange *) b)->key);
+	const char *key;			/* the hash key: the string it points to */
+	int			index;			/* its place in keys[] and ids[] */
+} KeyEntry;
+
+static uint32
+key_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, strlen(s));
 }
 
 static int
-cstring_cmp(const void *a, const void *b)
+key_match(const void *a, const void *b, Size keysize)
 {
-	return strcmp(*(char *const *) a, *(char *const *) b);
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
 /* the ids of keys[] found by plan, into ids[] (0: not found) */
 static void
-run_key_plan(SPIPlanPtr plan, char **keys, int64 *ids, int nkeys, bool only_missing)
+run_key_plan(SPIPlanPtr plan, HTAB *index, char **keys, int64 *ids, int nkeys, bool only_missing)
 {
 	Datum	   *elems = palloc(nkeys * sizeof(Datum));
 	int			n = 0;
@@ -610,10 +748,10 @@ run_key_plan(SPIPlanPtr plan, char **keys, int64 *ids, int nkeys, bool only_miss
 		bool		isnull;
 		char	   *key = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
 		Datum		id = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull);
-		char	  **hit = bsearch(&key, keys, nkeys, sizeof(char *), cstring_cmp);
+		KeyEntry   *hit = hash_search(index, &key, HASH_FIND, NULL);
 
 		if (hit != NULL)
-			ids[hit - keys] = DatumGetInt64(id);
+			ids[hit->index] = DatumGetInt64(id);
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
@@ -621,19 +759,38 @@ run_key_plan(SPIPlanPtr plan, char **keys, int64 *ids, int nkeys, bool only_miss
 static void
 resolve_keys(ChangeList *list, const TrackedColumns *cols, const char *relname)
 {
+	HASHCTL		ctl;
+	HTAB	   *index;
 	char	  **keys;
 	int64	   *ids;
 	int			nkeys = 0;
 	int			i,
 				k;
+	const char *missing = NULL;
 
 	if (list->n == 0)
 		return;
-	qsort(list->items, list->n, sizeof(OrderChange), key_cmp);
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(KeyEntry);
+	ctl.hash = key_hash;
+	ctl.match = key_match;
+	ctl.hcxt = CurrentMemoryContext;
+	index = hash_create("crm customer keys", Min(list->n, 1024), &ctl,
+						HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	keys = palloc(list->n * sizeof(char *));
+	/* each row's customer holds its key's place until the ids are known */
 	for (i = 0; i < list->n; i++)
-		if (nkeys == 0 || strcmp(keys[nkeys - 1], list->items[i].key) != 0)
+	{
+		bool		found;
+		KeyEntry   *e = hash_search(index, &list->items[i].key, HASH_ENTER, &found);
+
+		if (!found)
+		{
+			e->index = nkeys;
 			keys[nkeys++] = (char *) list->items[i].key;
+		}
+		list->items[i].customer = e->index;
+	}
 	ids = palloc0(nkeys * sizeof(int64));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -649,30 +806,29 @@ resolve_keys(ChangeList *list, const TrackedColumns *cols, const char *relname)
 										"FROM pg_catalog.unnest($1) AS u(key) ORDER BY 1 "
 										"ON CONFLICT DO NOTHING RETURNING k.app_key, k.customer_id", 1, &argtype, 0);
 	}
-	run_key_plan(key_lookup_plan, keys, ids, nkeys, false);
+	run_key_plan(key_lookup_plan, index, keys, ids, nkeys, false);
 	for (k = 0; k < nkeys && ids[k] != 0; k++)
 		;
 	if (k < nkeys && cols->create_customers)
 	{
-		run_key_plan(key_insert_plan, keys, ids, nkeys, true);
-		run_key_plan(key_lookup_plan, keys, ids, nkeys, true);
+		run_key_plan(key_insert_plan, index, keys, ids, nkeys, true);
+		run_key_plan(key_lookup_plan, index, keys, ids, nkeys, true);
 	}
 	SPI_finish();
+	/* the first missing key in key order names the error */
 	for (k = 0; k < nkeys; k++)
-		if (ids[k] == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-					 errmsg("customer \"%s\" of an order in \"%s\" is not in crm.customer_keys", keys[k], relname),
-					 errdetail("Table \"%s\" is tracked with unknown_customers => 'error'.", relname),
-					 errhint("Register the customer with crm.customer_for_key() first, or attach the table with unknown_customers => 'create'.")));
+		if (ids[k] == 0 && (missing == NULL || strcmp(keys[k], missing) < 0))
+			missing = keys[k];
+	if (missing != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("customer \"%s\" of an order in \"%s\" is not in crm.customer_keys", missing, relname),
+				 errdetail("Table \"%s\" is tracked with unknown_customers => 'error'.", relname),
+				 errhint("Register the customer with crm.customer_for_key() first, or attach the table with unknown_customers => 'create'.")));
 
-	/* the changes are in key order: walk them with the distinct keys */
-	for (i = 0, k = 0; i < list->n; i++)
-	{
-		if (strcmp(keys[k], list->items[i].key) != 0)
-			k++;
-		list->items[i].customer = ids[k];
-	}
+	for (i = 0; i < list->n; i++)
+		list->items[i].customer = ids[list->items[i].customer];
+	hash_destroy(index);
 }
 
 /*

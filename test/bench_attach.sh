@@ -13,6 +13,15 @@
 #   ratio is the goal (<= 2); time per customer across the sizes shows
 #   whether it grows linearly.
 #
+#   restated floor: that floor plus what an attach into a new database
+#   must also do by issue 14 and the first contact, each timed alone in the
+#   same run right after the attach: a bare INSERT of the history rows the
+#   attach wrote (the month-end stage walk, copied first) into a table
+#   shaped like crm.stage_history, crm.compute_scoring() of the attached
+#   population (the cutpoints and model of the first contact), and for uuid
+#   keys a bare INSERT of the key mapping rows into a copy of
+#   crm.customer_keys.  Both ratios are printed.
+#
 #   keys: the same orders as an application stores them (uuid customers,
 #   timestamptz, cents, a status with a third not paid) attached with
 #   amount_scale => 2 and filter => 'status = ''paid''', against the same
@@ -64,6 +73,28 @@ reset_crm() {
 	q -c "CHECKPOINT"
 }
 
+# restate HIST SCORING [KEYS]: right after an attach into a new database,
+# the parts of its restated floor timed alone, appended to the arrays named:
+# a bare INSERT of the history rows it wrote, crm.compute_scoring() of the
+# population it made (what the first contact computed), and a bare INSERT
+# of the key mapping rows it made
+restate() {
+	local -n h=$1 c=$2
+	q -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS bench.history_copy, bench.history_floor, bench.keys_copy, bench.keys_floor" \
+		-c "CREATE TABLE bench.history_copy AS SELECT * FROM crm.stage_history" \
+		-c "CREATE TABLE bench.history_floor (LIKE crm.stage_history INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING STORAGE)" \
+		-c "CREATE TABLE bench.keys_copy AS SELECT * FROM crm.customer_keys" \
+		-c "CREATE TABLE bench.keys_floor (LIKE crm.customer_keys INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING STORAGE)" \
+		-c "DELETE FROM crm.scoring" -c "CHECKPOINT"
+	h+=("$(ms "INSERT INTO bench.history_floor SELECT * FROM bench.history_copy")")
+	c+=("$(ms "SELECT crm.compute_scoring('2025-12-31')")")
+	if [ $# -gt 2 ]; then
+		local -n k=$3
+		k+=("$(ms "INSERT INTO bench.keys_floor SELECT * FROM bench.keys_copy")")
+	fi
+	hrows=$(q -At -c "SELECT count(*) FROM bench.history_copy")
+}
+
 echo "crm attach bench: sizes=$SIZES runs=$RUNS pgbench rounds=$ROUNDS x ${SECONDS_PER_ROUND}s copy=$COPY_ORDERS (medians, ms)"
 for n in $SIZES; do
 	gen_base -n "$n" -s "$SEED" >/dev/null
@@ -87,7 +118,7 @@ for n in $SIZES; do
 	paid=$(q -At -c "SELECT count(*) FROM bench.app_orders WHERE status = 'paid'")
 	attach_int="'customer_id', 'ordered_at', 'amount'"
 	attach_key="'customer', 'created_at', 'total_cents', amount_scale => 2, filter => \$\$status = 'paid'\$\$"
-	floor=() fresh=() used=() kfloor=() kfresh=() kused=()
+	floor=() fresh=() used=() kfloor=() kfresh=() kused=() hist=() scor=() khist=() kscor=() kmap=()
 	for ((i = 0; i < RUNS; i++)); do
 		# (made again each run: a reset drops crm and its types with them)
 		reset_crm fresh
@@ -103,10 +134,14 @@ for n in $SIZES; do
 		kfloor+=("$(awk -v a="$g" -v b="$s" 'BEGIN { print a + b }')")
 		reset_crm fresh
 		fresh+=("$(ms "SELECT crm.track_orders('bench.orders', $attach_int)")")
+		restate hist scor
+		bh=$hrows
 		reset_crm used bench.orders "$attach_int"
 		used+=("$(ms "SELECT crm.track_orders('bench.orders', $attach_int)")")
 		reset_crm fresh
 		kfresh+=("$(ms "SELECT crm.track_orders('bench.app_orders', $attach_key)")")
+		restate khist kscor kmap
+		kh=$hrows
 		reset_crm used bench.app_orders "$attach_key"
 		kused+=("$(ms "SELECT crm.track_orders('bench.app_orders', $attach_key)")")
 	done
@@ -115,6 +150,10 @@ for n in $SIZES; do
 	echo "    floor (GROUP BY + INSERT) ${floor[*]}; attach into a new database ${fresh[*]}; into one with customers and cutpoints ${used[*]}"
 	echo "    bigint keys: floor $fm, new $(med "${fresh[@]}") (ratio $(ratio "$(med "${fresh[@]}")" "$fm")), used $(med "${used[@]}") (ratio $(ratio "$(med "${used[@]}")" "$fm")); goal <= 2"
 	echo "    uuid keys, cents, paid only: floor $kfm, new $(med "${kfresh[@]}") (ratio $(ratio "$(med "${kfresh[@]}")" "$kfm")), used $(med "${kused[@]}") (ratio $(ratio "$(med "${kused[@]}")" "$kfm"))"
+	rf=$(awk -v a="$fm" -v b="$(med "${hist[@]}")" -v c="$(med "${scor[@]}")" 'BEGIN { print a + b + c }')
+	krf=$(awk -v a="$kfm" -v b="$(med "${khist[@]}")" -v c="$(med "${kscor[@]}")" -v d="$(med "${kmap[@]}")" 'BEGIN { print a + b + c + d }')
+	echo "    restated floor for a new database (+ INSERT of the history rows of the walk, $bh / uuid $kh: ${hist[*]} / uuid ${khist[*]}, + compute_scoring ${scor[*]} / uuid ${kscor[*]}, + uuid key mapping ${kmap[*]})"
+	echo "    bigint keys, new database: restated floor $rf, attach $(med "${fresh[@]}") (ratio $(ratio "$(med "${fresh[@]}")" "$rf")); uuid keys: restated floor $krf, attach $(med "${kfresh[@]}") (ratio $(ratio "$(med "${kfresh[@]}")" "$krf")); goal <= 2"
 	echo "    per 1,000 customers: floor $(awk -v a="$fm" -v n="$n" 'BEGIN { printf "%.1f", a * 1000 / n }'), attach new $(awk -v a="$(med "${fresh[@]}")" -v n="$n" 'BEGIN { printf "%.1f", a * 1000 / n }'), used $(awk -v a="$(med "${used[@]}")" -v n="$n" 'BEGIN { printf "%.1f", a * 1000 / n }')"
 done
 
@@ -141,7 +180,7 @@ nkeys=$(q -At -c "SELECT max(customer_id) FROM bench.orders")
 cat >"$work/app.sql" <<-SQL
 	\set k random(1, $nkeys)
 	INSERT INTO bench.TABLE (customer, created_at, total_cents, status)
-	VALUES ((lpad(to_hex(:k), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(:k * 7919 % 281474976710656), 12, '0'))::uuid,
+	VALUES ((lpad(to_hex(:k), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(:k::bigint * 7919 % 281474976710656), 12, '0'))::uuid,
 	        now(), 1999, CASE WHEN :k % 3 = 0 THEN 'cancelled' ELSE 'paid' END);
 SQL
 cat >"$work/int.sql" <<-SQL
