@@ -165,7 +165,7 @@ COMMENT ON FUNCTION crm.refuse_truncate() IS 'BEFORE TRUNCATE trigger on tracked
 -- crm.customer_keys, a timestamptz date turned into a day in the business
 -- time zone, the amount scaled or computed, the filter applied (the same
 -- rules as the trigger, src/track.c)
-CREATE FUNCTION crm.order_rows_query(t crm.tracked_tables) RETURNS text
+CREATE FUNCTION crm.order_rows_query(t crm.tracked_tables, mapped boolean DEFAULT true) RETURNS text
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, crm
     AS $$
@@ -188,14 +188,16 @@ BEGIN
     inner_query := format('SELECT o.%I AS crm_customer, %s AS crm_day, %s AS crm_amount FROM %s o WHERE o.%I IS NOT NULL%s',
                           t.customer_column, day, amount, t.table_name, t.customer_column,
                           CASE WHEN t.row_filter IS NOT NULL THEN format(' AND (%s)', t.row_filter) ELSE '' END);
-    IF t.keyed THEN
+    IF t.keyed AND mapped THEN
         RETURN format('SELECT k.customer_id, r.crm_day, r.crm_amount FROM (%s) r JOIN crm.customer_keys k ON k.app_key = r.crm_customer::text',
                       inner_query);
+    ELSIF t.keyed THEN
+        RETURN format('SELECT r.crm_customer, r.crm_day, r.crm_amount FROM (%s) r', inner_query);
     END IF;
     RETURN format('SELECT r.crm_customer::bigint, r.crm_day, r.crm_amount FROM (%s) r', inner_query);
 END $$;
-COMMENT ON FUNCTION crm.order_rows_query(crm.tracked_tables) IS
-    'The query of one tracked table''s purchase rows as crm reads them (customer_id, day, amount): key mapped, day in the business time zone, amount scaled or computed, filter applied';
+COMMENT ON FUNCTION crm.order_rows_query(crm.tracked_tables, boolean) IS
+    'The query of one tracked table''s purchase rows as crm reads them (customer_id, day, amount): key mapped (with mapped => false, the application''s key as it is), day in the business time zone, amount scaled or computed, filter applied';
 
 -- the summaries of one table's orders, per customer
 CREATE FUNCTION crm.table_summaries(tbl regclass)
@@ -267,9 +269,18 @@ BEGIN
     END IF;
 
     -- the same checks as the triggers (unknown customers, bad amounts)
-    EXECUTE format('CREATE TEMP TABLE crm_backfill ON COMMIT DROP AS '
-                   'SELECT q.customer_id, crm.summarize(q.crm_day, q.crm_amount) AS summary FROM (%s) q(customer_id, crm_day, crm_amount) GROUP BY 1',
-                   crm.order_rows_query(t));
+    -- (application keys: the orders grouped by their key first, then one
+    -- key lookup per customer instead of one per order: half the time)
+    IF t.keyed THEN
+        EXECUTE format('CREATE TEMP TABLE crm_backfill ON COMMIT DROP AS '
+                       'SELECT k.customer_id, s.summary FROM (SELECT q.crm_key, crm.summarize(q.crm_day, q.crm_amount) AS summary '
+                       'FROM (%s) q(crm_key, crm_day, crm_amount) GROUP BY 1) s JOIN crm.customer_keys k ON k.app_key = s.crm_key::text',
+                       crm.order_rows_query(t, mapped => false));
+    ELSE
+        EXECUTE format('CREATE TEMP TABLE crm_backfill ON COMMIT DROP AS '
+                       'SELECT q.customer_id, crm.summarize(q.crm_day, q.crm_amount) AS summary FROM (%s) q(customer_id, crm_day, crm_amount) GROUP BY 1',
+                       crm.order_rows_query(t));
+    END IF;
     IF t.unknown_customers <> 'create'
        AND EXISTS (SELECT FROM crm_backfill b LEFT JOIN crm.customers c USING (customer_id) WHERE c.customer_id IS NULL) THEN
         RAISE EXCEPTION 'customer % of an order in % is not in crm.customers',
