@@ -143,6 +143,7 @@ typedef struct WriterFacts
 	bool		history_known;
 	AttrNumber	hist_att[HIST_NCOLS];
 	bool		hist_check;		/* see learn_history() */
+	bool		targeted;		/* of a writer's target (crm_writer_begin_on()) */
 } WriterFacts;
 
 struct CustomerWriter
@@ -532,14 +533,14 @@ key_triggers_only(Relation rel, const AttrNumber *cust_att, bool insert)
  * the walk counts a customer's complaints (derive_state()).
  */
 static void
-learn_complaints(WriterFacts *f)
+learn_complaints(WriterFacts *f, const CrmWriterTarget *target)
 {
 	Relation	rel;
 	Relation	index;
 	AttrNumber	customer_att;
 
-	f->complaints = crm_relid(CRM_COMPLAINTS);
-	f->complaints_index = crm_relid(CRM_COMPLAINTS_INDEX);
+	f->complaints = target ? target->complaints : crm_relid(CRM_COMPLAINTS);
+	f->complaints_index = target ? target->complaints_index : crm_relid(CRM_COMPLAINTS_INDEX);
 	rel = table_open(f->complaints, AccessShareLock);
 	customer_att = SPI_fnumber(RelationGetDescr(rel), "customer_id");
 	f->complaint_opened_at = SPI_fnumber(RelationGetDescr(rel), "opened_at");
@@ -558,7 +559,7 @@ learn_complaints(WriterFacts *f)
 }
 
 static void
-learn_customers(Relation rel)
+learn_customers(Relation rel, const CrmWriterTarget *target)
 {
 	WriterFacts f;
 
@@ -583,8 +584,9 @@ learn_customers(Relation rel)
 	/* a BEFORE INSERT trigger could give each new row other values */
 	f.fk_insert_only = key_triggers_only(rel, f.cust_att, true) &&
 		!(rel->trigdesc && rel->trigdesc->trig_insert_before_row);
-	f.history = crm_relid(CRM_STAGE_HISTORY);
-	learn_complaints(&f);
+	f.targeted = target != NULL;
+	f.history = target ? target->history : crm_relid(CRM_STAGE_HISTORY);
+	learn_complaints(&f, target);
 	facts = f;
 	facts_valid = true;
 }
@@ -703,7 +705,19 @@ writer_rte(Oid relid)
 CustomerWriter *
 crm_writer_begin(const char *source)
 {
+	return crm_writer_begin_on(source, NULL);
+}
+
+/*
+ * A writer of other relations than crm.customers and its tables (target;
+ * NULL: those): on Citus, a shard of crm.customers and its co-located
+ * shards (shard.c).
+ */
+CustomerWriter *
+crm_writer_begin_on(const char *source, const CrmWriterTarget *target)
+{
 	CustomerWriter *w = palloc0(sizeof(CustomerWriter));
+	Oid			customers = target ? target->customers : InvalidOid;
 	MemoryContext old;
 	RangeTblEntry *cust_rte;
 	RangeTblEntry *hist_rte;
@@ -715,9 +729,11 @@ crm_writer_begin(const char *source)
 
 	w->source = source;
 	/* opening it takes the lock, which takes in any invalidation first */
-	w->customers = table_open(facts_valid ? facts.customers : crm_relid(CRM_CUSTOMERS), RowExclusiveLock);
+	if (!OidIsValid(customers))
+		customers = facts_valid && !facts.targeted ? facts.customers : crm_relid(CRM_CUSTOMERS);
+	w->customers = table_open(customers, RowExclusiveLock);
 	if (!facts_valid || facts.customers != RelationGetRelid(w->customers))
-		learn_customers(w->customers);
+		learn_customers(w->customers, target);
 	w->f = facts;
 
 	w->estate = CreateExecutorState();

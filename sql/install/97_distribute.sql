@@ -217,3 +217,60 @@ COMMENT ON FUNCTION crm.distribute(integer) IS
     'Citus: distribute the customer tables by customer_id (co-located, shard_count shards) and make the configuration and presets reference tables; orders then keep their customers'' summaries current shard by shard (README, "Scaling out")';
 REVOKE ALL ON FUNCTION crm.distribute(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION crm.distribute(integer) TO crm_admin;
+
+-- ---------------------------------------------------------------------
+-- Rescoring on the shards (src/shard.c): the single-node writer pointed
+-- at a shard of crm.customers and its co-located shards.  crm.refresh()
+-- runs crm.score_shard() on every shard (run_command_on_shards); the
+-- order trigger on the shards runs it for the customers it changed.
+-- ---------------------------------------------------------------------
+
+-- the level signals of customers of a shard of crm.customers, as
+-- crm.level_signals() gives them, from the co-located shards of
+-- crm.interactions and crm.complaints (surveys stay on the coordinator:
+-- no satisfaction here)
+CREATE FUNCTION crm.shard_level_signals(shard regclass, customers bigint[], as_of date)
+    RETURNS TABLE (customer_id bigint, interactions integer, channels integer, complaints_late integer)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, crm
+    AS $f$
+DECLARE
+    inter text := crm.colocated_shard(shard, 'crm.interactions');
+    compl text := crm.colocated_shard(shard, 'crm.complaints');
+BEGIN
+    IF inter IS NULL OR compl IS NULL THEN
+        RAISE EXCEPTION '% is not a shard of the distributed crm.customers', shard USING ERRCODE = '22023';
+    END IF;
+    -- the late complaints as crm.complaint_sla_breaches counts them
+    RETURN QUERY EXECUTE format($q$
+    WITH w AS (SELECT t.value::integer AS days FROM crm.stage_thresholds_in_effect t
+               WHERE t.name = 'level_window_days' OFFSET 0),
+    sla AS MATERIALIZED (SELECT crm.setting('sla_first_response')::interval AS first_response,
+                                crm.setting('sla_onsite')::interval AS onsite,
+                                crm.setting('sla_onsite_vip')::interval AS onsite_vip),
+    i AS (SELECT i.customer_id, count(*)::integer AS n, count(DISTINCT i.channel)::integer AS ch
+          FROM %1$s i, w
+          WHERE i.customer_id = ANY ($1) AND i.occurred_at < $2 + 1 AND i.occurred_at >= $2 + 1 - w.days
+          GROUP BY 1),
+    k AS (SELECT k.customer_id, count(DISTINCT k.complaint_id)::integer AS late
+          FROM %2$s k JOIN %3$s c USING (customer_id), w, sla
+          WHERE k.customer_id = ANY ($1) AND k.opened_at < $2 + 1 AND k.opened_at >= $2 + 1 - w.days
+            AND (coalesce(k.first_response_at, now()) - k.opened_at > sla.first_response
+                 OR (k.onsite_required AND coalesce(k.onsite_at, now()) - k.opened_at
+                     > CASE WHEN c.service_level = 'vip' THEN sla.onsite_vip ELSE sla.onsite END))
+          GROUP BY 1)
+    SELECT ids.customer_id, coalesce(i.n, 0), coalesce(i.ch, 0), coalesce(k.late, 0)
+    FROM (SELECT i.customer_id FROM i UNION SELECT k.customer_id FROM k) ids
+    LEFT JOIN i USING (customer_id) LEFT JOIN k USING (customer_id)
+    $q$, inter, compl, shard) USING customers, as_of;
+END $f$;
+COMMENT ON FUNCTION crm.shard_level_signals(regclass, bigint[], date) IS
+    'Citus: the level signals of customers of a shard of crm.customers (interactions, channels, late complaints in the level window) from its co-located shards; surveys give none (they stay on the coordinator)';
+REVOKE ALL ON FUNCTION crm.shard_level_signals(regclass, bigint[], date) FROM PUBLIC;
+
+CREATE FUNCTION crm.score_shard(shard regclass, customers bigint[], as_of date, source text, levels boolean)
+    RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'score_shard' LANGUAGE C;
+COMMENT ON FUNCTION crm.score_shard(regclass, bigint[], date, text, boolean) IS
+    'Citus: rescore customers (NULL: all) of a shard of crm.customers as of a date with the single-node writer, on the shard and its co-located shards: RFM, segment, stage walk and (levels) level, with their stage_history rows of the given source (NULL: the default); returns {customers, stage changes, level changes}';
+REVOKE ALL ON FUNCTION crm.score_shard(regclass, bigint[], date, text, boolean) FROM PUBLIC;
