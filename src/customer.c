@@ -429,6 +429,25 @@ find_columns(Relation rel, const char *const *names, int n, AttrNumber *attnums)
  * the price of a table lookup).
  */
 static bool
+is_stage_guard(const char *name)
+{
+	size_t		len = strlen(CRM_STAGE_GUARD);
+
+	if (strncmp(name, CRM_STAGE_GUARD, len) != 0)
+		return false;
+	name += len;
+	if (*name == '\0')
+		return true;
+	/* on a Citus shard: named after the shard (stage_guard_102008) */
+	if (*name++ != '_' || *name == '\0')
+		return false;
+	for (; *name; name++)
+		if (*name < '0' || *name > '9')
+			return false;
+	return true;
+}
+
+static bool
 has_before_triggers(Relation rel)
 {
 	TriggerDesc *trig = rel->trigdesc;
@@ -439,7 +458,7 @@ has_before_triggers(Relation rel)
 			if (TRIGGER_FOR_ROW(trig->triggers[i].tgtype) &&
 				TRIGGER_FOR_BEFORE(trig->triggers[i].tgtype) &&
 				TRIGGER_FOR_UPDATE(trig->triggers[i].tgtype) &&
-				strcmp(trig->triggers[i].tgname, CRM_STAGE_GUARD) != 0)
+				!is_stage_guard(trig->triggers[i].tgname))
 				return true;
 	return false;
 }

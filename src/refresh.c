@@ -389,7 +389,7 @@ refresh_population(int32 day, bool fit, bool fit_if_none, const char *population
 	if (!fit && fit_if_none)
 	{
 		appendStringInfo(&sql,
-						 "SELECT NOT EXISTS (SELECT FROM crm.scoring s WHERE s.model IS NOT NULL) "
+						 "SELECT NOT EXISTS (SELECT 1 FROM crm.scoring s WHERE s.model IS NOT NULL) "
 						 "AND (SELECT count(*) FROM %s c "
 						 "     WHERE crm.purchase_days(crm.as_of(c.summary, $1)) >= 2) "
 						 "    >= crm.setting('btyd_min_repeat_buyers')::integer", population);

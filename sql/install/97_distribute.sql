@@ -44,7 +44,7 @@ REVOKE ALL ON FUNCTION crm.colocated_shard(regclass, regclass) FROM PUBLIC;
 -- distributed crm.orders: the customers of the changed rows are locked in
 -- the co-located shard of crm.customers (in customer order), then their
 -- summaries are recomputed from this shard of orders, which holds every
--- order of theirs.  Locking first, then reading in a new statement, sees
+-- order of theirs, and they are rescored (crm.score_shard()).  Locking first, then reading in a new statement, sees
 -- the orders of a concurrent writer of the same customer that committed
 -- meanwhile (READ COMMITTED), so no write is lost.
 CREATE FUNCTION crm.orders_shard_changed() RETURNS trigger
@@ -80,6 +80,10 @@ BEGIN
                           FROM (%3$s) x) r
                     WHERE c.customer_id = r.customer_id AND c.summary IS DISTINCT FROM r.summary',
                    customers, orders, changed);
+    -- then rescored on the business date as the single-node order trigger
+    -- scores them (RFM, segment, stage walk and its history; an order
+    -- does not move the level), by its writer on this shard (src/shard.c)
+    EXECUTE format('SELECT crm.score_shard(%L, ARRAY(%s), crm.business_date(), NULL, false)', customers, changed);
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION crm.orders_shard_changed() IS
@@ -204,6 +208,14 @@ BEGIN
         EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.tbl, c.conname, c.def);
     END LOOP;
     DROP TABLE crm_distribute_keys;
+
+    -- the population state on every worker, where the shards are scored
+    -- (crm.refresh() copies it there again)
+    PERFORM run_command_on_workers(format('INSERT INTO crm.scoring (singleton, cutpoints, model, refreshed_at) VALUES (true, %L, %L, %L)
+                                           ON CONFLICT (singleton) DO UPDATE SET cutpoints = excluded.cutpoints,
+                                           model = excluded.model, refreshed_at = excluded.refreshed_at',
+                                          s.cutpoints, s.model, s.refreshed_at))
+    FROM crm.scoring s;
 
     -- orders keep their customer's summary current, shard by shard
     CREATE TRIGGER crm_shard_insert AFTER INSERT ON crm.orders REFERENCING NEW TABLE AS crm_new
