@@ -818,7 +818,23 @@ prepare_history(CustomerWriter *w)
 	for (i = 0; i < HIST_NCOLS; i++)
 		if ((i != HIST_SOURCE || w->source != NULL) && i != HIST_CHANGED_AT)
 			filled[w->f.hist_att[i] - 1] = true;
-	column_defaults_prepare(w, w->history, filled, &w->hist_defaults, &unmet);
+	if (!w->f.targeted)
+		column_defaults_prepare(w, w->history, filled, &w->hist_defaults, &unmet);
+	else
+	{
+		/*
+		 * A Citus shard has no identity of its own: the defaults are the
+		 * distributed table's (its sequence on this node), whose columns
+		 * the shard has, in the same places.
+		 */
+		Relation	shell = table_open(crm_relid(CRM_STAGE_HISTORY), AccessShareLock);
+
+		if (RelationGetDescr(shell)->natts != desc->natts)
+			elog(ERROR, "crm: the shard %s does not have the columns of crm.stage_history",
+				 RelationGetRelationName(w->history));
+		column_defaults_prepare(w, shell, filled, &w->hist_defaults, &unmet);
+		table_close(shell, AccessShareLock);
+	}
 	src = w->f.hist_att[HIST_SOURCE] - 1;
 	if (w->source != NULL)
 		source = w->source;

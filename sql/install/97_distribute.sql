@@ -83,7 +83,7 @@ BEGIN
     -- then rescored on the business date as the single-node order trigger
     -- scores them (RFM, segment, stage walk and its history; an order
     -- does not move the level), by its writer on this shard (src/shard.c)
-    EXECUTE format('SELECT crm.score_shard(%L, ARRAY(%s), crm.business_date(), NULL, false)', customers, changed);
+    EXECUTE format('SELECT crm.score_shard(%L, ARRAY(%s), crm.business_date(), ''inference'', false)', customers, changed);
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION crm.orders_shard_changed() IS
