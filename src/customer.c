@@ -269,7 +269,14 @@ complaint_days(CustomerWriter *w, int64 customer, int *n)
 		return NULL;
 	slot = table_slot_create(w->complaints, NULL);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(customer));
-	scan = index_beginscan(w->complaints, w->complaints_index, GetActiveSnapshot(), 1, 0);
+	/*
+	 * With the snapshot the row was found with (taken after the writer's
+	 * command counter increment): from the service tables' AFTER trigger,
+	 * the statement's own complaints count, which the active snapshot (the
+	 * statement's) does not see.
+	 */
+	scan = index_beginscan(w->complaints, w->complaints_index,
+						   w->snapshot != NULL ? w->snapshot : GetActiveSnapshot(), 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
@@ -1294,6 +1301,7 @@ writer_new_snapshot(CustomerWriter *w)
 		index_endscan(w->scan);
 		UnregisterSnapshot(w->snapshot);
 		w->scan = NULL;
+		w->snapshot = NULL;
 	}
 }
 

@@ -399,9 +399,49 @@ citus_refresh() {
 	printf '%s\n' "$out" | grep -q 'cannot run as one transaction on a distributed CRM' || { echo "# $out"; return 1; }
 }
 
+# the service tables and manual changes on the distributed CRM, the same
+# statements on the single node: interactions and complaints written
+# through the coordinator rescore their customers on the shards (levels
+# and stages move, with their history), repeat complaints and unsatisfied
+# follow-ups escalate, a manual stage and level change is recorded in
+# the stage history; everything equals the single node.  An override
+# (crm.override_stage) cannot reach the shards: refused, nothing changed.
+citus_service() {
+	local ops q d l
+	citus_started || return 77
+	ops="INSERT INTO crm.interactions (customer_id, occurred_at, channel, direction)
+	     SELECT c, current_date - c % 40, (ARRAY['email', 'phone', 'web', 'counter'])[1 + c % 4], 'inbound'
+	     FROM generate_series(3001, 3400, 2) c, generate_series(1, 1 + c % 7) k;
+	     INSERT INTO crm.complaints (customer_id, category, opened_at, first_response_at, onsite_required)
+	     SELECT c, (ARRAY['billing', 'information', 'service_attitude'])[1 + c % 3], current_date - c % 20 - k,
+	            current_date - c % 20 - k + (c % 4) * INTERVAL '20 hours', c % 5 = 0
+	     FROM generate_series(3001, 3400, 5) c, generate_series(1, 1 + c % 3) k;
+	     UPDATE crm.complaints SET resolved_at = now(), follow_up_result = 'unsatisfied'
+	     WHERE customer_id % 10 = 1;
+	     DELETE FROM crm.interactions WHERE customer_id % 9 = 0;
+	     UPDATE crm.customers SET stage = 'terminated', stage_reason = 'moved away' WHERE stage = 'decline' AND customer_id % 4 = 0;
+	     UPDATE crm.customers SET level = 'trust', level_reason = 'key account' WHERE level = 'transaction' AND customer_id BETWEEN 3001 AND 3030;"
+	cpsql 0 -c "$ops" >/dev/null && spsql -c "$ops" >/dev/null || return 1
+	citus_same_state || return 1
+	q="SELECT customer_id, category, opened_at, repeat_of IS NOT NULL, escalated, escalation_reason FROM crm.complaints ORDER BY 1, 3, 2"
+	d=$(cpsql 0 -c "$q") && l=$(spsql -c "$q") || return 1
+	[ "$d" = "$l" ] || { echo "# the complaints differ"; diff <(printf '%s\n' "$l") <(printf '%s\n' "$d") | head -n 4 | sed 's/^/# /'; return 1; }
+	# the statements moved something to compare
+	[ "$(spsql -c "SELECT (SELECT count(*) FROM crm.complaints WHERE escalated) > 10
+	                   AND (SELECT count(*) FROM crm.stage_history WHERE reason IN ('moved away', 'key account')) > 10")" = t ] ||
+		{ echo "# the service writes moved too little to tell"; return 1; }
+	# an override does not reach the shards: refused, nothing written
+	d=$(cpsql 0 -c "SELECT count(*) FROM crm.stage_history") || return 1
+	l=$(cpsql 0 -c "SELECT crm.override_stage(3004, 'prospect', 'data fix')" 2>&1) && { echo "# an override was taken"; return 1; }
+	printf '%s\n' "$l" | grep -q 'illegal stage transition' || { echo "# $l"; return 1; }
+	[ "$(cpsql 0 -c "SELECT count(*) FROM crm.stage_history")" = "$d" ] &&
+		[ "$(cpsql 0 -c "SELECT stage FROM crm.customers WHERE customer_id = 3004")" != prospect ]
+}
+
 # crm.kpis, the BI views and crm.customer_360 over the distributed CRM
 # equal single node; with the row gather disabled too, but for
-# crm.stage_durations (percentile_cont, which Citus cannot split)
+# crm.stage_durations (percentile_cont, which Citus cannot split).  The
+# complaint queue and SLA breaches without their clock times and ids.
 CITUS_VIEWS="kpis customer_360 segment_summary lifecycle_funnel churn_watch pareto stage_transitions stage_durations
 	customers_below_target_level complaint_queue complaint_sla_breaches"
 
@@ -413,7 +453,13 @@ citus_views() {
 	   SELECT customer_id, 'rfm', segment, 'rfm ' || rfm::text FROM crm.customers WHERE segment IS NOT NULL"
 	cpsql 0 -c "$q" >/dev/null && spsql -c "$q" >/dev/null || return 1
 	for v in $CITUS_VIEWS; do
-		q="SELECT * FROM crm.$v t ORDER BY t::text"
+		case $v in
+		# their waiting times run with the clock, and the ids are each node's
+		complaint_queue) q="SELECT customer_id, service_level, category, escalated, opened_at, first_response_at FROM crm.$v t" ;;
+		complaint_sla_breaches) q="SELECT source, customer_id, target_name, target, still_open FROM crm.$v t" ;;
+		*) q="SELECT * FROM crm.$v t" ;;
+		esac
+		q="SELECT * FROM ($q) t ORDER BY t::text"
 		l=$(spsql -c "$q") && d=$(cpsql 0 -c "$q") || return 1
 		[ "$d" = "$l" ] || { echo "# crm.$v differs"; diff <(printf '%s\n' "$l") <(printf '%s\n' "$d") | head -n 4 | cut -c1-200 | sed 's/^/# /'; return 1; }
 		[ "$v" = stage_durations ] && continue
@@ -422,6 +468,7 @@ citus_views() {
 	done
 	# the views have rows to compare
 	[ "$(spsql -c "SELECT (SELECT count(*) FROM crm.kpis) > 12 AND (SELECT count(*) FROM crm.segment_summary) > 3
+	               AND (SELECT count(*) FROM crm.complaint_queue) > 10 AND (SELECT count(*) FROM crm.complaint_sla_breaches) > 10
 	               AND (SELECT count(*) FROM crm.customer_360) = 2757")" = t ] || { echo "# the views are too empty to tell"; return 1; }
 }
 
@@ -499,6 +546,8 @@ run_citus_checks() {
 		"1,000 random inserts, updates and deletes of orders through the coordinator, and a COPY: every customer's summary on the shards equals a recompute and the single node's, and its scores, segment, stage, level and stage history rows too; an order of an unknown customer refused (23503); a login role in crm_writer writes orders too"
 	check "Citus: crm.refresh()" citus_refresh \
 		"CALL crm.refresh() and crm.refresh(as_of) on the distributed CRM (population state split on the coordinator, each shard rescored on its node) give every customer the single node's RFM, segment, stage, level and stage history rows; as one transaction it is refused"
+	check "Citus: service tables and manual changes" citus_service \
+		"interactions and complaints written through the coordinator rescore their customers on the shards, complaints escalate, manual stage and level changes are recorded: state, history and complaints equal single node; an override is refused (the setting cannot reach the shards)"
 	check "Citus: KPIs, BI views and customer 360" citus_views \
 		"crm.kpis, crm.customer_360 and the BI views over the distributed CRM equal single node, with the row gather disabled too (but crm.stage_durations: percentile_cont)"
 	check "Citus: concurrent order writes" citus_concurrent_ops \

@@ -90,6 +90,95 @@ COMMENT ON FUNCTION crm.orders_shard_changed() IS
     'Citus: statement trigger on the shards of crm.orders: recomputes the changed customers'' summaries from the shard and writes the co-located shard of crm.customers';
 REVOKE ALL ON FUNCTION crm.orders_shard_changed() FROM PUBLIC;
 
+-- AFTER statement trigger with transition tables on the shards of a
+-- distributed crm.interactions and crm.complaints: the customers
+-- concerned are rescored on the business date on the co-located shard of
+-- crm.customers (level and stage, with their history), as
+-- crm.service_changed() rescores them on a single node (surveys stay on
+-- the coordinator and rescore nobody there)
+CREATE FUNCTION crm.service_shard_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    customers text := crm.colocated_shard(TG_RELID, 'crm.customers');
+BEGIN
+    IF customers IS NULL THEN
+        RAISE EXCEPTION '%.% is not a shard of a distributed service table', TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING ERRCODE = '55000', HINT = 'Only crm.distribute() installs this trigger.';
+    END IF;
+    EXECUTE format('SELECT crm.score_shard(%L, ARRAY(%s), crm.business_date(), ''inference'', true)', customers,
+                   CASE TG_OP WHEN 'INSERT' THEN 'SELECT customer_id FROM crm_new'
+                              WHEN 'DELETE' THEN 'SELECT customer_id FROM crm_old'
+                              ELSE 'SELECT customer_id FROM crm_old UNION SELECT customer_id FROM crm_new' END);
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION crm.service_shard_changed() IS
+    'Citus: statement trigger on the shards of crm.interactions and crm.complaints: rescores the customers concerned on the co-located shard of crm.customers';
+REVOKE ALL ON FUNCTION crm.service_shard_changed() FROM PUBLIC;
+
+-- crm.escalate_complaint() on a shard of crm.complaints: the earlier
+-- complaint is looked for in the shard itself (which holds every
+-- complaint of the customer)
+CREATE FUNCTION crm.escalate_complaint_shard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    earlier bigint;
+BEGIN
+    IF TG_OP = 'INSERT' AND NEW.repeat_of IS NULL THEN
+        EXECUTE format('SELECT k.complaint_id FROM %I.%I k
+                        WHERE k.customer_id = $1 AND k.category = $2 AND k.opened_at <= $3
+                          AND k.opened_at > $3 - crm.setting(''repeat_complaint_window'')::interval
+                        ORDER BY k.opened_at DESC, k.complaint_id DESC LIMIT 1', TG_TABLE_SCHEMA, TG_TABLE_NAME)
+            INTO earlier USING NEW.customer_id, NEW.category, NEW.opened_at;
+        IF earlier IS NOT NULL THEN
+            NEW.repeat_of := earlier;
+        END IF;
+    END IF;
+    IF NEW.repeat_of IS NOT NULL AND NOT NEW.escalated AND (TG_OP = 'INSERT' OR OLD.repeat_of IS NULL) THEN
+        NEW.escalated := true;
+        NEW.escalation_reason := coalesce(NEW.escalation_reason, 'repeat complaint');
+    END IF;
+    IF NEW.follow_up_result = 'unsatisfied' AND (TG_OP = 'INSERT' OR OLD.follow_up_result IS DISTINCT FROM 'unsatisfied') THEN
+        NEW.escalated := true;
+        NEW.escalation_reason := CASE WHEN NEW.escalation_reason IS NULL THEN 'follow-up unsatisfied'
+                                      ELSE NEW.escalation_reason || '; follow-up unsatisfied' END;
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION crm.escalate_complaint_shard() IS
+    'Citus: crm.escalate_complaint() on the shards of crm.complaints (the earlier complaint looked for in the shard)';
+
+-- crm.record_stage_changes() on a shard of crm.customers: the stages and
+-- levels an UPDATE changed, into the co-located shard of
+-- crm.stage_history (the identity from the distributed table's sequence
+-- on this node; the other columns their defaults)
+CREATE FUNCTION crm.customers_shard_updated() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    history text := crm.colocated_shard(TG_RELID, 'crm.stage_history');
+BEGIN
+    IF history IS NULL THEN
+        RAISE EXCEPTION '%.% is not a shard of the distributed crm.customers', TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING ERRCODE = '55000', HINT = 'Only crm.distribute() installs this trigger.';
+    END IF;
+    EXECUTE format('INSERT INTO %s (history_id, customer_id, from_stage, to_stage, from_level, to_level, reason)
+                    SELECT nextval(pg_get_serial_sequence(''crm.stage_history'', ''history_id'')),
+                           n.customer_id, o.stage, n.stage, o.level, n.level,
+                           CASE WHEN o.stage = n.stage THEN n.level_reason ELSE n.stage_reason END
+                    FROM crm_old o JOIN crm_new n USING (customer_id)
+                    WHERE o.stage <> n.stage OR o.level <> n.level
+                    ORDER BY n.customer_id', history);
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION crm.customers_shard_updated() IS
+    'Citus: crm.record_stage_changes() on the shards of crm.customers: changed stages and levels into the co-located shard of crm.stage_history';
+REVOKE ALL ON FUNCTION crm.customers_shard_updated() FROM PUBLIC;
+
 CREATE FUNCTION crm.distribute(shard_count integer DEFAULT 32) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, crm
@@ -224,6 +313,21 @@ BEGIN
         FOR EACH STATEMENT EXECUTE FUNCTION crm.orders_shard_changed();
     CREATE TRIGGER crm_shard_delete AFTER DELETE ON crm.orders REFERENCING OLD TABLE AS crm_old
         FOR EACH STATEMENT EXECUTE FUNCTION crm.orders_shard_changed();
+    -- interactions and complaints rescore their customers, complaints
+    -- escalate, and stage and level changes are recorded, shard by shard
+    FOREACH t IN ARRAY ARRAY['interactions', 'complaints'] LOOP
+        EXECUTE format('CREATE TRIGGER crm_service_insert AFTER INSERT ON crm.%I REFERENCING NEW TABLE AS crm_new
+                        FOR EACH STATEMENT EXECUTE FUNCTION crm.service_shard_changed()', t);
+        EXECUTE format('CREATE TRIGGER crm_service_update AFTER UPDATE ON crm.%I REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new
+                        FOR EACH STATEMENT EXECUTE FUNCTION crm.service_shard_changed()', t);
+        EXECUTE format('CREATE TRIGGER crm_service_delete AFTER DELETE ON crm.%I REFERENCING OLD TABLE AS crm_old
+                        FOR EACH STATEMENT EXECUTE FUNCTION crm.service_shard_changed()', t);
+    END LOOP;
+    CREATE TRIGGER crm_escalate BEFORE INSERT OR UPDATE ON crm.complaints
+        FOR EACH ROW EXECUTE FUNCTION crm.escalate_complaint_shard();
+    CREATE TRIGGER crm_record_stage_updates AFTER UPDATE ON crm.customers
+        REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new
+        FOR EACH STATEMENT EXECUTE FUNCTION crm.customers_shard_updated();
 END $$;
 COMMENT ON FUNCTION crm.distribute(integer) IS
     'Citus: distribute the customer tables by customer_id (co-located, shard_count shards) and make the configuration and presets reference tables; orders then keep their customers'' summaries current shard by shard (README, "Scaling out")';
