@@ -22,8 +22,9 @@
  * aggregates, refresh.c) and copied into crm.scoring on every worker,
  * then crm.score_shard() runs on every shard of crm.customers through
  * Citus's run_command_on_shards(), each in its own transaction on its
- * node.  The order trigger on the shards (crm.orders_shard_changed())
- * calls crm.score_shard() for the customers it changed.
+ * node.  The order and service triggers on the shards
+ * (crm.orders_shard_changed(), crm.service_shard_changed()) call
+ * crm.score_shard() for the customers they changed.
  *
  *-------------------------------------------------------------------------
  */

@@ -1,14 +1,15 @@
 -- ---------------------------------------------------------------------
 -- Scaling out on Citus (README "Scaling out"): crm.distribute() makes the
 -- customer tables distributed by customer_id and co-located, the presets
--- they refer to reference tables.  Orders written
--- through the coordinator keep their customer's summary current in the
--- same transaction: a statement trigger on each shard of crm.orders
--- (crm.orders_shard_changed) recomputes the customers it touched from its
--- own shard and writes the co-located shard of crm.customers.  The C
--- writers of the single-node triggers open crm.customers by name, which on
--- a worker is the empty shell table, so their triggers are dropped from the
--- distributed tables.  Nothing here needs Citus until crm.distribute() runs.
+-- they refer to reference tables.  The single-node C triggers open
+-- crm.customers and its tables by name, which on a worker is the empty
+-- shell table, so crm.distribute() replaces them on the distributed
+-- tables with statement triggers that find the co-located shards
+-- (crm.colocated_shard()) and rescore there with crm.score_shard(): the
+-- single-node writer pointed at the shards (src/shard.c).  Orders,
+-- interactions and complaints written through the coordinator keep their
+-- customers current in the same transaction; crm.refresh() rescores every
+-- shard on its node.  Nothing here needs Citus until crm.distribute() runs.
 -- ---------------------------------------------------------------------
 
 -- the shard of table target co-located with the shard relation shard (a
@@ -44,9 +45,10 @@ REVOKE ALL ON FUNCTION crm.colocated_shard(regclass, regclass) FROM PUBLIC;
 -- distributed crm.orders: the customers of the changed rows are locked in
 -- the co-located shard of crm.customers (in customer order), then their
 -- summaries are recomputed from this shard of orders, which holds every
--- order of theirs, and they are rescored (crm.score_shard()).  Locking first, then reading in a new statement, sees
--- the orders of a concurrent writer of the same customer that committed
--- meanwhile (READ COMMITTED), so no write is lost.
+-- order of theirs, and they are rescored (crm.score_shard()).  Locking
+-- first, then reading in a new statement, sees the orders of a concurrent
+-- writer of the same customer that committed meanwhile (READ COMMITTED),
+-- so no write is lost.
 CREATE FUNCTION crm.orders_shard_changed() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, crm
