@@ -349,7 +349,7 @@ GRANT EXECUTE ON FUNCTION crm.distribute(integer) TO crm_admin;
 -- no satisfaction here)
 CREATE FUNCTION crm.shard_level_signals(shard regclass, customers bigint[], as_of date)
     RETURNS TABLE (customer_id bigint, interactions integer, channels integer, complaints_late integer)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, crm
     AS $f$
 DECLARE
