@@ -7,7 +7,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" crm.control)
 
 MODULE_big = crm
 KERNELS = src/summary_kernel.o src/rfm_kernel.o src/value_kernel.o src/btyd_kernel.o src/btyd_math_kernel.o src/btyd_optim_kernel.o src/stage_kernel.o src/level_kernel.o src/segment_kernel.o src/select_kernel.o src/pipeline_kernel.o
-OBJS = src/crm.o src/agg_state.o src/config.o src/customer.o src/history.o src/summary.o src/rfm.o src/value.o src/btyd.o src/btyd_fit.o src/btyd_validation.o src/stage.o src/level.o src/segment.o src/track.o src/refresh.o src/progress.o src/activity.o src/pipeline.o $(KERNELS)
+OBJS = src/crm.o src/agg_state.o src/config.o src/customer.o src/history.o src/summary.o src/rfm.o src/value.o src/btyd.o src/btyd_fit.o src/btyd_validation.o src/stage.o src/level.o src/segment.o src/track.o src/refresh.o src/shard.o src/progress.o src/activity.o src/pipeline.o $(KERNELS)
 
 INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 # Upgrade scripts.  A released one is frozen in sql/upgrade/ as it was

@@ -143,6 +143,7 @@ typedef struct WriterFacts
 	bool		history_known;
 	AttrNumber	hist_att[HIST_NCOLS];
 	bool		hist_check;		/* see learn_history() */
+	bool		targeted;		/* of a writer's target (crm_writer_begin_on()) */
 } WriterFacts;
 
 struct CustomerWriter
@@ -268,7 +269,14 @@ complaint_days(CustomerWriter *w, int64 customer, int *n)
 		return NULL;
 	slot = table_slot_create(w->complaints, NULL);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(customer));
-	scan = index_beginscan(w->complaints, w->complaints_index, GetActiveSnapshot(), 1, 0);
+	/*
+	 * With the snapshot the row was found with (taken after the writer's
+	 * command counter increment): from the service tables' AFTER trigger,
+	 * the statement's own complaints count, which the active snapshot (the
+	 * statement's) does not see.
+	 */
+	scan = index_beginscan(w->complaints, w->complaints_index,
+						   w->snapshot != NULL ? w->snapshot : GetActiveSnapshot(), 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
@@ -428,6 +436,25 @@ find_columns(Relation rel, const char *const *names, int n, AttrNumber *attnums)
  * the price of a table lookup).
  */
 static bool
+is_stage_guard(const char *name)
+{
+	size_t		len = strlen(CRM_STAGE_GUARD);
+
+	if (strncmp(name, CRM_STAGE_GUARD, len) != 0)
+		return false;
+	name += len;
+	if (*name == '\0')
+		return true;
+	/* on a Citus shard: named after the shard (stage_guard_102008) */
+	if (*name++ != '_' || *name == '\0')
+		return false;
+	for (; *name; name++)
+		if (*name < '0' || *name > '9')
+			return false;
+	return true;
+}
+
+static bool
 has_before_triggers(Relation rel)
 {
 	TriggerDesc *trig = rel->trigdesc;
@@ -438,7 +465,7 @@ has_before_triggers(Relation rel)
 			if (TRIGGER_FOR_ROW(trig->triggers[i].tgtype) &&
 				TRIGGER_FOR_BEFORE(trig->triggers[i].tgtype) &&
 				TRIGGER_FOR_UPDATE(trig->triggers[i].tgtype) &&
-				strcmp(trig->triggers[i].tgname, CRM_STAGE_GUARD) != 0)
+				!is_stage_guard(trig->triggers[i].tgname))
 				return true;
 	return false;
 }
@@ -532,14 +559,14 @@ key_triggers_only(Relation rel, const AttrNumber *cust_att, bool insert)
  * the walk counts a customer's complaints (derive_state()).
  */
 static void
-learn_complaints(WriterFacts *f)
+learn_complaints(WriterFacts *f, const CrmWriterTarget *target)
 {
 	Relation	rel;
 	Relation	index;
 	AttrNumber	customer_att;
 
-	f->complaints = crm_relid(CRM_COMPLAINTS);
-	f->complaints_index = crm_relid(CRM_COMPLAINTS_INDEX);
+	f->complaints = target ? target->complaints : crm_relid(CRM_COMPLAINTS);
+	f->complaints_index = target ? target->complaints_index : crm_relid(CRM_COMPLAINTS_INDEX);
 	rel = table_open(f->complaints, AccessShareLock);
 	customer_att = SPI_fnumber(RelationGetDescr(rel), "customer_id");
 	f->complaint_opened_at = SPI_fnumber(RelationGetDescr(rel), "opened_at");
@@ -558,7 +585,7 @@ learn_complaints(WriterFacts *f)
 }
 
 static void
-learn_customers(Relation rel)
+learn_customers(Relation rel, const CrmWriterTarget *target)
 {
 	WriterFacts f;
 
@@ -583,8 +610,9 @@ learn_customers(Relation rel)
 	/* a BEFORE INSERT trigger could give each new row other values */
 	f.fk_insert_only = key_triggers_only(rel, f.cust_att, true) &&
 		!(rel->trigdesc && rel->trigdesc->trig_insert_before_row);
-	f.history = crm_relid(CRM_STAGE_HISTORY);
-	learn_complaints(&f);
+	f.targeted = target != NULL;
+	f.history = target ? target->history : crm_relid(CRM_STAGE_HISTORY);
+	learn_complaints(&f, target);
 	facts = f;
 	facts_valid = true;
 }
@@ -703,7 +731,19 @@ writer_rte(Oid relid)
 CustomerWriter *
 crm_writer_begin(const char *source)
 {
+	return crm_writer_begin_on(source, NULL);
+}
+
+/*
+ * A writer of other relations than crm.customers and its tables (target;
+ * NULL: those): on Citus, a shard of crm.customers and its co-located
+ * shards (shard.c).
+ */
+CustomerWriter *
+crm_writer_begin_on(const char *source, const CrmWriterTarget *target)
+{
 	CustomerWriter *w = palloc0(sizeof(CustomerWriter));
+	Oid			customers = target ? target->customers : InvalidOid;
 	MemoryContext old;
 	RangeTblEntry *cust_rte;
 	RangeTblEntry *hist_rte;
@@ -715,9 +755,11 @@ crm_writer_begin(const char *source)
 
 	w->source = source;
 	/* opening it takes the lock, which takes in any invalidation first */
-	w->customers = table_open(facts_valid ? facts.customers : crm_relid(CRM_CUSTOMERS), RowExclusiveLock);
+	if (!OidIsValid(customers))
+		customers = facts_valid && !facts.targeted ? facts.customers : crm_relid(CRM_CUSTOMERS);
+	w->customers = table_open(customers, RowExclusiveLock);
 	if (!facts_valid || facts.customers != RelationGetRelid(w->customers))
-		learn_customers(w->customers);
+		learn_customers(w->customers, target);
 	w->f = facts;
 
 	w->estate = CreateExecutorState();
@@ -783,7 +825,23 @@ prepare_history(CustomerWriter *w)
 	for (i = 0; i < HIST_NCOLS; i++)
 		if ((i != HIST_SOURCE || w->source != NULL) && i != HIST_CHANGED_AT)
 			filled[w->f.hist_att[i] - 1] = true;
-	column_defaults_prepare(w, w->history, filled, &w->hist_defaults, &unmet);
+	if (!w->f.targeted)
+		column_defaults_prepare(w, w->history, filled, &w->hist_defaults, &unmet);
+	else
+	{
+		/*
+		 * A Citus shard has no identity of its own: the defaults are the
+		 * distributed table's (its sequence on this node), whose columns
+		 * the shard has, in the same places.
+		 */
+		Relation	shell = table_open(crm_relid(CRM_STAGE_HISTORY), AccessShareLock);
+
+		if (RelationGetDescr(shell)->natts != desc->natts)
+			elog(ERROR, "crm: the shard %s does not have the columns of crm.stage_history",
+				 RelationGetRelationName(w->history));
+		column_defaults_prepare(w, shell, filled, &w->hist_defaults, &unmet);
+		table_close(shell, AccessShareLock);
+	}
 	src = w->f.hist_att[HIST_SOURCE] - 1;
 	if (w->source != NULL)
 		source = w->source;
@@ -1243,6 +1301,7 @@ writer_new_snapshot(CustomerWriter *w)
 		index_endscan(w->scan);
 		UnregisterSnapshot(w->snapshot);
 		w->scan = NULL;
+		w->snapshot = NULL;
 	}
 }
 

@@ -18,8 +18,22 @@
 
 typedef struct CustomerWriter CustomerWriter;
 
+/*
+ * The relations a writer writes instead of crm.customers, crm.stage_history
+ * and reads instead of crm.complaints and its customer index: on Citus,
+ * a shard of crm.customers and its co-located shards (shard.c).
+ */
+typedef struct CrmWriterTarget
+{
+	Oid			customers;
+	Oid			history;
+	Oid			complaints;
+	Oid			complaints_index;
+} CrmWriterTarget;
+
 /* source: of the history rows it writes; NULL for the table's default */
 extern CustomerWriter *crm_writer_begin(const char *source);
+extern CustomerWriter *crm_writer_begin_on(const char *source, const CrmWriterTarget *target);
 
 /*
  * Apply changes to customer's row as of the business date as_of (relname:

@@ -54,6 +54,13 @@
 #include "history.h"
 #include "sqlnames.h"
 
+/*
+ * Whether the writer seals long histories: not when it writes a shard of
+ * crm.customers on Citus (shard.c), whose blocks are not in reach
+ * (crm.summary_blocks by name is the distributed table, not the shard).
+ */
+bool		crm_history_sealing = true;
+
 #define NONE_LOADED		PG_INT32_MAX	/* loaded_from: no month read */
 #define EARLIEST_MONTH	PG_INT32_MIN	/* load_months(): from the first */
 
@@ -426,8 +433,8 @@ crm_history_apply(CustomerHistory *h, int64 customer, Summary *old,
 	sealed_before = sealed;
 	through_before = v.through;
 
-	/* seal what the policy says, never a day after as_of */
-	k = Min(summary_seal_point(n, was_sealed), summary_cut(days, n, as_of));
+	/* seal what the policy says, never a day after as_of (and not on a shard) */
+	k = crm_history_sealing ? Min(summary_seal_point(n, was_sealed), summary_cut(days, n, as_of)) : 0;
 	sealed_now = was_sealed;
 	if (k > 0)
 	{

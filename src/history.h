@@ -41,4 +41,7 @@ extern void crm_history_apply(CustomerHistory *h, int64 customer, Summary *old,
 							  const char *relname);
 extern void crm_history_write(CustomerHistory *h);
 
+/* false while a shard is written (shard.c): nothing is sealed */
+extern bool crm_history_sealing;
+
 #endif							/* CRM_HISTORY_H */

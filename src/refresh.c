@@ -57,6 +57,7 @@
 #include "config.h"
 #include "customer.h"
 #include "progress.h"
+#include "shard.h"
 #include "summary.h"
 
 /* one customer's service signals, from crm.level_signals() */
@@ -388,7 +389,7 @@ refresh_population(int32 day, bool fit, bool fit_if_none, const char *population
 	if (!fit && fit_if_none)
 	{
 		appendStringInfo(&sql,
-						 "SELECT NOT EXISTS (SELECT FROM crm.scoring s WHERE s.model IS NOT NULL) "
+						 "SELECT NOT EXISTS (SELECT 1 FROM crm.scoring s WHERE s.model IS NOT NULL) "
 						 "AND (SELECT count(*) FROM %s c "
 						 "     WHERE crm.purchase_days(crm.as_of(c.summary, $1)) >= 2) "
 						 "    >= crm.setting('btyd_min_repeat_buyers')::integer", population);
@@ -630,6 +631,7 @@ typedef struct RefreshState
 	bool		fit;			/* fit_model => true */
 	bool		fit_if_none;	/* fit_model NULL */
 	bool		population_done;
+	bool		distributed;	/* on Citus: the shards rescored (shard.c) */
 	int64		last;			/* the last customer rescored */
 	int64		done;
 	int64		stages;
@@ -661,6 +663,14 @@ refresh_step(RefreshState *st)
 			PopActiveSnapshot();
 		st->population_done = true;
 		return true;
+	}
+	if (st->distributed)
+	{
+		/* one step: every shard on its node, in a transaction of its own */
+		PushActiveSnapshot(GetTransactionSnapshot());
+		crm_refresh_shards(st->day, &st->done, &st->stages, &st->levels);
+		PopActiveSnapshot();
+		return false;
 	}
 	/* in the transaction's memory: a commit follows */
 	batch_cxt = AllocSetContextCreate(TopTransactionContext, "crm refresh batch", ALLOCSET_DEFAULT_SIZES);
@@ -765,6 +775,13 @@ refresh(PG_FUNCTION_ARGS)
 
 	if (SPI_connect_ext(st.commit ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	st.distributed = crm_distributed();
+	if (st.distributed && !st.commit)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("crm.refresh() cannot run as one transaction on a distributed CRM"),
+				 errdetail("Each shard of crm.customers is rescored in a transaction of its own on its node."),
+				 errhint("Call it on its own (CALL crm.refresh(), not inside BEGIN), with commit_batches left NULL or true.")));
 	crm_run_begin(&run, st.day, st.batch_size, st.commit);
 	if (st.commit)
 		SPI_commit();
@@ -776,6 +793,8 @@ refresh(PG_FUNCTION_ARGS)
 		if (st.commit)
 			SPI_commit();
 	}
+	if (st.distributed)
+		crm_run_progress(&run, st.done, st.stages, st.levels);
 	crm_run_finish(&run);
 	SPI_finish();
 	PG_RETURN_VOID();

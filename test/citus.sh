@@ -337,7 +337,139 @@ citus_random_ops() {
 		psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${CITUS_PORTS[0]}" -U crm_citus_app -d "$CITUS_DB" \
 			-c "INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (17, '1998-02-02', 12.5), (1700, '1998-02-03', 3)" \
 			-c "UPDATE crm.orders SET amount = amount + 1 WHERE customer_id = 17" || return 1
+	spsql -c "INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (17, '1998-02-02', 12.5), (1700, '1998-02-03', 3)" \
+		-c "UPDATE crm.orders SET amount = amount + 1 WHERE customer_id = 17" >/dev/null || return 1
 	[ "$(cpsql 0 -c "$CITUS_RECOMPUTE")" = 0 ] || { echo "# the writer's orders left customers behind"; return 1; }
+	# and each customer rescored on its shard as the single node's order
+	# trigger rescores it: scores, segment, stage, level and their history
+	citus_same_state
+}
+
+# every customer's maintained state and stage history, and the population
+# state, on the cluster and on the single node (a history row of the
+# business date is timed by the clock: its time is left out)
+CITUS_STATE="SELECT customer_id, rfm, segment, stage, stage_reason, stage_since, scored_on, level, level_reason, level_since
+	FROM crm.customers ORDER BY 1"
+CITUS_HISTORY="SELECT customer_id, from_stage, to_stage, from_level, to_level,
+	       CASE WHEN changed_at < current_date THEN changed_at::text ELSE 'today' END, source, reason
+	FROM crm.stage_history ORDER BY customer_id, history_id"
+CITUS_SCORING="SELECT cutpoints, model FROM crm.scoring"
+
+citus_same_state() {
+	local q d l
+	for q in "$CITUS_STATE" "$CITUS_HISTORY" "$CITUS_SCORING"; do
+		d=$(cpsql 0 -c "$q") && l=$(spsql -c "$q") || return 1
+		[ "$d" = "$l" ] && continue
+		diff <(printf '%s\n' "$l") <(printf '%s\n' "$d") | head -n 6 | cut -c1-200 | sed 's/^/# /'
+		return 1
+	done
+}
+
+# CALL crm.refresh() on the distributed CRM (the cutpoints and model split
+# on the coordinator, every shard rescored on its node) gives every
+# customer the single node's refresh: RFM, segment, stage, level and the
+# stage history rows; with interactions in a later level window, and as of
+# that date, levels and stages move on both
+citus_refresh() {
+	local ins out
+	citus_started || return 77
+	# 400 new customers ordering in the last 400 days (written through the
+	# coordinator: each rescored on its shard, with its stage moves), and
+	# interactions in the level window of 120 days ahead
+	ins="INSERT INTO crm.customers (customer_id) SELECT generate_series(3001, 3400);
+	     INSERT INTO crm.orders (customer_id, ordered_on, amount)
+	     SELECT c, current_date - (c * 37 + k * 53) % 400, 10 + (c * k) % 90
+	     FROM generate_series(3001, 3400) c, generate_series(1, 1 + c % 6) k;
+	     INSERT INTO crm.interactions (customer_id, occurred_at, channel, direction)
+	     SELECT c, current_date + 30 + c % 50, (ARRAY['email', 'phone', 'web'])[1 + c % 3], 'inbound'
+	     FROM generate_series(3001, 3400, 3) c, generate_series(1, 1 + c % 5) k"
+	cpsql 0 -c "$ins" >/dev/null && spsql -c "$ins" >/dev/null || return 1
+	citus_same_state || return 1
+	out=$(cpsql 0 -c "CALL crm.refresh()" 2>&1) && spsql -c "CALL crm.refresh()" >/dev/null 2>&1 || { printf '# %s\n' "$out" | head -n 3; return 1; }
+	citus_same_state || return 1
+	out=$(cpsql 0 -c "CALL crm.refresh(as_of => current_date + 120)" 2>&1) &&
+		spsql -c "CALL crm.refresh(as_of => current_date + 120)" >/dev/null 2>&1 || { printf '# %s\n' "$out" | head -n 3; return 1; }
+	say "# $(printf '%s\n' "$out" | grep -o 'succeeded.*')"
+	# the level moves (the interactions) and stage moves happened
+	[ "$(spsql -c "SELECT count(*) FILTER (WHERE from_level <> to_level) > 50 AND count(*) FILTER (WHERE source = 'inference' AND customer_id > 3000) > 200
+	               FROM crm.stage_history")" = t ] || { echo "# the refresh moved too little to tell"; return 1; }
+	citus_same_state || return 1
+	# as one transaction it cannot run there: each shard commits on its node
+	out=$(cpsql 0 -c "CALL crm.refresh(commit_batches => false)" 2>&1) && { echo "# one-transaction refresh taken"; return 1; }
+	printf '%s\n' "$out" | grep -q 'cannot run as one transaction on a distributed CRM' || { echo "# $out"; return 1; }
+}
+
+# the service tables and manual changes on the distributed CRM, the same
+# statements on the single node: interactions and complaints written
+# through the coordinator rescore their customers on the shards (levels
+# and stages move, with their history), repeat complaints and unsatisfied
+# follow-ups escalate, a manual stage and level change is recorded in
+# the stage history; everything equals the single node.  An override
+# (crm.override_stage) cannot reach the shards: refused, nothing changed.
+citus_service() {
+	local ops q d l
+	citus_started || return 77
+	ops="INSERT INTO crm.interactions (customer_id, occurred_at, channel, direction)
+	     SELECT c, current_date - c % 40, (ARRAY['email', 'phone', 'web', 'counter'])[1 + c % 4], 'inbound'
+	     FROM generate_series(3001, 3400, 2) c, generate_series(1, 1 + c % 7) k;
+	     INSERT INTO crm.complaints (customer_id, category, opened_at, first_response_at, onsite_required)
+	     SELECT c, (ARRAY['billing', 'information', 'service_attitude'])[1 + c % 3], current_date - c % 20 - k,
+	            current_date - c % 20 - k + (c % 4) * INTERVAL '20 hours', c % 5 = 0
+	     FROM generate_series(3001, 3400, 5) c, generate_series(1, 1 + c % 3) k;
+	     UPDATE crm.complaints SET resolved_at = now(), follow_up_result = 'unsatisfied'
+	     WHERE customer_id % 10 = 1;
+	     DELETE FROM crm.interactions WHERE customer_id % 9 = 0;
+	     UPDATE crm.customers SET stage = 'terminated', stage_reason = 'moved away' WHERE stage = 'decline' AND customer_id % 4 = 0;
+	     UPDATE crm.customers SET level = 'trust', level_reason = 'key account' WHERE level = 'transaction' AND customer_id BETWEEN 3001 AND 3030;"
+	cpsql 0 -c "$ops" >/dev/null && spsql -c "$ops" >/dev/null || return 1
+	citus_same_state || return 1
+	q="SELECT customer_id, category, opened_at, repeat_of IS NOT NULL, escalated, escalation_reason FROM crm.complaints ORDER BY 1, 3, 2"
+	d=$(cpsql 0 -c "$q") && l=$(spsql -c "$q") || return 1
+	[ "$d" = "$l" ] || { echo "# the complaints differ"; diff <(printf '%s\n' "$l") <(printf '%s\n' "$d") | head -n 4 | sed 's/^/# /'; return 1; }
+	# the statements moved something to compare
+	[ "$(spsql -c "SELECT (SELECT count(*) FROM crm.complaints WHERE escalated) > 10
+	                   AND (SELECT count(*) FROM crm.stage_history WHERE reason IN ('moved away', 'key account')) > 10")" = t ] ||
+		{ echo "# the service writes moved too little to tell"; return 1; }
+	# an override does not reach the shards: refused, nothing written
+	d=$(cpsql 0 -c "SELECT count(*) FROM crm.stage_history") || return 1
+	l=$(cpsql 0 -c "SELECT crm.override_stage(3004, 'prospect', 'data fix')" 2>&1) && { echo "# an override was taken"; return 1; }
+	printf '%s\n' "$l" | grep -q 'illegal stage transition' || { echo "# $l"; return 1; }
+	[ "$(cpsql 0 -c "SELECT count(*) FROM crm.stage_history")" = "$d" ] &&
+		[ "$(cpsql 0 -c "SELECT stage FROM crm.customers WHERE customer_id = 3004")" != prospect ]
+}
+
+# crm.kpis, the BI views and crm.customer_360 over the distributed CRM
+# equal single node; with the row gather disabled too, but for
+# crm.stage_durations (percentile_cont, which Citus cannot split).  The
+# complaint queue and SLA breaches without their clock times and ids.
+CITUS_VIEWS="kpis customer_360 segment_summary lifecycle_funnel churn_watch pareto stage_transitions stage_durations
+	customers_below_target_level complaint_queue complaint_sla_breaches"
+
+citus_views() {
+	local v q d l g
+	citus_started || return 77
+	# the segments as a site assigns them (co-located INSERT ... SELECT)
+	q="INSERT INTO crm.customer_segments (customer_id, scheme, label, reason)
+	   SELECT customer_id, 'rfm', segment, 'rfm ' || rfm::text FROM crm.customers WHERE segment IS NOT NULL"
+	cpsql 0 -c "$q" >/dev/null && spsql -c "$q" >/dev/null || return 1
+	for v in $CITUS_VIEWS; do
+		case $v in
+		# their waiting times run with the clock, and the ids are each node's
+		complaint_queue) q="SELECT customer_id, service_level, category, escalated, opened_at, first_response_at FROM crm.$v t" ;;
+		complaint_sla_breaches) q="SELECT source, customer_id, target_name, target, still_open FROM crm.$v t" ;;
+		*) q="SELECT * FROM crm.$v t" ;;
+		esac
+		q="SELECT * FROM ($q) t ORDER BY t::text"
+		l=$(spsql -c "$q") && d=$(cpsql 0 -c "$q") || return 1
+		[ "$d" = "$l" ] || { echo "# crm.$v differs"; diff <(printf '%s\n' "$l") <(printf '%s\n' "$d") | head -n 4 | cut -c1-200 | sed 's/^/# /'; return 1; }
+		[ "$v" = stage_durations ] && continue
+		g=$(cpsql 0 -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "$q") || return 1
+		[ "$g" = "$l" ] || { echo "# crm.$v differs with the row gather disabled"; return 1; }
+	done
+	# the views have rows to compare
+	[ "$(spsql -c "SELECT (SELECT count(*) FROM crm.kpis) > 12 AND (SELECT count(*) FROM crm.segment_summary) > 3
+	               AND (SELECT count(*) FROM crm.complaint_queue) > 10 AND (SELECT count(*) FROM crm.complaint_sla_breaches) > 10
+	               AND (SELECT count(*) FROM crm.customer_360) = 2757")" = t ] || { echo "# the views are too empty to tell"; return 1; }
 }
 
 # 4 clients at once, 150 random writes each, customers overlapping: no
@@ -411,7 +543,13 @@ run_citus_checks() {
 	check "Citus: stage funnel" citus_funnel \
 		"the stage funnel of the CDNOW sample (stages walked from the maintained summaries, on the workers) equals single node"
 	check "Citus: 1,000 random order writes" citus_random_ops \
-		"1,000 random inserts, updates and deletes of orders through the coordinator, and a COPY: every customer's summary on the shards equals a recompute and the single node's; an order of an unknown customer refused (23503); a login role in crm_writer writes orders too"
+		"1,000 random inserts, updates and deletes of orders through the coordinator, and a COPY: every customer's summary on the shards equals a recompute and the single node's, and its scores, segment, stage, level and stage history rows too; an order of an unknown customer refused (23503); a login role in crm_writer writes orders too"
+	check "Citus: crm.refresh()" citus_refresh \
+		"CALL crm.refresh() and crm.refresh(as_of) on the distributed CRM (population state split on the coordinator, each shard rescored on its node) give every customer the single node's RFM, segment, stage, level and stage history rows; as one transaction it is refused"
+	check "Citus: service tables and manual changes" citus_service \
+		"interactions and complaints written through the coordinator rescore their customers on the shards, complaints escalate, manual stage and level changes are recorded: state, history and complaints equal single node; an override is refused (the setting cannot reach the shards)"
+	check "Citus: KPIs, BI views and customer 360" citus_views \
+		"crm.kpis, crm.customer_360 and the BI views over the distributed CRM equal single node, with the row gather disabled too (but crm.stage_durations: percentile_cont)"
 	check "Citus: concurrent order writes" citus_concurrent_ops \
 		"4 clients at once, 150 random order writes each, overlapping customers: every customer's summary on the shards equals a recompute"
 	check "Citus: DROP EXTENSION" citus_drop \

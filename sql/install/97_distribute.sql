@@ -1,14 +1,15 @@
 -- ---------------------------------------------------------------------
 -- Scaling out on Citus (README "Scaling out"): crm.distribute() makes the
 -- customer tables distributed by customer_id and co-located, the presets
--- they refer to reference tables.  Orders written
--- through the coordinator keep their customer's summary current in the
--- same transaction: a statement trigger on each shard of crm.orders
--- (crm.orders_shard_changed) recomputes the customers it touched from its
--- own shard and writes the co-located shard of crm.customers.  The C
--- writers of the single-node triggers open crm.customers by name, which on
--- a worker is the empty shell table, so their triggers are dropped from the
--- distributed tables.  Nothing here needs Citus until crm.distribute() runs.
+-- they refer to reference tables.  The single-node C triggers open
+-- crm.customers and its tables by name, which on a worker is the empty
+-- shell table, so crm.distribute() replaces them on the distributed
+-- tables with statement triggers that find the co-located shards
+-- (crm.colocated_shard()) and rescore there with crm.score_shard(): the
+-- single-node writer pointed at the shards (src/shard.c).  Orders,
+-- interactions and complaints written through the coordinator keep their
+-- customers current in the same transaction; crm.refresh() rescores every
+-- shard on its node.  Nothing here needs Citus until crm.distribute() runs.
 -- ---------------------------------------------------------------------
 
 -- the shard of table target co-located with the shard relation shard (a
@@ -44,9 +45,10 @@ REVOKE ALL ON FUNCTION crm.colocated_shard(regclass, regclass) FROM PUBLIC;
 -- distributed crm.orders: the customers of the changed rows are locked in
 -- the co-located shard of crm.customers (in customer order), then their
 -- summaries are recomputed from this shard of orders, which holds every
--- order of theirs.  Locking first, then reading in a new statement, sees
--- the orders of a concurrent writer of the same customer that committed
--- meanwhile (READ COMMITTED), so no write is lost.
+-- order of theirs, and they are rescored (crm.score_shard()).  Locking
+-- first, then reading in a new statement, sees the orders of a concurrent
+-- writer of the same customer that committed meanwhile (READ COMMITTED),
+-- so no write is lost.
 CREATE FUNCTION crm.orders_shard_changed() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, crm
@@ -80,11 +82,104 @@ BEGIN
                           FROM (%3$s) x) r
                     WHERE c.customer_id = r.customer_id AND c.summary IS DISTINCT FROM r.summary',
                    customers, orders, changed);
+    -- then rescored on the business date as the single-node order trigger
+    -- scores them (RFM, segment, stage walk and its history; an order
+    -- does not move the level), by its writer on this shard (src/shard.c)
+    EXECUTE format('SELECT crm.score_shard(%L, ARRAY(%s), crm.business_date(), ''inference'', false)', customers, changed);
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION crm.orders_shard_changed() IS
     'Citus: statement trigger on the shards of crm.orders: recomputes the changed customers'' summaries from the shard and writes the co-located shard of crm.customers';
 REVOKE ALL ON FUNCTION crm.orders_shard_changed() FROM PUBLIC;
+
+-- AFTER statement trigger with transition tables on the shards of a
+-- distributed crm.interactions and crm.complaints: the customers
+-- concerned are rescored on the business date on the co-located shard of
+-- crm.customers (level and stage, with their history), as
+-- crm.service_changed() rescores them on a single node (surveys stay on
+-- the coordinator and rescore nobody there)
+CREATE FUNCTION crm.service_shard_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    customers text := crm.colocated_shard(TG_RELID, 'crm.customers');
+BEGIN
+    IF customers IS NULL THEN
+        RAISE EXCEPTION '%.% is not a shard of a distributed service table', TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING ERRCODE = '55000', HINT = 'Only crm.distribute() installs this trigger.';
+    END IF;
+    EXECUTE format('SELECT crm.score_shard(%L, ARRAY(%s), crm.business_date(), ''inference'', true)', customers,
+                   CASE TG_OP WHEN 'INSERT' THEN 'SELECT customer_id FROM crm_new'
+                              WHEN 'DELETE' THEN 'SELECT customer_id FROM crm_old'
+                              ELSE 'SELECT customer_id FROM crm_old UNION SELECT customer_id FROM crm_new' END);
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION crm.service_shard_changed() IS
+    'Citus: statement trigger on the shards of crm.interactions and crm.complaints: rescores the customers concerned on the co-located shard of crm.customers';
+REVOKE ALL ON FUNCTION crm.service_shard_changed() FROM PUBLIC;
+
+-- crm.escalate_complaint() on a shard of crm.complaints: the earlier
+-- complaint is looked for in the shard itself (which holds every
+-- complaint of the customer)
+CREATE FUNCTION crm.escalate_complaint_shard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    earlier bigint;
+BEGIN
+    IF TG_OP = 'INSERT' AND NEW.repeat_of IS NULL THEN
+        EXECUTE format('SELECT k.complaint_id FROM %I.%I k
+                        WHERE k.customer_id = $1 AND k.category = $2 AND k.opened_at <= $3
+                          AND k.opened_at > $3 - crm.setting(''repeat_complaint_window'')::interval
+                        ORDER BY k.opened_at DESC, k.complaint_id DESC LIMIT 1', TG_TABLE_SCHEMA, TG_TABLE_NAME)
+            INTO earlier USING NEW.customer_id, NEW.category, NEW.opened_at;
+        IF earlier IS NOT NULL THEN
+            NEW.repeat_of := earlier;
+        END IF;
+    END IF;
+    IF NEW.repeat_of IS NOT NULL AND NOT NEW.escalated AND (TG_OP = 'INSERT' OR OLD.repeat_of IS NULL) THEN
+        NEW.escalated := true;
+        NEW.escalation_reason := coalesce(NEW.escalation_reason, 'repeat complaint');
+    END IF;
+    IF NEW.follow_up_result = 'unsatisfied' AND (TG_OP = 'INSERT' OR OLD.follow_up_result IS DISTINCT FROM 'unsatisfied') THEN
+        NEW.escalated := true;
+        NEW.escalation_reason := CASE WHEN NEW.escalation_reason IS NULL THEN 'follow-up unsatisfied'
+                                      ELSE NEW.escalation_reason || '; follow-up unsatisfied' END;
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION crm.escalate_complaint_shard() IS
+    'Citus: crm.escalate_complaint() on the shards of crm.complaints (the earlier complaint looked for in the shard)';
+
+-- crm.record_stage_changes() on a shard of crm.customers: the stages and
+-- levels an UPDATE changed, into the co-located shard of
+-- crm.stage_history (the identity from the distributed table's sequence
+-- on this node; the other columns their defaults)
+CREATE FUNCTION crm.customers_shard_updated() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, crm
+    AS $$
+DECLARE
+    history text := crm.colocated_shard(TG_RELID, 'crm.stage_history');
+BEGIN
+    IF history IS NULL THEN
+        RAISE EXCEPTION '%.% is not a shard of the distributed crm.customers', TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING ERRCODE = '55000', HINT = 'Only crm.distribute() installs this trigger.';
+    END IF;
+    EXECUTE format('INSERT INTO %s (history_id, customer_id, from_stage, to_stage, from_level, to_level, reason)
+                    SELECT nextval(pg_get_serial_sequence(''crm.stage_history'', ''history_id'')),
+                           n.customer_id, o.stage, n.stage, o.level, n.level,
+                           CASE WHEN o.stage = n.stage THEN n.level_reason ELSE n.stage_reason END
+                    FROM crm_old o JOIN crm_new n USING (customer_id)
+                    WHERE o.stage <> n.stage OR o.level <> n.level
+                    ORDER BY n.customer_id', history);
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION crm.customers_shard_updated() IS
+    'Citus: crm.record_stage_changes() on the shards of crm.customers: changed stages and levels into the co-located shard of crm.stage_history';
+REVOKE ALL ON FUNCTION crm.customers_shard_updated() FROM PUBLIC;
 
 CREATE FUNCTION crm.distribute(shard_count integer DEFAULT 32) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
@@ -205,6 +300,14 @@ BEGIN
     END LOOP;
     DROP TABLE crm_distribute_keys;
 
+    -- the population state on every worker, where the shards are scored
+    -- (crm.refresh() copies it there again)
+    PERFORM run_command_on_workers(format('INSERT INTO crm.scoring (singleton, cutpoints, model, refreshed_at) VALUES (true, %L, %L, %L)
+                                           ON CONFLICT (singleton) DO UPDATE SET cutpoints = excluded.cutpoints,
+                                           model = excluded.model, refreshed_at = excluded.refreshed_at',
+                                          s.cutpoints, s.model, s.refreshed_at))
+    FROM crm.scoring s;
+
     -- orders keep their customer's summary current, shard by shard
     CREATE TRIGGER crm_shard_insert AFTER INSERT ON crm.orders REFERENCING NEW TABLE AS crm_new
         FOR EACH STATEMENT EXECUTE FUNCTION crm.orders_shard_changed();
@@ -212,8 +315,80 @@ BEGIN
         FOR EACH STATEMENT EXECUTE FUNCTION crm.orders_shard_changed();
     CREATE TRIGGER crm_shard_delete AFTER DELETE ON crm.orders REFERENCING OLD TABLE AS crm_old
         FOR EACH STATEMENT EXECUTE FUNCTION crm.orders_shard_changed();
+    -- interactions and complaints rescore their customers, complaints
+    -- escalate, and stage and level changes are recorded, shard by shard
+    FOREACH t IN ARRAY ARRAY['interactions', 'complaints'] LOOP
+        EXECUTE format('CREATE TRIGGER crm_service_insert AFTER INSERT ON crm.%I REFERENCING NEW TABLE AS crm_new
+                        FOR EACH STATEMENT EXECUTE FUNCTION crm.service_shard_changed()', t);
+        EXECUTE format('CREATE TRIGGER crm_service_update AFTER UPDATE ON crm.%I REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new
+                        FOR EACH STATEMENT EXECUTE FUNCTION crm.service_shard_changed()', t);
+        EXECUTE format('CREATE TRIGGER crm_service_delete AFTER DELETE ON crm.%I REFERENCING OLD TABLE AS crm_old
+                        FOR EACH STATEMENT EXECUTE FUNCTION crm.service_shard_changed()', t);
+    END LOOP;
+    CREATE TRIGGER crm_escalate BEFORE INSERT OR UPDATE ON crm.complaints
+        FOR EACH ROW EXECUTE FUNCTION crm.escalate_complaint_shard();
+    CREATE TRIGGER crm_record_stage_updates AFTER UPDATE ON crm.customers
+        REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new
+        FOR EACH STATEMENT EXECUTE FUNCTION crm.customers_shard_updated();
 END $$;
 COMMENT ON FUNCTION crm.distribute(integer) IS
     'Citus: distribute the customer tables by customer_id (co-located, shard_count shards) and make the configuration and presets reference tables; orders then keep their customers'' summaries current shard by shard (README, "Scaling out")';
 REVOKE ALL ON FUNCTION crm.distribute(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION crm.distribute(integer) TO crm_admin;
+
+-- ---------------------------------------------------------------------
+-- Rescoring on the shards (src/shard.c): the single-node writer pointed
+-- at a shard of crm.customers and its co-located shards.  crm.refresh()
+-- runs crm.score_shard() on every shard (run_command_on_shards); the
+-- order trigger on the shards runs it for the customers it changed.
+-- ---------------------------------------------------------------------
+
+-- the level signals of customers of a shard of crm.customers, as
+-- crm.level_signals() gives them, from the co-located shards of
+-- crm.interactions and crm.complaints (surveys stay on the coordinator:
+-- no satisfaction here)
+CREATE FUNCTION crm.shard_level_signals(shard regclass, customers bigint[], as_of date)
+    RETURNS TABLE (customer_id bigint, interactions integer, channels integer, complaints_late integer)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, crm
+    AS $f$
+DECLARE
+    inter text := crm.colocated_shard(shard, 'crm.interactions');
+    compl text := crm.colocated_shard(shard, 'crm.complaints');
+BEGIN
+    IF inter IS NULL OR compl IS NULL THEN
+        RAISE EXCEPTION '% is not a shard of the distributed crm.customers', shard USING ERRCODE = '22023';
+    END IF;
+    -- the late complaints as crm.complaint_sla_breaches counts them
+    RETURN QUERY EXECUTE format($q$
+    WITH w AS (SELECT t.value::integer AS days FROM crm.stage_thresholds_in_effect t
+               WHERE t.name = 'level_window_days' OFFSET 0),
+    sla AS MATERIALIZED (SELECT crm.setting('sla_first_response')::interval AS first_response,
+                                crm.setting('sla_onsite')::interval AS onsite,
+                                crm.setting('sla_onsite_vip')::interval AS onsite_vip),
+    i AS (SELECT i.customer_id, count(*)::integer AS n, count(DISTINCT i.channel)::integer AS ch
+          FROM %1$s i, w
+          WHERE i.customer_id = ANY ($1) AND i.occurred_at < $2 + 1 AND i.occurred_at >= $2 + 1 - w.days
+          GROUP BY 1),
+    k AS (SELECT k.customer_id, count(DISTINCT k.complaint_id)::integer AS late
+          FROM %2$s k JOIN %3$s c USING (customer_id), w, sla
+          WHERE k.customer_id = ANY ($1) AND k.opened_at < $2 + 1 AND k.opened_at >= $2 + 1 - w.days
+            AND (coalesce(k.first_response_at, now()) - k.opened_at > sla.first_response
+                 OR (k.onsite_required AND coalesce(k.onsite_at, now()) - k.opened_at
+                     > CASE WHEN c.service_level = 'vip' THEN sla.onsite_vip ELSE sla.onsite END))
+          GROUP BY 1)
+    SELECT ids.customer_id, coalesce(i.n, 0), coalesce(i.ch, 0), coalesce(k.late, 0)
+    FROM (SELECT i.customer_id FROM i UNION SELECT k.customer_id FROM k) ids
+    LEFT JOIN i USING (customer_id) LEFT JOIN k USING (customer_id)
+    $q$, inter, compl, shard) USING customers, as_of;
+END $f$;
+COMMENT ON FUNCTION crm.shard_level_signals(regclass, bigint[], date) IS
+    'Citus: the level signals of customers of a shard of crm.customers (interactions, channels, late complaints in the level window) from its co-located shards; surveys give none (they stay on the coordinator)';
+REVOKE ALL ON FUNCTION crm.shard_level_signals(regclass, bigint[], date) FROM PUBLIC;
+
+CREATE FUNCTION crm.score_shard(shard regclass, customers bigint[], as_of date, source text, levels boolean)
+    RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'score_shard' LANGUAGE C;
+COMMENT ON FUNCTION crm.score_shard(regclass, bigint[], date, text, boolean) IS
+    'Citus: rescore customers (NULL: all) of a shard of crm.customers as of a date with the single-node writer, on the shard and its co-located shards: RFM, segment, stage walk and (levels) level, with their stage_history rows of the given source (NULL: the default); returns {customers, stage changes, level changes}';
+REVOKE ALL ON FUNCTION crm.score_shard(regclass, bigint[], date, text, boolean) FROM PUBLIC;

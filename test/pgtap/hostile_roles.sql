@@ -193,7 +193,9 @@ INSERT INTO admin_only VALUES ('crm.refresh(date, integer, boolean, boolean)'), 
     ('crm.apply_inferred_stages(date)'), ('crm.copy_segment_scheme(text, text)'), ('crm.distribute(integer)');
 CREATE TEMP TABLE nobody (fn regprocedure);
 INSERT INTO nobody VALUES ('crm.config_changed()'), ('crm.service_changed()'),
-    ('crm.colocated_shard(regclass, regclass)'), ('crm.orders_shard_changed()');
+    ('crm.colocated_shard(regclass, regclass)'), ('crm.orders_shard_changed()'), ('crm.service_shard_changed()'),
+    ('crm.customers_shard_updated()'), ('crm.shard_level_signals(regclass, bigint[], date)'),
+    ('crm.score_shard(regclass, bigint[], date, text, boolean)');
 SET statement_timeout = '10s';
 CREATE TEMP TABLE fn_tried AS
 SELECT r AS role, f.fn,
