@@ -1451,3 +1451,63 @@ crm_writer_end(CustomerWriter *w)
 		table_close(w->history, NoLock);
 	pfree(w);
 }
+
+
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+int
+crm_customer_ids_sort(int64 *ids, int n)
+{
+	int			i,
+				k;
+
+	/* in customer_id order, as every writer writes them */
+	qsort(ids, n, sizeof(int64), int64_cmp);
+	for (i = 0, k = 0; i < n; i++)
+		if (k == 0 || ids[i] != ids[k - 1])
+			ids[k++] = ids[i];
+	return k;
+}
+
+int64 *
+crm_customer_ids_from_array(ArrayType *a, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int64	   *ids;
+	int			i,
+				k,
+				count;
+
+	deconstruct_array(a, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &count);
+	ids = palloc(Max(count, 1) * sizeof(int64));
+	for (i = 0, k = 0; i < count; i++)
+		if (!nulls[i])
+			ids[k++] = DatumGetInt64(elems[i]);
+	*n = crm_customer_ids_sort(ids, k);
+	return ids;
+}
+
+int64 *
+crm_customer_ids_from_spi(int *n)
+{
+	int64	   *ids;
+	int			i;
+
+	*n = (int) SPI_processed;
+	ids = palloc(Max(*n, 1) * sizeof(int64));
+	for (i = 0; i < *n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	return ids;
+}

@@ -13,6 +13,8 @@
 #ifndef CRM_CUSTOMER_H
 #define CRM_CUSTOMER_H
 
+#include "utils/array.h"
+
 #include "level_kernel.h"
 #include "summary.h"
 
@@ -49,5 +51,14 @@ extern bool crm_writer_rescore(CustomerWriter *w, int64 customer, int32 as_of,
 							   const LevelSignals *level);
 extern void crm_writer_changes(const CustomerWriter *w, int64 *stages, int64 *levels);
 extern void crm_writer_end(CustomerWriter *w);
+
+/*
+ * Customer ids as writers take them, ascending and each once: from an
+ * int8[] (NULLs skipped), from the first column of the query SPI just
+ * ran, or ids[0..n-1] sorted in place (the new count returned).
+ */
+extern int64 *crm_customer_ids_from_array(ArrayType *ids, int *n);
+extern int64 *crm_customer_ids_from_spi(int *n);
+extern int	crm_customer_ids_sort(int64 *ids, int n);
 
 #endif							/* CRM_CUSTOMER_H */

@@ -175,33 +175,6 @@ rescore(const int64 *ids, int n, int32 as_of, const char *source, int64 *stages,
 	return done;
 }
 
-static int
-int64_cmp(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
-/* the customer ids in the first column of the query SPI just ran */
-static int64 *
-spi_customer_ids(int *n)
-{
-	int64	   *ids;
-	int			i;
-
-	*n = (int) SPI_processed;
-	ids = palloc(Max(*n, 1) * sizeof(int64));
-	for (i = 0; i < *n; i++)
-	{
-		bool		isnull;
-
-		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	return ids;
-}
-
 /*
  * score_customers(customers bigint[], as_of date) -> bigint: rescore the
  * customers given (NULL: every customer) as of as_of, in one transaction;
@@ -215,7 +188,6 @@ score_customers(PG_FUNCTION_ARGS)
 	int32		as_of;
 	int64	   *ids;
 	int			n = 0,
-				i,
 				k;
 
 	if (PG_ARGISNULL(1))
@@ -230,27 +202,10 @@ score_customers(PG_FUNCTION_ARGS)
 	{
 		if (SPI_execute("SELECT customer_id FROM crm.customers ORDER BY 1", true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read crm.customers");
-		ids = spi_customer_ids(&n);
+		ids = crm_customer_ids_from_spi(&n);
 	}
 	else
-	{
-		ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
-		Datum	   *elems;
-		bool	   *nulls;
-
-		deconstruct_array(a, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
-		ids = palloc(Max(n, 1) * sizeof(int64));
-		for (i = 0, k = 0; i < n; i++)
-			if (!nulls[i])
-				ids[k++] = DatumGetInt64(elems[i]);
-		n = k;
-		/* in customer_id order, as every writer writes them */
-		qsort(ids, n, sizeof(int64), int64_cmp);
-		for (i = 0, k = 0; i < n; i++)
-			if (k == 0 || ids[i] != ids[k - 1])
-				ids[k++] = ids[i];
-		n = k;
-	}
+		ids = crm_customer_ids_from_array(PG_GETARG_ARRAYTYPE_P(0), &n);
 	k = n > 0 ? (int) rescore(ids, n, as_of, NULL, NULL, NULL) : 0;
 	SPI_finish();
 	PG_RETURN_INT64(k);
@@ -343,18 +298,9 @@ service_changed(PG_FUNCTION_ARGS)
 		if (SPI_execute_with_args("SELECT DISTINCT s.customer_id FROM crm.surveys s WHERE s.survey_id = ANY ($1)",
 								  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read crm.surveys");
-		n = (int) SPI_processed;
-		for (i = 0; i < n; i++)
-		{
-			bool		isnull;
-
-			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		}
+		ids = crm_customer_ids_from_spi(&n);
 	}
-	qsort(ids, n, sizeof(int64), int64_cmp);
-	for (i = 0, k = 0; i < n; i++)
-		if (k == 0 || ids[i] != ids[k - 1])
-			ids[k++] = ids[i];
+	k = crm_customer_ids_sort(ids, n);
 	if (k > 0)
 		rescore(ids, k, crm_business_date(), "inference", NULL, NULL);
 	SPI_finish();
@@ -683,7 +629,7 @@ refresh_step(RefreshState *st)
 							  "ORDER BY c.customer_id LIMIT $2",
 							  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read crm.customers");
-	ids = spi_customer_ids(&n);
+	ids = crm_customer_ids_from_spi(&n);
 	if (n > 0)
 	{
 		rescore(ids, n, st->day, "inference", &st->stages, &st->levels);

@@ -169,15 +169,6 @@ shard_signals(Oid customers, const int64 *ids, int n, int32 as_of)
 	return out;
 }
 
-static int
-int64_cmp(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * The customers ids[0..n-1] (ascending) rescored with one writer on the
  * target, with their level signals (NULL: the level stays); counts gets
@@ -228,8 +219,7 @@ score_shard(PG_FUNCTION_ARGS)
 	CrmWriterTarget target;
 	int64	   *ids;
 	int			n = 0,
-				i,
-				k;
+				i;
 	LevelSignals *volatile signals = NULL;
 	int64		counts[3];
 	Datum		result[3];
@@ -254,34 +244,10 @@ score_shard(PG_FUNCTION_ARGS)
 
 		if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read %s", sql);
-		n = (int) SPI_processed;
-		ids = palloc(Max(n, 1) * sizeof(int64));
-		for (i = 0; i < n; i++)
-		{
-			bool		isnull;
-
-			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		}
+		ids = crm_customer_ids_from_spi(&n);
 	}
 	else
-	{
-		Datum	   *elems;
-		bool	   *nulls;
-
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-						  &elems, &nulls, &n);
-		ids = palloc(Max(n, 1) * sizeof(int64));
-		for (i = 0, k = 0; i < n; i++)
-			if (!nulls[i])
-				ids[k++] = DatumGetInt64(elems[i]);
-		n = k;
-		/* in customer_id order, as every writer writes them */
-		qsort(ids, n, sizeof(int64), int64_cmp);
-		for (i = 0, k = 0; i < n; i++)
-			if (k == 0 || ids[i] != ids[k - 1])
-				ids[k++] = ids[i];
-		n = k;
-	}
+		ids = crm_customer_ids_from_array(PG_GETARG_ARRAYTYPE_P(1), &n);
 	if (levels && n > 0)
 		signals = shard_signals(shard, ids, n, as_of);
 

@@ -73,7 +73,10 @@ SELECT pg_catalog.pg_extension_config_dump('crm.complaints', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('crm.complaints', 'complaint_id'), '');
 
 -- escalation: a repeat complaint (same customer and category within the
--- window), or a follow-up marked unsatisfied
+-- window), or a follow-up marked unsatisfied.  The earlier complaint is
+-- looked for in the table the trigger fired on: crm.complaints, or on
+-- Citus the shard of it, which holds every complaint of the customer
+-- (crm.distribute installs this function on the shards too)
 CREATE FUNCTION crm.escalate_complaint() RETURNS trigger LANGUAGE plpgsql
     SET search_path = pg_catalog, crm
     AS $$
@@ -81,12 +84,12 @@ DECLARE
     earlier bigint;
 BEGIN
     IF TG_OP = 'INSERT' AND NEW.repeat_of IS NULL THEN
-        SELECT k.complaint_id INTO earlier FROM crm.complaints k
-        WHERE k.customer_id = NEW.customer_id AND k.category = NEW.category
-          AND k.opened_at <= NEW.opened_at
-          AND k.opened_at > NEW.opened_at - crm.setting('repeat_complaint_window')::interval
-        ORDER BY k.opened_at DESC, k.complaint_id DESC LIMIT 1;
-        IF FOUND THEN
+        EXECUTE format('SELECT k.complaint_id FROM %I.%I k
+                        WHERE k.customer_id = $1 AND k.category = $2 AND k.opened_at <= $3
+                          AND k.opened_at > $3 - crm.setting(''repeat_complaint_window'')::interval
+                        ORDER BY k.opened_at DESC, k.complaint_id DESC LIMIT 1', TG_TABLE_SCHEMA, TG_TABLE_NAME)
+            INTO earlier USING NEW.customer_id, NEW.category, NEW.opened_at;
+        IF earlier IS NOT NULL THEN
             NEW.repeat_of := earlier;
         END IF;
     END IF;
@@ -103,6 +106,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION crm.escalate_complaint() IS
     'BEFORE INSERT OR UPDATE trigger on crm.complaints: links and escalates a repeat complaint, escalates an unsatisfied follow-up';
+
 CREATE TRIGGER escalate BEFORE INSERT OR UPDATE ON crm.complaints
     FOR EACH ROW EXECUTE FUNCTION crm.escalate_complaint();
 

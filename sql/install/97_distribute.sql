@@ -119,40 +119,6 @@ COMMENT ON FUNCTION crm.service_shard_changed() IS
     'Citus: statement trigger on the shards of crm.interactions and crm.complaints: rescores the customers concerned on the co-located shard of crm.customers';
 REVOKE ALL ON FUNCTION crm.service_shard_changed() FROM PUBLIC;
 
--- crm.escalate_complaint() on a shard of crm.complaints: the earlier
--- complaint is looked for in the shard itself (which holds every
--- complaint of the customer)
-CREATE FUNCTION crm.escalate_complaint_shard() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path = pg_catalog, crm
-    AS $$
-DECLARE
-    earlier bigint;
-BEGIN
-    IF TG_OP = 'INSERT' AND NEW.repeat_of IS NULL THEN
-        EXECUTE format('SELECT k.complaint_id FROM %I.%I k
-                        WHERE k.customer_id = $1 AND k.category = $2 AND k.opened_at <= $3
-                          AND k.opened_at > $3 - crm.setting(''repeat_complaint_window'')::interval
-                        ORDER BY k.opened_at DESC, k.complaint_id DESC LIMIT 1', TG_TABLE_SCHEMA, TG_TABLE_NAME)
-            INTO earlier USING NEW.customer_id, NEW.category, NEW.opened_at;
-        IF earlier IS NOT NULL THEN
-            NEW.repeat_of := earlier;
-        END IF;
-    END IF;
-    IF NEW.repeat_of IS NOT NULL AND NOT NEW.escalated AND (TG_OP = 'INSERT' OR OLD.repeat_of IS NULL) THEN
-        NEW.escalated := true;
-        NEW.escalation_reason := coalesce(NEW.escalation_reason, 'repeat complaint');
-    END IF;
-    IF NEW.follow_up_result = 'unsatisfied' AND (TG_OP = 'INSERT' OR OLD.follow_up_result IS DISTINCT FROM 'unsatisfied') THEN
-        NEW.escalated := true;
-        NEW.escalation_reason := CASE WHEN NEW.escalation_reason IS NULL THEN 'follow-up unsatisfied'
-                                      ELSE NEW.escalation_reason || '; follow-up unsatisfied' END;
-    END IF;
-    RETURN NEW;
-END $$;
-COMMENT ON FUNCTION crm.escalate_complaint_shard() IS
-    'Citus: crm.escalate_complaint() on the shards of crm.complaints (the earlier complaint looked for in the shard)';
-
 -- crm.record_stage_changes() on a shard of crm.customers: the stages and
 -- levels an UPDATE changed, into the co-located shard of
 -- crm.stage_history (the identity from the distributed table's sequence
@@ -326,7 +292,7 @@ BEGIN
                         FOR EACH STATEMENT EXECUTE FUNCTION crm.service_shard_changed()', t);
     END LOOP;
     CREATE TRIGGER crm_escalate BEFORE INSERT OR UPDATE ON crm.complaints
-        FOR EACH ROW EXECUTE FUNCTION crm.escalate_complaint_shard();
+        FOR EACH ROW EXECUTE FUNCTION crm.escalate_complaint();
     CREATE TRIGGER crm_record_stage_updates AFTER UPDATE ON crm.customers
         REFERENCING OLD TABLE AS crm_old NEW TABLE AS crm_new
         FOR EACH STATEMENT EXECUTE FUNCTION crm.customers_shard_updated();

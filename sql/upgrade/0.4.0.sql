@@ -87,6 +87,7 @@ GRANT EXECUTE ON FUNCTION crm.override_level(bigint, crm.relationship_level, tex
 --@ replace 55_customers.sql crm.apply_inferred_stages
 --@ copy 70_service.sql crm.level_signals
 --@ copy 70_service.sql crm.service_changed
+--@ replace 70_service.sql crm.escalate_complaint
 --@ copy 75_refresh.sql crm.refresh_runs
 GRANT SELECT ON crm.refresh_runs TO crm_reader;
 GRANT INSERT, UPDATE ON crm.refresh_runs TO crm_admin;
