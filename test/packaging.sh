@@ -85,7 +85,11 @@ deb_build() {
 	DEB_FILE=$(ls "$DEB_DIR/${DEB_PACKAGE}_"*.deb 2>/dev/null)
 	[ -f "$DEB_FILE" ] || { say "# no $DEB_PACKAGE package in $DEB_DIR"; return 1; }
 	# lintian prints one "E: ", "W: " or "I: " line per finding
-	lintian --info "$DEB_DIR"/*.changes >"$lint" 2>/dev/null
+	# (in a temporary directory of its own: lintian leaves cache files in $TMPDIR)
+	local lint_tmp
+	lint_tmp=$(mktemp -d)
+	TMPDIR=$lint_tmp lintian --info "$DEB_DIR"/*.changes >"$lint" 2>/dev/null
+	rm -rf "$lint_tmp"
 	grep -E '^[EWI]: ' "$lint" | sed 's/^/# /'
 	LINTIAN_ERRORS=$(grep -c '^E: ' "$lint")
 	LINTIAN_WARNINGS=$(grep -c '^W: ' "$lint")
