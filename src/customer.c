@@ -428,13 +428,7 @@ find_columns(Relation rel, const char *const *names, int n, AttrNumber *attnums)
 	}
 }
 
-/*
- * Whether crm.customers has BEFORE UPDATE row triggers besides crm's stage
- * guard.  The guard alone need not be fired for the writer's rows: it
- * refuses illegal transitions, and the inference only proposes legal ones
- * (stage_infer(), unit-tested; crm_writer_apply() checks it again for
- * the price of a table lookup).
- */
+/* whether a trigger is crm's stage guard (on a Citus shard, its copy there) */
 static bool
 is_stage_guard(const char *name)
 {
@@ -454,6 +448,13 @@ is_stage_guard(const char *name)
 	return true;
 }
 
+/*
+ * Whether crm.customers has BEFORE UPDATE row triggers besides crm's stage
+ * guard.  The guard alone need not be fired for the writer's rows: it
+ * refuses illegal transitions, and the inference only proposes legal ones
+ * (stage_infer(), unit-tested; crm_writer_apply() checks it again for
+ * the price of a table lookup).
+ */
 static bool
 has_before_triggers(Relation rel)
 {
