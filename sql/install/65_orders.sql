@@ -241,41 +241,39 @@ CREATE FUNCTION crm.count_orders(t crm.tracked_tables, first_contact boolean)
     SET search_path = pg_catalog, crm
     AS $$
 DECLARE
-    where_clause text := format('o.%I IS NOT NULL', t.customer_column)
-                         || CASE WHEN t.row_filter IS NOT NULL THEN format(' AND (%s)', t.row_filter) ELSE '' END;
     missing text;
     counted bigint;
 BEGIN
+    -- the same checks as the triggers (unknown customers, bad amounts)
     IF t.keyed THEN
-        -- new customer_ids follow every id already in use
-        PERFORM setval('crm.customer_key_ids', m) FROM (SELECT max(c.customer_id) AS m FROM crm.customers c) x
-        WHERE m >= (SELECT s.last_value FROM crm.customer_key_ids s);
+        -- application keys: the orders grouped by their key in one pass
+        -- over the table, then the keys missing from crm.customer_keys
+        -- mapped (or refused) and one key lookup per customer, not per
+        -- order
+        EXECUTE format('CREATE TEMP TABLE crm_backfill_keys ON COMMIT DROP AS '
+                       'SELECT s.crm_key::text AS crm_key, s.summary FROM (SELECT q.crm_key, crm.summarize(q.crm_day, q.crm_amount) AS summary '
+                       'FROM (%s) q(crm_key, crm_day, crm_amount) GROUP BY 1) s',
+                       crm.order_rows_query(t, mapped => false));
         IF t.unknown_customers = 'create' THEN
-            EXECUTE format('INSERT INTO crm.customer_keys (app_key, customer_id) '
-                           'SELECT r.key, nextval(''crm.customer_key_ids'') FROM (SELECT DISTINCT o.%I::text AS key FROM %s o WHERE %s) r '
-                           'WHERE NOT EXISTS (SELECT FROM crm.customer_keys k WHERE k.app_key = r.key) ORDER BY 1 ON CONFLICT DO NOTHING',
-                           t.customer_column, t.table_name, where_clause);
+            -- new customer_ids follow every id already in use, in key order
+            PERFORM setval('crm.customer_key_ids', m) FROM (SELECT max(c.customer_id) AS m FROM crm.customers c) x
+            WHERE m >= (SELECT s.last_value FROM crm.customer_key_ids s);
+            INSERT INTO crm.customer_keys (app_key, customer_id)
+            SELECT b.crm_key, nextval('crm.customer_key_ids') FROM crm_backfill_keys b
+            WHERE NOT EXISTS (SELECT FROM crm.customer_keys k WHERE k.app_key = b.crm_key)
+            ORDER BY 1 ON CONFLICT DO NOTHING;
         ELSE
-            EXECUTE format('SELECT min(o.%I::text) FROM %s o WHERE %s '
-                           'AND NOT EXISTS (SELECT FROM crm.customer_keys k WHERE k.app_key = o.%I::text)',
-                           t.customer_column, t.table_name, where_clause, t.customer_column)
-                INTO missing;
+            SELECT min(b.crm_key) INTO missing FROM crm_backfill_keys b
+            WHERE NOT EXISTS (SELECT FROM crm.customer_keys k WHERE k.app_key = b.crm_key);
             IF missing IS NOT NULL THEN
                 RAISE EXCEPTION 'customer "%" of an order in % is not in crm.customer_keys', missing, t.table_name
                     USING ERRCODE = '23503',
                           HINT = 'Register the customers with crm.customer_for_key() first, or attach with unknown_customers => ''create''.';
             END IF;
         END IF;
-    END IF;
-
-    -- the same checks as the triggers (unknown customers, bad amounts)
-    -- (application keys: the orders grouped by their key first, then one
-    -- key lookup per customer instead of one per order: half the time)
-    IF t.keyed THEN
-        EXECUTE format('CREATE TEMP TABLE crm_backfill ON COMMIT DROP AS '
-                       'SELECT k.customer_id, s.summary FROM (SELECT q.crm_key, crm.summarize(q.crm_day, q.crm_amount) AS summary '
-                       'FROM (%s) q(crm_key, crm_day, crm_amount) GROUP BY 1) s JOIN crm.customer_keys k ON k.app_key = s.crm_key::text',
-                       crm.order_rows_query(t, mapped => false));
+        CREATE TEMP TABLE crm_backfill ON COMMIT DROP AS
+        SELECT k.customer_id, b.summary FROM crm_backfill_keys b JOIN crm.customer_keys k ON k.app_key = b.crm_key;
+        DROP TABLE crm_backfill_keys;
     ELSE
         EXECUTE format('CREATE TEMP TABLE crm_backfill ON COMMIT DROP AS '
                        'SELECT q.customer_id, crm.summarize(q.crm_day, q.crm_amount) AS summary FROM (%s) q(customer_id, crm_day, crm_amount) GROUP BY 1',

@@ -5,7 +5,7 @@
 -- arguments refused with nothing attached.  The reference summaries are
 -- written out here in plain SQL (not crm.table_summaries).
 \ir setup.psql
-SELECT plan(39);
+SELECT plan(43);
 
 SET crm.as_of = '2026-06-30';
 SELECT setseed(0.1515);
@@ -245,6 +245,29 @@ SELECT ok(NOT EXISTS (SELECT FROM crm.tracked_tables WHERE table_name = 'public.
           AND NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = 'public.bad_orders'::regclass)
           AND (SELECT count(*) FROM crm.customer_keys) = (SELECT n FROM before_keys),
     'nothing was attached: no row, no trigger, no key');
+
+-- application keys with unknown_customers => 'error': an order of a key
+-- not in crm.customer_keys refuses the attach (the smallest such key
+-- named), nothing attached; once every key is registered, the attach maps
+-- each key to its customer
+CREATE TABLE public.known_orders (id serial, who text, at date, amount numeric);
+INSERT INTO public.known_orders (who, at, amount)
+VALUES ('k-b', '2025-01-02', 10), ('k-a', '2025-01-03', 5), ('k-b', '2025-02-01', 7), ('k-c', '2025-03-01', 1);
+SELECT crm.customer_for_key('k-b');
+SELECT throws_ok($$SELECT crm.track_orders('public.known_orders', 'who', 'at', 'amount', unknown_customers => 'error')$$, '23503',
+    'customer "k-a" of an order in public.known_orders is not in crm.customer_keys',
+    'an unregistered key refuses an attach with unknown_customers => error, naming the smallest');
+SELECT ok(NOT EXISTS (SELECT FROM crm.tracked_tables WHERE table_name = 'public.known_orders'::regclass)
+          AND (SELECT count(*) FROM crm.customer_keys WHERE app_key LIKE 'k-%') = 1,
+    'nothing was attached and no key was added');
+SELECT crm.customer_for_key('k-a'), crm.customer_for_key('k-c');
+SELECT lives_ok($$SELECT crm.track_orders('public.known_orders', 'who', 'at', 'amount', unknown_customers => 'error')$$,
+    'with every key registered the attach goes through');
+SELECT results_eq(
+    $$SELECT k.app_key, crm.total_spend(c.summary), crm.purchase_days(c.summary)
+      FROM crm.customer_keys k JOIN crm.customers c USING (customer_id) WHERE k.app_key LIKE 'k-%' ORDER BY 1$$,
+    $$VALUES ('k-a', 5::numeric, 1), ('k-b', 17::numeric, 2), ('k-c', 1::numeric, 1)$$,
+    'each key''s orders went to its registered customer');
 
 SELECT * FROM finish();
 ROLLBACK;
