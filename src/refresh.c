@@ -578,6 +578,7 @@ typedef struct RefreshState
 	bool		fit_if_none;	/* fit_model NULL */
 	bool		population_done;
 	bool		distributed;	/* on Citus: the shards rescored (shard.c) */
+	bool		batches_done;	/* every customer rescored: the roll-up next */
 	int64		last;			/* the last customer rescored */
 	int64		done;
 	int64		stages;
@@ -586,8 +587,10 @@ typedef struct RefreshState
 
 /*
  * One step of a refresh: the population state first, then each batch of
- * batch_size customers after st->last.  False when there was no customer
- * left.
+ * batch_size customers after st->last, then the roll-up of the stage
+ * history the refresh wrote into the kept counts of crm.stage_transitions
+ * (crm.roll_up_stage_history(), 78_transition_counts.sql).  False after
+ * the last.
  */
 static bool
 refresh_step(RefreshState *st)
@@ -609,6 +612,16 @@ refresh_step(RefreshState *st)
 			PopActiveSnapshot();
 		st->population_done = true;
 		return true;
+	}
+	if (st->batches_done)
+	{
+		if (st->commit)
+			PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_execute("SELECT crm.roll_up_stage_history()", false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not roll up crm.stage_history");
+		if (st->commit)
+			PopActiveSnapshot();
+		return false;
 	}
 	if (st->distributed)
 	{
@@ -640,7 +653,9 @@ refresh_step(RefreshState *st)
 		PopActiveSnapshot();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(batch_cxt);
-	return n > 0;
+	if (n == 0)
+		st->batches_done = true;
+	return true;
 }
 
 /*

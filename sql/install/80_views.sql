@@ -19,10 +19,29 @@ COMMENT ON COLUMN crm.lifecycle_funnel.total_spend IS 'Total net spend of the st
 COMMENT ON COLUMN crm.lifecycle_funnel.average_spend IS 'Average net spend per customer with purchases';
 
 CREATE VIEW crm.stage_transitions AS
-SELECT date_trunc('month', h.changed_at) AS month, h.from_stage, h.to_stage, h.source, count(*) AS transitions
-FROM crm.stage_history h
-WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage
-GROUP BY 1, 2, 3, 4;
+-- the counts kept up to the watermark (78_transition_counts.sql) and the
+-- history rows after it, counted live (a range scan of the primary key).
+-- A reader whose time zone starts a month inside a kept period, and an
+-- account manager (the policies hide the counts and the watermark: they
+-- count their own customers' rows), count every row live.
+WITH kept AS MATERIALIZED (
+    SELECT date_trunc('month', k.period_start) AS month, k.from_stage, k.to_stage, k.source, k.transitions,
+           date_trunc('month', k.period_end - interval '1 microsecond') <> date_trunc('month', k.period_start) AS split
+    FROM crm.stage_transition_counts k
+), mark AS (
+    SELECT CASE WHEN EXISTS (SELECT FROM kept WHERE kept.split) THEN 0
+                ELSE coalesce((SELECT r.watermark FROM crm.stage_history_rollup r), 0) END AS watermark
+)
+SELECT t.month, t.from_stage, t.to_stage, t.source, sum(t.transitions)::bigint AS transitions
+FROM (SELECT kept.month, kept.from_stage, kept.to_stage, kept.source, kept.transitions
+      FROM kept WHERE (SELECT mark.watermark FROM mark) > 0
+      UNION ALL
+      SELECT date_trunc('month', h.changed_at), h.from_stage, h.to_stage, h.source, count(*)
+      FROM crm.stage_history h
+      WHERE h.history_id > (SELECT mark.watermark FROM mark) AND (h.from_stage IS NULL OR h.from_stage <> h.to_stage)
+      GROUP BY 1, 2, 3, 4) t
+GROUP BY 1, 2, 3, 4
+HAVING sum(t.transitions) > 0;
 COMMENT ON VIEW crm.stage_transitions IS 'Stage changes per month, from x to (filter on month for a period''s transition matrix)';
 COMMENT ON COLUMN crm.stage_transitions.month IS 'Month of the change';
 COMMENT ON COLUMN crm.stage_transitions.from_stage IS 'Stage before (NULL: customer imported in to_stage)';
@@ -34,10 +53,28 @@ CREATE FUNCTION crm.stage_transition_matrix(since timestamptz, until timestamptz
     RETURNS TABLE (from_stage crm.stage, to_stage crm.stage, transitions bigint)
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, crm
-    AS $$ SELECT h.from_stage, h.to_stage, count(*) FROM crm.stage_history h
-          WHERE h.changed_at >= since AND h.changed_at < until
-            AND (h.from_stage IS NULL OR h.from_stage <> h.to_stage)
-          GROUP BY 1, 2 ORDER BY 1, 2 $$;
+    -- as crm.stage_transitions: the kept periods inside [since, until) and
+    -- the rows after the watermark; everything live when a kept period
+    -- straddles since or until
+    AS $$ WITH kept AS MATERIALIZED (
+              SELECT k.from_stage, k.to_stage, k.transitions,
+                     k.period_start >= since AND k.period_end <= until AS inside,
+                     k.period_start < until AND k.period_end > since AS overlaps
+              FROM crm.stage_transition_counts k
+          ), mark AS (
+              SELECT CASE WHEN EXISTS (SELECT FROM kept WHERE kept.overlaps AND NOT kept.inside) THEN 0
+                          ELSE coalesce((SELECT r.watermark FROM crm.stage_history_rollup r), 0) END AS watermark
+          )
+          SELECT t.from_stage, t.to_stage, sum(t.transitions)::bigint
+          FROM (SELECT kept.from_stage, kept.to_stage, kept.transitions
+                FROM kept WHERE kept.inside AND (SELECT mark.watermark FROM mark) > 0
+                UNION ALL
+                SELECT h.from_stage, h.to_stage, count(*) FROM crm.stage_history h
+                WHERE h.history_id > (SELECT mark.watermark FROM mark)
+                  AND h.changed_at >= since AND h.changed_at < until
+                  AND (h.from_stage IS NULL OR h.from_stage <> h.to_stage)
+                GROUP BY 1, 2) t
+          GROUP BY 1, 2 HAVING sum(t.transitions) > 0 ORDER BY 1, 2 $$;
 COMMENT ON FUNCTION crm.stage_transition_matrix(timestamptz, timestamptz) IS
     'From x to counts of stage changes in [since, until)';
 
