@@ -35,7 +35,7 @@ REGRESS = summary_io summary_functions rfm value btyd stage segment pipeline
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
 # concurrency: isolation specs in test/isolation/specs, expected output in
 # test/isolation/expected (pg_isolation_regress)
-ISOLATION = order_waits_for_customer thresholds_repeatable_read
+ISOLATION = order_waits_for_customer thresholds_repeatable_read roll_up_waits_for_writers
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/results/isolation
 
 PG_CPPFLAGS = -I$(srcdir)/src
