@@ -1,6 +1,7 @@
 -- test/bench_views_baseline.sql: the definitions crm.kpis, crm.customer_360,
--- crm.churn_watch and crm.customers_below_target_level had before crm
--- 0.4.0's issue 21 rewrote them (kpis through crm.monthly_activity, the
+-- crm.churn_watch, crm.customers_below_target_level and
+-- crm.stage_transitions had before crm 0.4.0's issue 21 rewrote them (kpis
+-- through crm.monthly_activity, stage_transitions from kept counts, the
 -- others joining grouped service tables), in schema bench: the baselines
 -- test/bench_views.sh times the views against.  Old definitions, kept
 -- here on purpose.
@@ -95,3 +96,11 @@ LEFT JOIN crm.scoring sc ON true
 WHERE c.stage = 'decline'
    OR (c.stage IN ('formation', 'stable') AND crm.first_purchase(c.summary) <= d.as_of
        AND crm.p_alive(sc.model, c.summary, d.as_of) < 0.5);
+
+-- crm.stage_transitions before it read the kept counts of the history
+-- (78_transition_counts.sql): every history row grouped
+CREATE VIEW bench.stage_transitions AS
+SELECT date_trunc('month', h.changed_at) AS month, h.from_stage, h.to_stage, h.source, count(*) AS transitions
+FROM crm.stage_history h
+WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage
+GROUP BY 1, 2, 3, 4;
