@@ -138,7 +138,7 @@ CREATE TRIGGER count_truncates AFTER TRUNCATE ON crm.stage_history
 -- (an INSERT, and the C writer, take ROW EXCLUSIVE before they draw
 -- history_id from the identity), so every row up to the new watermark is
 -- committed and seen by the statements after it (read committed: a
--- snapshot each); a writer waiting longer than lock_timeout leaves the
+-- snapshot each); writers holding it longer than lock_timeout leave the
 -- roll-up for the next time.
 CREATE FUNCTION crm.roll_up_stage_history() RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
@@ -167,8 +167,10 @@ BEGIN
     END IF;
     BEGIN
         LOCK TABLE crm.stage_history IN SHARE MODE;
-    EXCEPTION WHEN lock_not_available THEN
-        RAISE NOTICE 'crm.stage_history not rolled up: writers held it longer than lock_timeout'
+    -- (a deadlock: the caller's transaction holds rows a writer in
+    -- flight waits for, as crm.refresh() run as one transaction does)
+    EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+        RAISE NOTICE 'crm.stage_history not rolled up: writers held it longer than lock_timeout, or waited for this transaction'
             USING DETAIL = 'The views count the rows after the watermark live; the next roll-up counts them in.';
         RETURN 0;
     END;
