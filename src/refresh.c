@@ -25,12 +25,14 @@
  * batches done; inside one (or with commit_batches => false) everything is
  * one transaction.  A customer changed by an order meanwhile is written
  * after that order commits, as the order trigger writes it (the writer
- * waits, then applies to the latest version).
+ * waits, then applies to the latest version).  Last, on a single node, it
+ * rolls the stage history up into the kept counts crm.stage_transitions
+ * reads (crm.roll_up_stage_history(), sql/install/78_transition_counts.sql).
  *
  * Each run is logged in crm.refresh_runs (progress.c): its row is
  * committed before the first step, and updated in each batch's
  * transaction.  When the batches commit, each step (the population state,
- * each batch) runs in a subtransaction, so that an error can be caught,
+ * each batch, the roll-up) runs in a subtransaction, so that an error can be caught,
  * the step rolled back and the failure written and committed before the
  * error is raised again.
  *
