@@ -199,10 +199,11 @@ BEGIN
     PERFORM crm.unseal_customers();
 
     -- the history is written on the shards, where no trigger of ours
-    -- keeps its counts: crm.stage_transitions and
-    -- crm.stage_transition_matrix() count it live (the roll-up does
-    -- nothing on a distributed CRM)
+    -- keeps its counts: crm.stage_transitions,
+    -- crm.stage_transition_matrix() and crm.stage_durations count it live
+    -- (the roll-up does nothing on a distributed CRM)
     DELETE FROM crm.stage_transition_counts;
+    DELETE FROM crm.stage_spell_counts;
     UPDATE crm.stage_history_rollup SET watermark = 0, rolled_up_at = NULL;
     DROP TRIGGER count_inserts ON crm.stage_history;
     DROP TRIGGER count_updates ON crm.stage_history;

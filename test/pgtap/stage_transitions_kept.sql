@@ -12,7 +12,7 @@
 -- after TRUNCATE.  The counts themselves are checked against a count of
 -- the history by UTC day and quarter hour written out here.
 \ir setup.psql
-SELECT plan(49);
+SELECT plan(68);
 
 SET crm.as_of = '2025-12-31';
 SET TimeZone = 'UTC';
@@ -29,6 +29,26 @@ SELECT date_trunc('month', h.changed_at) AS month, h.from_stage, h.to_stage, h.s
 FROM crm.stage_history h
 WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage
 GROUP BY 1, 2, 3, 4;
+CREATE TEMP VIEW former_durations WITH (security_invoker = true) AS
+SELECT s.stage,
+       count(*) AS spells,
+       count(*) FILTER (WHERE s.ended_at IS NULL) AS ongoing,
+       round(avg(extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400)::numeric, 1) AS average_days,
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400))::numeric, 1) AS median_days
+FROM (SELECT h.to_stage AS stage, h.changed_at AS started_at,
+             lead(h.changed_at) OVER (PARTITION BY h.customer_id ORDER BY h.changed_at, h.history_id) AS ended_at
+      FROM crm.stage_history h
+      WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage) s
+GROUP BY s.stage;
+-- the spells as they should be kept: every customer's history up to the
+-- watermark, each spell's length or (ongoing) start
+CREATE TEMP VIEW expected_spells AS
+SELECT stage, ended_at - started_at AS duration, CASE WHEN ended_at IS NULL THEN started_at END AS started_at, count(*) AS spells
+FROM (SELECT h.to_stage AS stage, h.changed_at AS started_at,
+             lead(h.changed_at) OVER (PARTITION BY h.customer_id ORDER BY h.changed_at, h.history_id) AS ended_at
+      FROM crm.stage_history h
+      WHERE h.history_id <= (SELECT watermark FROM crm.stage_history_rollup) AND (h.from_stage IS NULL OR h.from_stage <> h.to_stage)) s
+GROUP BY 1, 2, 3;
 CREATE FUNCTION pg_temp.former_matrix(since timestamptz, until timestamptz)
     RETURNS TABLE (from_stage crm.stage, to_stage crm.stage, transitions bigint) LANGUAGE sql STABLE
     AS $$ SELECT h.from_stage, h.to_stage, count(*) FROM crm.stage_history h
@@ -59,6 +79,10 @@ BEGIN
                            'crm.stage_transition_matrix() equals its former definition ' || what);
     RETURN NEXT bag_eq('SELECT * FROM kept_counts', 'SELECT * FROM expected_counts',
                        'the kept counts are the history''s up to the watermark ' || what);
+    RETURN NEXT bag_eq('SELECT * FROM crm.stage_durations', 'SELECT * FROM former_durations',
+                       'crm.stage_durations equals its former definition ' || what);
+    RETURN NEXT bag_eq('SELECT * FROM crm.stage_spell_counts WHERE spells > 0', 'SELECT * FROM expected_spells',
+                       'the kept spells are the history''s up to the watermark ' || what);
 END $$;
 
 CALL crm.refresh('2024-06-30');
@@ -186,7 +210,7 @@ SELECT ok((SELECT count(*) FROM crm.stage_transition_matrix('2025-03-31 23:46+00
 -- watermark are hidden from them, and the views count their rows live
 CREATE ROLE crm_test_am IN ROLE crm_reader;
 UPDATE crm.customers SET account_manager = 'crm_test_am' WHERE customer_id % 10 = 0;
-GRANT SELECT ON former_transitions TO crm_test_am;
+GRANT SELECT ON former_transitions, former_durations TO crm_test_am;
 SET ROLE crm_test_am;
 SELECT is((SELECT count(*) FROM crm.stage_transition_counts) + (SELECT count(*) FROM crm.stage_history_rollup), 0::bigint,
     'an account manager sees no counts and no watermark');
@@ -198,6 +222,8 @@ SELECT ok((SELECT sum(transitions) FROM crm.stage_transitions)
 SELECT results_eq($$SELECT * FROM crm.stage_transition_matrix('2023-01-01', '2026-01-01')$$,
                   $$SELECT * FROM pg_temp.former_matrix('2023-01-01', '2026-01-01')$$,
     'and so does the matrix');
+SELECT bag_eq('SELECT * FROM crm.stage_durations', 'SELECT * FROM former_durations',
+    'and crm.stage_durations (their customers'' spells)');
 RESET ROLE;
 UPDATE crm.customers SET account_manager = NULL;
 
