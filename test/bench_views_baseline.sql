@@ -1,8 +1,8 @@
 -- test/bench_views_baseline.sql: the definitions crm.kpis, crm.customer_360,
--- crm.churn_watch, crm.customers_below_target_level and
--- crm.stage_transitions had before crm 0.4.0's issue 21 rewrote them (kpis
--- through crm.monthly_activity, stage_transitions from kept counts, the
--- others joining grouped service tables), in schema bench: the baselines
+-- crm.churn_watch, crm.customers_below_target_level, crm.stage_transitions
+-- and crm.stage_durations had before crm 0.4.0's issue 21 rewrote them
+-- (kpis through crm.monthly_activity, the history views from kept counts,
+-- the others joining grouped service tables), in schema bench: the baselines
 -- test/bench_views.sh times the views against.  Old definitions, kept
 -- here on purpose.
 CREATE VIEW bench.customers_below_target_level AS
@@ -104,3 +104,17 @@ SELECT date_trunc('month', h.changed_at) AS month, h.from_stage, h.to_stage, h.s
 FROM crm.stage_history h
 WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage
 GROUP BY 1, 2, 3, 4;
+
+-- crm.stage_durations before it read the kept spells: every spell of the
+-- history computed with a window over it
+CREATE VIEW bench.stage_durations AS
+SELECT s.stage,
+       count(*) AS spells,
+       count(*) FILTER (WHERE s.ended_at IS NULL) AS ongoing,
+       round(avg(extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400)::numeric, 1) AS average_days,
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400))::numeric, 1) AS median_days
+FROM (SELECT h.to_stage AS stage, h.changed_at AS started_at,
+             lead(h.changed_at) OVER (PARTITION BY h.customer_id ORDER BY h.changed_at, h.history_id) AS ended_at
+      FROM crm.stage_history h
+      WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage) s
+GROUP BY s.stage;
