@@ -1,7 +1,8 @@
 -- ---------------------------------------------------------------------
--- Kept counts of the stage history for crm.stage_transitions and
--- crm.stage_transition_matrix() (80_views.sql): the history rows up to a
--- watermark (crm.stage_history_rollup) counted per period, so that the
+-- Kept counts of the stage history for crm.stage_transitions,
+-- crm.stage_transition_matrix() and crm.stage_durations (80_views.sql):
+-- the history rows up to a watermark (crm.stage_history_rollup) counted
+-- per period, and their spells per stage and length (below), so that the
 -- views group a few thousand counts and the rows after the watermark (a
 -- range scan of the primary key) instead of the whole history.
 --
@@ -15,8 +16,8 @@
 --
 -- Rolled up by crm.roll_up_stage_history() (at the end of crm.refresh()).
 -- The rows at or below the watermark that users insert (with their own
--- history_id), update or delete adjust the counts by statement triggers;
--- TRUNCATE empties them and puts the watermark back to 0.  The C writer
+-- history_id), update or delete adjust the counts (and their customers'
+-- spells) by statement triggers; TRUNCATE empties them and puts the watermark back to 0.  The C writer
 -- only inserts rows with the identity's next values, which are above the
 -- watermark (the roll-up waits for the writers in flight).
 -- ---------------------------------------------------------------------
