@@ -23,7 +23,8 @@ INSTALL_PIECES = $(sort $(wildcard sql/install/*.sql))
 UPGRADES_RELEASED = sql/upgrade/crm--0.1.0--0.2.0.sql sql/upgrade/crm--0.2.0--0.3.0.sql
 UPGRADE_PREVIOUS = 0.3.0
 NEW_PIECES = sql/install/08_agg_state.sql sql/install/40_btyd.sql sql/install/42_validation.sql sql/install/79_pipeline.sql \
-	sql/install/95_model_validation.sql sql/install/95_pipeline_access.sql sql/install/96_account_manager_history.sql sql/install/97_distribute.sql
+	sql/install/78_transition_counts.sql sql/install/95_model_validation.sql sql/install/95_pipeline_access.sql sql/install/96_account_manager_history.sql \
+	sql/install/96_stage_counts_access.sql sql/install/97_distribute.sql
 UPGRADE_FINISH = sql/upgrade/$(EXTVERSION)-finish.sql
 UPGRADE_LATE = sql/upgrade/$(EXTVERSION)-late.sql
 UPGRADE_PIECES = sql/upgrade/$(EXTVERSION).sql $(NEW_PIECES) $(UPGRADE_FINISH) $(UPGRADE_LATE)
@@ -34,7 +35,7 @@ REGRESS = summary_io summary_functions rfm value btyd stage segment pipeline
 REGRESS_OPTS = --inputdir=. --outputdir=test/results
 # concurrency: isolation specs in test/isolation/specs, expected output in
 # test/isolation/expected (pg_isolation_regress)
-ISOLATION = order_waits_for_customer thresholds_repeatable_read
+ISOLATION = order_waits_for_customer thresholds_repeatable_read roll_up_waits_for_writers
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/results/isolation
 
 PG_CPPFLAGS = -I$(srcdir)/src

@@ -25,12 +25,14 @@
  * batches done; inside one (or with commit_batches => false) everything is
  * one transaction.  A customer changed by an order meanwhile is written
  * after that order commits, as the order trigger writes it (the writer
- * waits, then applies to the latest version).
+ * waits, then applies to the latest version).  Last, on a single node, it
+ * rolls the stage history up into the kept counts crm.stage_transitions
+ * reads (crm.roll_up_stage_history(), sql/install/78_transition_counts.sql).
  *
  * Each run is logged in crm.refresh_runs (progress.c): its row is
  * committed before the first step, and updated in each batch's
  * transaction.  When the batches commit, each step (the population state,
- * each batch) runs in a subtransaction, so that an error can be caught,
+ * each batch, the roll-up) runs in a subtransaction, so that an error can be caught,
  * the step rolled back and the failure written and committed before the
  * error is raised again.
  *
@@ -578,6 +580,7 @@ typedef struct RefreshState
 	bool		fit_if_none;	/* fit_model NULL */
 	bool		population_done;
 	bool		distributed;	/* on Citus: the shards rescored (shard.c) */
+	bool		batches_done;	/* every customer rescored: the roll-up next */
 	int64		last;			/* the last customer rescored */
 	int64		done;
 	int64		stages;
@@ -586,8 +589,10 @@ typedef struct RefreshState
 
 /*
  * One step of a refresh: the population state first, then each batch of
- * batch_size customers after st->last.  False when there was no customer
- * left.
+ * batch_size customers after st->last, then the roll-up of the stage
+ * history the refresh wrote into the kept counts of crm.stage_transitions
+ * (crm.roll_up_stage_history(), 78_transition_counts.sql).  False after
+ * the last.
  */
 static bool
 refresh_step(RefreshState *st)
@@ -609,6 +614,16 @@ refresh_step(RefreshState *st)
 			PopActiveSnapshot();
 		st->population_done = true;
 		return true;
+	}
+	if (st->batches_done)
+	{
+		if (st->commit)
+			PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_execute("SELECT crm.roll_up_stage_history()", false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not roll up crm.stage_history");
+		if (st->commit)
+			PopActiveSnapshot();
+		return false;
 	}
 	if (st->distributed)
 	{
@@ -640,7 +655,9 @@ refresh_step(RefreshState *st)
 		PopActiveSnapshot();
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(batch_cxt);
-	return n > 0;
+	if (n == 0)
+		st->batches_done = true;
+	return true;
 }
 
 /*

@@ -1,7 +1,8 @@
 -- test/bench_views_baseline.sql: the definitions crm.kpis, crm.customer_360,
--- crm.churn_watch and crm.customers_below_target_level had before crm
--- 0.4.0's issue 21 rewrote them (kpis through crm.monthly_activity, the
--- others joining grouped service tables), in schema bench: the baselines
+-- crm.churn_watch, crm.customers_below_target_level, crm.stage_transitions
+-- and crm.stage_durations had before crm 0.4.0's issue 21 rewrote them
+-- (kpis through crm.monthly_activity, the history views from kept counts,
+-- the others joining grouped service tables), in schema bench: the baselines
 -- test/bench_views.sh times the views against.  Old definitions, kept
 -- here on purpose.
 CREATE VIEW bench.customers_below_target_level AS
@@ -95,3 +96,25 @@ LEFT JOIN crm.scoring sc ON true
 WHERE c.stage = 'decline'
    OR (c.stage IN ('formation', 'stable') AND crm.first_purchase(c.summary) <= d.as_of
        AND crm.p_alive(sc.model, c.summary, d.as_of) < 0.5);
+
+-- crm.stage_transitions before it read the kept counts of the history
+-- (78_transition_counts.sql): every history row grouped
+CREATE VIEW bench.stage_transitions AS
+SELECT date_trunc('month', h.changed_at) AS month, h.from_stage, h.to_stage, h.source, count(*) AS transitions
+FROM crm.stage_history h
+WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage
+GROUP BY 1, 2, 3, 4;
+
+-- crm.stage_durations before it read the kept spells: every spell of the
+-- history computed with a window over it
+CREATE VIEW bench.stage_durations AS
+SELECT s.stage,
+       count(*) AS spells,
+       count(*) FILTER (WHERE s.ended_at IS NULL) AS ongoing,
+       round(avg(extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400)::numeric, 1) AS average_days,
+       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400))::numeric, 1) AS median_days
+FROM (SELECT h.to_stage AS stage, h.changed_at AS started_at,
+             lead(h.changed_at) OVER (PARTITION BY h.customer_id ORDER BY h.changed_at, h.history_id) AS ended_at
+      FROM crm.stage_history h
+      WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage) s
+GROUP BY s.stage;

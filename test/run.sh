@@ -217,6 +217,7 @@ dump_restore_check() {
 		|| ' ' || (SELECT value FROM crm.settings_in_effect WHERE name = 'loyal_after_surveys')
 		|| ' ' || (SELECT string_agg(table_name::text, ',' ORDER BY table_name::text) FROM crm.tracked_tables)
 		|| ' ' || (SELECT count(*) FROM crm.complaints) || ' ' || (SELECT count(*) FROM crm.orders)
+		|| ' ' || (SELECT count(*) || ':' || sum(transitions) FROM crm.stage_transitions)
 		|| ' ' || (SELECT string_agg(customer_id || '=' || coalesce(summary::text, '-') || '/' || stage::text, ' ' ORDER BY customer_id)
 		           FROM crm.customers)"
 	dump=$(mktemp)
@@ -240,6 +241,9 @@ dump_restore_check() {
 			INSERT INTO public.shop VALUES (1, 3, '2024-05-01', 9), (2, 4, '2024-05-02', 1);
 			SELECT crm.track_orders('public.shop', 'cust', 'at', 'total') AS backfilled \gset
 			INSERT INTO public.shop VALUES (3, 3, '2024-06-01', 2);
+			-- the history's kept counts are not dumped: made again by the next roll-up
+			SELECT crm.roll_up_stage_history() AS rolled \gset
+			UPDATE crm.customers SET stage = 'stable' WHERE customer_id = 1;
 		SQL
 		before=$(psql -X -At -d crm_dump -c "$fingerprint") &&
 		pg_dump -Fc -d crm_dump -f "$dump" &&
@@ -248,7 +252,11 @@ dump_restore_check() {
 		after=$(psql -X -At -d crm_restored -c "$fingerprint") &&
 		echo "# before:   $before" && echo "# restored: $after" &&
 		[ "$before" = "$after" ] &&
-		case "$before" in "60 5 formation 4 5-4-3stable 5 crm.orders,shop 1 3 "*) ;; *) false ;; esac &&
+		case "$before" in "60 5 stable 5 5-4-3stable 5 crm.orders,shop 1 3 "*) ;; *) false ;; esac &&
+		[ "$(psql -X -At -d crm_restored -c "SELECT watermark FROM crm.stage_history_rollup;
+			SELECT crm.roll_up_stage_history(); $fingerprint")" = "0
+5
+$before" ] &&
 		# the restored triggers keep tracking
 		[ "$(psql -X -At -q -d crm_restored -c "INSERT INTO public.shop VALUES (4, 4, '2024-06-02', 3);
 			SELECT summary FROM crm.customers WHERE customer_id = 4")" = "{2024-05-02:1,2024-06-02:3}" ]

@@ -19,10 +19,29 @@ COMMENT ON COLUMN crm.lifecycle_funnel.total_spend IS 'Total net spend of the st
 COMMENT ON COLUMN crm.lifecycle_funnel.average_spend IS 'Average net spend per customer with purchases';
 
 CREATE VIEW crm.stage_transitions AS
-SELECT date_trunc('month', h.changed_at) AS month, h.from_stage, h.to_stage, h.source, count(*) AS transitions
-FROM crm.stage_history h
-WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage
-GROUP BY 1, 2, 3, 4;
+-- the counts kept up to the watermark (78_transition_counts.sql) and the
+-- history rows after it, counted live (a range scan of the primary key).
+-- A reader whose time zone starts a month inside a kept period, and an
+-- account manager (the policies hide the counts and the watermark: they
+-- count their own customers' rows), count every row live.
+WITH kept AS MATERIALIZED (
+    SELECT date_trunc('month', k.period_start) AS month, k.from_stage, k.to_stage, k.source, k.transitions,
+           date_trunc('month', k.period_end - interval '1 microsecond') <> date_trunc('month', k.period_start) AS split
+    FROM crm.stage_transition_counts k
+), mark AS (
+    SELECT CASE WHEN EXISTS (SELECT FROM kept WHERE kept.split) THEN 0
+                ELSE coalesce((SELECT r.watermark FROM crm.stage_history_rollup r), 0) END AS watermark
+)
+SELECT t.month, t.from_stage, t.to_stage, t.source, sum(t.transitions)::bigint AS transitions
+FROM (SELECT kept.month, kept.from_stage, kept.to_stage, kept.source, kept.transitions
+      FROM kept WHERE (SELECT mark.watermark FROM mark) > 0
+      UNION ALL
+      SELECT date_trunc('month', h.changed_at), h.from_stage, h.to_stage, h.source, count(*)
+      FROM crm.stage_history h
+      WHERE h.history_id > (SELECT mark.watermark FROM mark) AND (h.from_stage IS NULL OR h.from_stage <> h.to_stage)
+      GROUP BY 1, 2, 3, 4) t
+GROUP BY 1, 2, 3, 4
+HAVING sum(t.transitions) > 0;
 COMMENT ON VIEW crm.stage_transitions IS 'Stage changes per month, from x to (filter on month for a period''s transition matrix)';
 COMMENT ON COLUMN crm.stage_transitions.month IS 'Month of the change';
 COMMENT ON COLUMN crm.stage_transitions.from_stage IS 'Stage before (NULL: customer imported in to_stage)';
@@ -34,24 +53,78 @@ CREATE FUNCTION crm.stage_transition_matrix(since timestamptz, until timestamptz
     RETURNS TABLE (from_stage crm.stage, to_stage crm.stage, transitions bigint)
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, crm
-    AS $$ SELECT h.from_stage, h.to_stage, count(*) FROM crm.stage_history h
-          WHERE h.changed_at >= since AND h.changed_at < until
-            AND (h.from_stage IS NULL OR h.from_stage <> h.to_stage)
-          GROUP BY 1, 2 ORDER BY 1, 2 $$;
+    -- as crm.stage_transitions: the kept periods inside [since, until) and
+    -- the rows after the watermark; everything live when a kept period
+    -- straddles since or until
+    AS $$ WITH kept AS MATERIALIZED (
+              SELECT k.from_stage, k.to_stage, k.transitions,
+                     k.period_start >= since AND k.period_end <= until AS inside,
+                     k.period_start < until AND k.period_end > since AS overlaps
+              FROM crm.stage_transition_counts k
+          ), mark AS (
+              SELECT CASE WHEN EXISTS (SELECT FROM kept WHERE kept.overlaps AND NOT kept.inside) THEN 0
+                          ELSE coalesce((SELECT r.watermark FROM crm.stage_history_rollup r), 0) END AS watermark
+          )
+          SELECT t.from_stage, t.to_stage, sum(t.transitions)::bigint
+          FROM (SELECT kept.from_stage, kept.to_stage, kept.transitions
+                FROM kept WHERE kept.inside AND (SELECT mark.watermark FROM mark) > 0
+                UNION ALL
+                SELECT h.from_stage, h.to_stage, count(*) FROM crm.stage_history h
+                WHERE h.history_id > (SELECT mark.watermark FROM mark)
+                  AND h.changed_at >= since AND h.changed_at < until
+                  AND (h.from_stage IS NULL OR h.from_stage <> h.to_stage)
+                GROUP BY 1, 2) t
+          GROUP BY 1, 2 HAVING sum(t.transitions) > 0 ORDER BY 1, 2 $$;
 COMMENT ON FUNCTION crm.stage_transition_matrix(timestamptz, timestamptz) IS
     'From x to counts of stage changes in [since, until)';
 
 CREATE VIEW crm.stage_durations AS
-SELECT s.stage,
-       count(*) AS spells,
-       count(*) FILTER (WHERE s.ended_at IS NULL) AS ongoing,
-       round(avg(extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400)::numeric, 1) AS average_days,
-       round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM coalesce(s.ended_at, now()) - s.started_at) / 86400))::numeric, 1) AS median_days
-FROM (SELECT h.to_stage AS stage, h.changed_at AS started_at,
-             lead(h.changed_at) OVER (PARTITION BY h.customer_id ORDER BY h.changed_at, h.history_id) AS ended_at
-      FROM crm.stage_history h
-      WHERE h.from_stage IS NULL OR h.from_stage <> h.to_stage) s
-GROUP BY s.stage;
+-- the spells kept up to the watermark (crm.stage_spell_counts,
+-- 78_transition_counts.sql), less those of the customers with rows after
+-- it, plus theirs from all their rows; an account manager (the policies
+-- hide the kept spells and the watermark) gets their customers' spells
+-- from all their rows.  Per stage: how many, how many ongoing, the mean
+-- and the median of the days (ongoing ones up to now()), each computed as
+-- avg() and percentile_cont(0.5) compute them over every spell: the mean
+-- the numeric sum over the count, the median the two middle values
+-- (found by counting along the lengths) interpolated in float8.
+WITH mark AS MATERIALIZED (
+    SELECT m.watermark,
+           CASE WHEN m.watermark > 0
+                THEN coalesce((SELECT array_agg(DISTINCT h.customer_id) FROM crm.stage_history h WHERE h.history_id > m.watermark), '{}')
+           END AS touched
+    FROM (SELECT coalesce((SELECT r.watermark FROM crm.stage_history_rollup r), 0) AS watermark) m
+), spells AS (
+    SELECT k.stage, k.duration, k.started_at, k.spells FROM crm.stage_spell_counts k, mark WHERE mark.watermark > 0
+    UNION ALL
+    SELECT s.stage, s.duration, s.started_at, -s.spells FROM mark, crm.history_spells(mark.touched, mark.watermark) s
+    WHERE mark.watermark > 0
+    UNION ALL
+    SELECT s.stage, s.duration, s.started_at, s.spells FROM mark, crm.history_spells(mark.touched, NULL) s
+), lengths AS (
+    SELECT g.stage, g.ongoing, g.days, g.days::double precision AS sort_days, g.spells,
+           sum(g.spells) OVER (PARTITION BY g.stage ORDER BY g.days::double precision ROWS UNBOUNDED PRECEDING) AS spells_up_to,
+           sum(g.spells) OVER (PARTITION BY g.stage) AS stage_spells
+    FROM (SELECT sp.stage, sp.duration IS NULL AS ongoing,
+                 extract(epoch FROM coalesce(sp.duration, now() - sp.started_at)) / 86400 AS days, sum(sp.spells) AS spells
+          FROM spells sp GROUP BY 1, 2, 3) g
+    WHERE g.spells > 0
+), middle AS (
+    SELECT l.stage, sum(l.spells) AS spells, sum(l.spells) FILTER (WHERE l.ongoing) AS ongoing,
+           sum(l.days * l.spells) / sum(l.spells) AS average_days,
+           -- the 0-based rows floor and ceil of (n - 1) / 2 of the spells in
+           -- order of length
+           min(l.sort_days) FILTER (WHERE l.spells_up_to > floor((l.stage_spells - 1) / 2)) AS low,
+           min(l.sort_days) FILTER (WHERE l.spells_up_to > ceil((l.stage_spells - 1) / 2)) AS high
+    FROM lengths l
+    GROUP BY l.stage
+)
+SELECT m.stage,
+       m.spells::bigint AS spells,
+       coalesce(m.ongoing, 0)::bigint AS ongoing,
+       round(m.average_days, 1) AS average_days,
+       round((m.low + 0.5::double precision * (m.high - m.low))::numeric, 1) AS median_days
+FROM middle m;
 COMMENT ON VIEW crm.stage_durations IS 'Time spent in each stage, from the history (ongoing spells counted up to now)';
 COMMENT ON COLUMN crm.stage_durations.stage IS 'Life-cycle stage';
 COMMENT ON COLUMN crm.stage_durations.spells IS 'Times a customer entered the stage';

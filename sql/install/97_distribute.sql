@@ -198,6 +198,18 @@ BEGIN
     -- long histories whole again: nothing seals them on the shards
     PERFORM crm.unseal_customers();
 
+    -- the history is written on the shards, where no trigger of ours
+    -- keeps its counts: crm.stage_transitions,
+    -- crm.stage_transition_matrix() and crm.stage_durations count it live
+    -- (the roll-up does nothing on a distributed CRM)
+    DELETE FROM crm.stage_transition_counts;
+    DELETE FROM crm.stage_spell_counts;
+    UPDATE crm.stage_history_rollup SET watermark = 0, rolled_up_at = NULL;
+    DROP TRIGGER count_inserts ON crm.stage_history;
+    DROP TRIGGER count_updates ON crm.stage_history;
+    DROP TRIGGER count_deletes ON crm.stage_history;
+    DROP TRIGGER count_truncates ON crm.stage_history;
+
     -- the triggers whose C writers open other tables by name
     DROP TRIGGER crm_track_insert ON crm.orders;
     DROP TRIGGER crm_track_update ON crm.orders;

@@ -34,3 +34,16 @@ DROP FUNCTION crm.rfm_quantiles_deserialize(bytea, internal);
 DROP FUNCTION crm.rfm_quantiles_final(internal);
 --@ copy 20_rfm.sql crm.rfm_quantiles_accum
 --@ copy 20_rfm.sql crm.rfm_quantiles
+
+-- crm.stage_transitions and crm.stage_transition_matrix() read the kept
+-- counts of the history (crm.stage_transition_counts,
+-- 78_transition_counts.sql) and count only the rows after their watermark
+--@ replace 80_views.sql crm.stage_transitions
+ALTER VIEW crm.stage_transitions SET (security_invoker = true);
+--@ replace 80_views.sql crm.stage_transition_matrix
+
+-- crm.stage_durations reads the kept spells of the history
+-- (crm.stage_spell_counts, 78_transition_counts.sql) and recounts only the
+-- customers with rows after the watermark
+--@ replace 80_views.sql crm.stage_durations
+ALTER VIEW crm.stage_durations SET (security_invoker = true);

@@ -29,14 +29,15 @@ SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
                                               'score_customers', 'compute_scoring', 'attach_summaries',
                                               'seal_customers', 'unseal_customers',
                                               'customer_for_key', 'count_orders', 'sync_partitions', 'set_business_time_zone',
-                                              'distribute', 'score_shard'))$$,
+                                              'distribute', 'score_shard', 'roll_up_stage_history'))$$,
     'every function and aggregate is PARALLEL SAFE but the triggers, the procedures and those that write');
 SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
                   JOIN pg_language l ON l.oid = p.prolang
                   WHERE l.lanname IN ('sql', 'plpgsql')
                     AND NOT coalesce('search_path=pg_catalog, crm' = ANY (p.proconfig), false)
-                    AND p.oid <> 'crm.refresh(date, integer, boolean, boolean)'::regprocedure$$,
-    'every SQL and PL/pgSQL function pins search_path (crm.refresh, which commits, pins it in its body)');
+                    AND p.oid NOT IN ('crm.refresh(date, integer, boolean, boolean)'::regprocedure,
+                                      'crm.transition_period(timestamptz)'::regprocedure, 'crm.transition_period_end(timestamptz)'::regprocedure)$$,
+    'every SQL and PL/pgSQL function pins search_path (crm.refresh, which commits, pins it in its body; the two inlined period functions name pg_catalog''s functions and operators)');
 SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
                   WHERE p.prosecdef AND NOT EXISTS (SELECT FROM unnest(p.proconfig) s WHERE s LIKE 'search_path=%')
                     AND p.oid NOT IN ('crm.track_orders_trigger()'::regprocedure, 'crm.service_changed()'::regprocedure)$$,
