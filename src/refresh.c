@@ -18,7 +18,9 @@
  * crm.refresh(as_of, batch_size, fit_model, commit_batches) first computes
  * the population's cutpoints (one aggregate over the summaries, no row
  * locks) and, when asked or when none is stored, fits the BTYD model the
- * stage inference reads; it stores both in crm.scoring.  Then it rescores
+ * stage inference reads; it stores both in crm.scoring, and keeps the
+ * stored model's validation report for the views of
+ * sql/install/95_model_validation.sql.  Then it rescores
  * the customers in customer_id order, batch_size at a time.  Called
  * outside a transaction block (CALL crm.refresh()), it commits after each
  * batch, so it never holds locks on all customers and a failure keeps the
@@ -610,6 +612,13 @@ refresh_step(RefreshState *st)
 		if (st->commit)
 			PushActiveSnapshot(GetTransactionSnapshot());
 		refresh_population(st->day, st->fit, st->fit_if_none, CUSTOMER_SUMMARIES);
+		/*
+		 * the model's validation report kept for the views (one pass; not
+		 * on Citus, where they compute it as they read, untried there)
+		 */
+		if (!st->distributed &&
+			SPI_execute("SELECT crm.keep_model_validation()", false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not write crm.scoring_validation");
 		if (st->commit)
 			PopActiveSnapshot();
 		st->population_done = true;

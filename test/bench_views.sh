@@ -11,10 +11,11 @@
 # the server's Execution Time of EXPLAIN (ANALYZE, TIMING OFF) of SELECT *
 # (every row computed, none sent), its median printed against the goal of
 # one second; for crm.kpis, crm.customer_360, crm.churn_watch,
-# crm.customers_below_target_level, crm.stage_transitions and
-# crm.stage_durations also the
+# crm.customers_below_target_level, crm.stage_transitions,
+# crm.stage_durations and the model validation views also the
 # median of the definition they had before 0.4.0 kept them maintained (the
-# baseline, in schema bench), and the ratio.
+# baseline, in schema bench), and the ratio; and whether the validation
+# views (the report the refresh kept) equal their baselines (computed now).
 #
 #   CUSTOMERS  customers to generate (default 1000000)
 #   RUNS       timed runs per view (default 5)
@@ -88,7 +89,8 @@ else
 fi
 
 # the baselines: the definitions before (schema bench), as the reader sees them
-q -c "DROP VIEW IF EXISTS bench.kpis, bench.customer_360, bench.churn_watch, bench.customers_below_target_level, bench.stage_transitions, bench.stage_durations" \
+q -c "DROP VIEW IF EXISTS bench.kpis, bench.customer_360, bench.churn_watch, bench.customers_below_target_level,
+	bench.stage_transitions, bench.stage_durations, bench.model_validation, bench.model_validation_by_frequency, bench.model_tracking" \
 	-f test/bench_views_baseline.sql >/dev/null
 
 # exec_ms VIEW: the server's execution time of reading the view whole, in ms
@@ -132,4 +134,28 @@ for v in $(q -At -c "SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'cr
 	[ "$verdict" = met ] || over=$((over + 1))
 	printf '%-32s %10s %8.1f %12s %8s %s\n' "$v" "$rows" "$ours" "$base" "$ratio" "$verdict"
 done
+# the model validation views (the report the refresh kept) against their
+# baselines (computed now): the same rows, sums to 1e-9
+echo "# model validation views equal to the report computed now: $(q -At <<-'SQL'
+	SELECT CASE WHEN (SELECT count(*) FROM crm.model_validation) = 1
+	             AND (SELECT count(*) FROM crm.model_validation_by_frequency) = (SELECT count(*) FROM bench.model_validation_by_frequency)
+	             AND (SELECT count(*) FROM crm.model_tracking) = (SELECT count(*) FROM bench.model_tracking)
+	             AND NOT EXISTS (SELECT FROM crm.model_validation a, bench.model_validation b
+	                             WHERE (a.model, a.calibration_end, a.holdout_end, a.customers, a.actual, a.buyers)
+	                                   IS DISTINCT FROM (b.model, b.calibration_end, b.holdout_end, b.customers, b.actual, b.buyers)
+	                                OR abs(a.expected - b.expected) > 1e-9 * b.expected
+	                                OR abs(a.mean_absolute_error - b.mean_absolute_error) > 1e-9 * b.mean_absolute_error
+	                                OR abs(a.auc - b.auc) > 1e-9)
+	             AND NOT EXISTS (SELECT FROM crm.model_validation_by_frequency a FULL JOIN bench.model_validation_by_frequency b USING (frequency)
+	                             WHERE a.customers IS DISTINCT FROM b.customers OR a.actual IS DISTINCT FROM b.actual
+	                                OR NOT abs(a.expected - b.expected) <= 1e-9 * greatest(b.expected, 1))
+	             AND NOT EXISTS (SELECT FROM crm.model_tracking a FULL JOIN bench.model_tracking b USING (period_start)
+	                             WHERE a.actual IS DISTINCT FROM b.actual
+	                                OR NOT abs(a.expected_cumulative - b.expected_cumulative) <= 1e-9 * greatest(b.expected_cumulative, 1)
+	                                OR NOT coalesce(abs(a.expected_given_calibration - b.expected_given_calibration)
+	                                                <= 1e-9 * greatest(b.expected_given_calibration, 1),
+	                                                a.expected_given_calibration IS NULL AND b.expected_given_calibration IS NULL))
+	            THEN 'yes' ELSE 'NO' END
+	SQL
+)"
 echo "# $over view(s) at 1 s or more (the machine's load while timing: $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -29,7 +29,8 @@ SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
                                               'score_customers', 'compute_scoring', 'attach_summaries',
                                               'seal_customers', 'unseal_customers',
                                               'customer_for_key', 'count_orders', 'sync_partitions', 'set_business_time_zone',
-                                              'distribute', 'score_shard', 'roll_up_stage_history'))$$,
+                                              'distribute', 'score_shard', 'roll_up_stage_history',
+                                              'keep_model_validation'))$$,
     'every function and aggregate is PARALLEL SAFE but the triggers, the procedures and those that write');
 SELECT is_empty($$SELECT fn FROM crm_functions f JOIN pg_proc p ON p.oid = f.oid
                   JOIN pg_language l ON l.oid = p.prolang

@@ -191,7 +191,7 @@ INSERT INTO admin_only VALUES ('crm.refresh(date, integer, boolean, boolean)'), 
     ('crm.score_customers(bigint[], date)'), ('crm.compute_scoring(date, boolean)'), ('crm.attach_summaries(text, text, boolean, boolean)'),
     ('crm.override_stage(bigint, crm.stage, text)'), ('crm.override_level(bigint, crm.relationship_level, text)'),
     ('crm.apply_inferred_stages(date)'), ('crm.copy_segment_scheme(text, text)'), ('crm.distribute(integer)'),
-    ('crm.roll_up_stage_history()');
+    ('crm.roll_up_stage_history()'), ('crm.keep_model_validation()');
 CREATE TEMP TABLE nobody (fn regprocedure);
 INSERT INTO nobody VALUES ('crm.config_changed()'), ('crm.service_changed()'),
     ('crm.colocated_shard(regclass, regclass)'), ('crm.orders_shard_changed()'), ('crm.service_shard_changed()'),
