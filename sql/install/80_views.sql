@@ -88,12 +88,15 @@ CREATE VIEW crm.stage_durations AS
 -- avg() and percentile_cont(0.5) compute them over every spell: the mean
 -- the numeric sum over the count, the median the two middle values
 -- (found by counting along the lengths) interpolated in float8.
-WITH mark AS MATERIALIZED (
-    SELECT m.watermark,
-           CASE WHEN m.watermark > 0
-                THEN coalesce((SELECT array_agg(DISTINCT h.customer_id) FROM crm.stage_history h WHERE h.history_id > m.watermark), '{}')
-           END AS touched
-    FROM (SELECT coalesce((SELECT r.watermark FROM crm.stage_history_rollup r), 0) AS watermark) m
+WITH wm AS MATERIALIZED (
+    SELECT coalesce((SELECT r.watermark FROM crm.stage_history_rollup r), 0) AS watermark
+), mark AS MATERIALIZED (
+    -- the customers with rows after the watermark: an uncorrelated
+    -- subquery (Citus plans no correlated one over the distributed
+    -- history), not run at all while the watermark is 0
+    SELECT wm.watermark, CASE WHEN wm.watermark > 0 THEN coalesce(t.touched, '{}') END AS touched
+    FROM wm LEFT JOIN (SELECT array_agg(DISTINCT h.customer_id) AS touched FROM crm.stage_history h
+                       WHERE (SELECT wm.watermark FROM wm) > 0 AND h.history_id > (SELECT wm.watermark FROM wm)) t ON true
 ), spells AS (
     SELECT k.stage, k.duration, k.started_at, k.spells FROM crm.stage_spell_counts k, mark WHERE mark.watermark > 0
     UNION ALL
