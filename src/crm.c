@@ -186,6 +186,28 @@ crm_money_to_numeric(crm_money value)
 }
 
 /*
+ * crm.round_float(value, places) -> round(value::numeric, places), the same
+ * numeric (digits and display scale), without printing value as text and
+ * parsing it back where crm_round_decimal() can decide the digits from the
+ * binary value (nearly always); the views show probabilities with it.
+ */
+PG_FUNCTION_INFO_V1(crm_round_float);
+Datum
+crm_round_float(PG_FUNCTION_ARGS)
+{
+	float8		value = PG_GETARG_FLOAT8(0);
+	int32		places = PG_GETARG_INT32(1);
+	int64		digits;
+
+	if (crm_round_decimal(value, places, &digits))
+		PG_RETURN_NUMERIC(places == 0 ? int64_to_numeric(digits) :
+						  int64_div_fast_to_numeric(digits, places));
+	return DirectFunctionCall2(numeric_round,
+							   DirectFunctionCall1(float8_numeric, Float8GetDatum(value)),
+							   Int32GetDatum(places));
+}
+
+/*
  * The length of a time unit in days.  Months count as 30.4375 days (the
  * average Gregorian month, as extract(epoch from interval) counts them).
  */

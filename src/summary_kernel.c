@@ -593,6 +593,42 @@ crm_money_from_double(double value, crm_money *result)
 	return true;
 }
 
+/*
+ * round(value::numeric, places) of PostgreSQL decided from the binary value,
+ * without formatting it as text: the numeric is value to 15 significant
+ * digits (DBL_DIG, as float8_numeric() prints it), rounded half away from
+ * zero to places decimals.  *digits gets that result times 10^places.
+ *
+ * value * 10^places is within 5.2e-15 of its size of the 15-digit decimal
+ * times 10^places (half a unit in the 15th digit, plus one rounding of the
+ * product); under 1e8 that is under 1e-6, so when the product is further
+ * than 1e-6 from a half the two round alike.  False otherwise (within 1e-6
+ * of a half, 1e8 or more, places outside 0..8, NaN or an infinity): the
+ * caller then takes the text way.
+ */
+bool
+crm_round_decimal(double value, int places, int64_t *digits)
+{
+	static const double powers[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+	double		scaled;
+	double		whole;
+	double		frac;
+	int64_t		d;
+
+	if (!isfinite(value) || places < 0 || places > 8)
+		return false;
+	scaled = fabs(value) * powers[places];
+	if (!(scaled < 1e8))
+		return false;
+	whole = floor(scaled);
+	frac = scaled - whole;
+	if (fabs(frac - 0.5) <= 1e-6)
+		return false;
+	d = (int64_t) whole + (frac > 0.5 ? 1 : 0);
+	*digits = value < 0 ? -d : d;
+	return true;
+}
+
 double
 crm_money_to_double(crm_money value)
 {

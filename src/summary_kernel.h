@@ -141,6 +141,7 @@ extern SummaryStatus summary_apply_changes(SummaryDay *days, int *ndays,
 
 extern bool crm_money_from_double(double value, crm_money *result);
 extern double crm_money_to_double(crm_money value);
+extern bool crm_round_decimal(double value, int places, int64_t *digits);
 extern bool crm_money_parse(const char *str, const char **endptr,
 							crm_money *result);
 extern int	crm_money_format(crm_money value, char *buf);

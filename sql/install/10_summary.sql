@@ -221,3 +221,8 @@ CREATE FUNCTION crm.split_by_month(s crm.summary, OUT month date, OUT days crm.s
     AS 'MODULE_PATHNAME', 'summary_split_by_month' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 12;
 COMMENT ON FUNCTION crm.split_by_month(crm.summary) IS
     'The days of a summary that is not sealed, one summary per calendar month (first day of the month), oldest first';
+
+CREATE FUNCTION crm.round_float(value double precision, places integer) RETURNS numeric
+    AS 'MODULE_PATHNAME', 'crm_round_float' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION crm.round_float(double precision, integer) IS
+    'round(value::numeric, places): the same numeric, without the round trip through text (the views show probabilities with it)';

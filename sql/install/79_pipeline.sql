@@ -108,7 +108,12 @@ CREATE TABLE crm.opportunity_history (
     CHECK ((from_stage IS NULL) = (from_since IS NULL)),
     CHECK (from_since <= changed_at)
 );
-CREATE INDEX opportunity_history_opportunity ON crm.opportunity_history (opportunity_id, changed_at);
+-- in the order crm.pipeline_as_of() wants (each opportunity's latest row
+-- first) and holding the columns it returns: the state of the whole
+-- pipeline at a date is one index-only scan, no sort of the history
+-- (0.09 s against 0.25 s for 208,228 rows, three times per backtest)
+CREATE INDEX opportunity_history_opportunity ON crm.opportunity_history (opportunity_id, changed_at DESC, history_id DESC)
+    INCLUDE (from_stage, to_stage, from_since, amount, expected_close);
 COMMENT ON TABLE crm.opportunity_history IS
     'Every opportunity created, moved, or changed in amount or close date: from, to, since when, when, the amount and close date then, why and who';
 COMMENT ON COLUMN crm.opportunity_history.history_id IS 'Row';

@@ -161,12 +161,12 @@ SELECT c.customer_id, c.name, c.kind, c.customer_class, c.service_level, c.accou
        coalesce(c.total_spend, 0) AS total_spend,
        c.rfm, c.segment, c.scored_on, c.stage, c.stage_since, c.stage_reason, c.level, t.target_level,
        CASE WHEN c.first_purchase <= d.as_of
-            THEN round(crm.p_alive(sc.model, c.summary, d.as_of)::numeric, 4) END AS p_alive,
-       li.occurred_at AS last_interaction_at, li.channel AS last_interaction_channel,
-       coalesce(oc.open_complaints, 0) AS open_complaints,
-       round(cs.last_score::numeric, 4) AS last_satisfaction_score, coalesce(cs.loyal, false) AS loyal,
+            THEN crm.round_float(crm.p_alive(sc.model, c.summary, d.as_of), 4) END AS p_alive,
+       x.last_interaction_at, x.last_interaction_channel,
+       coalesce(x.open_complaints, 0) AS open_complaints,
+       crm.round_float(x.last_score, 4) AS last_satisfaction_score, coalesce(x.loyal, false) AS loyal,
        c.churn_reason,
-       coalesce(op.open_opportunities, 0) AS open_opportunities, coalesce(op.pipeline_value, 0) AS pipeline_value,
+       coalesce(x.open_opportunities, 0) AS open_opportunities, coalesce(x.pipeline_value, 0) AS pipeline_value,
        ck.app_key AS customer_key
 FROM crm.customers c
 -- settings and the business date read once, not per row (OFFSET 0 keeps
@@ -174,21 +174,30 @@ FROM crm.customers c
 CROSS JOIN (SELECT crm.business_date() AS as_of OFFSET 0) d
 LEFT JOIN crm.level_targets t ON t.customer_class = c.customer_class
 LEFT JOIN crm.scoring sc ON true
--- the service and pipeline tables grouped by customer and joined (hash
--- joins over a whole base; a filter on customer_id reaches into them), not
--- a subquery per customer
-LEFT JOIN (SELECT DISTINCT ON (i.customer_id) i.customer_id, i.occurred_at, i.channel FROM crm.interactions i
-           ORDER BY i.customer_id, i.occurred_at DESC, i.interaction_id DESC) li ON li.customer_id = c.customer_id
-LEFT JOIN (SELECT k.customer_id, count(*) AS open_complaints FROM crm.complaints k
-           WHERE k.resolved_at IS NULL GROUP BY k.customer_id) oc ON oc.customer_id = c.customer_id
--- DISTINCT ON (one row a customer already) tells the planner the key is
--- unique: over the grouped view it knows nothing of customer_id, guessed
--- its hash buckets crowded, and hashed the whole customer table instead
--- (a million wide rows) to probe it with the surveyed customers
-LEFT JOIN (SELECT DISTINCT ON (s.customer_id) s.* FROM crm.customer_satisfaction s ORDER BY s.customer_id) cs
-  ON cs.customer_id = c.customer_id
-LEFT JOIN (SELECT o.customer_id, count(*) AS open_opportunities, sum(o.amount) AS pipeline_value FROM crm.opportunities o
-           WHERE o.stage < 'won' GROUP BY o.customer_id) op ON op.customer_id = c.customer_id
+-- the service and pipeline facts, each at most one row a customer (the
+-- latest interaction, the open complaints, the satisfaction, the open
+-- pipeline), stacked and grouped by customer: one hash join with the
+-- customers instead of one each (a probe costs about 0.4 us a row, a
+-- second of a million-row read for four); a filter on customer_id reaches
+-- through the GROUP BY into every branch
+LEFT JOIN (SELECT u.customer_id, max(u.occurred_at) AS last_interaction_at, max(u.channel) AS last_interaction_channel,
+                  max(u.open_complaints) AS open_complaints, max(u.last_score) AS last_score, bool_or(u.loyal) AS loyal,
+                  max(u.open_opportunities) AS open_opportunities, max(u.pipeline_value) AS pipeline_value
+           FROM (SELECT li.* FROM (SELECT DISTINCT ON (i.customer_id) i.customer_id, i.occurred_at, i.channel,
+                                          NULL::bigint AS open_complaints, NULL::double precision AS last_score,
+                                          NULL::boolean AS loyal, NULL::bigint AS open_opportunities,
+                                          NULL::numeric AS pipeline_value
+                                   FROM crm.interactions i
+                                   ORDER BY i.customer_id, i.occurred_at DESC, i.interaction_id DESC) li
+                 UNION ALL
+                 SELECT k.customer_id, NULL, NULL, count(*), NULL, NULL, NULL, NULL
+                 FROM crm.complaints k WHERE k.resolved_at IS NULL GROUP BY k.customer_id
+                 UNION ALL
+                 SELECT s.customer_id, NULL, NULL, NULL, s.last_score, s.loyal, NULL, NULL FROM crm.customer_satisfaction s
+                 UNION ALL
+                 SELECT o.customer_id, NULL, NULL, NULL, NULL, NULL, count(*), sum(o.amount)
+                 FROM crm.opportunities o WHERE o.stage < 'won' GROUP BY o.customer_id) u
+           GROUP BY u.customer_id) x ON x.customer_id = c.customer_id
 LEFT JOIN crm.customer_keys ck ON ck.customer_id = c.customer_id;
 COMMENT ON VIEW crm.customer_360 IS 'One row per customer: identity, purchases, scores, segment, stage, level, last interaction, open complaints, satisfaction, open pipeline';
 COMMENT ON COLUMN crm.customer_360.customer_id IS 'Customer';
@@ -307,7 +316,7 @@ CREATE VIEW crm.churn_watch AS
 SELECT c.customer_id, c.name, c.account_manager, c.stage, c.stage_reason, c.segment,
        crm.days_since_last_purchase(c.summary, d.as_of) AS days_since_last_purchase,
        coalesce(c.total_spend, 0) AS total_spend,
-       round(pa.p_alive::numeric, 4) AS p_alive,
+       crm.round_float(pa.p_alive, 4) AS p_alive,
        coalesce(k.recent_complaints, 0) AS recent_complaints
 FROM crm.customers c
 CROSS JOIN (SELECT crm.business_date() AS as_of OFFSET 0) d

@@ -16,6 +16,7 @@ ALTER TABLE crm.stage_history
 --@ replace 60_segment.sql crm.rfm_segment
 --@ replace 75_refresh.sql crm.score_customers
 --@ copy 05_config.sql crm.c_dependencies
+--@ copy 10_summary.sql crm.round_float
 
 -- any client can compare crm's types: their operators move to pg_catalog
 -- (views and functions that use them keep them: they refer to them by OID)

@@ -161,6 +161,32 @@ test_money(void)
 	ok(!crm_money_from_double(NAN, &m) && !crm_money_from_double(INFINITY, &m) &&
 	   !crm_money_from_double(1e15, &m),
 	   "NaN, infinity and 1e15 do not convert");
+
+	/*
+	 * crm_round_decimal: the digits of round(value::numeric, places), or
+	 * undecided near a half; the expected digits worked out by hand
+	 */
+	{
+		int64_t		d;
+
+		ok(crm_round_decimal(0.123449, 4, &d) && d == 1234 &&
+		   crm_round_decimal(0.123451, 4, &d) && d == 1235,
+		   "round_decimal: either side of a half at the fourth decimal");
+		ok(crm_round_decimal(-0.123451, 4, &d) && d == -1235 &&
+		   crm_round_decimal(-0.00004, 4, &d) && d == 0,
+		   "round_decimal: negative values round away from zero, small ones to 0");
+		ok(crm_round_decimal(0.99996, 4, &d) && d == 10000 &&
+		   crm_round_decimal(1.0, 4, &d) && d == 10000 && crm_round_decimal(0.0, 4, &d) && d == 0,
+		   "round_decimal: 0.99996 carries to 1.0000; 0 and 1 exactly");
+		ok(crm_round_decimal(2.5, 0, &d) == false && crm_round_decimal(0.12345, 4, &d) == false &&
+		   crm_round_decimal(0.12345000001, 4, &d) == false,
+		   "round_decimal: a half, or within 1e-6 of one, is left undecided (the text way decides)");
+		ok(crm_round_decimal(3.7, 0, &d) && d == 4 && crm_round_decimal(12345.678, 2, &d) && d == 1234568,
+		   "round_decimal: other places");
+		ok(!crm_round_decimal(NAN, 4, &d) && !crm_round_decimal(INFINITY, 4, &d) &&
+		   !crm_round_decimal(1e4, 4, &d) && !crm_round_decimal(0.5, 9, &d) && !crm_round_decimal(0.5, -1, &d),
+		   "round_decimal: NaN, infinity, 1e8 scaled or more, places outside 0..8 are undecided");
+	}
 }
 
 static void
