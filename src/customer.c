@@ -92,6 +92,7 @@
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -219,11 +220,110 @@ static WriterFacts facts;
 static bool facts_valid = false;
 static bool facts_callback = false;
 
+/*
+ * The default and generation expressions of a table's columns
+ * (build_column_default(); NULL for none), kept for crm.customers and
+ * crm.stage_history the same way: building them costs a parse of each
+ * stored expression and, for the history's identity, a catalog search for
+ * its sequence, which a single-order write would pay for every statement.  Each set in a context of its own, reset
+ * when it is built again (never in the callback): a writer copies what it
+ * uses into its own memory before it evaluates any (a default could call
+ * something that writes through another writer), so nothing points into it
+ * afterwards.
+ */
+typedef struct ColumnDefaultExprs
+{
+	Oid			relid;			/* InvalidOid: none kept */
+	int			natts;
+	Node	  **expr;
+	bool	   *per_statement;	/* a domain's default: not kept (below) */
+	MemoryContext cxt;
+} ColumnDefaultExprs;
+
+/* two: crm.customers and crm.stage_history (or a shard's, on Citus) */
+static ColumnDefaultExprs default_exprs[2];
+static int	default_exprs_next = 0;
+
 static void
 facts_invalidate(Datum arg, Oid relid)
 {
+	int			i;
+
 	if (relid == InvalidOid || relid == facts.customers || relid == facts.history)
 		facts_valid = false;
+	for (i = 0; i < lengthof(default_exprs); i++)
+		if (relid == InvalidOid || relid == default_exprs[i].relid)
+			default_exprs[i].relid = InvalidOid;
+}
+
+static void
+facts_register_callback(void)
+{
+	if (!facts_callback)
+	{
+		CacheRegisterRelcacheCallback(facts_invalidate, (Datum) 0);
+		facts_callback = true;
+	}
+}
+
+/*
+ * The default and generation expressions of rel's columns, kept until rel's
+ * relcache entry is invalidated (an ALTER of a default, an identity, an
+ * expression or a column is).  The caller holds a lock on rel, so the
+ * invalidations that concern it have been taken in.
+ */
+static ColumnDefaultExprs *
+column_default_exprs(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	TupleDesc	desc = RelationGetDescr(rel);
+	ColumnDefaultExprs *d = NULL;
+	MemoryContext old;
+	int			a;
+
+	facts_register_callback();
+	for (a = 0; a < lengthof(default_exprs); a++)
+		if (default_exprs[a].relid == relid && default_exprs[a].natts == desc->natts)
+			return &default_exprs[a];
+	/* a free slot, else the one built longest ago */
+	for (a = 0; a < lengthof(default_exprs) && d == NULL; a++)
+		if (default_exprs[a].relid == InvalidOid)
+			d = &default_exprs[a];
+	if (d == NULL)
+	{
+		d = &default_exprs[default_exprs_next];
+		default_exprs_next = (default_exprs_next + 1) % lengthof(default_exprs);
+	}
+	d->relid = InvalidOid;
+	if (d->cxt == NULL)
+		d->cxt = AllocSetContextCreate(CacheMemoryContext, "crm column defaults",
+									   ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(d->cxt);
+	old = MemoryContextSwitchTo(d->cxt);
+	d->natts = desc->natts;
+	d->expr = palloc0(desc->natts * sizeof(Node *));
+	d->per_statement = palloc0(desc->natts * sizeof(bool));
+	for (a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (att->attisdropped)
+			continue;
+		/*
+		 * A column without a default of its own takes its domain's, which
+		 * ALTER DOMAIN changes without invalidating the table: built for
+		 * every statement, as before.  (A generated column's expression is
+		 * its own.)
+		 */
+		if (!att->atthasdef && get_typtype(att->atttypid) == TYPTYPE_DOMAIN)
+			d->per_statement[a] = true;
+		else
+			d->expr[a] = build_column_default(rel, a + 1);
+	}
+	MemoryContextSwitchTo(old);
+	d->relid = relid;
+	return d;
 }
 
 /* ---------------------------------------------------------------------
@@ -590,11 +690,7 @@ learn_customers(Relation rel, const CrmWriterTarget *target)
 {
 	WriterFacts f;
 
-	if (!facts_callback)
-	{
-		CacheRegisterRelcacheCallback(facts_invalidate, (Datum) 0);
-		facts_callback = true;
-	}
+	facts_register_callback();
 	memset(&f, 0, sizeof(f));
 	f.customers = RelationGetRelid(rel);
 	f.pkey = RelationGetPrimaryKeyIndex(rel);
@@ -640,6 +736,51 @@ learn_history(Relation rel)
 }
 
 /*
+ * The stored generated columns of info's table (crm.customers' purchase
+ * figures), prepared from the kept expressions for the writer's
+ * ExecComputeStoredGenerated(), which otherwise parses each from the
+ * catalog for every statement (ExecInitStoredGenerated()).  All of them,
+ * for inserts and updates alike: what that does too for a table with a
+ * BEFORE UPDATE row trigger, as crm.customers has (crm.stage_guard), and
+ * each is a function of the row being written, so computing one that did
+ * not need it changes nothing.
+ */
+static void
+prepare_generated(ResultRelInfo *info, EState *estate)
+{
+	Relation	rel = info->ri_RelationDesc;
+	TupleDesc	desc = RelationGetDescr(rel);
+	ColumnDefaultExprs *kept;
+	MemoryContext old;
+	Node	  **exprs;
+	int			a;
+
+	if (!(desc->constr && desc->constr->has_generated_stored))
+		return;
+	kept = column_default_exprs(rel);
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
+	/* copies of the kept ones, all taken before any is prepared */
+	exprs = palloc0(desc->natts * sizeof(Node *));
+	for (a = 0; a < desc->natts; a++)
+		if (TupleDescAttr(desc, a)->attgenerated == ATTRIBUTE_GENERATED_STORED)
+		{
+			if (kept->expr[a] == NULL)
+				elog(ERROR, "crm: no generation expression for column %d of \"%s\"",
+					 a + 1, RelationGetRelationName(rel));
+			exprs[a] = copyObject(kept->expr[a]);
+		}
+	info->ri_GeneratedExprs = palloc0(desc->natts * sizeof(ExprState *));
+	info->ri_NumGeneratedNeeded = 0;
+	for (a = 0; a < desc->natts; a++)
+		if (exprs[a] != NULL)
+		{
+			info->ri_GeneratedExprs[a] = ExecPrepareExpr((Expr *) exprs[a], estate);
+			info->ri_NumGeneratedNeeded++;
+		}
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * The defaults of rel's columns but those the writer fills (filled[a]),
  * prepared in the writer's memory: non-volatile ones evaluated now, the
  * others kept for every row (column_defaults_apply()).  *not_null_unmet is
@@ -650,9 +791,16 @@ column_defaults_prepare(CustomerWriter *w, Relation rel, const bool *filled,
 						ColumnDefaults *d, bool *not_null_unmet)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
+	ColumnDefaultExprs *kept = column_default_exprs(rel);
 	ExprContext *econtext = GetPerTupleExprContext(w->estate);
 	MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
+	Node	  **exprs = palloc0(desc->natts * sizeof(Node *));
 	int			a;
+
+	/* copies of the kept ones, all taken before any is evaluated */
+	for (a = 0; a < desc->natts; a++)
+		if (!filled[a] && !TupleDescAttr(desc, a)->attgenerated)
+			exprs[a] = kept->per_statement[a] ? build_column_default(rel, a + 1) : copyObject(kept->expr[a]);
 
 	d->value = palloc0(desc->natts * sizeof(Datum));
 	d->isnull = palloc(desc->natts * sizeof(bool));
@@ -669,7 +817,7 @@ column_defaults_prepare(CustomerWriter *w, Relation rel, const bool *filled,
 		/* a stored generated column is computed before the write */
 		if (att->attisdropped || filled[a] || att->attgenerated)
 			continue;
-		expr = build_column_default(rel, a + 1);
+		expr = exprs[a];
 		if (expr == NULL)
 		{
 			*not_null_unmet |= att->attnotnull;
@@ -776,6 +924,7 @@ crm_writer_begin_on(const char *source, const CrmWriterTarget *target)
 	ExecInitRangeTable(w->estate, list_make2(cust_rte, hist_rte));
 	w->cust_info = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->cust_info, w->customers, 1, NULL, 0);
+	prepare_generated(w->cust_info, w->estate);
 	/* the row triggers fired at the end find them here, and are closed with them */
 	w->estate->es_opened_result_relations = list_make1(w->cust_info);
 	w->estate->es_output_cid = GetCurrentCommandId(true);

@@ -4,7 +4,7 @@
 -- failing statement changes nothing; attaching and detaching user tables,
 -- plain and partitioned.
 \ir setup.psql
-SELECT plan(53);
+SELECT plan(55);
 
 SET crm.as_of = '2025-12-31';
 SELECT setseed(0.4242);
@@ -322,6 +322,23 @@ SELECT is((SELECT string_agg(format('%s %s>%s %s>%s %s %s %s %s', customer_id, f
     '95001 prospect>exploration transaction>transaction t t first_purchase inference; '
     '95002 prospect>exploration transaction>transaction t t first_purchase user',
     'the order trigger and a user''s UPDATE write history rows alike: levels, the transaction''s time, the session user, the reason');
+-- the writer keeps the history's column defaults from one statement to the
+-- next (parsed once per backend), and takes a changed one at once
+INSERT INTO crm.customers (customer_id) VALUES (95005), (95006);
+INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (95005, '2025-12-20', 5);
+ALTER TABLE crm.stage_history ALTER COLUMN changed_by SET DEFAULT 'auditor';
+INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (95006, '2025-12-20', 5);
+ALTER TABLE crm.stage_history ALTER COLUMN changed_by SET DEFAULT SESSION_USER;
+SELECT is((SELECT string_agg(format('%s %s %s', customer_id, changed_by = session_user, changed_by = 'auditor'), '; ' ORDER BY customer_id)
+           FROM crm.stage_history WHERE customer_id IN (95005, 95006)),
+    '95005 t f; 95006 f t', 'a changed default of crm.stage_history applies to the next statement''s history rows');
+-- and computes every stored generated column of crm.customers, a site's
+-- own added after the writer kept the table's expressions included
+ALTER TABLE crm.customers ADD COLUMN twice_days integer GENERATED ALWAYS AS (crm.purchase_days(summary) * 2) STORED;
+INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (95005, '2025-12-21', 5);
+SELECT is((SELECT format('%s %s', twice_days, purchase_days) FROM crm.customers WHERE customer_id = 95005), '4 2',
+    'a generated column of the site''s own on crm.customers is computed by the order trigger''s writes');
+ALTER TABLE crm.customers DROP COLUMN twice_days;
 SET LOCAL crm.change_time = '2025-12-24 10:00+00';
 INSERT INTO crm.orders (customer_id, ordered_on, amount) VALUES (95003, '2025-12-20', 5);
 UPDATE crm.customers SET stage = 'exploration', stage_reason = 'first_purchase' WHERE customer_id = 95004;
