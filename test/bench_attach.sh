@@ -222,17 +222,16 @@ for n in $SIZES; do
 	echo "  $n customers, $orders orders ($paid paid in the uuid table):"
 	echo "    floor (GROUP BY + INSERT) ${floor[*]}; attach into a new database ${fresh[*]}; into one with customers and cutpoints ${used[*]}"
 	echo "    bigint keys: floor $fm, new $(med "${fresh[@]}") (ratio $(ratio "$(med "${fresh[@]}")" "$fm")), used $(med "${used[@]}") (ratio $(ratio "$(med "${used[@]}")" "$fm")); goal <= 2"
+	echo "    uuid keys: floor ${kfloor[*]}; attach into a new database ${kfresh[*]}; into one with customers and cutpoints ${kused[*]}"
 	echo "    uuid keys, cents, paid only: floor $kfm, new $(med "${kfresh[@]}") (ratio $(ratio "$(med "${kfresh[@]}")" "$kfm")), used $(med "${kused[@]}") (ratio $(ratio "$(med "${kused[@]}")" "$kfm"))"
 	rf=$(awk -v a="$fm" -v b="$(med "${hist[@]}")" -v c="$(med "${scor[@]}")" 'BEGIN { print a + b + c }')
 	krf=$(awk -v a="$kfm" -v b="$(med "${khist[@]}")" -v c="$(med "${kscor[@]}")" -v d="$(med "${kmap[@]}")" 'BEGIN { print a + b + c + d }')
 	echo "    restated floor for a new database (+ INSERT of the history rows of the walk, $bh / uuid $kh: ${hist[*]} / uuid ${khist[*]}, + compute_scoring ${scor[*]} / uuid ${kscor[*]}, + uuid key mapping ${kmap[*]})"
 	echo "    bigint keys, new database: restated floor $rf, attach $(med "${fresh[@]}") (ratio $(ratio "$(med "${fresh[@]}")" "$rf")); uuid keys: restated floor $krf, attach $(med "${kfresh[@]}") (ratio $(ratio "$(med "${kfresh[@]}")" "$krf")); goal <= 2"
 	# the used case: the floor's GROUP BY (the floor less its INSERT) + the UPDATE + the history rows (+ the key lookup)
-	gb=() kgb=()
-	for ((i = 0; i < RUNS; i++)); do gb+=("${fgroup[$i]}") kgb+=("${kfgroup[$i]}"); done
-	urf=$(awk -v a="$(med "${gb[@]}")" -v b="$(med "${uupd[@]}")" -v c="$(med "${uhist[@]}")" 'BEGIN { print a + b + c }')
-	kurf=$(awk -v a="$(med "${kgb[@]}")" -v b="$(med "${kuupd[@]}")" -v c="$(med "${kuhist[@]}")" -v d="$(med "${kulook[@]}")" 'BEGIN { print a + b + c + d }')
-	echo "    restated floor for a used database (GROUP BY ${gb[*]} / uuid ${kgb[*]}, + bare UPDATE of the customer rows ${uupd[*]} / uuid ${kuupd[*]}, + INSERT of the history rows the attach wrote, $uh / uuid $kuh: ${uhist[*]} / uuid ${kuhist[*]}, + uuid key lookup ${kulook[*]})"
+	urf=$(awk -v a="$(med "${fgroup[@]}")" -v b="$(med "${uupd[@]}")" -v c="$(med "${uhist[@]}")" 'BEGIN { print a + b + c }')
+	kurf=$(awk -v a="$(med "${kfgroup[@]}")" -v b="$(med "${kuupd[@]}")" -v c="$(med "${kuhist[@]}")" -v d="$(med "${kulook[@]}")" 'BEGIN { print a + b + c + d }')
+	echo "    restated floor for a used database (GROUP BY ${fgroup[*]} / uuid ${kfgroup[*]}, + bare UPDATE of the customer rows ${uupd[*]} / uuid ${kuupd[*]}, + INSERT of the history rows the attach wrote, $uh / uuid $kuh: ${uhist[*]} / uuid ${kuhist[*]}, + uuid key lookup ${kulook[*]})"
 	echo "    bigint keys, used database: restated floor $urf, attach $(med "${used[@]}") (ratio $(ratio "$(med "${used[@]}")" "$urf")); uuid keys: restated floor $kurf, attach $(med "${kused[@]}") (ratio $(ratio "$(med "${kused[@]}")" "$kurf")); goal <= 2"
 	echo "    per 1,000 customers: floor $(awk -v a="$fm" -v n="$n" 'BEGIN { printf "%.1f", a * 1000 / n }'), attach new $(awk -v a="$(med "${fresh[@]}")" -v n="$n" 'BEGIN { printf "%.1f", a * 1000 / n }'), used $(awk -v a="$(med "${used[@]}")" -v n="$n" 'BEGIN { printf "%.1f", a * 1000 / n }')"
 done
