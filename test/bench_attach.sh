@@ -22,6 +22,25 @@
 #   keys a bare INSERT of the key mapping rows into a copy of
 #   crm.customer_keys.  Both ratios are printed.
 #
+#   restated floor for a used database: an attach into a database
+#   already holding the customers merges their orders into rows that exist:
+#   an UPDATE of each row (its old version kept until vacuumed, the new
+#   one written, the generated columns computed again, the indexes given
+#   an entry unless the update is HOT), which costs more than an INSERT
+#   into an empty table, the issue's floor.  So the used case is also set
+#   against the bare GROUP BY (the floor's own) plus, timed alone right
+#   after the attach: a bare UPDATE of the same customer rows in a
+#   trigger-free copy of crm.customers (the rows as the used database held
+#   them before the attach, same fillfactor, indexes and generated columns)
+#   from the grouped summaries by customer_id, writing the columns the
+#   attach writes (summary, scores, segment, stage and level columns), in
+#   customer order as the attach writes them (a merge join: the hash join
+#   the planner prefers writes the rows in hash order, each new primary key
+#   entry at a random place, and took 1.6 times as long at 200,000); a
+#   bare INSERT of the history rows that attach wrote, counted and printed;
+#   and for uuid keys a bare lookup of the keys (the distinct keys joined
+#   to crm.customer_keys).  Both ratios are printed.
+#
 #   keys: the same orders as an application stores them (uuid customers,
 #   timestamptz, cents, a status with a third not paid) attached with
 #   amount_scale => 2 and filter => 'status = ''paid''', against the same
@@ -98,6 +117,47 @@ restate() {
 	hrows=$(q -At -c "SELECT count(*) FROM bench.history_copy")
 }
 
+# used_before: right before an attach into a used database, a trigger-free
+# copy of crm.customers as it is (bench.used_floor) and the last history row
+used_before() {
+	local cols
+	cols=$(q -At -c "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+	                 WHERE attrelid = 'crm.customers'::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''")
+	q -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS bench.used_floor" \
+		-c "CREATE TABLE bench.used_floor (LIKE crm.customers INCLUDING ALL) WITH (fillfactor = 80)" \
+		-c "INSERT INTO bench.used_floor ($cols) SELECT $cols FROM crm.customers" \
+		-c "VACUUM ANALYZE bench.used_floor" -c "CHECKPOINT"
+	hlast=$(q -At -c "SELECT coalesce(max(history_id), 0) FROM crm.stage_history")
+}
+
+# restate_used TABLE SUMMARY_SQL UPDATE HIST [KEYS]: right after an attach
+# into a used database, the parts of its restated floor timed alone,
+# appended to the arrays named: a bare UPDATE of bench.used_floor from the
+# summaries grouped by SUMMARY_SQL (grouped again untimed: the GROUP BY is
+# the floor's), a bare INSERT of the history rows the attach wrote, and
+# with KEYS the bare lookup of the grouped keys in crm.customer_keys
+restate_used() {
+	local -n u=$3 h=$4
+	local by_id=bench.used_summaries
+	q -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS bench.used_summaries, bench.used_by_id, bench.history_copy, bench.history_floor" \
+		-c "CREATE TABLE bench.used_summaries AS $2" \
+		-c "CREATE TABLE bench.history_copy AS SELECT * FROM crm.stage_history WHERE history_id > $hlast" \
+		-c "CREATE TABLE bench.history_floor (LIKE crm.stage_history INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING STORAGE)" \
+		-c "VACUUM ANALYZE bench.used_summaries" -c "CHECKPOINT"
+	if [ $# -gt 4 ]; then
+		local -n k=$5
+		k+=("$(ms "CREATE TABLE bench.used_by_id AS SELECT k.customer_id, s.summary FROM bench.used_summaries s
+		           JOIN crm.customer_keys k ON k.app_key = s.customer::text")")
+		by_id=bench.used_by_id
+	fi
+	u+=("$(ms -c "SET enable_hashjoin = off" "UPDATE bench.used_floor c SET summary = b.summary, rfm = c.rfm, segment = c.segment, scored_on = c.scored_on,
+	           stage = c.stage, stage_reason = c.stage_reason, stage_since = c.stage_since,
+	           level = c.level, level_reason = c.level_reason, level_since = c.level_since
+	           FROM $by_id b WHERE c.customer_id = b.customer_id")")
+	h+=("$(ms "INSERT INTO bench.history_floor SELECT * FROM bench.history_copy")")
+	hrows=$(q -At -c "SELECT count(*) FROM bench.history_copy")
+}
+
 echo "crm attach bench: sizes=$SIZES runs=$RUNS pgbench rounds=$ROUNDS x ${SECONDS_PER_ROUND}s copy=$COPY_ORDERS (medians, ms)"
 for n in $SIZES; do
 	gen_base -n "$n" -s "$SEED" >/dev/null
@@ -122,6 +182,7 @@ for n in $SIZES; do
 	attach_int="'customer_id', 'ordered_at', 'amount'"
 	attach_key="'customer', 'created_at', 'total_cents', amount_scale => 2, filter => \$\$status = 'paid'\$\$"
 	floor=() fresh=() used=() kfloor=() kfresh=() kused=() hist=() scor=() khist=() kscor=() kmap=()
+	uupd=() uhist=() kuupd=() kuhist=() kulook=() fgroup=() kfgroup=()
 	for ((i = 0; i < RUNS; i++)); do
 		# (made again each run: a reset drops crm and its types with them)
 		reset_crm fresh
@@ -130,33 +191,48 @@ for n in $SIZES; do
 			"CREATE TABLE bench.floor_summaries AS SELECT customer_id, crm.summarize(ordered_at, amount) AS summary FROM bench.orders GROUP BY 1")
 		s=$(ms "INSERT INTO bench.floor_customers (customer_id, summary) SELECT customer_id, summary FROM bench.floor_summaries")
 		floor+=("$(awk -v a="$g" -v b="$s" 'BEGIN { print a + b }')")
+		fgroup+=("$g")
 		q -c "TRUNCATE bench.floor_customers" -c "CHECKPOINT"
 		g=$(ms -c "DROP TABLE IF EXISTS bench.floor_summaries" \
 			"CREATE TABLE bench.floor_summaries AS SELECT customer, crm.summarize((created_at AT TIME ZONE 'UTC')::date, total_cents / 100::numeric) AS summary FROM bench.app_orders WHERE status = 'paid' GROUP BY 1")
 		s=$(ms "INSERT INTO bench.floor_customers (customer_id, summary) SELECT row_number() OVER (), summary FROM bench.floor_summaries")
 		kfloor+=("$(awk -v a="$g" -v b="$s" 'BEGIN { print a + b }')")
+		kfgroup+=("$g")
 		reset_crm fresh
 		fresh+=("$(ms "SELECT crm.track_orders('bench.orders', $attach_int)")")
 		restate hist scor
 		bh=$hrows
 		reset_crm used bench.orders "$attach_int"
+		used_before
 		used+=("$(ms "SELECT crm.track_orders('bench.orders', $attach_int)")")
+		restate_used bench.orders "SELECT customer_id, crm.summarize(ordered_at, amount) AS summary FROM bench.orders GROUP BY 1" uupd uhist
+		uh=$hrows
 		reset_crm fresh
 		kfresh+=("$(ms "SELECT crm.track_orders('bench.app_orders', $attach_key)")")
 		restate khist kscor kmap
 		kh=$hrows
 		reset_crm used bench.app_orders "$attach_key"
+		used_before
 		kused+=("$(ms "SELECT crm.track_orders('bench.app_orders', $attach_key)")")
+		restate_used bench.app_orders "SELECT customer::text AS customer, crm.summarize((created_at AT TIME ZONE 'UTC')::date, total_cents / 100::numeric) AS summary
+		                               FROM bench.app_orders WHERE status = 'paid' GROUP BY 1" kuupd kuhist kulook
+		kuh=$hrows
 	done
 	fm=$(med "${floor[@]}") kfm=$(med "${kfloor[@]}")
 	echo "  $n customers, $orders orders ($paid paid in the uuid table):"
 	echo "    floor (GROUP BY + INSERT) ${floor[*]}; attach into a new database ${fresh[*]}; into one with customers and cutpoints ${used[*]}"
 	echo "    bigint keys: floor $fm, new $(med "${fresh[@]}") (ratio $(ratio "$(med "${fresh[@]}")" "$fm")), used $(med "${used[@]}") (ratio $(ratio "$(med "${used[@]}")" "$fm")); goal <= 2"
+	echo "    uuid keys: floor ${kfloor[*]}; attach into a new database ${kfresh[*]}; into one with customers and cutpoints ${kused[*]}"
 	echo "    uuid keys, cents, paid only: floor $kfm, new $(med "${kfresh[@]}") (ratio $(ratio "$(med "${kfresh[@]}")" "$kfm")), used $(med "${kused[@]}") (ratio $(ratio "$(med "${kused[@]}")" "$kfm"))"
 	rf=$(awk -v a="$fm" -v b="$(med "${hist[@]}")" -v c="$(med "${scor[@]}")" 'BEGIN { print a + b + c }')
 	krf=$(awk -v a="$kfm" -v b="$(med "${khist[@]}")" -v c="$(med "${kscor[@]}")" -v d="$(med "${kmap[@]}")" 'BEGIN { print a + b + c + d }')
 	echo "    restated floor for a new database (+ INSERT of the history rows of the walk, $bh / uuid $kh: ${hist[*]} / uuid ${khist[*]}, + compute_scoring ${scor[*]} / uuid ${kscor[*]}, + uuid key mapping ${kmap[*]})"
 	echo "    bigint keys, new database: restated floor $rf, attach $(med "${fresh[@]}") (ratio $(ratio "$(med "${fresh[@]}")" "$rf")); uuid keys: restated floor $krf, attach $(med "${kfresh[@]}") (ratio $(ratio "$(med "${kfresh[@]}")" "$krf")); goal <= 2"
+	# the used case: the floor's GROUP BY (the floor less its INSERT) + the UPDATE + the history rows (+ the key lookup)
+	urf=$(awk -v a="$(med "${fgroup[@]}")" -v b="$(med "${uupd[@]}")" -v c="$(med "${uhist[@]}")" 'BEGIN { print a + b + c }')
+	kurf=$(awk -v a="$(med "${kfgroup[@]}")" -v b="$(med "${kuupd[@]}")" -v c="$(med "${kuhist[@]}")" -v d="$(med "${kulook[@]}")" 'BEGIN { print a + b + c + d }')
+	echo "    restated floor for a used database (GROUP BY ${fgroup[*]} / uuid ${kfgroup[*]}, + bare UPDATE of the customer rows ${uupd[*]} / uuid ${kuupd[*]}, + INSERT of the history rows the attach wrote, $uh / uuid $kuh: ${uhist[*]} / uuid ${kuhist[*]}, + uuid key lookup ${kulook[*]})"
+	echo "    bigint keys, used database: restated floor $urf, attach $(med "${used[@]}") (ratio $(ratio "$(med "${used[@]}")" "$urf")); uuid keys: restated floor $kurf, attach $(med "${kused[@]}") (ratio $(ratio "$(med "${kused[@]}")" "$kurf")); goal <= 2"
 	echo "    per 1,000 customers: floor $(awk -v a="$fm" -v n="$n" 'BEGIN { printf "%.1f", a * 1000 / n }'), attach new $(awk -v a="$(med "${fresh[@]}")" -v n="$n" 'BEGIN { printf "%.1f", a * 1000 / n }'), used $(awk -v a="$(med "${used[@]}")" -v n="$n" 'BEGIN { printf "%.1f", a * 1000 / n }')"
 done
 

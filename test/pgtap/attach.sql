@@ -5,7 +5,7 @@
 -- arguments refused with nothing attached.  The reference summaries are
 -- written out here in plain SQL (not crm.table_summaries).
 \ir setup.psql
-SELECT plan(43);
+SELECT plan(46);
 
 SET crm.as_of = '2026-06-30';
 SELECT setseed(0.1515);
@@ -268,6 +268,29 @@ SELECT results_eq(
       FROM crm.customer_keys k JOIN crm.customers c USING (customer_id) WHERE k.app_key LIKE 'k-%' ORDER BY 1$$,
     $$VALUES ('k-a', 5::numeric, 1), ('k-b', 17::numeric, 2), ('k-c', 1::numeric, 1)$$,
     'each key''s orders went to its registered customer');
+
+-- application keys, some registered and some not, attached with
+-- unknown_customers => 'create': the registered keys' orders go to their
+-- customers, the new key gets an id after every id in use (the keys are
+-- looked up once, found short, mapped, and looked up again)
+CREATE TABLE public.partial_orders (id serial, who text, at date, amount numeric);
+INSERT INTO public.partial_orders (who, at, amount)
+VALUES ('p-c', '2025-01-02', 4), ('p-b', '2025-01-05', 6), ('p-a', '2025-02-01', 3), ('p-b', '2025-02-02', 2);
+CREATE TEMP TABLE partial_before AS SELECT crm.customer_for_key('p-a') AS a, crm.customer_for_key('p-c') AS c;
+ALTER TABLE partial_before ADD COLUMN top bigint;
+UPDATE partial_before SET top = (SELECT max(customer_id) FROM (SELECT customer_id FROM crm.customers
+                                                               UNION ALL SELECT customer_id FROM crm.customer_keys) x);
+SELECT lives_ok($$SELECT crm.track_orders('public.partial_orders', 'who', 'at', 'amount')$$,
+    'an attach with some keys registered and one not goes through');
+SELECT results_eq(
+    $$SELECT k.app_key, k.customer_id = CASE k.app_key WHEN 'p-a' THEN b.a WHEN 'p-c' THEN b.c END,
+             crm.total_spend(c.summary), crm.purchase_days(c.summary)
+      FROM crm.customer_keys k JOIN crm.customers c USING (customer_id), partial_before b
+      WHERE k.app_key LIKE 'p-%' ORDER BY 1$$,
+    $$VALUES ('p-a', true, 3::numeric, 1), ('p-b', NULL::boolean, 8::numeric, 2), ('p-c', true, 4::numeric, 1)$$,
+    'the registered keys'' orders went to their customers, the new key''s to a new one');
+SELECT cmp_ok((SELECT customer_id FROM crm.customer_keys WHERE app_key = 'p-b'), '>', (SELECT top FROM partial_before),
+    'the new key got an id after every id in use');
 
 SELECT * FROM finish();
 ROLLBACK;
