@@ -225,11 +225,11 @@ static bool facts_callback = false;
  * (build_column_default(); NULL for none), kept for crm.customers and
  * crm.stage_history the same way: building them costs a parse of each
  * stored expression and, for the history's identity, a catalog search for
- * its sequence, which a single-order write would pay for every statement.  Each set in a context of its own, reset
- * when it is built again (never in the callback): a writer copies what it
- * uses into its own memory before it evaluates any (a default could call
- * something that writes through another writer), so nothing points into it
- * afterwards.
+ * its sequence, which a single-order write would pay for every statement.
+ * Each set lives in a context of its own, reset when it is built again
+ * (never in the callback): a writer takes copies (column_exprs()) before it
+ * evaluates any (a default could call something that writes through another
+ * writer), so nothing points into it afterwards.
  */
 typedef struct ColumnDefaultExprs
 {
@@ -324,6 +324,31 @@ column_default_exprs(Relation rel)
 	MemoryContextSwitchTo(old);
 	d->relid = relid;
 	return d;
+}
+
+/*
+ * Copies, in the current memory context, of the kept expressions of rel's
+ * columns: the generation expressions (generated) or the defaults of the
+ * others but those filled[a] (filled may be NULL); NULL elsewhere.  All are
+ * copied before the caller evaluates any.
+ */
+static Node **
+column_exprs(Relation rel, bool generated, const bool *filled)
+{
+	ColumnDefaultExprs *kept = column_default_exprs(rel);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Node	  **exprs = palloc0(desc->natts * sizeof(Node *));
+	int			a;
+
+	for (a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (att->attisdropped || (att->attgenerated != '\0') != generated || (filled && filled[a]))
+			continue;
+		exprs[a] = kept->per_statement[a] ? build_column_default(rel, a + 1) : copyObject(kept->expr[a]);
+	}
+	return exprs;
 }
 
 /* ---------------------------------------------------------------------
@@ -750,30 +775,22 @@ prepare_generated(ResultRelInfo *info, EState *estate)
 {
 	Relation	rel = info->ri_RelationDesc;
 	TupleDesc	desc = RelationGetDescr(rel);
-	ColumnDefaultExprs *kept;
 	MemoryContext old;
 	Node	  **exprs;
 	int			a;
 
 	if (!(desc->constr && desc->constr->has_generated_stored))
 		return;
-	kept = column_default_exprs(rel);
 	old = MemoryContextSwitchTo(estate->es_query_cxt);
-	/* copies of the kept ones, all taken before any is prepared */
-	exprs = palloc0(desc->natts * sizeof(Node *));
-	for (a = 0; a < desc->natts; a++)
-		if (TupleDescAttr(desc, a)->attgenerated == ATTRIBUTE_GENERATED_STORED)
-		{
-			if (kept->expr[a] == NULL)
-				elog(ERROR, "crm: no generation expression for column %d of \"%s\"",
-					 a + 1, RelationGetRelationName(rel));
-			exprs[a] = copyObject(kept->expr[a]);
-		}
+	exprs = column_exprs(rel, true, NULL);
 	info->ri_GeneratedExprs = palloc0(desc->natts * sizeof(ExprState *));
 	info->ri_NumGeneratedNeeded = 0;
 	for (a = 0; a < desc->natts; a++)
-		if (exprs[a] != NULL)
+		if (TupleDescAttr(desc, a)->attgenerated)
 		{
+			if (exprs[a] == NULL)
+				elog(ERROR, "crm: no generation expression for column %d of \"%s\"",
+					 a + 1, RelationGetRelationName(rel));
 			info->ri_GeneratedExprs[a] = ExecPrepareExpr((Expr *) exprs[a], estate);
 			info->ri_NumGeneratedNeeded++;
 		}
@@ -791,16 +808,10 @@ column_defaults_prepare(CustomerWriter *w, Relation rel, const bool *filled,
 						ColumnDefaults *d, bool *not_null_unmet)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	ColumnDefaultExprs *kept = column_default_exprs(rel);
 	ExprContext *econtext = GetPerTupleExprContext(w->estate);
 	MemoryContext old = MemoryContextSwitchTo(w->estate->es_query_cxt);
-	Node	  **exprs = palloc0(desc->natts * sizeof(Node *));
+	Node	  **exprs = column_exprs(rel, false, filled);
 	int			a;
-
-	/* copies of the kept ones, all taken before any is evaluated */
-	for (a = 0; a < desc->natts; a++)
-		if (!filled[a] && !TupleDescAttr(desc, a)->attgenerated)
-			exprs[a] = kept->per_statement[a] ? build_column_default(rel, a + 1) : copyObject(kept->expr[a]);
 
 	d->value = palloc0(desc->natts * sizeof(Datum));
 	d->isnull = palloc(desc->natts * sizeof(bool));
